@@ -1,0 +1,1 @@
+"""batchdial: outbound calling campaigns on dramatiq + Redis. The CLI lives here."""

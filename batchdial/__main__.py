@@ -1,0 +1,5 @@
+"""``python -m batchdial`` is the ``batchdial`` command."""
+
+from batchdial.cli import main
+
+raise SystemExit(main())

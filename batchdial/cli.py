@@ -1,0 +1,133 @@
+"""The ``batchdial`` command: demo, api, worker, workspace create."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from config.logging import configure_logging
+from config.redis import make_redis
+from config.settings import Settings, load_settings
+from domain.errors import ConfigError, InvalidInput
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="batchdial",
+        description="Outbound calling campaigns (batch dial jobs) on dramatiq + Redis. "
+        "Settings come from BATCHDIAL_* environment variables (see the README).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run a sample job end to end on an in-process Redis")
+    demo.add_argument("--rows", type=int, default=300, help="rows in the sample job (300)")
+    demo.add_argument("--cap", type=int, default=20, help="maxConcurrentDials of the job (20)")
+    demo.add_argument(
+        "--call-seconds", type=float, default=0.2, help="length of each simulated call (0.2)"
+    )
+
+    api = sub.add_parser("api", help="serve the HTTP API")
+    api.add_argument(
+        "--host",
+        default=os.environ.get("BATCHDIAL_API_HOST", "127.0.0.1"),
+        help="address to listen on (BATCHDIAL_API_HOST, default 127.0.0.1)",
+    )
+    api.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("BATCHDIAL_API_PORT", "8000")),
+        help="port to listen on (BATCHDIAL_API_PORT, default 8000)",
+    )
+
+    worker = sub.add_parser("worker", help="run worker processes for every queue")
+    worker.add_argument(
+        "--processes",
+        type=int,
+        default=int(os.environ.get("BATCHDIAL_WORKER_PROCESSES", "1")),
+        help="worker processes (BATCHDIAL_WORKER_PROCESSES, default 1)",
+    )
+    worker.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("BATCHDIAL_WORKER_THREADS", "8")),
+        help="threads per process (BATCHDIAL_WORKER_THREADS, default 8)",
+    )
+
+    ws = sub.add_parser("workspace", help="manage workspaces")
+    ws_sub = ws.add_subparsers(dest="ws_command", required=True, metavar="ACTION")
+    create = ws_sub.add_parser("create", help="create a workspace and print it as JSON")
+    create.add_argument("--name", required=True)
+    create.add_argument(
+        "--dial-limit",
+        type=int,
+        required=True,
+        help="simultaneous dials over all the workspace's jobs",
+    )
+    create.add_argument(
+        "--number",
+        action="append",
+        default=[],
+        metavar="E164",
+        help="a caller-ID number of the workspace (repeat for several)",
+    )
+    create.add_argument(
+        "--per-number-limit",
+        type=int,
+        default=None,
+        help="simultaneous dials per number (default: the dial limit)",
+    )
+    return parser
+
+
+def _workspace_create(settings: Settings, args: argparse.Namespace) -> int:
+    from domain.keys import Keys  # noqa: PLC0415
+    from producer.workspaces import Workspaces  # noqa: PLC0415
+
+    client = make_redis(settings.redis_url)
+    try:
+        created = Workspaces(client, Keys(settings.namespace)).create(
+            args.name, args.dial_limit, args.number, args.per_number_limit
+        )
+    except InvalidInput as exc:
+        for problem in exc.problems:
+            sys.stderr.write(f"batchdial: --{_flag(problem.path)}: {problem.message}\n")
+        return 2
+    sys.stdout.write(json.dumps(created) + "\n")
+    return 0
+
+
+def _flag(path: str) -> str:
+    return {"name": "name", "dialLimit": "dial-limit", "perNumberLimit": "per-number-limit"}.get(
+        path, "number" if path.startswith("numbers") else path
+    )
+
+
+def _api(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: PLC0415
+
+    from producer.app import build_app  # noqa: PLC0415
+
+    uvicorn.run(
+        build_app(settings), host=args.host, port=args.port, log_config=None, access_log=False
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``batchdial`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"batchdial: {exc}\n")
+        return 2
+    configure_logging(os.environ.get("BATCHDIAL_LOG_LEVEL", "INFO"))
+    if args.command == "workspace":
+        return _workspace_create(settings, args)
+    if args.command == "api":
+        return _api(settings, args)
+    sys.stderr.write(f"batchdial: '{args.command}' arrives with the engine (issue 3)\n")
+    return 2

@@ -1,0 +1,1 @@
+"""Typed settings, logging, and the wiring of Redis and the dramatiq broker."""

@@ -1,0 +1,143 @@
+"""Settings from ``BATCHDIAL_*`` environment variables (and an optional ``.env``).
+
+Built in each entry point's ``main()`` with :func:`load_settings`, never at import
+time, so tests and embedded runs can build their own.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.errors import ConfigError
+
+#: Dial statuses a simulated call may end with.
+SIMULATED_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled", "voicemail")
+_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+ENV_PREFIX = "BATCHDIAL_"
+
+
+def parse_outcome_weights(text: str) -> dict[str, float]:
+    """Parse ``completed=70,no-answer=20`` into ``{"completed": 70.0, ...}``."""
+    weights: dict[str, float] = {}
+    for raw in text.split(","):
+        part = raw.strip()
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in SIMULATED_STATUSES:
+            raise ValueError(
+                f"expected status=weight pairs separated by commas, statuses among "
+                f"{', '.join(SIMULATED_STATUSES)}; got {part!r}"
+            )
+        try:
+            weight = float(value)
+        except ValueError:
+            raise ValueError(f"weight of {name!r} is not a number: {value!r}") from None
+        if weight < 0:
+            raise ValueError(f"weight of {name!r} must be >= 0, got {weight}")
+        weights[name] = weight
+    if not weights or sum(weights.values()) <= 0:
+        raise ValueError("at least one outcome needs a positive weight")
+    return weights
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis for broker, state, semaphores and events; "
+        "memory:// runs on an in-process Redis (fakeredis)",
+    )
+    namespace: str = Field("batchdial", description="prefix of every Redis key and queue")
+    dialer: Literal["simulated", "http"] = "simulated"
+    dialer_url: str | None = None
+    dialer_secret: SecretStr | None = None
+    dialer_timeout_seconds: float = Field(10.0, gt=0, le=600)
+    simulated_call_seconds: float = Field(1.0, ge=0, le=86400)
+    simulated_outcomes: str = "completed=70,no-answer=20,busy=5,failed=5"
+    metrics_port: int = Field(9191, ge=0, le=65535)
+    max_call_seconds: float = Field(3600.0, gt=0, le=7 * 86400)
+    lease_seconds: float = Field(30.0, ge=1, le=3600)
+    # Limits of the HTTP API and the producer (documented in the README).
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    max_rows_per_job: int = Field(100_000, ge=1)
+    max_inputs_per_row: int = Field(50, ge=0)
+    max_input_key_chars: int = Field(64, ge=1)
+    max_input_value_chars: int = Field(1024, ge=1)
+
+    @field_validator("namespace")
+    @classmethod
+    def _check_namespace(cls, value: str) -> str:
+        if not _NAMESPACE_RE.match(value):
+            raise ValueError(
+                "letters, digits, '_', '.', '-' only, 1-64 characters, starting with a "
+                "letter or digit"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://", "memory://")):
+            raise ValueError("a redis://, rediss://, unix:// or memory:// URL")
+        return value
+
+    @field_validator("dialer_url")
+    @classmethod
+    def _check_dialer_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("an http:// or https:// URL")
+        return value
+
+    @field_validator("simulated_outcomes")
+    @classmethod
+    def _check_outcomes(cls, value: str) -> str:
+        parse_outcome_weights(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_http_dialer(self) -> Settings:
+        if self.dialer == "http" and not self.dialer_url:
+            raise ValueError(
+                f"{ENV_PREFIX}DIALER=http needs {ENV_PREFIX}DIALER_URL (where dial requests go)"
+            )
+        return self
+
+    @property
+    def outcome_weights(self) -> dict[str, float]:
+        """The parsed ``simulated_outcomes``."""
+        return parse_outcome_weights(self.simulated_outcomes)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, or raise :class:`ConfigError` naming each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else ""
+            name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
+            message = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(f"{name}: {message} (got {err.get('input')!r})")
+        raise ConfigError("invalid setting: " + "; ".join(problems)) from None

@@ -1,0 +1,108 @@
+"""Every Redis key batchdial uses, in one place.
+
+Layout (``ns`` = ``BATCHDIAL_NAMESPACE``; ``{ws}`` is the workspace id in a hash
+tag so that every multi-key script touches one cluster slot)::
+
+    ns:apikeys                      hash   sha256(api key) -> workspace id
+    ns:workspaces                   set    workspace ids
+    ns:{ws}:ws                      hash   workspace record (name, dialLimit, createdAt)
+    ns:{ws}:numbers                 hash   phone number id -> JSON {number, maxConcurrentDials}
+    ns:{ws}:jobs                    zset   all members score 0, member "<newest-first key>:<job id>"
+    ns:{ws}:job:<id>                hash   job record and counters
+    ns:{ws}:job:<id>:rows           hash   row index -> JSON {toNumber, inputs}
+    ns:{ws}:job:<id>:queue          zset   row index -> dialing order; waiting, not yet released
+    ns:{ws}:job:<id>:released       zset   row index -> dialing order; sent to the broker, unclaimed
+    ns:{ws}:job:<id>:cancelled      zset   row index -> dialing order; rows cancelled before dialing
+    ns:{ws}:job:<id>:dialing        hash   row index -> dial id; rows being dialed now
+    ns:{ws}:job:<id>:events         stream the job's event log
+    ns:{ws}:job:<id>:dials          zset   dial id -> start order (newest first when read reversed)
+    ns:{ws}:dial:<dial id>          hash   one dial attempt
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names under one namespace."""
+
+    namespace: str
+
+    # -- global --------------------------------------------------------------
+    @property
+    def apikeys(self) -> str:
+        """Hash: sha256 hex of an API key -> workspace id."""
+        return f"{self.namespace}:apikeys"
+
+    @property
+    def workspaces(self) -> str:
+        """Set of every workspace id."""
+        return f"{self.namespace}:workspaces"
+
+    # -- per workspace -------------------------------------------------------
+    def _ws(self, ws_id: str) -> str:
+        return f"{self.namespace}:{{{ws_id}}}"
+
+    def workspace(self, ws_id: str) -> str:
+        """Hash: the workspace record."""
+        return f"{self._ws(ws_id)}:ws"
+
+    def numbers(self, ws_id: str) -> str:
+        """Hash: phone number id -> JSON."""
+        return f"{self._ws(ws_id)}:numbers"
+
+    def jobs(self, ws_id: str) -> str:
+        """Sorted set (lexicographic) of the workspace's jobs, newest first."""
+        return f"{self._ws(ws_id)}:jobs"
+
+    # -- per job ---------------------------------------------------------------
+    def job(self, ws_id: str, job_id: str) -> str:
+        """Hash: the job record and its counters."""
+        return f"{self._ws(ws_id)}:job:{job_id}"
+
+    def rows(self, ws_id: str, job_id: str) -> str:
+        """Hash: row index -> JSON of the row."""
+        return f"{self.job(ws_id, job_id)}:rows"
+
+    def queue(self, ws_id: str, job_id: str) -> str:
+        """Sorted set: rows waiting to be dialed (not yet released to the broker)."""
+        return f"{self.job(ws_id, job_id)}:queue"
+
+    def released(self, ws_id: str, job_id: str) -> str:
+        """Sorted set: rows released to the broker and not yet claimed by a dial."""
+        return f"{self.job(ws_id, job_id)}:released"
+
+    def cancelled(self, ws_id: str, job_id: str) -> str:
+        """Sorted set: rows cancelled before they were dialed."""
+        return f"{self.job(ws_id, job_id)}:cancelled"
+
+    def dialing(self, ws_id: str, job_id: str) -> str:
+        """Hash: row index -> dial id of the rows being dialed now."""
+        return f"{self.job(ws_id, job_id)}:dialing"
+
+    def events(self, ws_id: str, job_id: str) -> str:
+        """Stream: the job's event log."""
+        return f"{self.job(ws_id, job_id)}:events"
+
+    def dials(self, ws_id: str, job_id: str) -> str:
+        """Sorted set: the job's dial ids by start order."""
+        return f"{self.job(ws_id, job_id)}:dials"
+
+    def dial(self, ws_id: str, dial_id: str) -> str:
+        """Hash: one dial attempt."""
+        return f"{self._ws(ws_id)}:dial:{dial_id}"
+
+    def job_keys(self, ws_id: str, job_id: str) -> list[str]:
+        """Every key that belongs to one job (for scripts that need them all)."""
+        return [
+            self.job(ws_id, job_id),
+            self.rows(ws_id, job_id),
+            self.queue(ws_id, job_id),
+            self.released(ws_id, job_id),
+            self.cancelled(ws_id, job_id),
+            self.dialing(ws_id, job_id),
+            self.events(ws_id, job_id),
+            self.dials(ws_id, job_id),
+        ]

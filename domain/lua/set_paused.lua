@@ -1,0 +1,46 @@
+-- set_paused.lua: start, pause or resume a job, with its events, in one step.
+-- Pausing applies a staged configuration (job.config_applied). Starting or resuming a
+-- job with nothing left to dial completes it (job.completed).
+-- KEYS: the job keys (see _lib.lua).
+-- ARGV[1] '1' to pause, '0' to start/resume; ARGV[2] job id
+-- Returns: {outcome, status before, status after}; outcome is 'changed', 'noop',
+-- 'conflict' (COMPLETE or CANCELLED) or 'missing'.
+local before = redis.call('HGET', K_JOB, 'status')
+if not before then return {'missing', '', ''} end
+if before == 'COMPLETE' or before == 'CANCELLED' then return {'conflict', before, before} end
+local job_id = ARGV[2]
+local after
+if ARGV[1] == '1' then
+  -- An INIT job is not running: pausing it changes nothing.
+  if before ~= 'ACTIVE' then return {'noop', before, before} end
+  after = 'PAUSED'
+else
+  if before == 'ACTIVE' then return {'noop', before, before} end
+  after = 'ACTIVE'
+end
+local now = now_ms()
+redis.call('HSET', K_JOB, 'status', after, 'updatedAt', now)
+local kind = 'job.paused'
+if after == 'ACTIVE' then
+  if before == 'INIT' then
+    kind = 'job.started'
+    redis.call('HSET', K_JOB, 'startedAt', now)
+  else
+    kind = 'job.resumed'
+  end
+end
+emit({type = kind, jobId = job_id, from = before, to = after}, '')
+if after == 'PAUSED' then
+  local pending = redis.call('HGET', K_JOB, 'pending')
+  if pending then
+    redis.call('HSET', K_JOB, 'config', pending)
+    redis.call('HDEL', K_JOB, 'pending')
+    redis.call('HINCRBY', K_JOB, 'ver', 1)
+    emit({type = 'job.config_applied', jobId = job_id}, '{"config":' .. pending .. '}')
+  end
+elseif rows_open() == 0 then
+  redis.call('HSET', K_JOB, 'status', 'COMPLETE', 'completedAt', now)
+  emit({type = 'job.completed', jobId = job_id, from = 'ACTIVE', to = 'COMPLETE'}, '')
+  after = 'COMPLETE'
+end
+return {'changed', before, after}

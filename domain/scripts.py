@@ -1,0 +1,35 @@
+"""Loads the Lua scripts that change job state, each with the shared ``_lib.lua``."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+import redis
+from redis.commands.core import Script
+
+
+@cache
+def script_source(name: str, package: str = "domain") -> str:
+    """The text of ``<package>/lua/<name>.lua`` with ``_lib.lua`` of domain prepended."""
+    lib = files("domain").joinpath("lua", "_lib.lua").read_text(encoding="utf-8")
+    body = files(package).joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+    return f"{lib}\n{body}"
+
+
+class Scripts:
+    """The state scripts registered on one Redis client (EVALSHA, loaded on demand)."""
+
+    def __init__(self, client: redis.Redis, package: str = "domain") -> None:
+        self._client = client
+        self._package = package
+        self._scripts: dict[str, Script] = {}
+
+    def __call__(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """Run script ``name`` with ``keys`` and ``args``."""
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._client.register_script(script_source(name, self._package))
+            self._scripts[name] = script
+        return script(keys=keys, args=args)

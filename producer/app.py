@@ -1,0 +1,20 @@
+"""Builds the API application from settings (what ``batchdial api`` serves)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from config.redis import make_redis
+from config.settings import Settings
+from producer.api import create_app
+from producer.service import limits_of
+
+
+def build_app(settings: Settings) -> FastAPI:
+    """The API over the Redis and namespace of ``settings``."""
+    return create_app(
+        make_redis(settings.redis_url),
+        settings.namespace,
+        limits=limits_of(settings),
+        max_body_bytes=settings.max_body_bytes,
+    )

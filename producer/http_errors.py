@@ -1,0 +1,91 @@
+"""The JSON error shape of SPEC §4 and the mapping from exceptions to statuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.errors import (
+    BatchDialError,
+    Conflict,
+    InvalidInput,
+    MalformedBody,
+    NotFound,
+    TooLarge,
+    Unauthorized,
+)
+from producer.validation import path_of
+
+log = structlog.get_logger(__name__)
+
+_STATUS: dict[type[BatchDialError], tuple[int, str]] = {
+    InvalidInput: (422, "invalid_input"),
+    MalformedBody: (400, "malformed_body"),
+    Unauthorized: (401, "unauthorized"),
+    NotFound: (404, "not_found"),
+    Conflict: (409, "conflict"),
+    TooLarge: (413, "too_large"),
+}
+
+
+def error_response(
+    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> JSONResponse:
+    """``{"error": {"code", "message", "details"}}`` with ``status``."""
+    headers = {"WWW-Authenticate": 'Bearer realm="batchdial"'} if status == 401 else None
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "details": details or []}},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error in the SPEC shape: ours, FastAPI's, and Redis being away."""
+
+    @app.exception_handler(BatchDialError)
+    async def _ours(_request: Request, exc: BatchDialError) -> JSONResponse:
+        status, code = _STATUS.get(type(exc), (400, "bad_request"))
+        if isinstance(exc, InvalidInput):
+            return error_response(
+                status,
+                code,
+                f"the request is invalid ({len(exc.problems)} problem(s)); nothing was stored",
+                [p.as_dict() for p in exc.problems],
+            )
+        return error_response(status, code, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = []
+        for err in exc.errors():
+            loc = tuple(err.get("loc", ()))
+            if loc and loc[0] in ("query", "path", "header", "body"):
+                loc = loc[1:]
+            details.append({"path": path_of(loc), "message": str(err.get("msg", "is invalid"))})
+        return error_response(422, "invalid_input", "the request is invalid", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        return error_response(exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail))
+
+    async def _redis_away(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("redis_unavailable", path=request.url.path, error=type(exc).__name__)
+        return error_response(
+            503, "unavailable", "the store (Redis) is not reachable right now; retry shortly"
+        )
+
+    for away in (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+        app.add_exception_handler(away, _redis_away)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected_error", path=request.url.path, error=type(exc).__name__)
+        return error_response(500, "internal", "an unexpected error happened; it was logged")

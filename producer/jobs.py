@@ -1,0 +1,176 @@
+"""Job commands: create (validate, expand, store), start/pause/resume, update, cancel.
+
+Every transition is one Lua script (``domain/lua``) that changes the job's keys and
+appends its event in the same step.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import redis
+from pydantic import BaseModel, ValidationError
+
+from domain.errors import Conflict, InvalidInput, MalformedBody, NotFound
+from domain.keys import Keys
+from domain.scripts import Scripts
+from producer.models import JobCreate, JobUpdate
+from producer.validation import Context, Limits, problems_of
+from producer.workspaces import Workspaces
+
+#: Rows written per pipelined round trip when a job is expanded.
+CHUNK_ROWS = 5_000
+#: How long staged rows of an unfinished create live before Redis drops them.
+STAGING_TTL_S = 3_600
+#: Attempts of an update that races other changes to the same job.
+UPDATE_ATTEMPTS = 5
+
+#: Called with (workspace id, job id) when a job may have work to release.
+Nudge = Callable[[str, str], None]
+
+CONFIG_FIELDS = (
+    "name",
+    "callAgentId",
+    "maxConcurrentDials",
+    "fromPhoneNumberIds",
+    "schedule",
+    "disableSchedule",
+)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parse(model: type[M], body: bytes | str | dict[str, Any], ctx: Context) -> M:
+    context = {"batchdial": ctx}
+    try:
+        if isinstance(body, dict):
+            return model.model_validate(body, context=context)
+        return model.model_validate_json(body, context=context)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            if err["type"] == "json_invalid":
+                raise MalformedBody(f"the body is not valid JSON: {err['msg']}") from None
+            if err["type"] == "model_type" and not err["loc"]:
+                raise MalformedBody("the body must be a JSON object") from None
+        raise InvalidInput(problems_of(exc)) from None
+
+
+def encode_row(to_number: str, inputs: dict[str, str]) -> str:
+    """The stored form of a row: compact JSON ``[toNumber, inputs]``."""
+    return json.dumps([to_number, inputs] if inputs else [to_number], separators=(",", ":"))
+
+
+class JobCommands:
+    """Commands that change jobs. ``nudge`` tells the engine a job may have work."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        workspaces: Workspaces,
+        limits: Limits,
+        nudge: Nudge | None = None,
+    ) -> None:
+        self._r = client
+        self._k = keys
+        self._ws = workspaces
+        self._limits = limits
+        self._scripts = Scripts(client)
+        self._nudge = nudge or (lambda _ws, _job: None)
+
+    def _context(self, ws_id: str) -> Context:
+        ws = self._ws.get(ws_id)
+        return Context(ws.dial_limit, frozenset(ws.numbers), self._limits)
+
+    def _job_keys(self, ws_id: str, job_id: str) -> list[str]:
+        return self._k.job_keys(ws_id, job_id)
+
+    def create(self, ws_id: str, body: bytes | str | dict[str, Any]) -> str:
+        """Validate and store a job in state INIT; returns its id. Nothing is stored on error."""
+        spec = _parse(JobCreate, body, self._context(ws_id))
+        job_id = "job_" + secrets.token_hex(10)
+        rows_key = self._k.rows(ws_id, job_id)
+        queue_key = self._k.queue(ws_id, job_id)
+        rows = spec.rows
+        for start in range(0, len(rows), CHUNK_ROWS):
+            chunk = rows[start : start + CHUNK_ROWS]
+            with self._r.pipeline(transaction=False) as pipe:
+                pipe.hset(
+                    rows_key,
+                    mapping={
+                        str(start + i): encode_row(row.toNumber, row.inputs)
+                        for i, row in enumerate(chunk)
+                    },
+                )
+                pipe.zadd(queue_key, {str(start + i): start + i for i in range(len(chunk))})
+                pipe.expire(rows_key, STAGING_TTL_S)
+                pipe.expire(queue_key, STAGING_TTL_S)
+                pipe.execute()
+        config = spec.model_dump(include=set(CONFIG_FIELDS), mode="json")
+        self._scripts(
+            "commit_job",
+            [*self._job_keys(ws_id, job_id), self._k.jobs(ws_id)],
+            [job_id, ws_id, json.dumps(config, separators=(",", ":")), len(rows)],
+        )
+        return job_id
+
+    def set_paused(self, ws_id: str, job_id: str, paused: bool) -> str:
+        """Start/resume (``paused=False``) or pause a job; returns its status after."""
+        outcome, before, after = self._scripts(
+            "set_paused", self._job_keys(ws_id, job_id), ["1" if paused else "0", job_id]
+        )
+        if outcome == "missing":
+            raise NotFound(f"no batch dial job {job_id}")
+        if outcome == "conflict":
+            verb = "paused" if paused else "started"
+            raise Conflict(f"the job is {before}; a {before} job cannot be {verb}")
+        if after == "ACTIVE":
+            self._nudge(ws_id, job_id)
+        return str(after)
+
+    def update(self, ws_id: str, job_id: str, body: bytes | str | dict[str, Any]) -> str:
+        """Change the configuration (at once, or staged while ACTIVE); returns the outcome."""
+        change = _parse(JobUpdate, body, self._context(ws_id))
+        fields = change.model_dump(include=change.model_fields_set, mode="json")
+        if not fields:
+            raise InvalidInput.one("", f"give at least one of {', '.join(CONFIG_FIELDS)} to change")
+        details = json.dumps({"changes": sorted(fields)}, separators=(",", ":"))
+        for _ in range(UPDATE_ATTEMPTS):
+            status, ver, config, pending = cast(
+                list[str | None],
+                self._r.hmget(self._k.job(ws_id, job_id), ["status", "ver", "config", "pending"]),
+            )
+            if status is None:
+                raise NotFound(f"no batch dial job {job_id}")
+            if status in ("COMPLETE", "CANCELLED"):
+                raise Conflict(f"the job is {status}; a finished job cannot be updated")
+            mode = "stage" if status == "ACTIVE" else "apply"
+            base = json.loads(pending if mode == "stage" and pending else config or "{}")
+            new = {**base, **fields}
+            outcome, status = self._scripts(
+                "update_config",
+                self._job_keys(ws_id, job_id),
+                [ver, mode, json.dumps(new, separators=(",", ":")), details, job_id],
+            )
+            if outcome == "missing":
+                raise NotFound(f"no batch dial job {job_id}")
+            if outcome == "conflict":
+                raise Conflict(f"the job is {status}; a finished job cannot be updated")
+            if outcome != "retry":
+                return str(outcome)
+        raise Conflict("the job kept changing while it was being updated; try again")
+
+    def cancel(self, ws_id: str, job_id: str) -> int:
+        """Cancel a job; returns how many waiting rows were cancelled."""
+        outcome, before, cancelled = self._scripts(
+            "cancel_job", self._job_keys(ws_id, job_id), [job_id]
+        )
+        if outcome == "missing":
+            raise NotFound(f"no batch dial job {job_id}")
+        if outcome == "conflict":
+            raise Conflict(f"the job is {before}; a COMPLETE job cannot be cancelled")
+        return int(cancelled)

@@ -1,0 +1,223 @@
+"""Pydantic models of the HTTP and Python edges (camelCase, as SPEC §4)."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from domain.schedule import parse_hhmm
+from producer import validation as v
+
+JobStatus = Literal["INIT", "ACTIVE", "PAUSED", "COMPLETE", "CANCELLED"]
+
+
+class _In(BaseModel):
+    """Input models refuse unknown fields, so a typo is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TimeSlotIn(_In):
+    """One wall-clock slot [startTime, endTime) of a day."""
+
+    startTime: StrictStr = Field(examples=["09:00"])  # noqa: N815 -- wire names are camelCase
+    endTime: StrictStr = Field(examples=["17:00"])  # noqa: N815
+
+    @field_validator("startTime")
+    @classmethod
+    def _start(cls, value: str) -> str:
+        return v.check_hhmm(value, allow_24=False)
+
+    @field_validator("endTime")
+    @classmethod
+    def _end(cls, value: str) -> str:
+        return v.check_hhmm(value, allow_24=True)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> TimeSlotIn:
+        if parse_hhmm(self.endTime, allow_24=True) <= parse_hhmm(self.startTime, allow_24=False):
+            raise v.fail(
+                "slot",
+                f"endTime {self.endTime} must be after startTime {self.startTime} "
+                "(a slot over midnight is written as two slots)",
+            )
+        return self
+
+    @property
+    def minutes(self) -> tuple[int, int]:
+        """(start, end) in minutes since local midnight."""
+        return parse_hhmm(self.startTime, allow_24=False), parse_hhmm(self.endTime, allow_24=True)
+
+
+class DayIn(_In):
+    """The slots of one day of the week (0 = Sunday … 6 = Saturday)."""
+
+    dayOfWeek: StrictInt = Field(ge=0, le=6)  # noqa: N815
+    timeSlots: list[TimeSlotIn] = Field(max_length=48)  # noqa: N815
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> DayIn:
+        ordered = sorted(enumerate(self.timeSlots), key=lambda item: item[1].minutes)
+        for (i, a), (j, b) in pairwise(ordered):
+            if b.minutes[0] < a.minutes[1]:
+                raise v.fail(
+                    "overlap",
+                    f"timeSlots[{i}] ({a.startTime}-{a.endTime}) and timeSlots[{j}] "
+                    f"({b.startTime}-{b.endTime}) overlap",
+                )
+        return self
+
+
+class ScheduleIn(_In):
+    """A weekly calling schedule in an IANA timezone."""
+
+    days: list[DayIn] = Field(max_length=70)
+    timezone: StrictStr = Field(examples=["America/New_York"])
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return v.check_timezone(value)
+
+    @model_validator(mode="after")
+    def _days_once(self) -> ScheduleIn:
+        seen: dict[int, int] = {}
+        for i, day in enumerate(self.days):
+            if day.dayOfWeek in seen:
+                raise v.fail(
+                    "day_repeated",
+                    f"days[{seen[day.dayOfWeek]}] and days[{i}] both give dayOfWeek "
+                    f"{day.dayOfWeek}; list each day once with all its timeSlots",
+                )
+            seen[day.dayOfWeek] = i
+        return self
+
+
+class RowIn(_In):
+    """One person to call and the inputs the agent gets."""
+
+    toNumber: StrictStr = Field(examples=["+12125550123"])  # noqa: N815
+    inputs: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+
+    @field_validator("toNumber")
+    @classmethod
+    def _number(cls, value: str) -> str:
+        return v.normalize_phone_number(value)
+
+    @field_validator("inputs")
+    @classmethod
+    def _inputs(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        return v.check_inputs(value, v.context_of(info.context))
+
+
+Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+AgentId = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+PhoneNumberId = Annotated[StrictStr, Field(min_length=1, max_length=100)]
+
+
+class JobCreate(_In):
+    """Body of ``POST /api/batch_dial_jobs``."""
+
+    name: Name
+    callAgentId: AgentId  # noqa: N815
+    maxConcurrentDials: StrictInt = Field(ge=1)  # noqa: N815
+    fromPhoneNumberIds: list[PhoneNumberId] = Field(min_length=1, max_length=1000)  # noqa: N815
+    schedule: ScheduleIn | None = None
+    disableSchedule: StrictBool = False  # noqa: N815
+    rows: list[RowIn] = Field(default_factory=list)
+
+    @field_validator("maxConcurrentDials")
+    @classmethod
+    def _cap(cls, value: int, info: ValidationInfo) -> int:
+        return v.check_cap(value, v.context_of(info.context))
+
+    @field_validator("fromPhoneNumberIds")
+    @classmethod
+    def _pool(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        return v.check_pool(value, v.context_of(info.context))
+
+    @field_validator("rows", mode="before")
+    @classmethod
+    def _row_count(cls, value: object, info: ValidationInfo) -> object:
+        ctx = v.context_of(info.context)
+        limit = ctx.limits.max_rows if ctx else v.Limits().max_rows
+        if isinstance(value, list) and len(value) > limit:
+            raise v.fail(
+                "too_many_rows",
+                f"has {len(value)} rows; at most {limit} are allowed in one job",
+            )
+        return value
+
+    @field_validator("rows")
+    @classmethod
+    def _unique_numbers(cls, value: list[RowIn]) -> list[RowIn]:
+        first: dict[str, int] = {}
+        repeats = []
+        for i, row in enumerate(value):
+            j = first.setdefault(row.toNumber, i)
+            if j != i:
+                repeats.append(f"rows[{i}] repeats rows[{j}] ({row.toNumber})")
+        if repeats:
+            more = f" and {len(repeats) - 5} more" if len(repeats) > 5 else ""
+            raise v.fail(
+                "duplicate_number",
+                "each number may appear once in a job, so that nobody is called twice: "
+                + "; ".join(repeats[:5])
+                + more,
+            )
+        return value
+
+
+class JobUpdate(_In):
+    """Body of ``PUT /api/batch_dial_jobs/{id}``: only the fields given change."""
+
+    name: Name | None = None
+    callAgentId: AgentId | None = None  # noqa: N815
+    maxConcurrentDials: StrictInt | None = Field(default=None, ge=1)  # noqa: N815
+    fromPhoneNumberIds: list[PhoneNumberId] | None = Field(  # noqa: N815
+        default=None, min_length=1, max_length=1000
+    )
+    schedule: ScheduleIn | None = None
+    disableSchedule: StrictBool | None = None  # noqa: N815
+
+    @field_validator("maxConcurrentDials")
+    @classmethod
+    def _cap(cls, value: int | None, info: ValidationInfo) -> int | None:
+        return None if value is None else v.check_cap(value, v.context_of(info.context))
+
+    @field_validator("fromPhoneNumberIds")
+    @classmethod
+    def _pool(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return None if value is None else v.check_pool(value, v.context_of(info.context))
+
+    @field_validator(
+        "name",
+        "callAgentId",
+        "maxConcurrentDials",
+        "fromPhoneNumberIds",
+        "disableSchedule",
+        mode="before",
+    )
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise v.fail("null", "may not be null (leave the field out to keep it)")
+        return value
+
+
+class PausedIn(_In):
+    """Body of ``POST /api/batch_dial_jobs/{id}/paused``."""
+
+    paused: StrictBool

@@ -1,0 +1,205 @@
+"""Reading jobs: the job object with its counters, lists, the queue, dials, events."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+import redis
+
+from domain.errors import InvalidInput, NotFound, Problem
+from domain.keys import Keys
+from domain.pagination import Page, check_limit, decode_cursor, encode_cursor
+from domain.timefmt import iso_ms, stream_id_ms
+
+STATUS_PREFIX = "st:"
+
+
+def job_view(record: dict[str, str], waiting: int, released: int, dialing: int) -> dict[str, Any]:
+    """The job object of SPEC §4.2 from its stored record and live counts."""
+    config = json.loads(record["config"])
+    pending = record.get("pending")
+    by_status = {
+        name.removeprefix(STATUS_PREFIX): int(value)
+        for name, value in record.items()
+        if name.startswith(STATUS_PREFIX) and int(value)
+    }
+    view: dict[str, Any] = {
+        "id": record["id"],
+        "name": config["name"],
+        "status": record["status"],
+        "createdAt": iso_ms(record["createdAt"]),
+        "updatedAt": iso_ms(record["updatedAt"]),
+        "startedAt": iso_ms(record.get("startedAt")),
+        "completedAt": iso_ms(record.get("completedAt")),
+        "cancelledAt": iso_ms(record.get("cancelledAt")),
+        "callAgentId": config["callAgentId"],
+        "maxConcurrentDials": config["maxConcurrentDials"],
+        "fromPhoneNumberIds": config["fromPhoneNumberIds"],
+        "schedule": config.get("schedule"),
+        "disableSchedule": config.get("disableSchedule", False),
+        "pendingConfig": json.loads(pending) if pending else None,
+        "counts": {
+            "rows": int(record["rows"]),
+            "queued": waiting + released,
+            "inProgress": dialing,
+            "finished": int(record.get("finished", 0)),
+            "cancelled": int(record.get("cancelled", 0)),
+            "byStatus": by_status,
+        },
+    }
+    return view
+
+
+def _event_view(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(fields["e"])
+    return {"id": entry_id, "at": iso_ms(stream_id_ms(entry_id)), **body}
+
+
+def _row_entry(job_id: str, index: int, raw: str | None) -> dict[str, Any]:
+    data = json.loads(raw) if raw else ["", {}]
+    return {
+        "rowId": f"{job_id}.{index}",
+        "index": index,
+        "toNumber": data[0],
+        "inputs": data[1] if len(data) > 1 else {},
+        "attempt": 1,
+    }
+
+
+class JobReads:
+    """Read-only views of jobs; each answers :class:`NotFound` for another workspace's job."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self._r = client
+        self._k = keys
+
+    def get(self, ws_id: str, job_id: str) -> dict[str, Any]:
+        """The job object of SPEC §4.2."""
+        with self._r.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self._k.job(ws_id, job_id))
+            pipe.zcard(self._k.queue(ws_id, job_id))
+            pipe.zcard(self._k.released(ws_id, job_id))
+            pipe.hlen(self._k.dialing(ws_id, job_id))
+            record, waiting, released, dialing = pipe.execute()
+        if not record:
+            raise NotFound(f"no batch dial job {job_id}")
+        return job_view(record, waiting, released, dialing)
+
+    def _require(self, ws_id: str, job_id: str) -> None:
+        if not self._r.exists(self._k.job(ws_id, job_id)):
+            raise NotFound(f"no batch dial job {job_id}")
+
+    def list(self, ws_id: str, limit: int | None, cursor: str | None) -> Page:
+        """The workspace's jobs, newest first."""
+        n = check_limit(limit)
+        after = decode_cursor(cursor)
+        start = f"({after}" if after else "-"
+        members = cast(
+            list[str], self._r.zrangebylex(self._k.jobs(ws_id), start, "+", start=0, num=n + 1)
+        )
+        data = []
+        for member in members[:n]:
+            job_id = member.split(":", 1)[1]
+            try:
+                data.append(self.get(ws_id, job_id))
+            except NotFound:
+                continue
+        more = len(members) > n
+        return Page(data, encode_cursor(members[n - 1]) if more else None)
+
+    def queue(self, ws_id: str, job_id: str, limit: int | None, cursor: str | None) -> Page:
+        """Rows still waiting to be dialed, in dialing order (released ones first)."""
+        n = check_limit(limit)
+        self._require(ws_id, job_id)
+        after = decode_cursor(cursor)
+        low = "-inf"
+        if after is not None:
+            try:
+                low = f"({float(after)!r}"
+            except ValueError:
+                raise InvalidInput([Problem("cursor", "is not a cursor of this queue")]) from None
+        entries: list[tuple[str, float]] = []
+        for key in (self._k.released(ws_id, job_id), self._k.queue(ws_id, job_id)):
+            entries += cast(
+                list[tuple[str, float]],
+                self._r.zrangebyscore(key, low, "+inf", start=0, num=n + 1, withscores=True),
+            )
+        entries.sort(key=lambda e: e[1])
+        page = entries[:n]
+        raws = cast(
+            list[str | None],
+            self._r.hmget(self._k.rows(ws_id, job_id), [m for m, _ in page]) if page else [],
+        )
+        data = [_row_entry(job_id, int(m), raw) for (m, _), raw in zip(page, raws, strict=True)]
+        more = len(entries) > n
+        return Page(data, encode_cursor(repr(page[-1][1])) if more else None)
+
+    def dials(self, ws_id: str, job_id: str, limit: int | None, cursor: str | None) -> Page:
+        """Every dial attempt of the job, newest first."""
+        n = check_limit(limit)
+        self._require(ws_id, job_id)
+        after = decode_cursor(cursor)
+        high = "+inf"
+        if after is not None:
+            try:
+                high = f"({float(after)!r}"
+            except ValueError:
+                raise InvalidInput([Problem("cursor", "is not a cursor of this list")]) from None
+        entries = cast(
+            list[tuple[str, float]],
+            self._r.zrevrangebyscore(
+                self._k.dials(ws_id, job_id), high, "-inf", start=0, num=n + 1, withscores=True
+            ),
+        )
+        page = entries[:n]
+        data = []
+        if page:
+            with self._r.pipeline(transaction=False) as pipe:
+                for dial_id, _ in page:
+                    pipe.hgetall(self._k.dial(ws_id, dial_id))
+                records = pipe.execute()
+            data = [dial_view(r) for r in records if r]
+        more = len(entries) > n
+        return Page(data, encode_cursor(repr(page[-1][1])) if more else None)
+
+    def events(self, ws_id: str, job_id: str, limit: int | None, cursor: str | None) -> Page:
+        """The job's event log in order, oldest first.
+
+        The cursor is an event ``id``: a client that keeps the id of the last event it
+        read can pass it as ``cursor`` later to read only what came after.
+        """
+        n = check_limit(limit)
+        self._require(ws_id, job_id)
+        if cursor and not _is_stream_id(cursor):
+            raise InvalidInput(
+                [Problem("cursor", "is not an event id of this log (such as 1795938570743-0)")]
+            )
+        start = f"({cursor}" if cursor else "-"
+        entries = cast(
+            list[tuple[str, dict[str, str]]],
+            self._r.xrange(self._k.events(ws_id, job_id), start, "+", count=n + 1),
+        )
+        page = entries[:n]
+        data = [_event_view(entry_id, fields) for entry_id, fields in page]
+        return Page(data, page[-1][0] if len(entries) > n else None)
+
+
+def _is_stream_id(text: str) -> bool:
+    ms, sep, seq = text.partition("-")
+    return bool(sep) and ms.isdigit() and seq.isdigit()
+
+
+def dial_view(record: dict[str, str]) -> dict[str, Any]:
+    """The dial object of SPEC §4.7 from its stored record."""
+    return {
+        "dialId": record["dialId"],
+        "jobId": record.get("jobId"),
+        "rowId": record.get("rowId"),
+        "toNumber": record.get("toNumber"),
+        "fromNumber": record.get("fromNumber"),
+        "status": record.get("status"),
+        "startedAt": iso_ms(record.get("startedAt")),
+        "endedAt": iso_ms(record.get("endedAt")),
+        "attempt": int(record.get("attempt", 1)),
+    }

@@ -1,0 +1,93 @@
+"""The producer's Python API: what the HTTP layer and other services call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from config.settings import Settings
+from domain.keys import Keys
+from domain.pagination import Page
+from producer.jobs import JobCommands, Nudge
+from producer.reads import JobReads
+from producer.validation import Limits
+from producer.workspaces import Workspaces
+
+
+def limits_of(settings: Settings) -> Limits:
+    """The job size limits configured in ``settings``."""
+    return Limits(
+        max_rows=settings.max_rows_per_job,
+        max_inputs_per_row=settings.max_inputs_per_row,
+        max_input_key_chars=settings.max_input_key_chars,
+        max_input_value_chars=settings.max_input_value_chars,
+    )
+
+
+class Producer:
+    """Create, inspect and steer batch dial jobs on one Redis.
+
+    Every method takes the caller's workspace id; a job of another workspace is
+    :class:`~domain.errors.NotFound`, exactly as a job that does not exist.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        namespace: str,
+        limits: Limits | None = None,
+        nudge: Nudge | None = None,
+    ) -> None:
+        self.redis = client
+        self.keys = Keys(namespace)
+        self.workspaces = Workspaces(client, self.keys)
+        self._commands = JobCommands(client, self.keys, self.workspaces, limits or Limits(), nudge)
+        self._reads = JobReads(client, self.keys)
+
+    def create_job(self, ws_id: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:
+        """Validate and store a job (state INIT); returns the job object."""
+        return self._reads.get(ws_id, self._commands.create(ws_id, body))
+
+    def get_job(self, ws_id: str, job_id: str) -> dict[str, Any]:
+        """The job object with its counters."""
+        return self._reads.get(ws_id, job_id)
+
+    def list_jobs(self, ws_id: str, limit: int | None = None, cursor: str | None = None) -> Page:
+        """The workspace's jobs, newest first."""
+        return self._reads.list(ws_id, limit, cursor)
+
+    def set_paused(self, ws_id: str, job_id: str, paused: bool) -> dict[str, Any]:
+        """Start or resume (``paused=False``), or pause a job; returns the job object."""
+        self._commands.set_paused(ws_id, job_id, paused)
+        return self._reads.get(ws_id, job_id)
+
+    def update_job(
+        self, ws_id: str, job_id: str, body: bytes | str | dict[str, Any]
+    ) -> dict[str, Any]:
+        """Change a job's configuration (staged while ACTIVE); returns the job object."""
+        self._commands.update(ws_id, job_id, body)
+        return self._reads.get(ws_id, job_id)
+
+    def cancel_job(self, ws_id: str, job_id: str) -> dict[str, Any]:
+        """Cancel a job; returns the job object."""
+        self._commands.cancel(ws_id, job_id)
+        return self._reads.get(ws_id, job_id)
+
+    def queue(
+        self, ws_id: str, job_id: str, limit: int | None = None, cursor: str | None = None
+    ) -> Page:
+        """Rows still waiting to be dialed, in dialing order."""
+        return self._reads.queue(ws_id, job_id, limit, cursor)
+
+    def dials(
+        self, ws_id: str, job_id: str, limit: int | None = None, cursor: str | None = None
+    ) -> Page:
+        """The job's dial attempts, newest first."""
+        return self._reads.dials(ws_id, job_id, limit, cursor)
+
+    def events(
+        self, ws_id: str, job_id: str, limit: int | None = None, cursor: str | None = None
+    ) -> Page:
+        """The job's event log, in order."""
+        return self._reads.events(ws_id, job_id, limit, cursor)

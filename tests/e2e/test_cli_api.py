@@ -1,0 +1,146 @@
+"""The commands as a newcomer runs them: workspace create, then curl-like calls to a real
+``batchdial api`` process on a real Redis."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.conftest import REDIS_URL
+from tests.e2e.procs import api_server, batchdial, env_for
+
+pytestmark = pytest.mark.e2e
+
+
+def test_workspace_create_prints_one_json_object(real_redis: redis.Redis, namespace: str) -> None:
+    """`batchdial workspace create` prints the workspace, its key and its numbers."""
+    env = env_for(namespace, REDIS_URL)
+    done = batchdial(
+        "workspace",
+        "create",
+        "--name",
+        "Acme",
+        "--dial-limit",
+        "5",
+        "--number",
+        "+12125550100",
+        "--number",
+        "+14155550100",
+        "--per-number-limit",
+        "2",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    created = json.loads(done.stdout)
+    assert set(created) == {"workspaceId", "apiKey", "dialLimit", "phoneNumbers"}
+    assert created["dialLimit"] == 5
+    assert [(p["number"], p["maxConcurrentDials"]) for p in created["phoneNumbers"]] == [
+        ("+12125550100", 2),
+        ("+14155550100", 2),
+    ]
+    assert all(set(p) == {"id", "number", "maxConcurrentDials"} for p in created["phoneNumbers"])
+
+
+def test_bad_input_and_bad_settings_are_named(namespace: str) -> None:
+    """A bad flag value and a bad setting stop the command with a message naming them."""
+    env = env_for(namespace, REDIS_URL)
+    done = batchdial(
+        "workspace",
+        "create",
+        "--name",
+        "A",
+        "--dial-limit",
+        "5",
+        "--number",
+        "+1234567890",
+        env=env,
+    )
+    assert done.returncode == 2
+    assert "--number" in done.stderr
+    assert "too short" in done.stderr
+    done = batchdial(
+        "workspace",
+        "create",
+        "--name",
+        "A",
+        "--dial-limit",
+        "5",
+        env={**env, "BATCHDIAL_METRICS_PORT": "http"},
+    )
+    assert done.returncode == 2
+    assert "BATCHDIAL_METRICS_PORT" in done.stderr
+
+
+def test_a_newcomer_session_against_a_real_api(
+    real_redis: redis.Redis, namespace: str, tmp_path: Path
+) -> None:
+    """Create a workspace, then create, start, pause, update, cancel a job over HTTP and
+    read its queue and events, all against `batchdial api` in its own process."""
+    env = env_for(namespace, REDIS_URL)
+    created = json.loads(
+        batchdial(
+            "workspace",
+            "create",
+            "--name",
+            "Acme",
+            "--dial-limit",
+            "10",
+            "--number",
+            "+12125550100",
+            env=env,
+        ).stdout
+    )
+    headers = {"api_key": created["apiKey"]}
+    with (
+        api_server(env, tmp_path / "api.log") as base,
+        httpx.Client(base_url=base, headers=headers, timeout=10) as http,
+    ):
+        body = {
+            "name": "Customer Survey Campaign",
+            "callAgentId": "your-agent-id",
+            "maxConcurrentDials": 5,
+            "fromPhoneNumberIds": [created["phoneNumbers"][0]["id"]],
+            "schedule": {
+                "days": [
+                    {
+                        "dayOfWeek": 1,
+                        "timeSlots": [
+                            {"startTime": "09:00", "endTime": "12:00"},
+                            {"startTime": "13:00", "endTime": "17:00"},
+                        ],
+                    }
+                ],
+                "timezone": "America/New_York",
+            },
+            "rows": [{"toNumber": "+1234567890", "inputs": {"customer_name": "John Doe"}}],
+        }
+        refused = http.post("/api/batch_dial_jobs", json=body)
+        assert refused.status_code == 422
+        assert refused.json()["error"]["details"][0]["path"] == "rows[0].toNumber"
+        body["rows"] = [
+            {"toNumber": "+12125550123", "inputs": {"customer_name": "John Doe"}},
+            {"toNumber": "+12125550124", "inputs": {"customer_name": "Jane Roe"}},
+        ]
+        job = http.post("/api/batch_dial_jobs", json=body).json()
+        url = f"/api/batch_dial_jobs/{job['id']}"
+        assert http.post(f"{url}/paused", json={"paused": False}).json()["status"] == "ACTIVE"
+        assert http.put(url, json={"maxConcurrentDials": 2}).json()["pendingConfig"] is not None
+        assert http.post(f"{url}/paused", json={"paused": True}).json()["maxConcurrentDials"] == 2
+        queue = http.get(f"{url}/queue").json()["data"]
+        assert [r["toNumber"] for r in queue] == ["+12125550123", "+12125550124"]
+        assert http.post(f"{url}/cancel").json()["status"] == "CANCELLED"
+        types = [e["type"] for e in http.get(f"{url}/events").json()["data"]]
+        assert types == [
+            "job.created",
+            "job.started",
+            "job.updated",
+            "job.paused",
+            "job.config_applied",
+            "job.cancelled",
+        ]
+        assert http.get("/readyz").status_code == 200
+        assert "batchdial_http_requests_total" in http.get("/metrics").text

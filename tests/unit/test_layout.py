@@ -1,0 +1,67 @@
+"""The layout tells the architecture: checked, so that it stays true."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ["batchdial", "config", "domain", "producer", "worker"]
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def _modules(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def test_producer_never_imports_the_worker() -> None:
+    """The producer (and config, domain) stand without the worker."""
+    for package in ("producer", "config", "domain"):
+        for module in _modules(package):
+            assert "worker" not in _imports(module), f"{module} imports the worker"
+
+
+def test_domain_and_config_do_not_import_the_producer() -> None:
+    """Shared code depends on nothing above it."""
+    for package in ("config", "domain"):
+        for module in _modules(package):
+            assert not _imports(module) & {"producer", "worker", "batchdial"}, module
+
+
+def test_no_module_is_over_600_lines() -> None:
+    """Modules stay small enough to read in one sitting."""
+    for package in PACKAGES:
+        for module in _modules(package):
+            lines = len(module.read_text(encoding="utf-8").splitlines())
+            assert lines <= 600, f"{module} has {lines} lines"
+
+
+def test_every_lua_script_has_a_header() -> None:
+    """Each Lua script starts with a comment naming itself, its KEYS and ARGV."""
+    scripts = sorted(ROOT.rglob("*/lua/*.lua"))
+    assert scripts
+    for script in scripts:
+        text = script.read_text(encoding="utf-8")
+        assert text.startswith(f"-- {script.name}:"), script
+        assert "KEYS" in text.split("\n\n")[0] or script.name == "_lib.lua" or "KEYS" in text[:1500]
+
+
+def test_key_names_live_in_one_module() -> None:
+    """No module but domain/keys.py builds namespace-prefixed key strings."""
+    for package in PACKAGES:
+        for module in _modules(package):
+            if module.name == "keys.py":
+                continue
+            text = module.read_text(encoding="utf-8")
+            assert 'f"{self.namespace}' not in text, module
+            assert 'f"{namespace}:' not in text, module

@@ -1,0 +1,64 @@
+"""Settings: defaults, parsing, and errors that name the variable."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from config.settings import load_settings, parse_outcome_weights
+from domain.errors import ConfigError
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without variables the documented defaults apply."""
+    monkeypatch.chdir("/")
+    for name in list(os.environ):
+        if name.startswith("BATCHDIAL_"):
+            monkeypatch.delenv(name)
+    settings = load_settings()
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.namespace == "batchdial"
+    assert settings.dialer == "simulated"
+    assert settings.metrics_port == 9191
+    assert settings.max_call_seconds == 3600
+    assert sum(settings.outcome_weights.values()) == 100
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fragment"),
+    [
+        ("BATCHDIAL_DIALER", "carrier-pigeon", "'simulated' or 'http'"),
+        ("BATCHDIAL_METRICS_PORT", "99999", "less than or equal to 65535"),
+        ("BATCHDIAL_REDIS_URL", "postgres://x", "redis://"),
+        ("BATCHDIAL_NAMESPACE", "a b", "letters, digits"),
+        ("BATCHDIAL_SIMULATED_OUTCOMES", "completed=x", "not a number"),
+        ("BATCHDIAL_SIMULATED_OUTCOMES", "exploded=5", "statuses among"),
+        ("BATCHDIAL_SIMULATED_CALL_SECONDS", "-1", "greater than or equal to 0"),
+        ("BATCHDIAL_MAX_CALL_SECONDS", "0", "greater than 0"),
+        ("BATCHDIAL_DIALER_URL", "ftp://x", "http://"),
+    ],
+)
+def test_bad_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, fragment: str
+) -> None:
+    """An invalid value stops start-up with the variable's name and what it accepts."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert variable in str(info.value)
+    assert fragment in str(info.value)
+
+
+def test_http_dialer_needs_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BATCHDIAL_DIALER=http without BATCHDIAL_DIALER_URL is refused."""
+    monkeypatch.setenv("BATCHDIAL_DIALER", "http")
+    with pytest.raises(ConfigError, match="BATCHDIAL_DIALER_URL"):
+        load_settings()
+
+
+def test_outcome_weights_parse() -> None:
+    """Weights parse into a mapping; spaces and empty parts are tolerated."""
+    assert parse_outcome_weights(" completed=70, busy=30 ,") == {"completed": 70.0, "busy": 30.0}
+    with pytest.raises(ValueError, match="positive weight"):
+        parse_outcome_weights("completed=0")

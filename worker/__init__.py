@@ -1,0 +1,1 @@
+"""The worker: dramatiq actors (scheduler, dial), leased semaphores, dialer backends."""
