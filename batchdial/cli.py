@@ -129,5 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _workspace_create(settings, args)
     if args.command == "api":
         return _api(settings, args)
-    sys.stderr.write(f"batchdial: '{args.command}' arrives with the engine (issue 3)\n")
-    return 2
+    if args.command == "worker":
+        from worker.runtime import run_workers  # noqa: PLC0415
+
+        return run_workers(settings, args.processes, args.threads)
+    from batchdial.demo import run_demo  # noqa: PLC0415
+
+    return run_demo(args.rows, args.cap, args.call_seconds)

@@ -15,7 +15,7 @@ import redis
 from pydantic import BaseModel, ValidationError
 
 from domain.errors import Conflict, InvalidInput, MalformedBody, NotFound
-from domain.keys import Keys
+from domain.keys import Keys, job_member
 from domain.scripts import Scripts
 from producer.models import JobCreate, JobUpdate
 from producer.validation import Context, Limits, problems_of
@@ -87,7 +87,7 @@ class JobCommands:
         return Context(ws.dial_limit, frozenset(ws.numbers), self._limits)
 
     def _job_keys(self, ws_id: str, job_id: str) -> list[str]:
-        return self._k.job_keys(ws_id, job_id)
+        return self._k.script_keys(ws_id, job_id)
 
     def create(self, ws_id: str, body: bytes | str | dict[str, Any]) -> str:
         """Validate and store a job in state INIT; returns its id. Nothing is stored on error."""
@@ -113,7 +113,7 @@ class JobCommands:
         config = spec.model_dump(include=set(CONFIG_FIELDS), mode="json")
         self._scripts(
             "commit_job",
-            [*self._job_keys(ws_id, job_id), self._k.jobs(ws_id)],
+            [*self._job_keys(ws_id, job_id), self._k.jobs(ws_id), self._k.jobws],
             [job_id, ws_id, json.dumps(config, separators=(",", ":")), len(rows)],
         )
         return job_id
@@ -121,7 +121,9 @@ class JobCommands:
     def set_paused(self, ws_id: str, job_id: str, paused: bool) -> str:
         """Start/resume (``paused=False``) or pause a job; returns its status after."""
         outcome, before, after = self._scripts(
-            "set_paused", self._job_keys(ws_id, job_id), ["1" if paused else "0", job_id]
+            "set_paused",
+            self._job_keys(ws_id, job_id),
+            ["1" if paused else "0", job_id, job_member(ws_id, job_id)],
         )
         if outcome == "missing":
             raise NotFound(f"no batch dial job {job_id}")
@@ -167,7 +169,7 @@ class JobCommands:
     def cancel(self, ws_id: str, job_id: str) -> int:
         """Cancel a job; returns how many waiting rows were cancelled."""
         outcome, before, cancelled = self._scripts(
-            "cancel_job", self._job_keys(ws_id, job_id), [job_id]
+            "cancel_job", self._job_keys(ws_id, job_id), [job_id, job_member(ws_id, job_id)]
         )
         if outcome == "missing":
             raise NotFound(f"no batch dial job {job_id}")

@@ -1,10 +1,10 @@
--- _lib.lua: helpers prepended to every state script by domain/scripts.py.
--- Job scripts receive the job's keys in the order of Keys.job_keys():
---   KEYS[1] job hash, KEYS[2] rows, KEYS[3] queue, KEYS[4] released,
---   KEYS[5] cancelled, KEYS[6] dialing, KEYS[7] events, KEYS[8] dials
--- followed by script-specific keys.
+-- _lib.lua: helpers prepended to every job script by domain/scripts.py.
+-- Job scripts receive Keys.script_keys() first, in this order, then their own keys.
 local K_JOB, K_ROWS, K_QUEUE, K_RELEASED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_CANCELLED, K_DIALING, K_EVENTS, K_DIALS = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local K_SEM, K_RELT, K_WAKEUPS, K_DEADLINES = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local K_WS_SEM, K_WS, K_NUMBERS, K_WAITING = KEYS[13], KEYS[14], KEYS[15], KEYS[16]
+local N_SCRIPT_KEYS = 16
 
 -- Milliseconds since the epoch from Redis's clock (the one clock all hosts share).
 local function now_ms()
@@ -27,4 +27,44 @@ end
 local function rows_open()
   return redis.call('ZCARD', K_QUEUE) + redis.call('ZCARD', K_RELEASED)
     + redis.call('HLEN', K_DIALING)
+end
+
+-- Mark the job COMPLETE (with its event) if it is ACTIVE or PAUSED and nothing is
+-- left to dial or in progress. Returns true when it completed the job.
+local function complete_if_done(job_id, member, now)
+  local status = redis.call('HGET', K_JOB, 'status')
+  if (status ~= 'ACTIVE' and status ~= 'PAUSED') or rows_open() > 0 then return false end
+  redis.call('HSET', K_JOB, 'status', 'COMPLETE', 'updatedAt', now, 'completedAt', now)
+  redis.call('ZREM', K_WAKEUPS, member)
+  emit({type = 'job.completed', jobId = job_id, from = status, to = 'COMPLETE'}, '')
+  return true
+end
+
+-- Ask for the job's pump to run at `at` (ms) unless it is due earlier already.
+local function wake(member, at)
+  redis.call('ZADD', K_WAKEUPS, 'LT', at, member)
+end
+
+-- Drop expired leases from a semaphore; the deadline index keeps them for the reaper.
+local function purge(sem, now)
+  redis.call('ZREMRANGEBYSCORE', sem, '-inf', now)
+  return redis.call('ZCARD', sem)
+end
+
+-- Release up to `n` waiting rows to the broker, in dialing order. Returns their indexes.
+local function release_rows(n, now)
+  if n <= 0 then return {} end
+  local popped = redis.call('ZPOPMIN', K_QUEUE, n)
+  local out = {}
+  for i = 1, #popped, 2 do
+    redis.call('ZADD', K_RELEASED, popped[i + 1], popped[i])
+    redis.call('ZADD', K_RELT, now, popped[i])
+    out[#out + 1] = popped[i]
+  end
+  return out
+end
+
+-- Rows the job may still release: its cap less rows released or holding a live lease.
+local function credit(cap, now)
+  return cap - redis.call('ZCARD', K_RELEASED) - purge(K_SEM, now)
 end

@@ -1,8 +1,8 @@
 -- set_paused.lua: start, pause or resume a job, with its events, in one step.
--- Pausing applies a staged configuration (job.config_applied). Starting or resuming a
--- job with nothing left to dial completes it (job.completed).
--- KEYS: the job keys (see _lib.lua).
--- ARGV[1] '1' to pause, '0' to start/resume; ARGV[2] job id
+-- Pausing applies a staged configuration (job.config_applied). Starting or resuming
+-- wakes the job's pump, or completes a job with nothing left to dial (job.completed).
+-- KEYS: the job script keys (see _lib.lua).
+-- ARGV[1] '1' to pause, '0' to start/resume; ARGV[2] job id; ARGV[3] wake-up member
 -- Returns: {outcome, status before, status after}; outcome is 'changed', 'noop',
 -- 'conflict' (COMPLETE or CANCELLED) or 'missing'.
 local before = redis.call('HGET', K_JOB, 'status')
@@ -38,9 +38,10 @@ if after == 'PAUSED' then
     redis.call('HINCRBY', K_JOB, 'ver', 1)
     emit({type = 'job.config_applied', jobId = job_id}, '{"config":' .. pending .. '}')
   end
-elseif rows_open() == 0 then
-  redis.call('HSET', K_JOB, 'status', 'COMPLETE', 'completedAt', now)
-  emit({type = 'job.completed', jobId = job_id, from = 'ACTIVE', to = 'COMPLETE'}, '')
+elseif complete_if_done(job_id, ARGV[3], now) then
   after = 'COMPLETE'
+else
+  -- The pump re-reads the state and the window and releases rows.
+  wake(ARGV[3], now)
 end
 return {'changed', before, after}

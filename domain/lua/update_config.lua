@@ -2,7 +2,7 @@
 -- The caller read the job at version ARGV[1] and built the new full configuration;
 -- if the job moved on since (another update, a pause), the script changes nothing and
 -- answers 'retry' so that the caller reads again.
--- KEYS: the job keys (see _lib.lua).
+-- KEYS: the job script keys (see _lib.lua).
 -- ARGV[1] expected version, ARGV[2] 'apply' or 'stage', ARGV[3] full config (JSON),
 -- ARGV[4] JSON object text with event details ({"changes": [...]}), ARGV[5] job id
 -- Returns: {outcome, status}; outcome 'applied', 'staged', 'retry', 'conflict', 'missing'.

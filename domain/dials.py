@@ -1,0 +1,123 @@
+"""Ending a dial: shared by the worker (simulated ends, provider answers, the reaper)
+and by the API (provider status callbacks)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import redis
+
+from domain.keys import Keys, dial_member, job_member
+from domain.scripts import Scripts
+
+#: Dial statuses that end a dial.
+TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled", "voicemail"})
+#: Statuses a dial may pass through before it ends.
+LIVE_STATUSES = frozenset({"queued", "ringing", "in-progress"})
+
+
+@dataclass(frozen=True, slots=True)
+class DialRef:
+    """Where a dial lives: enough to build every key its scripts need."""
+
+    ws_id: str
+    job_id: str
+    dial_id: str
+    number_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class FinishResult:
+    """What ending a dial did."""
+
+    outcome: str  # 'finished', 'noop' (already ended), 'alive', 'missing'
+    job_status: str | None = None
+    released: list[int] = field(default_factory=list)
+
+
+def parse_dial_id(dial_id: str) -> str | None:
+    """The job id inside a dial id (``dial_<job hex>_<index>_<attempt>_<random>``)."""
+    parts = dial_id.split("_")
+    if len(parts) != 5 or parts[0] != "dial" or not parts[1]:
+        return None
+    return f"job_{parts[1]}"
+
+
+def new_dial_id(job_id: str, index: int, attempt: int, token: str) -> str:
+    """A dial id that names its job, row and attempt (so callbacks find their job)."""
+    return f"dial_{job_id.removeprefix('job_')}_{index}_{attempt}_{token}"
+
+
+class DialEnds:
+    """Ends dials atomically (``finish_dial.lua``)."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self._r = client
+        self._k = keys
+        self._scripts = Scripts(client)
+
+    def locate(self, dial_id: str) -> DialRef | None:
+        """Find a dial by id alone (for provider callbacks)."""
+        job_id = parse_dial_id(dial_id)
+        if job_id is None:
+            return None
+        ws_id = cast(str | None, self._r.hget(self._k.jobws, job_id))
+        if ws_id is None:
+            return None
+        number_id = cast(str | None, self._r.hget(self._k.dial(ws_id, dial_id), "fromNumberId"))
+        if number_id is None:
+            return None
+        return DialRef(ws_id, job_id, dial_id, number_id)
+
+    def finish(
+        self,
+        ref: DialRef,
+        status: str,
+        *,
+        reason: str = "",
+        only_if_expired: bool = False,
+        release: bool = False,
+        details: dict[str, Any] | None = None,
+    ) -> FinishResult:
+        """End the dial with ``status`` (idempotent); ``release`` hands back freed rows."""
+        if status not in TERMINAL_STATUSES:
+            raise ValueError(f"{status!r} does not end a dial")
+        result = cast(
+            list[str],
+            self._scripts(
+                "finish_dial",
+                [
+                    *self._k.script_keys(ref.ws_id, ref.job_id),
+                    self._k.dial(ref.ws_id, ref.dial_id),
+                    self._k.number_sem(ref.ws_id, ref.number_id),
+                ],
+                [
+                    job_member(ref.ws_id, ref.job_id),
+                    ref.job_id,
+                    ref.dial_id,
+                    status,
+                    reason,
+                    "1" if only_if_expired else "0",
+                    dial_member(ref.ws_id, ref.job_id, ref.dial_id),
+                    "1" if release else "0",
+                    json.dumps({"provider": details}, separators=(",", ":")) if details else "",
+                ],
+            ),
+        )
+        outcome = result[0]
+        if outcome == "finished":
+            return FinishResult(outcome, result[1], [int(i) for i in result[2:]])
+        return FinishResult(outcome, result[1] if len(result) > 1 else None)
+
+    def set_live_status(self, ref: DialRef, status: str) -> bool:
+        """Record a non-final status (``ringing``, ``in-progress``) of a live dial."""
+        if status not in LIVE_STATUSES:
+            raise ValueError(f"{status!r} is not a live status")
+        changed = self._scripts(
+            "dial_status",
+            [*self._k.script_keys(ref.ws_id, ref.job_id), self._k.dial(ref.ws_id, ref.dial_id)],
+            [ref.job_id, ref.dial_id, status],
+        )
+        return bool(changed)

@@ -1,0 +1,54 @@
+-- finish_dial.lua: end a dial with its status, free its slots, record dial.finished,
+-- complete the job when nothing is left, and wake whoever waits for the room.
+-- Idempotent: a dial that already ended is left as it is ('noop'), so a provider's
+-- second callback, a late simulated timer and the reaper can all race safely.
+-- KEYS: the job script keys (see _lib.lua), then KEYS[17] the dial record,
+-- KEYS[18] the semaphore of the dial's pool number.
+-- ARGV[1] job wake-up member, ARGV[2] job id, ARGV[3] dial id, ARGV[4] status,
+-- ARGV[5] reason ('' for none), ARGV[6] '1' to end it only if its lease has expired
+-- (the reaper), ARGV[7] deadline member, ARGV[8] '1' to release rows for the freed slot
+-- right away (the worker's fast path), ARGV[9] provider details (JSON object text or '')
+-- Returns: {'missing'} | {'noop', status} | {'alive'} |
+--          {'finished', job status after, released row index...}
+local K_DIAL, K_NUM_SEM = KEYS[17], KEYS[18]
+local member, job_id, dial_id, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local d = redis.call('HMGET', K_DIAL, 'status', 'index', 'leaseUntil', 'rowId', 'fromNumber',
+  'attempt')
+if not d[1] then
+  redis.call('ZREM', K_DEADLINES, ARGV[7])
+  return {'missing'}
+end
+local current = d[1]
+if current ~= 'queued' and current ~= 'ringing' and current ~= 'in-progress' then
+  return {'noop', current}
+end
+local now = now_ms()
+if ARGV[6] == '1' and tonumber(d[3]) > now then return {'alive'} end
+redis.call('HSET', K_DIAL, 'status', status, 'endedAt', now)
+if ARGV[5] ~= '' then redis.call('HSET', K_DIAL, 'reason', ARGV[5]) end
+redis.call('HDEL', K_DIALING, d[2])
+redis.call('ZREM', K_SEM, dial_id)
+redis.call('ZREM', K_WS_SEM, dial_id)
+redis.call('ZREM', K_NUM_SEM, dial_id)
+redis.call('ZREM', K_DEADLINES, ARGV[7])
+redis.call('HINCRBY', K_JOB, 'finished', 1)
+redis.call('HINCRBY', K_JOB, 'st:' .. status, 1)
+local fields = {type = 'dial.finished', jobId = job_id, dialId = dial_id, rowId = d[4],
+  from = current, to = status, status = status, fromNumber = d[5],
+  attempt = tonumber(d[6])}
+if ARGV[5] ~= '' then fields.reason = ARGV[5] end
+emit(fields, ARGV[9])
+-- Room freed in the workspace and on a number: wake jobs that were refused for it.
+local waiting = redis.call('SPOP', K_WAITING, 20)
+for _, other in ipairs(waiting) do wake(other, now) end
+if complete_if_done(job_id, member, now) then return {'finished', 'COMPLETE'} end
+local job = redis.call('HMGET', K_JOB, 'status', 'window', 'windowUntil', 'config')
+local out = {'finished', job[1]}
+if job[1] ~= 'ACTIVE' then return out end
+if ARGV[8] == '1' and job[2] == 'open' and now < tonumber(job[3] or 0) then
+  local cap = cjson.decode(job[4]).maxConcurrentDials
+  for _, index in ipairs(release_rows(credit(cap, now), now)) do out[#out + 1] = index end
+else
+  wake(member, now)
+end
+return out

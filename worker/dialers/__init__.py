@@ -1,0 +1,1 @@
+"""Dialer backends: place one call, report its outcome (SPEC §6)."""

@@ -1,0 +1,97 @@
+"""The http dialer: POSTs each dial to a provider (SPEC §6).
+
+A 2xx answer with a terminal ``status`` ends the dial at once; a 2xx answer without
+one hands the call to the provider, which reports the end to
+``POST /api/dials/{dialId}/status``. Connection errors, timeouts and 5xx answers are
+retried with backoff under the same ``Idempotency-Key``; a 4xx answer fails the dial.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import httpx
+import structlog
+
+from domain.dials import TERMINAL_STATUSES
+from domain.signing import SIGNATURE_HEADER, sign
+from worker.dialers.base import DialRequest, OnEnd, Placed
+
+log = structlog.get_logger(__name__)
+
+#: Seconds to wait before each retry of a failed attempt.
+DEFAULT_BACKOFF_S = (0.5, 1.0, 2.0, 4.0)
+
+
+class HttpDialer:
+    """Places calls with a provider over HTTP."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        secret: str | None = None,
+        timeout_s: float = 10.0,
+        backoff_s: tuple[float, ...] = DEFAULT_BACKOFF_S,
+        sleep: Callable[[float], None] = time.sleep,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.url = url
+        self._secret = secret
+        self._backoff = backoff_s
+        self._sleep = sleep
+        self._client = client or httpx.Client(timeout=timeout_s)
+
+    def place(self, request: DialRequest, on_end: OnEnd) -> Placed:
+        """POST the dial; retry what may be transient; read the answer."""
+        body = json.dumps(request.as_json(), separators=(",", ":")).encode()
+        headers = {"content-type": "application/json", "Idempotency-Key": request.dial_id}
+        problem = ""
+        for attempt, pause in enumerate((0.0, *self._backoff)):
+            if pause:
+                self._sleep(pause)
+            if self._secret:
+                headers[SIGNATURE_HEADER] = sign(self._secret, body)
+            try:
+                answer = self._client.post(self.url, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                problem = f"provider unreachable: {type(exc).__name__}"
+                log.warning(
+                    "dial_request_failed",
+                    dial_id=request.dial_id,
+                    attempt=attempt + 1,
+                    error=type(exc).__name__,
+                )
+                continue
+            if answer.status_code >= 500:
+                problem = f"provider answered {answer.status_code}"
+                log.warning(
+                    "dial_request_failed",
+                    dial_id=request.dial_id,
+                    attempt=attempt + 1,
+                    status=answer.status_code,
+                )
+                continue
+            if answer.status_code >= 400:
+                return Placed(
+                    status="failed", reason=f"provider refused the dial ({answer.status_code})"
+                )
+            return self._read(answer)
+        return Placed(status="failed", reason=f"{problem} after {len(self._backoff) + 1} attempts")
+
+    @staticmethod
+    def _read(answer: httpx.Response) -> Placed:
+        try:
+            data = answer.json()
+        except ValueError:
+            data = None
+        status = data.get("status") if isinstance(data, dict) else None
+        if isinstance(status, str) and status in TERMINAL_STATUSES:
+            return Placed(status=status, details={"answer": status})
+        return Placed(handoff=True)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()

@@ -1,0 +1,278 @@
+"""The engine: what the scheduler and dial actors do, and the timers every worker runs.
+
+- :meth:`Engine.pump` (scheduler actor): evaluates the job's window at Redis time and
+  releases as many rows as the job's free capacity allows (``pump.lua``).
+- :meth:`Engine.dial` (dial actor): claims a released row and its leases
+  (``claim.lua``), places the call, and ends it or leaves it to its owner.
+- :meth:`Engine.end`: ends a dial (``finish_dial.lua``) and releases the next rows
+  into the freed slots at once.
+- :meth:`Engine.take_wakeups`, :meth:`Engine.reap`, :meth:`Engine.renew`: the timers
+  (see :mod:`worker.timekeeper`), safe to run in any number of processes at once.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol, cast
+
+import redis
+import structlog
+
+from domain.dials import DialEnds, DialRef, FinishResult, new_dial_id
+from domain.keys import Keys, dial_member, job_member
+from domain.schedule import is_open, next_close, next_open
+from domain.scripts import Scripts
+from worker.dialers.base import Dialer, DialRequest, Placed
+from worker.jobconfig import JobConfig, JobConfigs
+from worker.leases import LeaseKeeper
+
+log = structlog.get_logger(__name__)
+
+
+class Outbox(Protocol):
+    """Sends actor messages."""
+
+    def send_pump(self, ws_id: str, job_id: str) -> None:
+        """Ask for one run of the job's pump."""
+        ...
+
+    def send_dial(self, ws_id: str, job_id: str, index: int) -> None:
+        """Ask for one dial of a released row."""
+        ...
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Durations the engine works with, in milliseconds."""
+
+    lease_ms: int = 30_000
+    max_call_ms: int = 3_600_000
+    #: The pump of an ACTIVE job runs at least this often (recovers lost messages).
+    recheck_ms: int = 30_000
+    #: A released row unclaimed for this long goes back to the queue.
+    stale_release_ms: int = 60_000
+    #: A taken wake-up is retried after this long if its pump never ran.
+    wakeup_retry_ms: int = 30_000
+
+
+def _ms(when: datetime | None) -> int:
+    return 0 if when is None else round(when.timestamp() * 1000)
+
+
+class Engine:
+    """Pump, dial, end, and the timers, over one Redis and namespace."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        dialer: Dialer,
+        outbox: Outbox,
+        timing: Timing | None = None,
+    ) -> None:
+        self._r = client
+        self._k = keys
+        self.dialer = dialer
+        self.outbox = outbox
+        self.timing = timing or Timing()
+        self.configs = JobConfigs(client, keys)
+        self.ends = DialEnds(client, keys)
+        self.keeper = LeaseKeeper(client, keys, self.timing.lease_ms)
+        self._scripts = Scripts(client, "worker")
+
+    def now_ms(self) -> int:
+        """Redis's clock, the one every host agrees on."""
+        seconds, micros = self._r.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    # -- scheduler -----------------------------------------------------------
+    def pump(self, ws_id: str, job_id: str) -> str:
+        """One run of the job's pump; returns what it found ('open', 'closed', ...)."""
+        member = job_member(ws_id, job_id)
+        keys = self._k.script_keys(ws_id, job_id)
+        outcome = "stale"
+        for _ in range(4):
+            config = self.configs.get(ws_id, job_id)
+            if config is None:
+                self._r.zrem(self._k.wakeups, member)
+                return "missing"
+            now = self.now_ms()
+            at = datetime.fromtimestamp(now / 1000, UTC)
+            open_now = is_open(config.schedule, at)
+            change = next_close(config.schedule, at) if open_now else next_open(config.schedule, at)
+            result = cast(
+                list[str],
+                self._scripts(
+                    "pump",
+                    keys,
+                    [
+                        member,
+                        job_id,
+                        config.ver,
+                        "1" if open_now else "0",
+                        _ms(change),
+                        now,
+                        config.cap,
+                        self.timing.recheck_ms,
+                        self.timing.stale_release_ms,
+                    ],
+                ),
+            )
+            outcome = result[0]
+            if outcome == "stale":
+                self.configs.reload(ws_id, job_id)
+                continue
+            if outcome == "recompute":
+                continue
+            for index in result[1:]:
+                self.outbox.send_dial(ws_id, job_id, int(index))
+            return outcome
+        log.warning("pump_gave_up", ws_id=ws_id, job_id=job_id, outcome=outcome)
+        return outcome
+
+    # -- dialing ---------------------------------------------------------------
+    def dial(self, ws_id: str, job_id: str, index: int, attempt: int = 1) -> str:
+        """Claim row ``index`` with its leases and place the call; returns the claim outcome."""
+        config = self.configs.get(ws_id, job_id)
+        if config is None:
+            return "gone"
+        dial_id = new_dial_id(job_id, index, attempt, secrets.token_hex(4))
+        result = self._claim(ws_id, job_id, index, dial_id, attempt=attempt, config=config)
+        if result[0] == "stale":
+            config = self.configs.reload(ws_id, job_id)
+            if config is None:
+                return "gone"
+            result = self._claim(ws_id, job_id, index, dial_id, attempt=attempt, config=config)
+        if result[0] != "ok":
+            log.debug(
+                "dial_not_claimed",
+                job_id=job_id,
+                index=index,
+                outcome=result[0],
+                limit=result[1] if len(result) > 1 else None,
+            )
+            return result[0]
+        _, from_number, number_id, row_json, _started = result
+        row = json.loads(row_json)
+        ref = DialRef(ws_id, job_id, dial_id, number_id)
+        self.keeper.hold(ref)
+        request = DialRequest(
+            dial_id=dial_id,
+            job_id=job_id,
+            row_id=f"{job_id}.{index}",
+            to_number=row[0],
+            from_number=from_number,
+            call_agent_id=config.call_agent_id,
+            inputs=row[1] if len(row) > 1 else {},
+            attempt=attempt,
+        )
+        try:
+            placed = self.dialer.place(
+                request, lambda status, reason: self._end_quietly(ref, status, reason)
+            )
+        except Exception as exc:  # worker-loop boundary: the dial must still end
+            log.exception("dialer_failed", dial_id=dial_id, job_id=job_id)
+            placed = Placed(status="failed", reason=f"dialer error: {type(exc).__name__}")
+        if placed.status is not None:
+            self.end(ref, placed.status, placed.reason, placed.details)
+        elif placed.handoff:
+            self.keeper.handoff(ref, self.timing.max_call_ms)
+        return "ok"
+
+    def _claim(
+        self, ws_id: str, job_id: str, index: int, dial_id: str, *, attempt: int, config: JobConfig
+    ) -> list[str]:
+        keys = [
+            *self._k.script_keys(ws_id, job_id),
+            self._k.dial(ws_id, dial_id),
+            *(self._k.number_sem(ws_id, pn) for pn in config.pool),
+        ]
+        return cast(
+            list[str],
+            self._scripts(
+                "claim",
+                keys,
+                [
+                    job_member(ws_id, job_id),
+                    job_id,
+                    config.ver,
+                    index,
+                    dial_id,
+                    self.timing.lease_ms,
+                    config.cap,
+                    ",".join(config.pool),
+                    attempt,
+                    ws_id,
+                    dial_member(ws_id, job_id, dial_id),
+                ],
+            ),
+        )
+
+    def end(
+        self, ref: DialRef, status: str, reason: str = "", details: dict[str, object] | None = None
+    ) -> FinishResult:
+        """End a dial this process placed, and release rows into the freed slots."""
+        self.keeper.forget(ref.dial_id)
+        result = self.ends.finish(ref, status, reason=reason, release=True, details=details)
+        for index in result.released:
+            self.outbox.send_dial(ref.ws_id, ref.job_id, index)
+        return result
+
+    def _end_quietly(self, ref: DialRef, status: str, reason: str) -> None:
+        try:
+            self.end(ref, status, reason)
+        except redis.RedisError:
+            # The lease lapses and the reaper ends the dial; nothing is lost.
+            log.exception("dial_end_failed", dial_id=ref.dial_id, job_id=ref.job_id)
+
+    # -- timers ----------------------------------------------------------------
+    def take_wakeups(self, limit: int = 200) -> int:
+        """Send a pump message for each job whose wake-up is due; returns how many."""
+        due = cast(
+            list[str],
+            self._scripts("take_wakeups", [self._k.wakeups], [limit, self.timing.wakeup_retry_ms]),
+        )
+        for member in due:
+            ws_id, _, job_id = member.partition("|")
+            self.outbox.send_pump(ws_id, job_id)
+        return len(due)
+
+    def reap(self, limit: int = 200) -> int:
+        """End as failed the dials whose lease lapsed; returns how many were ended."""
+        now = self.now_ms()
+        expired = cast(
+            list[str],
+            self._r.zrangebyscore(self._k.deadlines, "-inf", now, start=0, num=limit),
+        )
+        ended = 0
+        for member in expired:
+            ws_id, job_id, dial_id = member.split("|")
+            number_id, owner = cast(
+                list[str | None],
+                self._r.hmget(self._k.dial(ws_id, dial_id), ["fromNumberId", "owner"]),
+            )
+            if number_id is None:
+                self._r.zrem(self._k.deadlines, member)
+                continue
+            reason = "max_call_duration" if owner == "provider" else "lease_expired"
+            result = self.ends.finish(
+                DialRef(ws_id, job_id, dial_id, number_id),
+                "failed",
+                reason=reason,
+                only_if_expired=True,
+            )
+            if result.outcome == "finished":
+                ended += 1
+                log.warning("dial_reaped", dial_id=dial_id, job_id=job_id, reason=reason)
+        return ended
+
+    def renew(self) -> int:
+        """Renew the leases this process holds; dials whose lease was lost end as failed."""
+        lost = self.keeper.renew()
+        for ref in lost:
+            log.warning("lease_lost", dial_id=ref.dial_id, job_id=ref.job_id)
+            self.ends.finish(ref, "failed", reason="lease_lost")
+        return len(lost)

@@ -1,0 +1,83 @@
+"""Leases of the dials that live in this process: renewed while the call lasts.
+
+A lease is a member of three sorted sets (job, workspace, pool number) scored by its
+expiry in Redis time. This process renews the leases of the calls it holds; if it
+dies, they lapse within the lease time and the reaper ends those dials as failed.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import cast
+
+import redis
+
+from domain.dials import DialRef
+from domain.keys import Keys, dial_member
+from domain.scripts import Scripts
+
+#: Dials renewed per script call.
+RENEW_BATCH = 200
+
+
+class LeaseKeeper:
+    """Tracks the dials this process holds and renews their leases."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, lease_ms: int) -> None:
+        self._r = client
+        self._k = keys
+        self.lease_ms = lease_ms
+        self._scripts = Scripts(client, "worker")
+        self._held: dict[str, DialRef] = {}
+        self._lock = threading.Lock()
+
+    def hold(self, ref: DialRef) -> None:
+        """Start renewing ``ref``'s leases."""
+        with self._lock:
+            self._held[ref.dial_id] = ref
+
+    def forget(self, dial_id: str) -> None:
+        """Stop renewing (the dial ended, or the provider holds it now)."""
+        with self._lock:
+            self._held.pop(dial_id, None)
+
+    def held(self) -> list[DialRef]:
+        """The dials held now."""
+        with self._lock:
+            return list(self._held.values())
+
+    def handoff(self, ref: DialRef, max_call_ms: int) -> bool:
+        """The provider holds the call: leases last until the longest allowed call."""
+        self.forget(ref.dial_id)
+        return bool(
+            self._scripts(
+                "handoff",
+                [self._k.deadlines, *self._dial_keys(ref)],
+                [dial_member(ref.ws_id, ref.job_id, ref.dial_id), ref.dial_id, max_call_ms],
+            )
+        )
+
+    def renew(self) -> list[DialRef]:
+        """Renew every held lease; returns the dials whose lease was already lost."""
+        refs = self.held()
+        lost: list[DialRef] = []
+        for start in range(0, len(refs), RENEW_BATCH):
+            batch = refs[start : start + RENEW_BATCH]
+            keys = [self._k.deadlines]
+            args: list[object] = [self.lease_ms]
+            for ref in batch:
+                keys += self._dial_keys(ref)
+                args += [dial_member(ref.ws_id, ref.job_id, ref.dial_id), ref.dial_id]
+            gone = set(cast(list[str], self._scripts("renew", keys, args)))
+            lost += [ref for ref in batch if ref.dial_id in gone]
+        for ref in lost:
+            self.forget(ref.dial_id)
+        return lost
+
+    def _dial_keys(self, ref: DialRef) -> list[str]:
+        return [
+            self._k.job_sem(ref.ws_id, ref.job_id),
+            self._k.ws_sem(ref.ws_id),
+            self._k.number_sem(ref.ws_id, ref.number_id),
+            self._k.dial(ref.ws_id, ref.dial_id),
+        ]

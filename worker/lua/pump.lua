@@ -1,0 +1,68 @@
+-- pump.lua: one step of a job's scheduler. Records window changes (job.window_opened /
+-- job.window_closed), recovers rows whose dial message was lost, releases as many rows
+-- as the job's free capacity allows, and sets when the pump must next run.
+-- KEYS: the job script keys (see _lib.lua).
+-- ARGV[1] wake-up member, ARGV[2] job id, ARGV[3] config version the window was computed
+-- for, ARGV[4] '1' if the window is open at ARGV[6], ARGV[5] when that changes (ms; 0 =
+-- never), ARGV[6] the instant the window was computed for (ms, Redis time),
+-- ARGV[7] cap, ARGV[8] longest sleep between runs (ms), ARGV[9] age after which a
+-- released row whose message never arrived goes back to the queue (ms)
+-- Returns: {'missing'} | {'idle', status} | {'stale'} | {'recompute'} | {'closed'} |
+--          {'complete'} | {'open', released row index...}
+local member, job_id = ARGV[1], ARGV[2]
+local is_open, change, computed_at = ARGV[4] == '1', tonumber(ARGV[5]), tonumber(ARGV[6])
+local job = redis.call('HMGET', K_JOB, 'status', 'ver', 'window')
+if not job[1] then
+  redis.call('ZREM', K_WAKEUPS, member)
+  return {'missing'}
+end
+if job[1] ~= 'ACTIVE' then
+  redis.call('ZREM', K_WAKEUPS, member)
+  return {'idle', job[1]}
+end
+if job[2] ~= ARGV[3] then return {'stale'} end
+local now = now_ms()
+if now < computed_at or (change > 0 and now >= change) then return {'recompute'} end
+
+-- Rows released long ago whose message never claimed them go back to the queue; a
+-- late message then finds nothing to claim (the claim needs the row released).
+local stale = redis.call('ZRANGEBYSCORE', K_RELT, '-inf', now - tonumber(ARGV[9]))
+for _, index in ipairs(stale) do
+  local score = redis.call('ZSCORE', K_RELEASED, index)
+  if score then redis.call('ZADD', K_QUEUE, score, index) end
+  redis.call('ZREM', K_RELEASED, index)
+  redis.call('ZREM', K_RELT, index)
+end
+
+if not is_open then
+  if job[3] ~= 'closed' then
+    redis.call('HSET', K_JOB, 'window', 'closed', 'windowUntil', 0)
+    local extra = ''
+    if change > 0 then extra = '{"nextOpenAt":' .. string.format('%d', change) .. '}' end
+    emit({type = 'job.window_closed', jobId = job_id}, extra)
+  end
+  if change > 0 then
+    redis.call('ZADD', K_WAKEUPS, change, member)
+  else
+    redis.call('ZREM', K_WAKEUPS, member)
+  end
+  return {'closed'}
+end
+
+local until_ms = change
+if until_ms == 0 then until_ms = 9007199254740991 end
+if job[3] ~= 'open' then
+  local extra = ''
+  if change > 0 then extra = '{"closesAt":' .. string.format('%d', change) .. '}' end
+  emit({type = 'job.window_opened', jobId = job_id}, extra)
+end
+redis.call('HSET', K_JOB, 'window', 'open', 'windowUntil', string.format('%d', until_ms))
+if complete_if_done(job_id, member, now) then return {'complete'} end
+local out = {'open'}
+for _, index in ipairs(release_rows(credit(tonumber(ARGV[7]), now), now)) do
+  out[#out + 1] = index
+end
+local next_run = now + tonumber(ARGV[8])
+if change > 0 and change < next_run then next_run = change end
+redis.call('ZADD', K_WAKEUPS, next_run, member)
+return out

@@ -1,0 +1,159 @@
+"""Builds and runs a worker: broker, actors, engine, timers, dramatiq's worker threads.
+
+``batchdial worker --processes N`` runs N such processes under a small supervisor that
+restarts a process that dies and stops them all on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import dramatiq
+import redis
+import structlog
+
+from config.broker import make_broker
+from config.redis import make_redis
+from config.settings import Settings
+from domain.keys import Keys
+from worker.actors import Actors
+from worker.dialers.base import Dialer
+from worker.dialers.http import HttpDialer
+from worker.dialers.simulated import SimulatedDialer
+from worker.engine import Engine, Timing
+from worker.timekeeper import Timekeeper
+
+log = structlog.get_logger(__name__)
+
+#: How long a stopping worker waits for the calls it holds to end.
+SHUTDOWN_GRACE_S = 30.0
+
+
+def make_dialer(settings: Settings) -> Dialer:
+    """The dialer backend the settings choose."""
+    if settings.dialer == "http":
+        assert settings.dialer_url is not None
+        secret = settings.dialer_secret.get_secret_value() if settings.dialer_secret else None
+        return HttpDialer(
+            settings.dialer_url, secret=secret, timeout_s=settings.dialer_timeout_seconds
+        )
+    return SimulatedDialer(settings.simulated_call_seconds, settings.outcome_weights)
+
+
+def timing_of(settings: Settings) -> Timing:
+    """The engine's durations from the settings."""
+    return Timing(
+        lease_ms=int(settings.lease_seconds * 1000),
+        max_call_ms=int(settings.max_call_seconds * 1000),
+    )
+
+
+@dataclass
+class WorkerRuntime:
+    """Everything one worker process runs."""
+
+    engine: Engine
+    actors: Actors
+    timekeeper: Timekeeper
+    worker: dramatiq.Worker
+    _stopped: bool = field(default=False)
+
+    def start(self) -> None:
+        """Start consuming messages and running the timers."""
+        self.worker.start()
+        self.timekeeper.start()
+
+    def stop(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
+        """Stop taking work, let calls in progress end (leases renewed meanwhile), stop."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.worker.stop(timeout=int(grace_s * 1000))
+        deadline = time.monotonic() + grace_s
+        while self.engine.keeper.held() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.timekeeper.stop()
+        self.engine.dialer.close()
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    threads: int = 8,
+    state_client: redis.Redis | None = None,
+    broker_client: redis.Redis | None = None,
+    dialer: Dialer | None = None,
+    timing: Timing | None = None,
+) -> WorkerRuntime:
+    """Wire a worker for ``settings`` (clients and dialer may be given, for tests)."""
+    state = state_client or make_redis(settings.redis_url)
+    broker = make_broker(
+        broker_client or make_redis(settings.redis_url, decode=False), settings.namespace
+    )
+    holder: list[Engine] = []
+    actors = Actors(broker, lambda: holder[0])
+    engine = Engine(
+        state,
+        Keys(settings.namespace),
+        dialer or make_dialer(settings),
+        actors,
+        timing or timing_of(settings),
+    )
+    holder.append(engine)
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+    return WorkerRuntime(engine, actors, Timekeeper(engine), worker)
+
+
+def run_process(settings: Settings, threads: int) -> int:
+    """Run one worker process until SIGTERM or SIGINT."""
+    runtime = build_runtime(settings, threads=threads)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    runtime.start()
+    log.info(
+        "worker_started", threads=threads, namespace=settings.namespace, dialer=settings.dialer
+    )
+    stop.wait()
+    log.info("worker_stopping", calls_held=len(runtime.engine.keeper.held()))
+    runtime.stop()
+    log.info("worker_stopped")
+    return 0
+
+
+def run_workers(settings: Settings, processes: int, threads: int) -> int:
+    """Run ``processes`` worker processes; restart any that dies; stop all on a signal."""
+    if processes <= 1:
+        return run_process(settings, threads)
+    command = [
+        sys.executable,
+        "-m",
+        "batchdial",
+        "worker",
+        "--processes",
+        "1",
+        "--threads",
+        str(threads),
+    ]
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    children = [subprocess.Popen(command) for _ in range(processes)]  # noqa: S603
+    while not stop.wait(0.5):
+        for i, child in enumerate(children):
+            if child.poll() is not None:
+                log.warning("worker_process_died", pid=child.pid, code=child.returncode)
+                children[i] = subprocess.Popen(command)  # noqa: S603
+    for child in children:
+        child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=SHUTDOWN_GRACE_S + 10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return 0
