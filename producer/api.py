@@ -13,9 +13,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.dials import DialEnds
 from domain.errors import MalformedBody, Unauthorized
+from domain.keys import Keys
+from producer.callbacks import router as callbacks_router
 from producer.http_errors import error_response, install_error_handlers
-from producer.jobs import Nudge
 from producer.models import JobCreate, JobUpdate, PausedIn
 from producer.service import Producer
 from producer.validation import Limits
@@ -245,7 +247,7 @@ def create_app(
     *,
     limits: Limits | None = None,
     max_body_bytes: int = 32 * 1024 * 1024,
-    nudge: Nudge | None = None,
+    dialer_secret: str | None = None,
 ) -> FastAPI:
     """The API over one Redis and namespace."""
     app = FastAPI(
@@ -253,11 +255,14 @@ def create_app(
         version="0.1.0",
         description="Outbound calling campaigns (batch dial jobs). See SPEC §4.",
     )
-    app.state.producer = Producer(client, namespace, limits, nudge)
+    app.state.producer = Producer(client, namespace, limits)
+    app.state.dial_ends = DialEnds(client, Keys(namespace))
+    app.state.dialer_secret = dialer_secret
     install_error_handlers(app)
     app.add_middleware(Measure)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.include_router(router)
+    app.include_router(callbacks_router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

@@ -17,4 +17,7 @@ def build_app(settings: Settings) -> FastAPI:
         settings.namespace,
         limits=limits_of(settings),
         max_body_bytes=settings.max_body_bytes,
+        dialer_secret=(
+            settings.dialer_secret.get_secret_value() if settings.dialer_secret else None
+        ),
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import redis
@@ -27,9 +26,6 @@ CHUNK_ROWS = 5_000
 STAGING_TTL_S = 3_600
 #: Attempts of an update that races other changes to the same job.
 UPDATE_ATTEMPTS = 5
-
-#: Called with (workspace id, job id) when a job may have work to release.
-Nudge = Callable[[str, str], None]
 
 CONFIG_FIELDS = (
     "name",
@@ -65,7 +61,7 @@ def encode_row(to_number: str, inputs: dict[str, str]) -> str:
 
 
 class JobCommands:
-    """Commands that change jobs. ``nudge`` tells the engine a job may have work."""
+    """Commands that change jobs; starting or resuming wakes the job's pump in Redis."""
 
     def __init__(
         self,
@@ -73,14 +69,12 @@ class JobCommands:
         keys: Keys,
         workspaces: Workspaces,
         limits: Limits,
-        nudge: Nudge | None = None,
     ) -> None:
         self._r = client
         self._k = keys
         self._ws = workspaces
         self._limits = limits
         self._scripts = Scripts(client)
-        self._nudge = nudge or (lambda _ws, _job: None)
 
     def _context(self, ws_id: str) -> Context:
         ws = self._ws.get(ws_id)
@@ -130,8 +124,6 @@ class JobCommands:
         if outcome == "conflict":
             verb = "paused" if paused else "started"
             raise Conflict(f"the job is {before}; a {before} job cannot be {verb}")
-        if after == "ACTIVE":
-            self._nudge(ws_id, job_id)
         return str(after)
 
     def update(self, ws_id: str, job_id: str, body: bytes | str | dict[str, Any]) -> str:

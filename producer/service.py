@@ -9,7 +9,7 @@ import redis
 from config.settings import Settings
 from domain.keys import Keys
 from domain.pagination import Page
-from producer.jobs import JobCommands, Nudge
+from producer.jobs import JobCommands
 from producer.reads import JobReads
 from producer.validation import Limits
 from producer.workspaces import Workspaces
@@ -37,12 +37,11 @@ class Producer:
         client: redis.Redis,
         namespace: str,
         limits: Limits | None = None,
-        nudge: Nudge | None = None,
     ) -> None:
         self.redis = client
         self.keys = Keys(namespace)
         self.workspaces = Workspaces(client, self.keys)
-        self._commands = JobCommands(client, self.keys, self.workspaces, limits or Limits(), nudge)
+        self._commands = JobCommands(client, self.keys, self.workspaces, limits or Limits())
         self._reads = JobReads(client, self.keys)
 
     def create_job(self, ws_id: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:

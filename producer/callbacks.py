@@ -1,0 +1,79 @@
+"""Provider status callbacks: ``POST /api/dials/{dial_id}/status`` (SPEC §6).
+
+Authenticated by an HMAC-SHA256 signature of the body (``domain/signing.py``) with
+the shared ``BATCHDIAL_DIALER_SECRET``, not by a workspace API key: the provider,
+not the workspace, calls it. A signature outside the time tolerance is refused, so a
+captured callback cannot be replayed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from domain.dials import LIVE_STATUSES, TERMINAL_STATUSES, DialEnds
+from domain.errors import InvalidInput, MalformedBody, NotFound, Problem, Unauthorized
+from domain.signing import SIGNATURE_HEADER, verify
+from producer.validation import problems_of
+
+router = APIRouter()
+
+
+class StatusIn(BaseModel):
+    """A provider's report; fields beyond ``status`` are kept as details of the event."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: StrictStr
+
+
+@router.post(
+    "/api/dials/{dial_id}/status",
+    tags=["provider"],
+    openapi_extra={
+        "parameters": [
+            {
+                "name": SIGNATURE_HEADER,
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.' + body>",
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": StatusIn.model_json_schema()}},
+        },
+    },
+)
+async def dial_status(dial_id: str, request: Request) -> dict[str, Any]:
+    """A provider reports a dial's status; a final status ends the dial (idempotent)."""
+    body = await request.body()
+    secret: str | None = request.app.state.dialer_secret
+    if not secret:
+        raise Unauthorized("status callbacks need BATCHDIAL_DIALER_SECRET set on the API")
+    problem = verify(secret, body, request.headers.get(SIGNATURE_HEADER))
+    if problem:
+        raise Unauthorized(problem)
+    try:
+        report = StatusIn.model_validate_json(body)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise MalformedBody("the body is not valid JSON") from None
+        raise InvalidInput(problems_of(exc)) from None
+    allowed = TERMINAL_STATUSES | LIVE_STATUSES
+    if report.status not in allowed:
+        raise InvalidInput([Problem("status", f"must be one of {', '.join(sorted(allowed))}")])
+    ends: DialEnds = request.app.state.dial_ends
+    ref = await run_in_threadpool(ends.locate, dial_id)
+    if ref is None:
+        raise NotFound(f"no dial {dial_id}")
+    if report.status in LIVE_STATUSES:
+        changed = await run_in_threadpool(ends.set_live_status, ref, report.status)
+        return {"dialId": dial_id, "status": report.status, "changed": changed}
+    details = report.model_extra or None
+    result = await run_in_threadpool(lambda: ends.finish(ref, report.status, details=details))
+    return {"dialId": dial_id, "status": report.status, "changed": result.outcome == "finished"}

@@ -1,0 +1,237 @@
+"""SPEC §5 end to end: real API and worker processes on a real Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import httpx
+import pytest
+import redis
+
+from config.broker import make_broker
+from config.redis import make_redis
+from tests.conftest import REDIS_URL
+from tests.e2e.procs import api_server, batchdial, env_for, running, wait_for
+from tests.e2e.provider import Provider, provider_server
+from worker.actors import DIAL_ACTOR
+
+pytestmark = pytest.mark.e2e
+SECRET = "test-secret-do-not-use"
+NUMBERS = ("+12125550100", "+13125550100", "+14155550100")
+
+
+def workspace(env: dict[str, str], dial_limit: int, per_number: int) -> dict[str, Any]:
+    args = [
+        "workspace",
+        "create",
+        "--name",
+        "e2e",
+        "--dial-limit",
+        str(dial_limit),
+        "--per-number-limit",
+        str(per_number),
+    ]
+    for number in NUMBERS:
+        args += ["--number", number]
+    done = batchdial(*args, env=env)
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def job_body(ws: dict[str, Any], rows: int, cap: int, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "e2e",
+        "callAgentId": "agent-e2e",
+        "maxConcurrentDials": cap,
+        "fromPhoneNumberIds": [p["id"] for p in ws["phoneNumbers"]],
+        "rows": [{"toNumber": f"+1212555{i:04d}", "inputs": {"n": str(i)}} for i in range(rows)],
+    }
+    body.update(extra)
+    return body
+
+
+def read_all(http: httpx.Client, url: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 500}
+        if cursor:
+            params["cursor"] = cursor
+        page = http.get(url, params=params).json()
+        out += page["data"]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            return out
+
+
+def sem_members(client: redis.Redis, namespace: str) -> int:
+    total = sum(int(client.zcard(k)) for k in client.scan_iter(match=f"{namespace}:*sem"))
+    return total + int(client.zcard(f"{namespace}:deadlines"))
+
+
+def test_http_provider_with_two_workers(
+    real_redis: redis.Redis, namespace: str, tmp_path: Path
+) -> None:
+    """API + two worker processes + an http provider that calls back: the job completes,
+    the caps hold as the provider counts them, every row is dialed once, a duplicated
+    dial message dials nobody, and the events tell the whole story."""
+    provider = Provider(SECRET, call_seconds=0.3)
+    with provider_server(provider) as dial_url:
+        env = env_for(
+            namespace,
+            REDIS_URL,
+            BATCHDIAL_DIALER="http",
+            BATCHDIAL_DIALER_URL=dial_url,
+            BATCHDIAL_DIALER_SECRET=SECRET,
+            BATCHDIAL_LOG_LEVEL="WARNING",
+        )
+        ws = workspace(env, dial_limit=6, per_number=2)
+        with (
+            api_server(env, tmp_path / "api.log") as base,
+            running("worker", "--threads", "4", env=env, log=tmp_path / "w1.log"),
+            running("worker", "--threads", "4", env=env, log=tmp_path / "w2.log"),
+            httpx.Client(base_url=base, headers={"api_key": ws["apiKey"]}, timeout=10) as http,
+        ):
+            provider.api_base = base
+            job = http.post("/api/batch_dial_jobs", json=job_body(ws, rows=40, cap=5)).json()
+            url = f"/api/batch_dial_jobs/{job['id']}"
+            http.post(f"{url}/paused", json={"paused": False})
+            wait_for(lambda: http.get(url).json()["status"] == "COMPLETE", 60, "COMPLETE")
+            assert provider.callback_errors == []
+            assert provider.peak <= 5
+            assert max(provider.peak_by_number.values()) <= 2
+            rows = Counter(r["rowId"] for r in provider.requests)
+            assert len(rows) == 40 and set(rows.values()) == {1}
+            assert all(r["callAgentId"] == "agent-e2e" for r in provider.requests)
+            events = read_all(http, f"{url}/events")
+            types = [e["type"] for e in events]
+            assert types[:4] == ["job.created", "job.started", "job.window_opened", "dial.started"]
+            assert types[-1] == "job.completed"
+            assert Counter(types)["dial.finished"] == 40
+            dials = read_all(http, f"{url}/dials")
+            assert {d["status"] for d in dials} == {"completed"} and len(dials) == 40
+
+            # The same dial message again, straight onto the broker: nobody is called.
+            broker = make_broker(make_redis(REDIS_URL, decode=False), namespace)
+            broker.declare_queue("dial")
+            broker.enqueue(
+                dramatiq.Message(
+                    queue_name="dial",
+                    actor_name=DIAL_ACTOR,
+                    args=(ws["workspaceId"], job["id"], 0),
+                    kwargs={},
+                    options={},
+                )
+            )
+            wait_for(lambda: real_redis.llen(f"{namespace}:dramatiq:dial") == 0, 10, "the message")
+            time.sleep(0.5)
+            assert len(provider.requests) == 40
+            assert sem_members(real_redis, namespace) == 0
+
+
+def test_a_killed_worker_loses_no_row_and_leaks_no_slot(
+    real_redis: redis.Redis, namespace: str, tmp_path: Path
+) -> None:
+    """SIGKILL one of two workers mid-job: the job completes, each row has exactly one
+    dial, the dead worker's slots come back within the lease time."""
+    env = env_for(
+        namespace,
+        REDIS_URL,
+        BATCHDIAL_SIMULATED_CALL_SECONDS="0.3",
+        BATCHDIAL_SIMULATED_OUTCOMES="completed=1",
+        BATCHDIAL_LEASE_SECONDS="2",
+        BATCHDIAL_LOG_LEVEL="WARNING",
+    )
+    ws = workspace(env, dial_limit=10, per_number=10)
+    with (
+        api_server(env, tmp_path / "api.log") as base,
+        running("worker", "--threads", "4", env=env, log=tmp_path / "w1.log") as victim,
+        running("worker", "--threads", "4", env=env, log=tmp_path / "w2.log"),
+        httpx.Client(base_url=base, headers={"api_key": ws["apiKey"]}, timeout=10) as http,
+    ):
+        job = http.post("/api/batch_dial_jobs", json=job_body(ws, rows=150, cap=10)).json()
+        url = f"/api/batch_dial_jobs/{job['id']}"
+        http.post(f"{url}/paused", json={"paused": False})
+        wait_for(lambda: http.get(url).json()["counts"]["finished"] >= 30, 30, "30 dials")
+        os.killpg(victim.pid, signal.SIGKILL)
+        killed_at = datetime.now(UTC)
+        wait_for(lambda: http.get(url).json()["status"] == "COMPLETE", 60, "COMPLETE")
+        dials = read_all(http, f"{url}/dials")
+        per_row = Counter(d["rowId"] for d in dials)
+        assert len(per_row) == 150 and set(per_row.values()) == {1}
+        assert all(d["attempt"] == 1 for d in dials)
+        assert sem_members(real_redis, namespace) == 0
+        events = read_all(http, f"{url}/events")
+        reaped = [e for e in events if e.get("reason") == "lease_expired"]
+        for event in reaped:
+            at = datetime.fromisoformat(event["at"].replace("Z", "+00:00"))
+            assert at - killed_at < timedelta(seconds=2 + 3)  # lease + reaper period + slack
+
+
+def test_windows_open_and_close_on_time(
+    real_redis: redis.Redis, namespace: str, tmp_path: Path
+) -> None:
+    """At a minute boundary one job's window opens and another's closes: the first dials
+    only after it (and soon), the second never after it."""
+    now = datetime.now(UTC)
+    boundary = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    if (boundary - now).total_seconds() < 8:
+        boundary += timedelta(minutes=1)
+    day = (boundary.isoweekday()) % 7
+    hhmm = boundary.strftime("%H:%M")
+    if hhmm == "00:00":  # the closing slot would have to end at 24:00 of the day before
+        boundary += timedelta(minutes=1)
+        day, hhmm = boundary.isoweekday() % 7, boundary.strftime("%H:%M")
+    opening = {
+        "days": [{"dayOfWeek": day, "timeSlots": [{"startTime": hhmm, "endTime": "24:00"}]}],
+        "timezone": "UTC",
+    }
+    closing = {
+        "days": [{"dayOfWeek": day, "timeSlots": [{"startTime": "00:00", "endTime": hhmm}]}],
+        "timezone": "UTC",
+    }
+    env = env_for(
+        namespace,
+        REDIS_URL,
+        BATCHDIAL_SIMULATED_CALL_SECONDS="0.5",
+        BATCHDIAL_SIMULATED_OUTCOMES="completed=1",
+        BATCHDIAL_LOG_LEVEL="WARNING",
+    )
+    ws = workspace(env, dial_limit=10, per_number=10)
+    with (
+        api_server(env, tmp_path / "api.log") as base,
+        running("worker", "--threads", "4", env=env, log=tmp_path / "w1.log"),
+        httpx.Client(base_url=base, headers={"api_key": ws["apiKey"]}, timeout=10) as http,
+    ):
+        a = http.post(
+            "/api/batch_dial_jobs", json=job_body(ws, rows=5, cap=1, schedule=opening)
+        ).json()
+        b = http.post(
+            "/api/batch_dial_jobs", json=job_body(ws, rows=500, cap=2, schedule=closing)
+        ).json()
+        for job in (a, b):
+            http.post(f"/api/batch_dial_jobs/{job['id']}/paused", json={"paused": False})
+        wait_for(lambda: datetime.now(UTC) > boundary + timedelta(seconds=3), 90, "the boundary")
+        events_a = read_all(http, f"/api/batch_dial_jobs/{a['id']}/events")
+        events_b = read_all(http, f"/api/batch_dial_jobs/{b['id']}/events")
+
+    def at(event: dict[str, Any]) -> datetime:
+        return datetime.fromisoformat(event["at"].replace("Z", "+00:00"))
+
+    started_a = [at(e) for e in events_a if e["type"] == "dial.started"]
+    assert started_a, "job A never dialed after its window opened"
+    assert min(started_a) >= boundary
+    assert (min(started_a) - boundary).total_seconds() < 1.5
+    types_a = [e["type"] for e in events_a]
+    assert types_a.index("job.window_closed") < types_a.index("job.window_opened")
+    started_b = [at(e) for e in events_b if e["type"] == "dial.started"]
+    assert started_b and max(started_b) < boundary
+    assert [e["type"] for e in events_b].count("job.window_closed") == 1

@@ -1,0 +1,103 @@
+"""Test doubles and helpers for the engine: a dialer that counts, event replays."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from domain.pagination import Page
+from worker.dialers.base import DialRequest, OnEnd, Placed
+from worker.dialers.simulated import SimulatedDialer
+
+
+class CountingDialer:
+    """A simulated dialer that counts simultaneous calls, overall and per caller id."""
+
+    def __init__(self, call_seconds: float, outcome: str = "completed") -> None:
+        self.inner = SimulatedDialer(call_seconds, {outcome: 1.0})
+        self.lock = threading.Lock()
+        self.live = 0
+        self.peak = 0
+        self.live_by_number: Counter[str] = Counter()
+        self.peak_by_number: Counter[str] = Counter()
+        self.requests: list[DialRequest] = []
+
+    def place(self, request: DialRequest, on_end: OnEnd) -> Placed:
+        with self.lock:
+            self.requests.append(request)
+            self.live += 1
+            self.peak = max(self.peak, self.live)
+            self.live_by_number[request.from_number] += 1
+            n = self.live_by_number[request.from_number]
+            self.peak_by_number[request.from_number] = max(
+                self.peak_by_number[request.from_number], n
+            )
+
+        def ended(status: str, reason: str) -> None:
+            self._down(request)
+            on_end(status, reason)
+
+        placed = self.inner.place(request, ended)
+        if placed.status is not None:
+            self._down(request)
+        return placed
+
+    def _down(self, request: DialRequest) -> None:
+        with self.lock:
+            self.live -= 1
+            self.live_by_number[request.from_number] -= 1
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class HangingDialer:
+    """A dialer whose calls never end (the provider never answers back)."""
+
+    def __init__(self, handoff: bool = False) -> None:
+        self.handoff = handoff
+        self.requests: list[DialRequest] = []
+
+    def place(self, request: DialRequest, on_end: OnEnd) -> Placed:
+        self.requests.append(request)
+        return Placed(handoff=self.handoff)
+
+    def close(self) -> None:
+        pass
+
+
+def all_pages(fetch: Callable[..., Page]) -> list[dict[str, Any]]:
+    """Every item of a paginated list."""
+    out: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = fetch(limit=500, cursor=cursor)
+        out += page.data
+        cursor = page.next_cursor
+        if cursor is None:
+            return out
+
+
+def peak_from_events(events: list[dict[str, Any]]) -> int:
+    """The most dials in progress at once, replayed from a job's event log."""
+    live = peak = 0
+    for event in events:
+        if event["type"] == "dial.started":
+            live += 1
+            peak = max(peak, live)
+        elif event["type"] == "dial.finished":
+            live -= 1
+    return peak
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

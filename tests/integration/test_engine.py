@@ -1,0 +1,395 @@
+"""The engine in one process (real dramatiq worker threads) on fakeredis and on a real
+Redis: caps, pool spread, windows, pause, cancel, duplicates, leases (SPEC §5)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import redis
+
+from config.redis import make_redis
+from config.settings import load_settings
+from domain.keys import job_member
+from producer.service import Producer
+from producer.validation import Limits
+from tests.conftest import REDIS_URL
+from tests.engine_helpers import (
+    CountingDialer,
+    HangingDialer,
+    all_pages,
+    peak_from_events,
+    wait_for,
+)
+from worker.dialers.base import Dialer
+from worker.engine import Engine, Timing
+from worker.runtime import WorkerRuntime, build_runtime
+
+NUMBERS = ("+12125550100", "+13125550100", "+14155550100")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_dramatiq() -> None:
+    logging.getLogger("dramatiq").setLevel(logging.WARNING)
+
+
+class Rig:
+    """A producer and a worker runtime sharing one Redis namespace."""
+
+    def __init__(self, client: redis.Redis, broker_client: redis.Redis, namespace: str) -> None:
+        self.client = client
+        self.broker_client = broker_client
+        self.namespace = namespace
+        self.producer = Producer(client, namespace, Limits(max_rows=5000))
+        self.runtimes: list[WorkerRuntime] = []
+
+    def workspace(
+        self,
+        dial_limit: int = 10,
+        per_number: int | None = None,
+        numbers: tuple[str, ...] = NUMBERS,
+    ) -> dict[str, Any]:
+        return self.producer.workspaces.create("ws", dial_limit, list(numbers), per_number)
+
+    def job(self, ws: dict[str, Any], rows: int, cap: int, **extra: Any) -> str:
+        body: dict[str, Any] = {
+            "name": "engine test",
+            "callAgentId": "agent",
+            "maxConcurrentDials": cap,
+            "fromPhoneNumberIds": [p["id"] for p in ws["phoneNumbers"]],
+            "rows": [
+                {"toNumber": f"+1212555{i:04d}", "inputs": {"i": str(i)}} for i in range(rows)
+            ],
+        }
+        body.update(extra)
+        return str(self.producer.create_job(ws["workspaceId"], body)["id"])
+
+    def worker(
+        self, dialer: Dialer, threads: int = 8, timing: Timing | None = None
+    ) -> WorkerRuntime:
+        settings = load_settings(redis_url="redis://127.0.0.1:6379/0", namespace=self.namespace)
+        runtime = build_runtime(
+            settings,
+            threads=threads,
+            state_client=self.client,
+            broker_client=self.broker_client,
+            dialer=dialer,
+            timing=timing or Timing(lease_ms=5_000, recheck_ms=1_000),
+        )
+        runtime.start()
+        self.runtimes.append(runtime)
+        return runtime
+
+    def status(self, ws: dict[str, Any], job_id: str) -> str:
+        return str(self.producer.get_job(ws["workspaceId"], job_id)["status"])
+
+    def events(self, ws: dict[str, Any], job_id: str) -> list[dict[str, Any]]:
+        return all_pages(lambda **kw: self.producer.events(ws["workspaceId"], job_id, **kw))
+
+    def dials(self, ws: dict[str, Any], job_id: str) -> list[dict[str, Any]]:
+        return all_pages(lambda **kw: self.producer.dials(ws["workspaceId"], job_id, **kw))
+
+    def start(self, ws: dict[str, Any], job_id: str) -> None:
+        self.producer.set_paused(ws["workspaceId"], job_id, False)
+
+    def wait_status(
+        self, ws: dict[str, Any], job_id: str, status: str, timeout: float = 30
+    ) -> None:
+        wait_for(lambda: self.status(ws, job_id) == status, timeout, f"job {status}")
+
+    def leases_left(self) -> int:
+        total = 0
+        for key in self.client.scan_iter(match=f"{self.namespace}:*sem"):
+            total += int(self.client.zcard(key))
+        return total + int(self.client.zcard(f"{self.namespace}:deadlines"))
+
+
+def _rig(client: redis.Redis, url: str, namespace: str) -> Iterator[Rig]:
+    built = Rig(client, make_redis(url, decode=False), namespace)
+    yield built
+    for runtime in built.runtimes:
+        runtime.stop(grace_s=2)
+
+
+@pytest.fixture
+def rig(any_redis: redis.Redis, namespace: str, request: pytest.FixtureRequest) -> Iterator[Rig]:
+    """A rig on fakeredis and, in a second run, on the real Redis."""
+    backend = request.node.callspec.params.get("any_redis")
+    url = f"memory://{namespace}" if backend == "fakeredis" else REDIS_URL
+    yield from _rig(any_redis, url, namespace)
+
+
+@pytest.fixture
+def real_rig(real_redis: redis.Redis, namespace: str) -> Iterator[Rig]:
+    """A rig on the real Redis only (for figures fakeredis is too slow to show)."""
+    yield from _rig(real_redis, REDIS_URL, namespace)
+
+
+def test_every_row_is_dialed_once_within_the_caps(rig: Rig) -> None:
+    """A job runs to COMPLETE: each row dialed once, never above the job cap or any
+    number's limit, spread over the pool, with its story in the events."""
+    ws = rig.workspace(dial_limit=10, per_number=2)
+    job = rig.job(ws, rows=60, cap=5)
+    dialer = CountingDialer(call_seconds=0.05)
+    rig.worker(dialer)
+    rig.start(ws, job)
+    rig.wait_status(ws, job, "COMPLETE")
+    assert dialer.peak <= 5
+    assert max(dialer.peak_by_number.values()) <= 2
+    rows = Counter(r.row_id for r in dialer.requests)
+    assert len(rows) == 60 and set(rows.values()) == {1}
+    per_number = Counter(r.from_number for r in dialer.requests)
+    assert set(per_number) == set(NUMBERS)
+    assert min(per_number.values()) >= 10, per_number
+    events = rig.events(ws, job)
+    types = Counter(e["type"] for e in events)
+    assert types["dial.started"] == types["dial.finished"] == 60
+    assert events[-1]["type"] == "job.completed"
+    assert peak_from_events(events) <= 5
+    started = [e for e in events if e["type"] == "dial.started"]
+    assert all(e["fromNumber"] in NUMBERS for e in started)
+    job_view = rig.producer.get_job(ws["workspaceId"], job)
+    assert job_view["counts"]["finished"] == 60
+    assert job_view["counts"]["byStatus"] == {"completed": 60}
+    assert rig.leases_left() == 0
+    dials = rig.dials(ws, job)
+    assert len(dials) == 60 and all(d["status"] == "completed" and d["endedAt"] for d in dials)
+
+
+def test_workspace_limit_holds_across_jobs(rig: Rig) -> None:
+    """Two jobs of one workspace never dial more together than the workspace's limit."""
+    ws = rig.workspace(dial_limit=4)
+    jobs = [rig.job(ws, rows=25, cap=4) for _ in range(2)]
+    dialer = CountingDialer(call_seconds=0.05)
+    rig.worker(dialer)
+    for job in jobs:
+        rig.start(ws, job)
+    for job in jobs:
+        rig.wait_status(ws, job, "COMPLETE")
+    assert dialer.peak <= 4
+    assert len(dialer.requests) == 50
+
+
+def test_one_process_holds_200_calls_with_8_threads(real_rig: Rig) -> None:
+    """Calls in progress hold leases, not threads: 8 threads keep 200 calls going."""
+    rig = real_rig
+    ws = rig.workspace(dial_limit=200)
+    job = rig.job(ws, rows=400, cap=200)
+    dialer = CountingDialer(call_seconds=3)
+    rig.worker(dialer, threads=8)
+    rig.start(ws, job)
+    rig.wait_status(ws, job, "COMPLETE", timeout=60)
+    assert dialer.peak == 200
+
+
+def _closed_now() -> dict[str, Any]:
+    today = (datetime.now(UTC).isoweekday()) % 7
+    return {
+        "days": [
+            {
+                "dayOfWeek": (today + 3) % 7,
+                "timeSlots": [{"startTime": "09:00", "endTime": "10:00"}],
+            }
+        ],
+        "timezone": "UTC",
+    }
+
+
+def test_nothing_is_dialed_while_the_window_is_closed(rig: Rig) -> None:
+    """A started job whose window is closed dials nobody and sleeps until it opens."""
+    ws = rig.workspace()
+    job = rig.job(ws, rows=5, cap=2, schedule=_closed_now())
+    dialer = CountingDialer(call_seconds=0.01)
+    rig.worker(dialer)
+    rig.start(ws, job)
+    wait_for(
+        lambda: any(e["type"] == "job.window_closed" for e in rig.events(ws, job)),
+        10,
+        "job.window_closed",
+    )
+    closed = next(e for e in rig.events(ws, job) if e["type"] == "job.window_closed")
+    wake = rig.client.zscore(f"{rig.namespace}:wakeups", job_member(ws["workspaceId"], job))
+    assert wake == closed["nextOpenAt"]
+    opens = datetime.fromtimestamp(closed["nextOpenAt"] / 1000, UTC)
+    assert (opens.hour, opens.minute) == (9, 0)
+    assert opens > datetime.now(UTC)
+    assert dialer.requests == []
+    assert rig.producer.get_job(ws["workspaceId"], job)["counts"]["queued"] == 5
+
+
+def test_pause_stops_new_dials_at_once_and_resume_finishes(rig: Rig) -> None:
+    """After job.paused no dial starts; calls in flight finish; resume completes the job."""
+    ws = rig.workspace()
+    job = rig.job(ws, rows=40, cap=3)
+    dialer = CountingDialer(call_seconds=0.1)
+    rig.worker(dialer)
+    rig.start(ws, job)
+    wait_for(lambda: len(dialer.requests) >= 6, 10, "some dials")
+    rig.producer.set_paused(ws["workspaceId"], job, True)
+    wait_for(lambda: dialer.live == 0, 5, "calls in flight to end")
+    count = len(dialer.requests)
+    wait_for(
+        lambda: rig.producer.get_job(ws["workspaceId"], job)["counts"]["inProgress"] == 0,
+        5,
+        "in-progress to drain",
+    )
+    events = rig.events(ws, job)
+    paused_at = [e["type"] for e in events].index("job.paused")
+    assert "dial.started" not in [e["type"] for e in events[paused_at:]]
+    assert len(dialer.requests) == count < 40
+    rig.start(ws, job)
+    rig.wait_status(ws, job, "COMPLETE")
+    assert len({r.row_id for r in dialer.requests}) == len(dialer.requests) == 40
+
+
+def test_cap_changed_while_paused_applies_on_resume(rig: Rig) -> None:
+    """A cap staged while ACTIVE applies at pause, and holds after resume."""
+    ws = rig.workspace()
+    job = rig.job(ws, rows=30, cap=5)
+    dialer = CountingDialer(call_seconds=0.1)
+    rig.worker(dialer)
+    rig.start(ws, job)
+    rig.producer.update_job(ws["workspaceId"], job, {"maxConcurrentDials": 1})
+    wait_for(lambda: len(dialer.requests) >= 5, 10, "some dials")
+    rig.producer.set_paused(ws["workspaceId"], job, True)
+    wait_for(lambda: dialer.live == 0, 5, "calls in flight to end")
+    dialer.peak = 0
+    rig.start(ws, job)
+    rig.wait_status(ws, job, "COMPLETE")
+    assert dialer.peak == 1
+
+
+def test_cancel_stops_new_dials_and_counts_every_row(rig: Rig) -> None:
+    """Cancel: no dial starts after job.cancelled; dials in flight are recorded; every
+    row ends finished or cancelled."""
+    ws = rig.workspace()
+    job = rig.job(ws, rows=50, cap=4)
+    dialer = CountingDialer(call_seconds=0.2)
+    rig.worker(dialer)
+    rig.start(ws, job)
+    wait_for(lambda: len(dialer.requests) >= 4, 10, "some dials")
+    rig.producer.cancel_job(ws["workspaceId"], job)
+    wait_for(
+        lambda: rig.producer.get_job(ws["workspaceId"], job)["counts"]["inProgress"] == 0,
+        5,
+        "calls in flight to end",
+    )
+    events = rig.events(ws, job)
+    cancelled_at = [e["type"] for e in events].index("job.cancelled")
+    assert "dial.started" not in [e["type"] for e in events[cancelled_at:]]
+    counts = rig.producer.get_job(ws["workspaceId"], job)["counts"]
+    assert counts["finished"] + counts["cancelled"] == 50
+    assert counts["finished"] == len(dialer.requests)
+    assert rig.status(ws, job) == "CANCELLED"
+    assert rig.leases_left() == 0
+
+
+class DroppingOutbox:
+    """An outbox that records messages instead of sending them."""
+
+    def __init__(self) -> None:
+        self.dials: list[tuple[str, str, int]] = []
+        self.pumps: list[tuple[str, str]] = []
+
+    def send_pump(self, ws_id: str, job_id: str) -> None:
+        self.pumps.append((ws_id, job_id))
+
+    def send_dial(self, ws_id: str, job_id: str, index: int) -> None:
+        self.dials.append((ws_id, job_id, index))
+
+
+def _engine(rig: Rig, dialer: Dialer, timing: Timing) -> tuple[Engine, DroppingOutbox]:
+    outbox = DroppingOutbox()
+    return Engine(rig.client, rig.producer.keys, dialer, outbox, timing), outbox
+
+
+def test_a_message_delivered_twice_dials_once(rig: Rig) -> None:
+    """The same dial message run twice places one call; the second claims nothing."""
+    ws = rig.workspace()
+    job = rig.job(ws, rows=2, cap=2)
+    dialer = HangingDialer()
+    engine, outbox = _engine(rig, dialer, Timing())
+    rig.start(ws, job)
+    assert engine.pump(ws["workspaceId"], job) == "open"
+    assert [d[2] for d in outbox.dials] == [0, 1]
+    assert engine.dial(ws["workspaceId"], job, 0) == "ok"
+    assert engine.dial(ws["workspaceId"], job, 0) == "gone"
+    assert len(dialer.requests) == 1
+
+
+def test_a_lapsed_lease_frees_the_slot_and_fails_the_dial(rig: Rig) -> None:
+    """A dial whose holder died (no renewal) loses its lease; the reaper ends it failed."""
+    ws = rig.workspace()
+    job = rig.job(ws, rows=1, cap=1)
+    engine, _ = _engine(rig, HangingDialer(), Timing(lease_ms=300))
+    rig.start(ws, job)
+    engine.pump(ws["workspaceId"], job)
+    assert engine.dial(ws["workspaceId"], job, 0) == "ok"
+    engine.keeper.forget(engine.keeper.held()[0].dial_id)  # its process "died"
+    assert rig.leases_left() == 4
+    assert engine.reap() == 0
+    wait_for(lambda: engine.reap() == 1, 5, "the lease to lapse")
+    dial = rig.dials(ws, job)[0]
+    assert dial["status"] == "failed"
+    assert rig.leases_left() == 0
+    assert rig.status(ws, job) == "COMPLETE"
+    finished = [e for e in rig.events(ws, job) if e["type"] == "dial.finished"]
+    assert finished[0]["reason"] == "lease_expired"
+
+
+def test_renewed_leases_outlive_their_first_expiry(rig: Rig) -> None:
+    """A call whose process keeps renewing keeps its slot past the lease time."""
+    ws = rig.workspace()
+    job = rig.job(ws, rows=1, cap=1)
+    engine, _ = _engine(rig, HangingDialer(), Timing(lease_ms=300))
+    rig.start(ws, job)
+    engine.pump(ws["workspaceId"], job)
+    engine.dial(ws["workspaceId"], job, 0)
+    deadline = time.monotonic() + 1.2
+    while time.monotonic() < deadline:
+        assert engine.renew() == 0
+        time.sleep(0.05)
+        assert engine.reap() == 0
+    assert rig.dials(ws, job)[0]["status"] == "in-progress"
+    assert rig.leases_left() == 4
+
+
+def test_a_provider_held_call_ends_at_the_max_call_duration(rig: Rig) -> None:
+    """A call handed to the provider that never reports its end is failed after the
+    maximum call duration, and its slots are freed."""
+    ws = rig.workspace()
+    job = rig.job(ws, rows=1, cap=1)
+    engine, _ = _engine(rig, HangingDialer(handoff=True), Timing(lease_ms=100, max_call_ms=700))
+    rig.start(ws, job)
+    engine.pump(ws["workspaceId"], job)
+    engine.dial(ws["workspaceId"], job, 0)
+    assert engine.keeper.held() == []
+    time.sleep(0.3)
+    assert engine.reap() == 0  # past the lease time, within the call duration
+    wait_for(lambda: engine.reap() == 1, 5, "the provider call to time out")
+    finished = [e for e in rig.events(ws, job) if e["type"] == "dial.finished"]
+    assert [(e["status"], e["reason"]) for e in finished] == [("failed", "max_call_duration")]
+    assert rig.leases_left() == 0
+
+
+def test_lost_messages_are_recovered_by_the_pump(rig: Rig) -> None:
+    """Rows released whose messages never ran go back to the queue and are released again."""
+    ws = rig.workspace()
+    job = rig.job(ws, rows=3, cap=3)
+    engine, outbox = _engine(rig, HangingDialer(), Timing(stale_release_ms=200))
+    rig.start(ws, job)
+    engine.pump(ws["workspaceId"], job)
+    assert len(outbox.dials) == 3
+    engine.pump(ws["workspaceId"], job)
+    assert len(outbox.dials) == 3  # still within their time: nothing twice
+    wait_for(
+        lambda: (engine.pump(ws["workspaceId"], job), len(outbox.dials))[1] == 6,
+        5,
+        "stale rows to be re-released",
+    )
+    assert sorted(d[2] for d in outbox.dials[3:]) == [0, 1, 2]
