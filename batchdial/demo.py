@@ -7,6 +7,7 @@ connection differs. Shows progress, then a summary of what happened.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sys
 import time
@@ -19,6 +20,8 @@ from producer.service import Producer
 from producer.validation import Limits
 from worker.engine import Timing
 from worker.runtime import build_runtime
+
+logging.getLogger("dramatiq").setLevel(logging.WARNING)
 
 POOL = ("+12125550100", "+13125550100", "+14155550100")
 AREA_CODES = (212, 213, 312, 415, 503, 617, 646, 702, 718, 917)

@@ -127,8 +127,9 @@ class Engine:
                 continue
             if outcome == "recompute":
                 continue
-            for index in result[1:]:
-                self.outbox.send_dial(ws_id, job_id, int(index))
+            if outcome == "open":
+                for index in result[1:]:
+                    self.outbox.send_dial(ws_id, job_id, int(index))
             return outcome
         log.warning("pump_gave_up", ws_id=ws_id, job_id=job_id, outcome=outcome)
         return outcome

@@ -393,3 +393,21 @@ def test_lost_messages_are_recovered_by_the_pump(rig: Rig) -> None:
         "stale rows to be re-released",
     )
     assert sorted(d[2] for d in outbox.dials[3:]) == [0, 1, 2]
+
+
+def test_the_pump_of_a_job_that_is_not_active_releases_nothing(rig: Rig) -> None:
+    """A pump run for a paused or finished job sends no dial and drops its wake-up."""
+    ws = rig.workspace()
+    job = rig.job(ws, rows=0, cap=1)
+    engine, outbox = _engine(rig, HangingDialer(), Timing())
+    rig.start(ws, job)
+    assert rig.status(ws, job) == "COMPLETE"
+    assert engine.pump(ws["workspaceId"], job) == "idle"
+    assert outbox.dials == []
+    other = rig.job(ws, rows=2, cap=1)
+    rig.start(ws, other)
+    rig.producer.set_paused(ws["workspaceId"], other, True)
+    assert engine.pump(ws["workspaceId"], other) == "idle"
+    assert outbox.dials == []
+    member = job_member(ws["workspaceId"], other)
+    assert rig.client.zscore(f"{rig.namespace}:wakeups", member) is None

@@ -1,0 +1,141 @@
+"""Dialer backends without a network: the http dialer against a mock transport, the
+simulated dialer's outcomes and timing, and the signature helpers."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import httpx
+import pytest
+
+from domain.signing import SIGNATURE_HEADER, sign, verify
+from worker.dialers.base import DialRequest
+from worker.dialers.http import HttpDialer
+from worker.dialers.simulated import SimulatedDialer
+
+REQUEST = DialRequest(
+    "dial_j_0_1_x", "job_j", "job_j.0", "+12125550123", "+12125550100", "agent", {"name": "Ann"}, 1
+)
+
+
+def dialer_for(handler: object, sleeps: list[float] | None = None) -> HttpDialer:
+    transport = httpx.MockTransport(handler)  # type: ignore[arg-type]
+    return HttpDialer(
+        "http://provider.test/dial",
+        secret="k",
+        backoff_s=(0.1, 0.2, 0.4),
+        sleep=(sleeps.append if sleeps is not None else lambda _s: None),
+        client=httpx.Client(transport=transport),
+    )
+
+
+def never(_status: str, _reason: str) -> None:
+    raise AssertionError("an http dial never ends through on_end")
+
+
+def test_terminal_status_in_the_answer_ends_the_dial() -> None:
+    """A 2xx answer with a final status ends the dial with it; the body is SPEC §6's."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"status": "busy"})
+
+    placed = dialer_for(handler).place(REQUEST, never)
+    assert placed.status == "busy"
+    body = json.loads(seen[0].content)
+    assert body == {
+        "dialId": "dial_j_0_1_x",
+        "jobId": "job_j",
+        "rowId": "job_j.0",
+        "toNumber": "+12125550123",
+        "fromNumber": "+12125550100",
+        "callAgentId": "agent",
+        "inputs": {"name": "Ann"},
+        "attempt": 1,
+    }
+    assert seen[0].headers["Idempotency-Key"] == "dial_j_0_1_x"
+    assert verify("k", seen[0].content, seen[0].headers[SIGNATURE_HEADER]) is None
+
+
+@pytest.mark.parametrize("answer", [{}, {"status": "ringing"}, None])
+def test_answer_without_a_final_status_hands_the_call_to_the_provider(answer: object) -> None:
+    """A 2xx answer without a final status means the provider reports the end later."""
+    placed = dialer_for(lambda _r: httpx.Response(202, json=answer)).place(REQUEST, never)
+    assert placed.status is None
+    assert placed.handoff
+
+
+def test_5xx_and_connection_errors_are_retried_under_the_same_key() -> None:
+    """Transient failures are retried with backoff, always with the same Idempotency-Key."""
+    keys: list[str] = []
+    answers = iter([503, "refused", 500, 200])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        keys.append(request.headers["Idempotency-Key"])
+        answer = next(answers)
+        if answer == "refused":
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(int(answer), json={"status": "completed"} if answer == 200 else {})
+
+    sleeps: list[float] = []
+    placed = dialer_for(handler, sleeps).place(REQUEST, never)
+    assert placed.status == "completed"
+    assert keys == ["dial_j_0_1_x"] * 4
+    assert sleeps == [0.1, 0.2, 0.4]
+
+
+def test_a_4xx_fails_the_dial_and_is_not_retried() -> None:
+    """A 4xx answer fails the dial at once."""
+    calls: list[int] = []
+
+    def handler(_request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(422, json={"error": "bad number"})
+
+    placed = dialer_for(handler).place(REQUEST, never)
+    assert placed.status == "failed"
+    assert "422" in placed.reason
+    assert calls == [1]
+
+
+def test_retries_run_out_into_a_failed_dial() -> None:
+    """A provider that never answers well fails the dial after the last retry."""
+    placed = dialer_for(lambda _r: httpx.Response(500)).place(REQUEST, never)
+    assert placed.status == "failed"
+    assert "4 attempts" in placed.reason
+
+
+def test_simulated_calls_end_after_their_time_with_the_weighted_outcomes() -> None:
+    """Zero-length calls end at once; others end on the timer thread after their time."""
+    instant = SimulatedDialer(0, {"busy": 1})
+    assert instant.place(REQUEST, never).status == "busy"
+    timed = SimulatedDialer(0.2, {"completed": 1, "failed": 0})
+    ended: list[tuple[str, float]] = []
+    done = threading.Event()
+    started = time.monotonic()
+
+    def on_end(status: str, _reason: str) -> None:
+        ended.append((status, time.monotonic() - started))
+        done.set()
+
+    assert timed.place(REQUEST, on_end).status is None
+    assert timed.pending() == 1
+    assert done.wait(5)
+    assert ended[0][0] == "completed"
+    assert ended[0][1] >= 0.2
+    timed.close()
+    mix = SimulatedDialer(0, {"completed": 3, "no-answer": 1}, seed=7)
+    drawn = [mix.outcome() for _ in range(4000)]
+    assert 0.7 < drawn.count("completed") / 4000 < 0.8
+
+
+def test_signatures_verify_and_expire() -> None:
+    """A signature verifies for its body within the tolerance and not otherwise."""
+    header = sign("k", b"body", at=1_000_000)
+    assert verify("k", b"body", header, now=1_000_100) is None
+    assert verify("k", b"other", header, now=1_000_100) == "the signature does not match the body"
+    assert verify("k", b"body", header, now=1_000_400) is not None
+    assert verify("x", b"body", header, now=1_000_100) is not None
