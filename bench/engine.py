@@ -49,6 +49,7 @@ def _ms(event: dict[str, Any]) -> int:
 
 def run_job(
     url: str,
+    *,
     rows: int,
     cap: int,
     call_s: float,
