@@ -9,7 +9,7 @@ tag so that every multi-key script touches one cluster slot)::
     ns:wakeups                      zset   "<ws>|<job>" -> when the job's pump should run next
     ns:deadlines                    zset   "<ws>|<job>|<dial>" -> lease expiry of the dial
     ns:{ws}:ws                      hash   workspace record (name, dialLimit, createdAt)
-    ns:{ws}:numbers                 hash   phone number id -> JSON {number, maxConcurrentDials}
+    ns:{ws}:numbers                 hash   phone number id -> JSON {number, max}
     ns:{ws}:jobs                    zset   all members score 0, member "<newest-first key>:<job id>"
     ns:{ws}:sem                     zset   dial id -> lease expiry: the workspace's live dials
     ns:{ws}:num:<pn>:sem            zset   dial id -> lease expiry: one pool number's dials

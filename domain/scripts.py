@@ -1,4 +1,4 @@
-"""Loads the Lua scripts that change job state, each with the shared ``_lib.lua``."""
+"""Loads Lua scripts; those whose header says ``-- uses: _lib.lua`` get it prepended."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from redis.commands.core import Script
 
 @cache
 def script_source(name: str, package: str = "domain") -> str:
-    """The text of ``<package>/lua/<name>.lua`` with ``_lib.lua`` of domain prepended."""
-    lib = files("domain").joinpath("lua", "_lib.lua").read_text(encoding="utf-8")
+    """The text of ``<package>/lua/<name>.lua``, after domain's ``_lib.lua`` if it uses it."""
     body = files(package).joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+    if "-- uses: _lib.lua" not in body:
+        return body
+    lib = files("domain").joinpath("lua", "_lib.lua").read_text(encoding="utf-8")
     return f"{lib}\n{body}"
 
 

@@ -134,9 +134,11 @@ class JobCommands:
             raise InvalidInput.one("", f"give at least one of {', '.join(CONFIG_FIELDS)} to change")
         details = json.dumps({"changes": sorted(fields)}, separators=(",", ":"))
         for _ in range(UPDATE_ATTEMPTS):
-            status, ver, config, pending = cast(
+            status, ver, pver, config, pending = cast(
                 list[str | None],
-                self._r.hmget(self._k.job(ws_id, job_id), ["status", "ver", "config", "pending"]),
+                self._r.hmget(
+                    self._k.job(ws_id, job_id), ["status", "ver", "pver", "config", "pending"]
+                ),
             )
             if status is None:
                 raise NotFound(f"no batch dial job {job_id}")
@@ -148,7 +150,13 @@ class JobCommands:
             outcome, status = self._scripts(
                 "update_config",
                 self._job_keys(ws_id, job_id),
-                [ver, mode, json.dumps(new, separators=(",", ":")), details, job_id],
+                [
+                    f"{ver}:{pver or 0}",
+                    mode,
+                    json.dumps(new, separators=(",", ":")),
+                    details,
+                    job_id,
+                ],
             )
             if outcome == "missing":
                 raise NotFound(f"no batch dial job {job_id}")

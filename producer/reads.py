@@ -119,12 +119,12 @@ class JobReads:
                 low = f"({float(after)!r}"
             except ValueError:
                 raise InvalidInput([Problem("cursor", "is not a cursor of this queue")]) from None
-        entries: list[tuple[str, float]] = []
-        for key in (self._k.released(ws_id, job_id), self._k.queue(ws_id, job_id)):
-            entries += cast(
-                list[tuple[str, float]],
-                self._r.zrangebyscore(key, low, "+inf", start=0, num=n + 1, withscores=True),
-            )
+        # One transaction: a row moving between the two sets is seen in exactly one.
+        with self._r.pipeline(transaction=True) as pipe:
+            for key in (self._k.released(ws_id, job_id), self._k.queue(ws_id, job_id)):
+                pipe.zrangebyscore(key, low, "+inf", start=0, num=n + 1, withscores=True)
+            released, waiting = cast(list[list[tuple[str, float]]], pipe.execute())
+        entries = released + waiting
         entries.sort(key=lambda e: e[1])
         page = entries[:n]
         raws = cast(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, cast
@@ -58,6 +59,10 @@ class Timing:
     wakeup_retry_ms: int = 30_000
 
 
+#: Pauses between attempts to end a dial while Redis fails for a moment.
+END_RETRY_S = (0.1, 0.5, 2.0)
+
+
 def _ms(when: datetime | None) -> int:
     return 0 if when is None else round(when.timestamp() * 1000)
 
@@ -80,7 +85,7 @@ class Engine:
         self.timing = timing or Timing()
         self.configs = JobConfigs(client, keys)
         self.ends = DialEnds(client, keys)
-        self.keeper = LeaseKeeper(client, keys, self.timing.lease_ms)
+        self.keeper = LeaseKeeper(client, keys, self.timing.lease_ms, self.timing.max_call_ms)
         self._scripts = Scripts(client, "worker")
 
     def now_ms(self) -> int:
@@ -179,8 +184,9 @@ class Engine:
             placed = Placed(status="failed", reason=f"dialer error: {type(exc).__name__}")
         if placed.status is not None:
             self.end(ref, placed.status, placed.reason, placed.details)
-        elif placed.handoff:
-            self.keeper.handoff(ref, self.timing.max_call_ms)
+        elif placed.handoff and self.keeper.handoff(ref) == "lost":
+            log.warning("lease_lost_before_handoff", dial_id=dial_id, job_id=job_id)
+            self.end(ref, "failed", "lease_lost")
         return "ok"
 
     def _claim(
@@ -215,9 +221,22 @@ class Engine:
     def end(
         self, ref: DialRef, status: str, reason: str = "", details: dict[str, object] | None = None
     ) -> FinishResult:
-        """End a dial this process placed, and release rows into the freed slots."""
+        """End a dial this process placed, and release rows into the freed slots.
+
+        Ending is idempotent, so it is retried when Redis fails for a moment; the lease
+        is renewed until it succeeds, so that the dial ends with its real outcome
+        rather than as a lapsed lease.
+        """
+        for pause in (*END_RETRY_S, None):
+            try:
+                result = self.ends.finish(ref, status, reason=reason, release=True, details=details)
+                break
+            except (redis.ConnectionError, redis.TimeoutError):
+                if pause is None:
+                    raise
+                log.warning("dial_end_retry", dial_id=ref.dial_id, retry_in_s=pause)
+                time.sleep(pause)
         self.keeper.forget(ref.dial_id)
-        result = self.ends.finish(ref, status, reason=reason, release=True, details=details)
         for index in result.released:
             self.outbox.send_dial(ref.ws_id, ref.job_id, index)
         return result
@@ -226,7 +245,7 @@ class Engine:
         try:
             self.end(ref, status, reason)
         except redis.RedisError:
-            # The lease lapses and the reaper ends the dial; nothing is lost.
+            # Still held: its lease lapses and the reaper ends it as failed.
             log.exception("dial_end_failed", dial_id=ref.dial_id, job_id=ref.job_id)
 
     # -- timers ----------------------------------------------------------------
@@ -251,29 +270,26 @@ class Engine:
         ended = 0
         for member in expired:
             ws_id, job_id, dial_id = member.split("|")
-            number_id, owner = cast(
-                list[str | None],
-                self._r.hmget(self._k.dial(ws_id, dial_id), ["fromNumberId", "owner"]),
-            )
+            number_id = cast(str | None, self._r.hget(self._k.dial(ws_id, dial_id), "fromNumberId"))
             if number_id is None:
                 self._r.zrem(self._k.deadlines, member)
                 continue
-            reason = "max_call_duration" if owner == "provider" else "lease_expired"
             result = self.ends.finish(
-                DialRef(ws_id, job_id, dial_id, number_id),
-                "failed",
-                reason=reason,
-                only_if_expired=True,
+                DialRef(ws_id, job_id, dial_id, number_id), "failed", only_if_expired=True
             )
             if result.outcome == "finished":
                 ended += 1
-                log.warning("dial_reaped", dial_id=dial_id, job_id=job_id, reason=reason)
+                log.warning("dial_reaped", dial_id=dial_id, job_id=job_id)
         return ended
 
     def renew(self) -> int:
-        """Renew the leases this process holds; dials whose lease was lost end as failed."""
-        lost = self.keeper.renew()
-        for ref in lost:
-            log.warning("lease_lost", dial_id=ref.dial_id, job_id=ref.job_id)
-            self.ends.finish(ref, "failed", reason="lease_lost")
-        return len(lost)
+        """Renew the leases this process holds; a dial whose lease lapsed, or that ran
+        past the longest allowed call, ends as failed. Returns how many ended so."""
+        reports = self.keeper.renew()
+        ended = 0
+        for why, reason in (("lost", "lease_lost"), ("overdue", "max_call_duration")):
+            for ref in reports[why]:
+                log.warning("dial_not_renewed", dial_id=ref.dial_id, job_id=ref.job_id, why=why)
+                self.end(ref, "failed", reason)
+                ended += 1
+        return ended

@@ -23,10 +23,11 @@ RENEW_BATCH = 200
 class LeaseKeeper:
     """Tracks the dials this process holds and renews their leases."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, lease_ms: int) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, lease_ms: int, max_call_ms: int) -> None:
         self._r = client
         self._k = keys
         self.lease_ms = lease_ms
+        self.max_call_ms = max_call_ms
         self._scripts = Scripts(client, "worker")
         self._held: dict[str, DialRef] = {}
         self._lock = threading.Lock()
@@ -46,33 +47,40 @@ class LeaseKeeper:
         with self._lock:
             return list(self._held.values())
 
-    def handoff(self, ref: DialRef, max_call_ms: int) -> bool:
-        """The provider holds the call: leases last until the longest allowed call."""
-        self.forget(ref.dial_id)
-        return bool(
+    def handoff(self, ref: DialRef) -> str:
+        """The provider holds the call now: its leases last until the longest allowed
+        call. Returns 'handed', 'ended' (its end was already reported) or 'lost' (its
+        lease lapsed first; the caller ends it)."""
+        outcome = str(
             self._scripts(
                 "handoff",
                 [self._k.deadlines, *self._dial_keys(ref)],
-                [dial_member(ref.ws_id, ref.job_id, ref.dial_id), ref.dial_id, max_call_ms],
+                [dial_member(ref.ws_id, ref.job_id, ref.dial_id), ref.dial_id, self.max_call_ms],
             )
         )
+        if outcome != "lost":
+            self.forget(ref.dial_id)
+        return outcome
 
-    def renew(self) -> list[DialRef]:
-        """Renew every held lease; returns the dials whose lease was already lost."""
+    def renew(self) -> dict[str, list[DialRef]]:
+        """Renew every held lease. Returns the dials not renewed, by why: 'ended'
+        (elsewhere), 'lost' (the lease lapsed), 'overdue' (past the longest call)."""
         refs = self.held()
-        lost: list[DialRef] = []
+        by_id = {ref.dial_id: ref for ref in refs}
+        reports: dict[str, list[DialRef]] = {"ended": [], "lost": [], "overdue": []}
         for start in range(0, len(refs), RENEW_BATCH):
             batch = refs[start : start + RENEW_BATCH]
             keys = [self._k.deadlines]
-            args: list[object] = [self.lease_ms]
+            args: list[object] = [self.lease_ms, self.max_call_ms]
             for ref in batch:
                 keys += self._dial_keys(ref)
                 args += [dial_member(ref.ws_id, ref.job_id, ref.dial_id), ref.dial_id]
-            gone = set(cast(list[str], self._scripts("renew", keys, args)))
-            lost += [ref for ref in batch if ref.dial_id in gone]
-        for ref in lost:
+            for report in cast(list[str], self._scripts("renew", keys, args)):
+                why, _, dial_id = report.partition(":")
+                reports[why].append(by_id[dial_id])
+        for ref in reports["ended"]:
             self.forget(ref.dial_id)
-        return lost
+        return reports
 
     def _dial_keys(self, ref: DialRef) -> list[str]:
         return [

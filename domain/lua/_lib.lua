@@ -35,6 +35,7 @@ local function complete_if_done(job_id, member, now)
   local status = redis.call('HGET', K_JOB, 'status')
   if (status ~= 'ACTIVE' and status ~= 'PAUSED') or rows_open() > 0 then return false end
   redis.call('HSET', K_JOB, 'status', 'COMPLETE', 'updatedAt', now, 'completedAt', now)
+  redis.call('HDEL', K_JOB, 'pending')
   redis.call('ZREM', K_WAKEUPS, member)
   emit({type = 'job.completed', jobId = job_id, from = status, to = 'COMPLETE'}, '')
   return true

@@ -1,6 +1,7 @@
 -- cancel_job.lua: cancel a job; every row still waiting (queued or released to the
 -- broker but not claimed) is marked cancelled in the same step. Dials in progress
 -- go on and are recorded when they end.
+-- uses: _lib.lua
 -- KEYS: the job script keys (see _lib.lua).
 -- ARGV[1] job id, ARGV[2] wake-up member
 -- Returns: {outcome, status before, rows cancelled}; outcome 'changed', 'noop'

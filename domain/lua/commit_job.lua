@@ -1,12 +1,16 @@
 -- commit_job.lua: make a staged job visible, atomically, with its job.created event.
 -- The rows and queue were written before (in pipelined chunks, with a TTL so that an
 -- interrupted create leaves nothing behind); this script keeps them for good.
+-- uses: _lib.lua
 -- KEYS: the job script keys (see _lib.lua), then KEYS[17] the workspace's jobs index,
 -- KEYS[18] the job -> workspace index.
 -- ARGV[1] job id, ARGV[2] workspace id, ARGV[3] running config (JSON), ARGV[4] row count
 -- Returns: createdAt in milliseconds, or an error if the job id is taken.
 if redis.call('EXISTS', K_JOB) == 1 then
   return redis.error_reply('job id already exists')
+end
+if redis.call('ZCARD', K_QUEUE) ~= tonumber(ARGV[4]) then
+  return redis.error_reply('staged rows are missing (the create took longer than their TTL)')
 end
 local now = now_ms()
 redis.call('PERSIST', K_ROWS)

@@ -2,18 +2,20 @@
 -- complete the job when nothing is left, and wake whoever waits for the room.
 -- Idempotent: a dial that already ended is left as it is ('noop'), so a provider's
 -- second callback, a late simulated timer and the reaper can all race safely.
+-- uses: _lib.lua
 -- KEYS: the job script keys (see _lib.lua), then KEYS[17] the dial record,
 -- KEYS[18] the semaphore of the dial's pool number.
 -- ARGV[1] job wake-up member, ARGV[2] job id, ARGV[3] dial id, ARGV[4] status,
 -- ARGV[5] reason ('' for none), ARGV[6] '1' to end it only if its lease has expired
--- (the reaper), ARGV[7] deadline member, ARGV[8] '1' to release rows for the freed slot
+-- (the reaper; the reason is then lease_expired, or max_call_duration for a call the
+-- provider held), ARGV[7] deadline member, ARGV[8] '1' to release rows for the freed slot
 -- right away (the worker's fast path), ARGV[9] provider details (JSON object text or '')
 -- Returns: {'missing'} | {'noop', status} | {'alive'} |
 --          {'finished', job status after, released row index...}
 local K_DIAL, K_NUM_SEM = KEYS[17], KEYS[18]
 local member, job_id, dial_id, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local d = redis.call('HMGET', K_DIAL, 'status', 'index', 'leaseUntil', 'rowId', 'fromNumber',
-  'attempt')
+  'attempt', 'owner')
 if not d[1] then
   redis.call('ZREM', K_DEADLINES, ARGV[7])
   return {'missing'}
@@ -23,10 +25,14 @@ if current ~= 'queued' and current ~= 'ringing' and current ~= 'in-progress' the
   return {'noop', current}
 end
 local now = now_ms()
-if ARGV[6] == '1' and tonumber(d[3]) > now then return {'alive'} end
+local reason = ARGV[5]
+if ARGV[6] == '1' then
+  if tonumber(d[3]) > now then return {'alive'} end
+  if d[7] == 'provider' then reason = 'max_call_duration' else reason = 'lease_expired' end
+end
 redis.call('HSET', K_DIAL, 'status', status, 'endedAt', now)
-if ARGV[5] ~= '' then redis.call('HSET', K_DIAL, 'reason', ARGV[5]) end
-redis.call('HDEL', K_DIALING, d[2])
+if reason ~= '' then redis.call('HSET', K_DIAL, 'reason', reason) end
+if redis.call('HGET', K_DIALING, d[2]) == dial_id then redis.call('HDEL', K_DIALING, d[2]) end
 redis.call('ZREM', K_SEM, dial_id)
 redis.call('ZREM', K_WS_SEM, dial_id)
 redis.call('ZREM', K_NUM_SEM, dial_id)
@@ -36,7 +42,7 @@ redis.call('HINCRBY', K_JOB, 'st:' .. status, 1)
 local fields = {type = 'dial.finished', jobId = job_id, dialId = dial_id, rowId = d[4],
   from = current, to = status, status = status, fromNumber = d[5],
   attempt = tonumber(d[6])}
-if ARGV[5] ~= '' then fields.reason = ARGV[5] end
+if reason ~= '' then fields.reason = reason end
 emit(fields, ARGV[9])
 -- Room freed in the workspace and on a number: wake jobs that were refused for it.
 local waiting = redis.call('SPOP', K_WAITING, 20)

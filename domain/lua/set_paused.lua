@@ -1,6 +1,7 @@
 -- set_paused.lua: start, pause or resume a job, with its events, in one step.
 -- Pausing applies a staged configuration (job.config_applied). Starting or resuming
 -- wakes the job's pump, or completes a job with nothing left to dial (job.completed).
+-- uses: _lib.lua
 -- KEYS: the job script keys (see _lib.lua).
 -- ARGV[1] '1' to pause, '0' to start/resume; ARGV[2] job id; ARGV[3] wake-up member
 -- Returns: {outcome, status before, status after}; outcome is 'changed', 'noop',
@@ -41,7 +42,9 @@ if after == 'PAUSED' then
 elseif complete_if_done(job_id, ARGV[3], now) then
   after = 'COMPLETE'
 else
-  -- The pump re-reads the state and the window and releases rows.
+  -- The configuration (and so the schedule) may have changed while the job was not
+  -- running: no claim may trust the old window until the pump has computed it again.
+  redis.call('HSET', K_JOB, 'windowUntil', 0)
   wake(ARGV[3], now)
 end
 return {'changed', before, after}

@@ -79,14 +79,15 @@ def test_a_signed_final_status_ends_the_dial_once(setup: dict[str, Any]) -> None
     """A signed final status ends the dial; the same callback again changes nothing."""
     api, dial_id = setup["api"], setup["dial_id"]
     first = post(api, dial_id, {"status": "ringing"})
-    assert first.json() == {"dialId": dial_id, "status": "ringing", "changed": True}
+    assert first.json() == {"dialId": dial_id, "status": "ringing", "changed": False}
+    assert post(api, dial_id, {"status": "queued"}).json()["changed"] is False
     done = post(api, dial_id, {"status": "no-answer", "sipCode": "480"})
     assert done.status_code == 200
     assert done.json()["changed"] is True
     again = post(api, dial_id, {"status": "completed"})
     assert again.json()["changed"] is False
     finished = [e for e in events(setup) if e["type"].startswith("dial.")]
-    assert [e["type"] for e in finished] == ["dial.started", "dial.status_changed", "dial.finished"]
+    assert [e["type"] for e in finished] == ["dial.started", "dial.finished"]
     assert finished[-1]["status"] == "no-answer"
     assert finished[-1]["provider"] == {"sipCode": "480"}
     job = setup["producer"].get_job(setup["ws"]["workspaceId"], setup["job"]["id"])

@@ -411,3 +411,101 @@ def test_the_pump_of_a_job_that_is_not_active_releases_nothing(rig: Rig) -> None
     assert outbox.dials == []
     member = job_member(ws["workspaceId"], other)
     assert rig.client.zscore(f"{rig.namespace}:wakeups", member) is None
+
+
+def test_a_schedule_changed_while_paused_applies_before_any_claim(rig: Rig) -> None:
+    """Rows released under the old (open) window are not dialed after a resume into a
+    schedule that is closed: the window is computed again first."""
+    ws = rig.workspace()
+    job = rig.job(ws, rows=3, cap=3)
+    engine, _ = _engine(rig, HangingDialer(), Timing())
+    rig.start(ws, job)
+    assert engine.pump(ws["workspaceId"], job) == "open"
+    rig.producer.set_paused(ws["workspaceId"], job, True)
+    rig.producer.update_job(ws["workspaceId"], job, {"schedule": _closed_now()})
+    rig.start(ws, job)
+    assert engine.dial(ws["workspaceId"], job, 0) == "closed"
+    assert engine.pump(ws["workspaceId"], job) == "closed"
+    assert engine.dial(ws["workspaceId"], job, 1) == "closed"
+    assert rig.producer.get_job(ws["workspaceId"], job)["counts"]["queued"] == 3
+    types = [e["type"] for e in rig.events(ws, job)]
+    assert "dial.started" not in types
+    assert types[-1] == "job.window_closed"
+
+
+class SlowHandoffDialer(HangingDialer):
+    """Answers only after ``delay_s``, then hands the call to the provider."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__(handoff=True)
+        self.delay_s = delay_s
+
+    def place(self, request: Any, on_end: Any) -> Any:
+        time.sleep(self.delay_s)
+        return super().place(request, on_end)
+
+
+def test_a_handoff_after_the_lease_lapsed_does_not_revive_it(rig: Rig) -> None:
+    """A provider answering after the lease lapsed gets no slot back: the dial fails."""
+    ws = rig.workspace()
+    job = rig.job(ws, rows=1, cap=1)
+    engine, _ = _engine(rig, SlowHandoffDialer(0.5), Timing(lease_ms=200))
+    rig.start(ws, job)
+    engine.pump(ws["workspaceId"], job)
+    assert engine.dial(ws["workspaceId"], job, 0) == "ok"
+    finished = [e for e in rig.events(ws, job) if e["type"] == "dial.finished"]
+    assert [(e["status"], e["reason"]) for e in finished] == [("failed", "lease_lost")]
+    assert rig.leases_left() == 0
+
+
+def test_staging_an_update_does_not_disturb_running_claims(rig: Rig) -> None:
+    """A staged update leaves the running configuration's version alone."""
+    ws = rig.workspace()
+    job = rig.job(ws, rows=2, cap=2)
+    engine, _ = _engine(rig, HangingDialer(), Timing())
+    rig.start(ws, job)
+    engine.pump(ws["workspaceId"], job)
+    before = rig.client.hget(rig.producer.keys.job(ws["workspaceId"], job), "ver")
+    for cap in (1, 2, 1):
+        rig.producer.update_job(ws["workspaceId"], job, {"maxConcurrentDials": cap})
+    assert rig.client.hget(rig.producer.keys.job(ws["workspaceId"], job), "ver") == before
+    assert engine.dial(ws["workspaceId"], job, 0) == "ok"
+
+
+def test_renewal_drops_ended_dials_and_ends_overdue_ones(rig: Rig) -> None:
+    """A held dial ended elsewhere stops being renewed; one past the longest allowed
+    call is ended as failed (max_call_duration)."""
+    ws = rig.workspace()
+    job = rig.job(ws, rows=2, cap=2)
+    engine, _ = _engine(rig, HangingDialer(), Timing(lease_ms=5_000, max_call_ms=400))
+    rig.start(ws, job)
+    engine.pump(ws["workspaceId"], job)
+    engine.dial(ws["workspaceId"], job, 0)
+    engine.dial(ws["workspaceId"], job, 1)
+    first, second = engine.keeper.held()
+    engine.ends.finish(first, "completed")  # e.g. a provider callback
+    assert engine.renew() == 0
+    assert engine.keeper.held() == [second]
+    time.sleep(0.5)
+    assert engine.renew() == 1
+    assert engine.keeper.held() == []
+    reasons = [e.get("reason") for e in rig.events(ws, job) if e["type"] == "dial.finished"]
+    assert reasons == [None, "max_call_duration"]
+    assert rig.status(ws, job) == "COMPLETE"
+    assert rig.producer.get_job(ws["workspaceId"], job)["pendingConfig"] is None
+
+
+def test_a_job_completing_drops_its_staged_configuration(rig: Rig) -> None:
+    """A COMPLETE job shows no pendingConfig."""
+    ws = rig.workspace()
+    job = rig.job(ws, rows=1, cap=1)
+    engine, _ = _engine(rig, HangingDialer(), Timing())
+    rig.start(ws, job)
+    engine.pump(ws["workspaceId"], job)
+    engine.dial(ws["workspaceId"], job, 0)
+    rig.producer.update_job(ws["workspaceId"], job, {"name": "later"})
+    assert rig.producer.get_job(ws["workspaceId"], job)["pendingConfig"] is not None
+    engine.end(engine.keeper.held()[0], "completed")
+    final = rig.producer.get_job(ws["workspaceId"], job)
+    assert final["status"] == "COMPLETE"
+    assert final["pendingConfig"] is None

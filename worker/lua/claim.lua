@@ -5,6 +5,7 @@
 -- longer released and claims nothing. When the job is not ACTIVE, its window is
 -- closed, or a limit is full, the row goes back to the queue for the pump.
 -- The pool number is the least busy one with room; ties rotate (a per-job counter).
+-- uses: _lib.lua
 -- KEYS: the job script keys (see _lib.lua), KEYS[17] the new dial's record, then
 -- KEYS[18..] the semaphore of each pool number, in the order of ARGV[8].
 -- ARGV[1] wake-up member, ARGV[2] job id, ARGV[3] config version, ARGV[4] row index,
@@ -71,6 +72,12 @@ if best == nil then
   return {'full', 'number'}
 end
 
+local row = redis.call('HGET', K_ROWS, index)
+if not row then
+  -- Never expected (rows live as long as their job); refuse before writing anything.
+  return redis.error_reply('row ' .. index .. ' of ' .. job_id .. ' has no data')
+end
+local to_number = cjson.decode(row)[1]
 local expiry = now + tonumber(ARGV[6])
 redis.call('ZADD', K_SEM, expiry, dial_id)
 redis.call('ZADD', K_WS_SEM, expiry, dial_id)
@@ -80,8 +87,6 @@ redis.call('ZREM', K_RELEASED, index)
 redis.call('ZREM', K_RELT, index)
 redis.call('HSET', K_DIALING, index, dial_id)
 redis.call('ZADD', K_DIALS, redis.call('HINCRBY', K_JOB, 'dialseq', 1), dial_id)
-local row = redis.call('HGET', K_ROWS, index)
-local to_number = cjson.decode(row)[1]
 local row_id = job_id .. '.' .. index
 redis.call('HSET', K_DIAL, 'dialId', dial_id, 'jobId', job_id, 'wsId', ARGV[10],
   'rowId', row_id, 'index', index, 'toNumber', to_number, 'fromNumber', best_number,

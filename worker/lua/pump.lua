@@ -1,6 +1,7 @@
 -- pump.lua: one step of a job's scheduler. Records window changes (job.window_opened /
 -- job.window_closed), recovers rows whose dial message was lost, releases as many rows
 -- as the job's free capacity allows, and sets when the pump must next run.
+-- uses: _lib.lua
 -- KEYS: the job script keys (see _lib.lua).
 -- ARGV[1] wake-up member, ARGV[2] job id, ARGV[3] config version the window was computed
 -- for, ARGV[4] '1' if the window is open at ARGV[6], ARGV[5] when that changes (ms; 0 =
