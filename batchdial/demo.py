@@ -16,6 +16,8 @@ from typing import Any, TextIO
 
 from config.redis import make_redis
 from config.settings import load_settings
+from domain.pagination import collect
+from domain.replay import peak_concurrency
 from producer.service import Producer
 from producer.validation import Limits
 from worker.engine import Timing
@@ -45,29 +47,6 @@ def _all_week() -> dict[str, Any]:
         ],
         "timezone": "America/New_York",
     }
-
-
-def _pages(fetch: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        page = fetch(limit=500, cursor=cursor)
-        out += page.data
-        cursor = page.next_cursor
-        if cursor is None:
-            return out
-
-
-def peak_concurrency(events: list[dict[str, Any]]) -> int:
-    """The most dials in progress at once, replayed from the event log."""
-    live = peak = 0
-    for event in events:
-        if event["type"] == "dial.started":
-            live += 1
-            peak = max(peak, live)
-        elif event["type"] == "dial.finished":
-            live -= 1
-    return peak
 
 
 def run_demo(
@@ -135,8 +114,8 @@ def run_demo(
         runtime.stop(grace_s=5)
     elapsed = time.monotonic() - started
     final = producer.get_job(ws_id, job["id"])
-    events = _pages(lambda **kw: producer.events(ws_id, job["id"], **kw))
-    dials = _pages(lambda **kw: producer.dials(ws_id, job["id"], **kw))
+    events = collect(lambda **kw: producer.events(ws_id, job["id"], **kw))
+    dials = collect(lambda **kw: producer.dials(ws_id, job["id"], **kw))
     by_number = Counter(d["fromNumber"] for d in dials)
     types = Counter(e["type"] for e in events)
     out.write(f"\n{final['status']} in {elapsed:.1f}s: {len(dials)} dials for {rows} rows\n")

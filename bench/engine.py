@@ -23,9 +23,9 @@ import dramatiq
 from config.broker import make_broker
 from config.redis import make_redis
 from config.settings import load_settings
+from domain.pagination import collect
 from producer.service import Producer
 from producer.validation import Limits
-from tests.engine_helpers import all_pages
 from worker.dialers.simulated import SimulatedDialer
 from worker.engine import Timing
 from worker.runtime import build_runtime
@@ -40,7 +40,7 @@ def _drop(url: str, namespace: str) -> None:
 
 
 def _events(producer: Producer, ws: str, job: str) -> list[dict[str, Any]]:
-    return all_pages(lambda **kw: producer.events(ws, job, **kw))
+    return collect(lambda **kw: producer.events(ws, job, **kw))
 
 
 def _ms(event: dict[str, Any]) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,3 +54,15 @@ def decode_cursor(cursor: str | None) -> str | None:
         raise InvalidInput(
             [Problem("cursor", "is not a cursor this list gave out (use nextCursor as is)")]
         ) from None
+
+
+def collect(fetch: Callable[..., Page], page_size: int = MAX_LIMIT) -> list[dict[str, Any]]:
+    """Every item of a list, following ``nextCursor`` (``fetch(limit=, cursor=)``)."""
+    out: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = fetch(limit=page_size, cursor=cursor)
+        out += page.data
+        cursor = page.next_cursor
+        if cursor is None:
+            return out

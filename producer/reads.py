@@ -109,16 +109,10 @@ class JobReads:
         return Page(data, encode_cursor(members[n - 1]) if more else None)
 
     def queue(self, ws_id: str, job_id: str, limit: int | None, cursor: str | None) -> Page:
-        """Rows still waiting to be dialed, in dialing order (released ones first)."""
+        """Rows still waiting to be dialed (released to the broker or not), in dialing order."""
         n = check_limit(limit)
         self._require(ws_id, job_id)
-        after = decode_cursor(cursor)
-        low = "-inf"
-        if after is not None:
-            try:
-                low = f"({float(after)!r}"
-            except ValueError:
-                raise InvalidInput([Problem("cursor", "is not a cursor of this queue")]) from None
+        low = _score_bound(cursor, "-inf")
         # One transaction: a row moving between the two sets is seen in exactly one.
         with self._r.pipeline(transaction=True) as pipe:
             for key in (self._k.released(ws_id, job_id), self._k.queue(ws_id, job_id)):
@@ -139,13 +133,7 @@ class JobReads:
         """Every dial attempt of the job, newest first."""
         n = check_limit(limit)
         self._require(ws_id, job_id)
-        after = decode_cursor(cursor)
-        high = "+inf"
-        if after is not None:
-            try:
-                high = f"({float(after)!r}"
-            except ValueError:
-                raise InvalidInput([Problem("cursor", "is not a cursor of this list")]) from None
+        high = _score_bound(cursor, "+inf")
         entries = cast(
             list[tuple[str, float]],
             self._r.zrevrangebyscore(
@@ -183,6 +171,17 @@ class JobReads:
         page = entries[:n]
         data = [_event_view(entry_id, fields) for entry_id, fields in page]
         return Page(data, page[-1][0] if len(entries) > n else None)
+
+
+def _score_bound(cursor: str | None, unbounded: str) -> str:
+    """The exclusive sorted-set bound after a score cursor (``unbounded`` without one)."""
+    after = decode_cursor(cursor)
+    if after is None:
+        return unbounded
+    try:
+        return f"({float(after)!r}"
+    except ValueError:
+        raise InvalidInput([Problem("cursor", "is not a cursor of this list")]) from None
 
 
 def _is_stream_id(text: str) -> bool:

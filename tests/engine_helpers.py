@@ -6,9 +6,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
-from domain.pagination import Page
 from worker.dialers.base import DialRequest, OnEnd, Placed
 from worker.dialers.simulated import SimulatedDialer
 
@@ -67,30 +65,6 @@ class HangingDialer:
 
     def close(self) -> None:
         pass
-
-
-def all_pages(fetch: Callable[..., Page]) -> list[dict[str, Any]]:
-    """Every item of a paginated list."""
-    out: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        page = fetch(limit=500, cursor=cursor)
-        out += page.data
-        cursor = page.next_cursor
-        if cursor is None:
-            return out
-
-
-def peak_from_events(events: list[dict[str, Any]]) -> int:
-    """The most dials in progress at once, replayed from a job's event log."""
-    live = peak = 0
-    for event in events:
-        if event["type"] == "dial.started":
-            live += 1
-            peak = max(peak, live)
-        elif event["type"] == "dial.finished":
-            live -= 1
-    return peak
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:

@@ -171,9 +171,15 @@ def test_a_killed_worker_loses_no_row_and_leaks_no_slot(
         assert sem_members(real_redis, namespace) == 0
         events = read_all(http, f"{url}/events")
         reaped = [e for e in events if e.get("reason") == "lease_expired"]
-        for event in reaped:
-            at = datetime.fromisoformat(event["at"].replace("Z", "+00:00"))
-            assert at - killed_at < timedelta(seconds=2 + 3)  # lease + reaper period + slack
+        held = [datetime.fromisoformat(e["at"].replace("Z", "+00:00")) - killed_at for e in reaped]
+        # The killed worker held calls; each slot came back within the lease (2 s) plus
+        # the reaper's period (1 s) plus slack.
+        assert held, "the killed worker held no call (killed too early or too late)"
+        assert max(held) < timedelta(seconds=2 + 1 + 2)
+        print(
+            f"killed worker: {len(reaped)} dials reaped, slots back after "
+            f"{min(held).total_seconds():.2f}-{max(held).total_seconds():.2f}s (lease 2s)"
+        )
 
 
 def test_windows_open_and_close_on_time(

@@ -11,11 +11,12 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from domain.pagination import collect
 from domain.signing import SIGNATURE_HEADER, sign
 from producer.api import create_app
 from producer.service import Producer
 from tests.conftest import job_body
-from tests.engine_helpers import HangingDialer, all_pages
+from tests.engine_helpers import HangingDialer
 from worker.engine import Engine, Timing
 
 SECRET = "s3cret"
@@ -72,7 +73,7 @@ def post(
 def events(setup: dict[str, Any]) -> list[dict[str, Any]]:
     producer: Producer = setup["producer"]
     ws, job = setup["ws"]["workspaceId"], setup["job"]["id"]
-    return all_pages(lambda **kw: producer.events(ws, job, **kw))
+    return collect(lambda **kw: producer.events(ws, job, **kw))
 
 
 def test_a_signed_final_status_ends_the_dial_once(setup: dict[str, Any]) -> None:

@@ -16,16 +16,12 @@ import redis
 from config.redis import make_redis
 from config.settings import load_settings
 from domain.keys import job_member
+from domain.pagination import collect
+from domain.replay import peak_concurrency
 from producer.service import Producer
 from producer.validation import Limits
 from tests.conftest import REDIS_URL
-from tests.engine_helpers import (
-    CountingDialer,
-    HangingDialer,
-    all_pages,
-    peak_from_events,
-    wait_for,
-)
+from tests.engine_helpers import CountingDialer, HangingDialer, wait_for
 from worker.dialers.base import Dialer
 from worker.engine import Engine, Timing
 from worker.runtime import WorkerRuntime, build_runtime
@@ -89,10 +85,10 @@ class Rig:
         return str(self.producer.get_job(ws["workspaceId"], job_id)["status"])
 
     def events(self, ws: dict[str, Any], job_id: str) -> list[dict[str, Any]]:
-        return all_pages(lambda **kw: self.producer.events(ws["workspaceId"], job_id, **kw))
+        return collect(lambda **kw: self.producer.events(ws["workspaceId"], job_id, **kw))
 
     def dials(self, ws: dict[str, Any], job_id: str) -> list[dict[str, Any]]:
-        return all_pages(lambda **kw: self.producer.dials(ws["workspaceId"], job_id, **kw))
+        return collect(lambda **kw: self.producer.dials(ws["workspaceId"], job_id, **kw))
 
     def start(self, ws: dict[str, Any], job_id: str) -> None:
         self.producer.set_paused(ws["workspaceId"], job_id, False)
@@ -150,7 +146,7 @@ def test_every_row_is_dialed_once_within_the_caps(rig: Rig) -> None:
     types = Counter(e["type"] for e in events)
     assert types["dial.started"] == types["dial.finished"] == 60
     assert events[-1]["type"] == "job.completed"
-    assert peak_from_events(events) <= 5
+    assert peak_concurrency(events) <= 5
     started = [e for e in events if e["type"] == "dial.started"]
     assert all(e["fromNumber"] in NUMBERS for e in started)
     job_view = rig.producer.get_job(ws["workspaceId"], job)
