@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ import redis
 
 from config.broker import make_broker
 from config.redis import make_redis
+from domain.replay import peak_concurrency
 from tests.conftest import REDIS_URL
 from tests.e2e.procs import api_server, batchdial, env_for, running, wait_for
 from tests.e2e.provider import Provider, provider_server
@@ -80,9 +80,10 @@ def sem_members(client: redis.Redis, namespace: str) -> int:
 def test_http_provider_with_two_workers(
     real_redis: redis.Redis, namespace: str, tmp_path: Path
 ) -> None:
-    """API + two worker processes + an http provider that calls back: the job completes,
-    the caps hold as the provider counts them, every row is dialed once, a duplicated
-    dial message dials nobody, and the events tell the whole story."""
+    """API + two worker processes + an http provider that calls back, two jobs of one
+    workspace: both complete; the job caps, the workspace limit and each number's limit
+    hold as the provider counts calls; calls spread over the pool; every row is dialed
+    once; a duplicated dial message dials nobody; the events tell the whole story."""
     provider = Provider(SECRET, call_seconds=0.3)
     with provider_server(provider) as dial_url:
         env = env_for(
@@ -93,7 +94,7 @@ def test_http_provider_with_two_workers(
             BATCHDIAL_DIALER_SECRET=SECRET,
             BATCHDIAL_LOG_LEVEL="WARNING",
         )
-        ws = workspace(env, dial_limit=6, per_number=2)
+        ws = workspace(env, dial_limit=6, per_number=3)
         with (
             api_server(env, tmp_path / "api.log") as base,
             running("worker", "--threads", "4", env=env, log=tmp_path / "w1.log"),
@@ -101,39 +102,53 @@ def test_http_provider_with_two_workers(
             httpx.Client(base_url=base, headers={"api_key": ws["apiKey"]}, timeout=10) as http,
         ):
             provider.api_base = base
-            job = http.post("/api/batch_dial_jobs", json=job_body(ws, rows=40, cap=5)).json()
-            url = f"/api/batch_dial_jobs/{job['id']}"
-            http.post(f"{url}/paused", json={"paused": False})
-            wait_for(lambda: http.get(url).json()["status"] == "COMPLETE", 60, "COMPLETE")
+            jobs = [
+                http.post("/api/batch_dial_jobs", json=job_body(ws, rows=30, cap=5)).json()
+                for _ in range(2)
+            ]
+            urls = [f"/api/batch_dial_jobs/{job['id']}" for job in jobs]
+            for url in urls:
+                http.post(f"{url}/paused", json={"paused": False})
+            for url in urls:
+                wait_for(lambda u=url: http.get(u).json()["status"] == "COMPLETE", 60, "COMPLETE")
             assert provider.callback_errors == []
-            assert provider.peak <= 5
-            assert max(provider.peak_by_number.values()) <= 2
-            rows = Counter(r["rowId"] for r in provider.requests)
-            assert len(rows) == 40 and set(rows.values()) == {1}
-            assert all(r["callAgentId"] == "agent-e2e" for r in provider.requests)
-            events = read_all(http, f"{url}/events")
-            types = [e["type"] for e in events]
-            assert types[:4] == ["job.created", "job.started", "job.window_opened", "dial.started"]
-            assert types[-1] == "job.completed"
-            assert Counter(types)["dial.finished"] == 40
-            dials = read_all(http, f"{url}/dials")
-            assert {d["status"] for d in dials} == {"completed"} and len(dials) == 40
+            assert provider.peak <= 6, "workspace limit"
+            assert max(provider.peak_by_number.values()) <= 3, "per-number limit"
+            assert len(provider.requests) == 60
+            assert set(provider.idempotency_keys.values()) == {1}
+            per_number = Counter(r["fromNumber"] for r in provider.requests)
+            assert set(per_number) == set(NUMBERS)
+            assert min(per_number.values()) >= 10, per_number
+            for job, url in zip(jobs, urls, strict=True):
+                mine = [r for r in provider.requests if r["jobId"] == job["id"]]
+                rows = Counter(r["rowId"] for r in mine)
+                assert len(rows) == 30 and set(rows.values()) == {1}
+                assert all(r["callAgentId"] == "agent-e2e" for r in mine)
+                events = read_all(http, f"{url}/events")
+                assert peak_concurrency(events) <= 5, "job cap"
+                types = [e["type"] for e in events]
+                assert types[:3] == ["job.created", "job.started", "job.window_opened"]
+                assert types[-1] == "job.completed"
+                assert Counter(types)["dial.started"] == Counter(types)["dial.finished"] == 30
+                dials = read_all(http, f"{url}/dials")
+                assert {d["status"] for d in dials} == {"completed"} and len(dials) == 30
 
             # The same dial message again, straight onto the broker: nobody is called.
             broker = make_broker(make_redis(REDIS_URL, decode=False), namespace)
             broker.declare_queue("dial")
-            broker.enqueue(
+            sent = broker.enqueue(
                 dramatiq.Message(
                     queue_name="dial",
                     actor_name=DIAL_ACTOR,
-                    args=(ws["workspaceId"], job["id"], 0),
+                    args=(ws["workspaceId"], jobs[0]["id"], 0),
                     kwargs={},
                     options={},
                 )
             )
-            wait_for(lambda: real_redis.llen(f"{namespace}:dramatiq:dial") == 0, 10, "the message")
-            time.sleep(0.5)
-            assert len(provider.requests) == 40
+            assert real_redis.exists(f"{namespace}:dramatiq:__heartbeats__")  # key names
+            pending, rid = f"{namespace}:dramatiq:dial.msgs", sent.options["redis_message_id"]
+            wait_for(lambda: not real_redis.hexists(pending, rid), 10, "the message to be acked")
+            assert len(provider.requests) == 60
             assert sem_members(real_redis, namespace) == 0
 
 
