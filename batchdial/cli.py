@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("BATCHDIAL_WORKER_THREADS", "8")),
         help="threads per process (BATCHDIAL_WORKER_THREADS, default 8)",
     )
+    worker.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
 
     ws = sub.add_parser("workspace", help="manage workspaces")
     ws_sub = ws.add_subparsers(dest="ws_command", required=True, metavar="ACTION")
@@ -116,6 +117,20 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    if args.child:
+        from worker.runtime import run_process  # noqa: PLC0415
+
+        return run_process(settings, args.threads)
+    from worker.supervisor import run_workers  # noqa: PLC0415
+
+    try:
+        return run_workers(settings, args.processes, args.threads)
+    except ConfigError as exc:
+        sys.stderr.write(f"batchdial: {exc}\n")
+        return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``batchdial`` console script."""
     args = _parser().parse_args(argv)
@@ -130,9 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "api":
         return _api(settings, args)
     if args.command == "worker":
-        from worker.runtime import run_workers  # noqa: PLC0415
-
-        return run_workers(settings, args.processes, args.threads)
+        return _worker(settings, args)
     from batchdial.demo import run_demo  # noqa: PLC0415
 
     return run_demo(args.rows, args.cap, args.call_seconds)

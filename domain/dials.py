@@ -10,6 +10,7 @@ from typing import Any, cast
 import redis
 
 from domain.keys import Keys, dial_member, job_member
+from domain.metrics import LEASE_RECOVERIES, observe_end
 from domain.scripts import Scripts
 
 #: Dial statuses that end a dial.
@@ -35,6 +36,8 @@ class FinishResult:
     outcome: str  # 'finished', 'noop' (already ended), 'alive', 'missing'
     job_status: str | None = None
     released: list[int] = field(default_factory=list)
+    started_ms: int | None = None
+    ended_ms: int | None = None
 
 
 def parse_dial_id(dial_id: str) -> str | None:
@@ -107,9 +110,19 @@ class DialEnds:
             ),
         )
         outcome = result[0]
-        if outcome == "finished":
-            return FinishResult(outcome, result[1], [int(i) for i in result[2:]])
-        return FinishResult(outcome, result[1] if len(result) > 1 else None)
+        if outcome != "finished":
+            return FinishResult(outcome, result[1] if len(result) > 1 else None)
+        ended = FinishResult(
+            outcome,
+            result[1],
+            [int(i) for i in result[5:]],
+            started_ms=int(result[2]),
+            ended_ms=int(result[3]),
+        )
+        observe_end(status, ended.started_ms, ended.ended_ms)
+        if only_if_expired:
+            LEASE_RECOVERIES.labels(result[4]).inc()
+        return ended
 
     def set_live_status(self, ref: DialRef, status: str) -> bool:
         """Record a non-final status (``ringing``, ``in-progress``) of a live dial."""

@@ -8,6 +8,8 @@ tag so that every multi-key script touches one cluster slot)::
     ns:jobws                        hash   job id -> workspace id (to route provider callbacks)
     ns:wakeups                      zset   "<ws>|<job>" -> when the job's pump should run next
     ns:deadlines                    zset   "<ws>|<job>|<dial>" -> lease expiry of the dial
+    ns:stats                        hash   namespace-wide totals for metrics (jobs:<status>,
+                                           queued, inProgress, finished:<status>)
     ns:{ws}:ws                      hash   workspace record (name, dialLimit, createdAt)
     ns:{ws}:numbers                 hash   phone number id -> JSON {number, max}
     ns:{ws}:jobs                    zset   all members score 0, member "<newest-first key>:<job id>"
@@ -63,6 +65,11 @@ class Keys:
     def deadlines(self) -> str:
         """Sorted set: ``<ws>|<job>|<dial>`` -> when the dial's lease expires (ms)."""
         return f"{self.namespace}:deadlines"
+
+    @property
+    def stats(self) -> str:
+        """Hash: namespace-wide totals kept by the scripts, read by metrics."""
+        return f"{self.namespace}:stats"
 
     @property
     def broker_namespace(self) -> str:
@@ -161,6 +168,7 @@ class Keys:
             self.workspace(ws_id),
             self.numbers(ws_id),
             self.waiting(ws_id),
+            self.stats,
         ]
 
 

@@ -9,13 +9,20 @@ import redis
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.dials import DialEnds
 from domain.errors import MalformedBody, Unauthorized
 from domain.keys import Keys
+from domain.metrics import RedisCollector
 from producer.callbacks import router as callbacks_router
 from producer.http_errors import error_response, install_error_handlers
 from producer.models import JobCreate, JobUpdate, PausedIn
@@ -208,9 +215,10 @@ def readyz(producer: Prod) -> JSONResponse:
 
 
 @router.get("/metrics", tags=["service"])
-def metrics() -> PlainTextResponse:
-    """Prometheus metrics of this process."""
-    return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+def metrics(request: Request) -> PlainTextResponse:
+    """Prometheus metrics of this process, and namespace-wide figures read from Redis."""
+    text = generate_latest() + generate_latest(request.app.state.redis_metrics)
+    return PlainTextResponse(text, media_type=CONTENT_TYPE_LATEST)
 
 
 class Measure:
@@ -258,6 +266,8 @@ def create_app(
     app.state.producer = Producer(client, namespace, limits)
     app.state.dial_ends = DialEnds(client, Keys(namespace))
     app.state.dialer_secret = dialer_secret
+    app.state.redis_metrics = CollectorRegistry(auto_describe=False)
+    app.state.redis_metrics.register(RedisCollector(client, Keys(namespace)))
     install_error_handlers(app)
     app.add_middleware(Measure)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)

@@ -11,6 +11,7 @@ import secrets
 from typing import Any, TypeVar, cast
 
 import redis
+import structlog
 from pydantic import BaseModel, ValidationError
 
 from domain.errors import Conflict, InvalidInput, MalformedBody, NotFound
@@ -19,6 +20,8 @@ from domain.scripts import Scripts
 from producer.models import JobCreate, JobUpdate
 from producer.validation import Context, Limits, problems_of
 from producer.workspaces import Workspaces
+
+log = structlog.get_logger(__name__)
 
 #: Rows written per pipelined round trip when a job is expanded.
 CHUNK_ROWS = 5_000
@@ -110,6 +113,7 @@ class JobCommands:
             [*self._job_keys(ws_id, job_id), self._k.jobs(ws_id), self._k.jobws],
             [job_id, ws_id, json.dumps(config, separators=(",", ":")), len(rows)],
         )
+        log.info("job_created", ws_id=ws_id, job_id=job_id, rows=len(rows))
         return job_id
 
     def set_paused(self, ws_id: str, job_id: str, paused: bool) -> str:
@@ -124,6 +128,14 @@ class JobCommands:
         if outcome == "conflict":
             verb = "paused" if paused else "started"
             raise Conflict(f"the job is {before}; a {before} job cannot be {verb}")
+        if outcome == "changed":
+            log.info(
+                "job_status_changed",
+                ws_id=ws_id,
+                job_id=job_id,
+                status_from=before,
+                status_to=after,
+            )
         return str(after)
 
     def update(self, ws_id: str, job_id: str, body: bytes | str | dict[str, Any]) -> str:
@@ -163,6 +175,13 @@ class JobCommands:
             if outcome == "conflict":
                 raise Conflict(f"the job is {status}; a finished job cannot be updated")
             if outcome != "retry":
+                log.info(
+                    "job_updated",
+                    ws_id=ws_id,
+                    job_id=job_id,
+                    outcome=outcome,
+                    changes=sorted(fields),
+                )
                 return str(outcome)
         raise Conflict("the job kept changing while it was being updated; try again")
 
@@ -175,4 +194,12 @@ class JobCommands:
             raise NotFound(f"no batch dial job {job_id}")
         if outcome == "conflict":
             raise Conflict(f"the job is {before}; a COMPLETE job cannot be cancelled")
+        if outcome == "changed":
+            log.info(
+                "job_cancelled",
+                ws_id=ws_id,
+                job_id=job_id,
+                status_from=before,
+                rows_cancelled=int(cancelled),
+            )
         return int(cancelled)

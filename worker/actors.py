@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import dramatiq
+import structlog
 from dramatiq.brokers.redis import RedisBroker
 
 from config.broker import DIAL_QUEUE, PUMP_QUEUE
@@ -23,10 +24,14 @@ class Actors:
 
     def __init__(self, broker: RedisBroker, engine: Callable[[], Engine]) -> None:
         def pump(ws_id: str, job_id: str) -> None:
-            engine().pump(ws_id, job_id)
+            with structlog.contextvars.bound_contextvars(ws_id=ws_id, job_id=job_id):
+                engine().pump(ws_id, job_id)
 
         def dial(ws_id: str, job_id: str, index: int) -> None:
-            engine().dial(ws_id, job_id, index)
+            with structlog.contextvars.bound_contextvars(
+                ws_id=ws_id, job_id=job_id, row_id=f"{job_id}.{index}"
+            ):
+                engine().dial(ws_id, job_id, index)
 
         # The pump is idempotent: a failed run (Redis away) is retried with backoff.
         self.pump = dramatiq.actor(

@@ -24,11 +24,19 @@ import structlog
 
 from domain.dials import DialEnds, DialRef, FinishResult, new_dial_id
 from domain.keys import Keys, dial_member, job_member
+from domain.metrics import LEASE_RECOVERIES
 from domain.schedule import is_open, next_close, next_open
 from domain.scripts import Scripts
 from worker.dialers.base import Dialer, DialRequest, Placed
 from worker.jobconfig import JobConfig, JobConfigs
 from worker.leases import LeaseKeeper
+from worker.metrics import (
+    DIALS_STARTED,
+    PUMP_RELEASED,
+    PUMP_RUNS,
+    SEMAPHORE_REFUSALS,
+    WINDOW_TO_FIRST_DIAL,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -127,12 +135,14 @@ class Engine:
                 ),
             )
             outcome = result[0]
+            PUMP_RUNS.labels(outcome).inc()
             if outcome == "stale":
                 self.configs.reload(ws_id, job_id)
                 continue
             if outcome == "recompute":
                 continue
             if outcome == "open":
+                PUMP_RELEASED.inc(len(result) - 1)
                 for index in result[1:]:
                     self.outbox.send_dial(ws_id, job_id, int(index))
             return outcome
@@ -153,15 +163,15 @@ class Engine:
                 return "gone"
             result = self._claim(ws_id, job_id, index, dial_id, attempt=attempt, config=config)
         if result[0] != "ok":
-            log.debug(
-                "dial_not_claimed",
-                job_id=job_id,
-                index=index,
-                outcome=result[0],
-                limit=result[1] if len(result) > 1 else None,
-            )
+            if result[0] == "full":
+                SEMAPHORE_REFUSALS.labels(result[1]).inc()
+            log.debug("dial_not_claimed", job_id=job_id, index=index, outcome=result[0])
             return result[0]
-        _, from_number, number_id, row_json, _started = result
+        _, from_number, number_id, row_json, started, opened = result
+        DIALS_STARTED.inc()
+        log.info("dial_started", dial_id=dial_id, from_number=from_number)
+        if opened:
+            WINDOW_TO_FIRST_DIAL.observe(max(0.0, (int(started) - int(opened)) / 1000))
         row = json.loads(row_json)
         ref = DialRef(ws_id, job_id, dial_id, number_id)
         self.keeper.hold(ref)
@@ -237,6 +247,15 @@ class Engine:
                 log.warning("dial_end_retry", dial_id=ref.dial_id, retry_in_s=pause)
                 time.sleep(pause)
         self.keeper.forget(ref.dial_id)
+        if result.outcome == "finished":
+            log.info(
+                "dial_finished",
+                dial_id=ref.dial_id,
+                job_id=ref.job_id,
+                status=status,
+                reason=reason or None,
+                job_status=result.job_status,
+            )
         for index in result.released:
             self.outbox.send_dial(ref.ws_id, ref.job_id, index)
         return result
@@ -290,6 +309,7 @@ class Engine:
         for why, reason in (("lost", "lease_lost"), ("overdue", "max_call_duration")):
             for ref in reports[why]:
                 log.warning("dial_not_renewed", dial_id=ref.dial_id, job_id=ref.job_id, why=why)
-                self.end(ref, "failed", reason)
-                ended += 1
+                if self.end(ref, "failed", reason).outcome == "finished":
+                    LEASE_RECOVERIES.labels(reason).inc()
+                    ended += 1
         return ended

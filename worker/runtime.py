@@ -1,14 +1,9 @@
-"""Builds and runs a worker: broker, actors, engine, timers, dramatiq's worker threads.
-
-``batchdial worker --processes N`` runs N such processes under a small supervisor that
-restarts a process that dies and stops them all on SIGTERM/SIGINT.
-"""
+"""Builds and runs one worker process: broker, actors, engine, timers, dramatiq's
+worker threads. ``worker/supervisor.py`` runs several of them."""
 
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -89,14 +84,36 @@ def build_runtime(
     broker_client: redis.Redis | None = None,
     dialer: Dialer | None = None,
     timing: Timing | None = None,
+    prometheus: bool = False,
 ) -> WorkerRuntime:
-    """Wire a worker for ``settings`` (clients and dialer may be given, for tests)."""
+    """Wire a worker for ``settings`` (clients and dialer may be given, for tests).
+
+    ``prometheus`` adds dramatiq's own Prometheus middleware; it writes to the
+    multiprocess directory the supervisor set up, and the supervisor serves it.
+    """
     state = state_client or make_redis(settings.redis_url)
     broker = make_broker(
         broker_client or make_redis(settings.redis_url, decode=False), settings.namespace
     )
+    middleware = None
+    if prometheus:
+        from dramatiq.middleware.prometheus import Prometheus  # noqa: PLC0415 -- reads env
+
+        middleware = Prometheus()
+        broker.add_middleware(middleware)
+        broker.emit_after("process_boot")
     holder: list[Engine] = []
     actors = Actors(broker, lambda: holder[0])
+    if middleware is not None:
+        # Every series exists from the start (at 0), errors included.
+        for actor in (actors.pump, actors.dial):
+            for metric in (
+                middleware.total_messages,
+                middleware.total_errored_messages,
+                middleware.total_retried_messages,
+                middleware.total_rejected_messages,
+            ):
+                metric.labels(actor.queue_name, actor.actor_name)
     engine = Engine(
         state,
         Keys(settings.namespace),
@@ -111,7 +128,7 @@ def build_runtime(
 
 def run_process(settings: Settings, threads: int) -> int:
     """Run one worker process until SIGTERM or SIGINT."""
-    runtime = build_runtime(settings, threads=threads)
+    runtime = build_runtime(settings, threads=threads, prometheus=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -123,37 +140,4 @@ def run_process(settings: Settings, threads: int) -> int:
     log.info("worker_stopping", calls_held=len(runtime.engine.keeper.held()))
     runtime.stop()
     log.info("worker_stopped")
-    return 0
-
-
-def run_workers(settings: Settings, processes: int, threads: int) -> int:
-    """Run ``processes`` worker processes; restart any that dies; stop all on a signal."""
-    if processes <= 1:
-        return run_process(settings, threads)
-    command = [
-        sys.executable,
-        "-m",
-        "batchdial",
-        "worker",
-        "--processes",
-        "1",
-        "--threads",
-        str(threads),
-    ]
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    children = [subprocess.Popen(command) for _ in range(processes)]  # noqa: S603
-    while not stop.wait(0.5):
-        for i, child in enumerate(children):
-            if child.poll() is not None:
-                log.warning("worker_process_died", pid=child.pid, code=child.returncode)
-                children[i] = subprocess.Popen(command)  # noqa: S603
-    for child in children:
-        child.send_signal(signal.SIGTERM)
-    for child in children:
-        try:
-            child.wait(timeout=SHUTDOWN_GRACE_S + 10)
-        except subprocess.TimeoutExpired:
-            child.kill()
     return 0

@@ -4,7 +4,15 @@ local K_JOB, K_ROWS, K_QUEUE, K_RELEASED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_CANCELLED, K_DIALING, K_EVENTS, K_DIALS = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local K_SEM, K_RELT, K_WAKEUPS, K_DEADLINES = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 local K_WS_SEM, K_WS, K_NUMBERS, K_WAITING = KEYS[13], KEYS[14], KEYS[15], KEYS[16]
-local N_SCRIPT_KEYS = 16
+local K_STATS = KEYS[17]
+local N_SCRIPT_KEYS = 17
+
+-- Keep the namespace-wide totals (ns:stats) that metrics read in step with a job's
+-- status change.
+local function job_moved(from, to)
+  if from then redis.call('HINCRBY', K_STATS, 'jobs:' .. from, -1) end
+  redis.call('HINCRBY', K_STATS, 'jobs:' .. to, 1)
+end
 
 -- Milliseconds since the epoch from Redis's clock (the one clock all hosts share).
 local function now_ms()
@@ -36,6 +44,7 @@ local function complete_if_done(job_id, member, now)
   if (status ~= 'ACTIVE' and status ~= 'PAUSED') or rows_open() > 0 then return false end
   redis.call('HSET', K_JOB, 'status', 'COMPLETE', 'updatedAt', now, 'completedAt', now)
   redis.call('HDEL', K_JOB, 'pending')
+  job_moved(status, 'COMPLETE')
   redis.call('ZREM', K_WAKEUPS, member)
   emit({type = 'job.completed', jobId = job_id, from = status, to = 'COMPLETE'}, '')
   return true

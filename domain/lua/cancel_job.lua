@@ -19,6 +19,8 @@ redis.call('ZREM', K_WAKEUPS, ARGV[2])
 local now = now_ms()
 redis.call('HSET', K_JOB, 'status', 'CANCELLED', 'updatedAt', now, 'cancelledAt', now)
 redis.call('HINCRBY', K_JOB, 'cancelled', n)
+redis.call('HINCRBY', K_STATS, 'queued', -n)
+job_moved(before, 'CANCELLED')
 redis.call('HDEL', K_JOB, 'pending')
 emit({type = 'job.cancelled', jobId = ARGV[1], from = before, to = 'CANCELLED',
       cancelledRows = n}, '')

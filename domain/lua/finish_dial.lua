@@ -3,19 +3,19 @@
 -- Idempotent: a dial that already ended is left as it is ('noop'), so a provider's
 -- second callback, a late simulated timer and the reaper can all race safely.
 -- uses: _lib.lua
--- KEYS: the job script keys (see _lib.lua), then KEYS[17] the dial record,
--- KEYS[18] the semaphore of the dial's pool number.
+-- KEYS: the job script keys (see _lib.lua), then the dial record and the semaphore
+-- of the dial's pool number.
 -- ARGV[1] job wake-up member, ARGV[2] job id, ARGV[3] dial id, ARGV[4] status,
 -- ARGV[5] reason ('' for none), ARGV[6] '1' to end it only if its lease has expired
 -- (the reaper; the reason is then lease_expired, or max_call_duration for a call the
 -- provider held), ARGV[7] deadline member, ARGV[8] '1' to release rows for the freed slot
 -- right away (the worker's fast path), ARGV[9] provider details (JSON object text or '')
 -- Returns: {'missing'} | {'noop', status} | {'alive'} |
---          {'finished', job status after, released row index...}
-local K_DIAL, K_NUM_SEM = KEYS[17], KEYS[18]
+--          {'finished', job status after, startedAt, endedAt, reason, released row index...}
+local K_DIAL, K_NUM_SEM = KEYS[N_SCRIPT_KEYS + 1], KEYS[N_SCRIPT_KEYS + 2]
 local member, job_id, dial_id, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local d = redis.call('HMGET', K_DIAL, 'status', 'index', 'leaseUntil', 'rowId', 'fromNumber',
-  'attempt', 'owner')
+  'attempt', 'owner', 'startedAt')
 if not d[1] then
   redis.call('ZREM', K_DEADLINES, ARGV[7])
   return {'missing'}
@@ -39,6 +39,8 @@ redis.call('ZREM', K_NUM_SEM, dial_id)
 redis.call('ZREM', K_DEADLINES, ARGV[7])
 redis.call('HINCRBY', K_JOB, 'finished', 1)
 redis.call('HINCRBY', K_JOB, 'st:' .. status, 1)
+redis.call('HINCRBY', K_STATS, 'inProgress', -1)
+redis.call('HINCRBY', K_STATS, 'finished:' .. status, 1)
 local fields = {type = 'dial.finished', jobId = job_id, dialId = dial_id, rowId = d[4],
   from = current, to = status, status = status, fromNumber = d[5],
   attempt = tonumber(d[6])}
@@ -47,9 +49,9 @@ emit(fields, ARGV[9])
 -- Room freed in the workspace and on a number: wake jobs that were refused for it.
 local waiting = redis.call('SPOP', K_WAITING, 20)
 for _, other in ipairs(waiting) do wake(other, now) end
-if complete_if_done(job_id, member, now) then return {'finished', 'COMPLETE'} end
+if complete_if_done(job_id, member, now) then return {'finished', 'COMPLETE', d[8], now, reason} end
 local job = redis.call('HMGET', K_JOB, 'status', 'window', 'windowUntil', 'config')
-local out = {'finished', job[1]}
+local out = {'finished', job[1], d[8], now, reason}
 if job[1] ~= 'ACTIVE' then return out end
 if ARGV[8] == '1' and job[2] == 'open' and now < tonumber(job[3] or 0) then
   local cap = cjson.decode(job[4]).maxConcurrentDials

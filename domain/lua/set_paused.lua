@@ -21,6 +21,7 @@ else
 end
 local now = now_ms()
 redis.call('HSET', K_JOB, 'status', after, 'updatedAt', now)
+job_moved(before, after)
 local kind = 'job.paused'
 if after == 'ACTIVE' then
   if before == 'INIT' then

@@ -28,7 +28,14 @@ def free_port() -> int:
 def env_for(namespace: str, redis_url: str, **extra: str) -> dict[str, str]:
     """The environment of a batchdial process under ``namespace``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHDIAL_")}
-    env.update({"BATCHDIAL_NAMESPACE": namespace, "BATCHDIAL_REDIS_URL": redis_url, **extra})
+    env.update(
+        {
+            "BATCHDIAL_NAMESPACE": namespace,
+            "BATCHDIAL_REDIS_URL": redis_url,
+            "BATCHDIAL_METRICS_PORT": "0",  # several workers share this host: no fixed port
+            **extra,
+        }
+    )
     return env
 
 

@@ -18,6 +18,7 @@ import structlog
 from domain.dials import TERMINAL_STATUSES
 from domain.signing import SIGNATURE_HEADER, sign
 from worker.dialers.base import DialRequest, OnEnd, Placed
+from worker.metrics import PROVIDER_ERRORS, PROVIDER_RETRIES
 
 log = structlog.get_logger(__name__)
 
@@ -51,12 +52,16 @@ class HttpDialer:
         problem = ""
         for attempt, pause in enumerate((0.0, *self._backoff)):
             if pause:
+                PROVIDER_RETRIES.inc()
                 self._sleep(pause)
             if self._secret:
                 headers[SIGNATURE_HEADER] = sign(self._secret, body)
             try:
                 answer = self._client.post(self.url, content=body, headers=headers)
             except httpx.HTTPError as exc:
+                PROVIDER_ERRORS.labels(
+                    "timeout" if isinstance(exc, httpx.TimeoutException) else "connect"
+                ).inc()
                 problem = f"provider unreachable: {type(exc).__name__}"
                 log.warning(
                     "dial_request_failed",
@@ -66,6 +71,7 @@ class HttpDialer:
                 )
                 continue
             if answer.status_code >= 500:
+                PROVIDER_ERRORS.labels("5xx").inc()
                 problem = f"provider answered {answer.status_code}"
                 log.warning(
                     "dial_request_failed",
@@ -75,6 +81,7 @@ class HttpDialer:
                 )
                 continue
             if answer.status_code >= 400:
+                PROVIDER_ERRORS.labels("4xx").inc()
                 return Placed(
                     status="failed", reason=f"provider refused the dial ({answer.status_code})"
                 )

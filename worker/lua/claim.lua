@@ -6,14 +6,15 @@
 -- closed, or a limit is full, the row goes back to the queue for the pump.
 -- The pool number is the least busy one with room; ties rotate (a per-job counter).
 -- uses: _lib.lua
--- KEYS: the job script keys (see _lib.lua), KEYS[17] the new dial's record, then
--- KEYS[18..] the semaphore of each pool number, in the order of ARGV[8].
+-- KEYS: the job script keys (see _lib.lua), the new dial's record, then the
+-- semaphore of each pool number, in the order of ARGV[8].
 -- ARGV[1] wake-up member, ARGV[2] job id, ARGV[3] config version, ARGV[4] row index,
 -- ARGV[5] dial id, ARGV[6] lease (ms), ARGV[7] the job's cap, ARGV[8] pool number ids
 -- joined by ',', ARGV[9] attempt, ARGV[10] workspace id, ARGV[11] deadline member
 -- Returns: {'gone'} | {'stale'} | {'paused'} | {'closed'} | {'full', 'job'|'workspace'|'number'}
---        | {'ok', fromNumber, fromNumberId, row JSON, startedAt}
-local K_DIAL = KEYS[17]
+--        | {'ok', fromNumber, fromNumberId, row JSON, startedAt, openedAt of the window if
+--          this is its first dial, else ''}
+local K_DIAL = KEYS[N_SCRIPT_KEYS + 1]
 local member, job_id, index, dial_id = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
 local job = redis.call('HMGET', K_JOB, 'status', 'ver', 'window', 'windowUntil')
 if not job[1] then return {'gone'} end
@@ -59,7 +60,7 @@ for k = 0, n - 1 do
   local raw = redis.call('HGET', K_NUMBERS, ids[i])
   if raw then
     local number = cjson.decode(raw)
-    local busy = purge(KEYS[17 + i], now)
+    local busy = purge(KEYS[N_SCRIPT_KEYS + 1 + i], now)
     if busy < tonumber(number.max) and (best == nil or busy < best_count) then
       best, best_count, best_number = i, busy, number.number
     end
@@ -81,11 +82,13 @@ local to_number = cjson.decode(row)[1]
 local expiry = now + tonumber(ARGV[6])
 redis.call('ZADD', K_SEM, expiry, dial_id)
 redis.call('ZADD', K_WS_SEM, expiry, dial_id)
-redis.call('ZADD', KEYS[17 + best], expiry, dial_id)
+redis.call('ZADD', KEYS[N_SCRIPT_KEYS + 1 + best], expiry, dial_id)
 redis.call('ZADD', K_DEADLINES, expiry, ARGV[11])
 redis.call('ZREM', K_RELEASED, index)
 redis.call('ZREM', K_RELT, index)
 redis.call('HSET', K_DIALING, index, dial_id)
+redis.call('HINCRBY', K_STATS, 'queued', -1)
+redis.call('HINCRBY', K_STATS, 'inProgress', 1)
 redis.call('ZADD', K_DIALS, redis.call('HINCRBY', K_JOB, 'dialseq', 1), dial_id)
 local row_id = job_id .. '.' .. index
 redis.call('HSET', K_DIAL, 'dialId', dial_id, 'jobId', job_id, 'wsId', ARGV[10],
@@ -95,4 +98,6 @@ redis.call('HSET', K_DIAL, 'dialId', dial_id, 'jobId', job_id, 'wsId', ARGV[10],
 emit({type = 'dial.started', jobId = job_id, dialId = dial_id, rowId = row_id,
   to = 'in-progress', fromNumber = best_number, toNumber = to_number,
   attempt = tonumber(ARGV[9])}, '')
-return {'ok', best_number, ids[best], row, now}
+local opened = redis.call('HGET', K_JOB, 'openedAt')
+if opened then redis.call('HDEL', K_JOB, 'openedAt') end
+return {'ok', best_number, ids[best], row, now, opened or ''}

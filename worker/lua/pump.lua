@@ -38,11 +38,13 @@ end
 if not is_open then
   if job[3] ~= 'closed' then
     redis.call('HSET', K_JOB, 'window', 'closed', 'windowUntil', 0)
+    redis.call('HDEL', K_JOB, 'openedAt')
     local extra = ''
     if change > 0 then extra = '{"nextOpenAt":' .. string.format('%d', change) .. '}' end
     emit({type = 'job.window_closed', jobId = job_id}, extra)
   end
   if change > 0 then
+    redis.call('HSET', K_JOB, 'nextOpenAt', string.format('%d', change))
     redis.call('ZADD', K_WAKEUPS, change, member)
   else
     redis.call('ZREM', K_WAKEUPS, member)
@@ -53,6 +55,11 @@ end
 local until_ms = change
 if until_ms == 0 then until_ms = 9007199254740991 end
 if job[3] ~= 'open' then
+  -- When the window opened: the instant recorded while it was closed, or now when this
+  -- is the first look (a job started in an open window). The first claim reads it.
+  local opened = tonumber(redis.call('HGET', K_JOB, 'nextOpenAt') or '')
+  if not opened or opened > now then opened = now end
+  redis.call('HSET', K_JOB, 'openedAt', string.format('%d', opened))
   local extra = ''
   if change > 0 then extra = '{"closesAt":' .. string.format('%d', change) .. '}' end
   emit({type = 'job.window_opened', jobId = job_id}, extra)

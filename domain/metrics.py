@@ -1,0 +1,136 @@
+"""Prometheus metrics shared by the API and the workers, and the Redis collector.
+
+Whichever process ends a dial counts it (a worker for simulated calls and provider
+answers, the API for provider callbacks), once: the count follows the atomic end
+script's answer. Totals that must be right whichever process is scraped (jobs by
+status, rows queued, dials in progress, the dial queue, scheduler lag) are read from
+Redis on every scrape by :class:`RedisCollector`. No job id, row id or phone number
+is ever a label value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import cast
+
+import redis
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from domain.keys import Keys
+
+JOB_STATUSES = ("INIT", "ACTIVE", "PAUSED", "COMPLETE", "CANCELLED")
+#: At most this many active jobs are inspected per scrape for `batchdial_jobs_stalled`.
+STALLED_SCAN_LIMIT = 2_000
+
+DIALS_FINISHED = Counter(
+    "batchdial_dials_finished_total",
+    "Dials ended by this process, by final status.",
+    ["status"],
+)
+CALL_DURATION = Histogram(
+    "batchdial_call_duration_seconds",
+    "Time from a dial's start to its end.",
+    buckets=(0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600),
+)
+LEASE_RECOVERIES = Counter(
+    "batchdial_lease_recoveries_total",
+    "Dials ended because their holder stopped renewing or ran past the longest call.",
+    ["reason"],
+)
+
+
+#: Final statuses a dial may end with (pre-created so that every series exists at 0).
+_FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled", "voicemail")
+for _status in _FINAL_STATUSES:
+    DIALS_FINISHED.labels(_status)
+for _reason in ("lease_expired", "lease_lost", "max_call_duration"):
+    LEASE_RECOVERIES.labels(_reason)
+
+
+class RedisCollector(Collector):
+    """Namespace-wide figures read from Redis at scrape time."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self._r = client
+        self._k = keys
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        """Yield the metric families (nothing if Redis does not answer)."""
+        try:
+            with self._r.pipeline(transaction=False) as pipe:
+                pipe.hgetall(self._k.stats)
+                pipe.llen(f"{self._k.broker_namespace}:dial")
+                pipe.zrange(self._k.wakeups, 0, 0, withscores=True)
+                pipe.time()
+                stats, queue_len, oldest, now = pipe.execute()
+            stalled = self._stalled()
+        except redis.RedisError:
+            return
+        stats = cast(dict[str, str], stats)
+        jobs = GaugeMetricFamily("batchdial_jobs", "Jobs by status.", labels=["status"])
+        for status in JOB_STATUSES:
+            jobs.add_metric([status], max(0, int(stats.get(f"jobs:{status}", 0))))
+        yield jobs
+        yield GaugeMetricFamily(
+            "batchdial_rows_queued",
+            "Rows waiting to be dialed, over all jobs.",
+            value=max(0, int(stats.get("queued", 0))),
+        )
+        yield GaugeMetricFamily(
+            "batchdial_dials_in_progress",
+            "Dials in progress, over all jobs.",
+            value=max(0, int(stats.get("inProgress", 0))),
+        )
+        finished = CounterMetricFamily(
+            "batchdial_recorded_dials_finished",
+            "Dials recorded as finished in Redis, by final status.",
+            labels=["status"],
+        )
+        for field, value in sorted(stats.items()):
+            if field.startswith("finished:"):
+                finished.add_metric([field.removeprefix("finished:")], int(value))
+        yield finished
+        yield GaugeMetricFamily(
+            "batchdial_dial_queue_messages",
+            "Dial messages waiting on the broker.",
+            value=int(queue_len),
+        )
+        now_ms = int(now[0]) * 1000 + int(now[1]) // 1000
+        lag = max(0.0, (now_ms - float(oldest[0][1])) / 1000) if oldest else 0.0
+        yield GaugeMetricFamily(
+            "batchdial_scheduler_lag_seconds",
+            "How late the most overdue job wake-up is.",
+            value=lag,
+        )
+        yield GaugeMetricFamily(
+            "batchdial_jobs_stalled",
+            "ACTIVE jobs with an open window and rows waiting but nothing dialing.",
+            value=stalled,
+        )
+
+    def _stalled(self) -> int:
+        members = cast(list[str], self._r.zrange(self._k.wakeups, 0, STALLED_SCAN_LIMIT - 1))
+        if not members:
+            return 0
+        with self._r.pipeline(transaction=False) as pipe:
+            for member in members:
+                ws_id, _, job_id = member.partition("|")
+                pipe.hmget(self._k.job(ws_id, job_id), ["status", "window"])
+                pipe.zcard(self._k.queue(ws_id, job_id))
+                pipe.hlen(self._k.dialing(ws_id, job_id))
+            answers = pipe.execute()
+        stalled = 0
+        for i in range(0, len(answers), 3):
+            (status, window), waiting, dialing = answers[i], answers[i + 1], answers[i + 2]
+            if status == "ACTIVE" and window == "open" and waiting and not dialing:
+                stalled += 1
+        return stalled
+
+
+def observe_end(status: str, started_ms: int | None, ended_ms: int | None) -> None:
+    """Count one ended dial and its duration."""
+    DIALS_FINISHED.labels(status).inc()
+    if started_ms is not None and ended_ms is not None:
+        CALL_DURATION.observe(max(0.0, (ended_ms - started_ms) / 1000))
