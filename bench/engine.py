@@ -21,6 +21,7 @@ from typing import Any
 import dramatiq
 
 from config.broker import make_broker
+from config.logging import configure_logging
 from config.redis import make_redis
 from config.settings import load_settings
 from domain.pagination import collect
@@ -169,6 +170,7 @@ def main() -> None:
         help="also measure window latency (waits for a minute boundary)",
     )
     args = parser.parse_args()
+    configure_logging("WARNING")
     logging.getLogger("dramatiq").setLevel(logging.WARNING)
     url = args.redis_url
 

@@ -28,9 +28,7 @@ class Actors:
                 engine().pump(ws_id, job_id)
 
         def dial(ws_id: str, job_id: str, index: int) -> None:
-            with structlog.contextvars.bound_contextvars(
-                ws_id=ws_id, job_id=job_id, row_id=f"{job_id}.{index}"
-            ):
+            with structlog.contextvars.bound_contextvars(ws_id=ws_id, job_id=job_id):
                 engine().dial(ws_id, job_id, index)
 
         # The pump is idempotent: a failed run (Redis away) is retried with backoff.

@@ -68,12 +68,14 @@ class WorkerRuntime:
         if self._stopped:
             return
         self._stopped = True
+        self.engine.drain()
         self.worker.stop(timeout=int(grace_s * 1000))
         deadline = time.monotonic() + grace_s
         while self.engine.keeper.held() and time.monotonic() < deadline:
             time.sleep(0.05)
         self.timekeeper.stop()
         self.engine.dialer.close()
+        self.engine.close()
 
 
 def build_runtime(
