@@ -68,7 +68,9 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
         return
     use_json = (not sys.stderr.isatty()) if json is None else json
     renderer: Any = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
     )
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):

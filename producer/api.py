@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import redis
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
@@ -16,18 +16,20 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.dials import DialEnds
-from domain.errors import MalformedBody, Unauthorized
+from domain.errors import InvalidInput, MalformedBody, Unauthorized
+from domain.jsonbody import parse_json_object
 from domain.keys import Keys
 from domain.metrics import RedisCollector
 from producer.callbacks import router as callbacks_router
 from producer.http_errors import error_response, install_error_handlers
 from producer.models import JobCreate, JobUpdate, PausedIn
 from producer.service import Producer
-from producer.validation import Limits
+from producer.validation import Limits, problems_of
 
 HTTP_REQUESTS = Counter(
     "batchdial_http_requests_total",
@@ -96,6 +98,41 @@ def _json_body(model: type[Any]) -> dict[str, Any]:
     }
 
 
+M = TypeVar("M", bound=BaseModel)
+
+#: The JSON schema of every error answer (SPEC §4).
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
+                    },
+                },
+            },
+        }
+    },
+}
+
+
+def parse_model(model: type[M], body: bytes) -> M:
+    """A small request body (not a job) parsed strictly and validated into ``model``."""
+    try:
+        return model.model_validate(parse_json_object(body))
+    except ValidationError as exc:
+        raise InvalidInput(problems_of(exc)) from None
+
+
 async def _read_json(request: Request) -> bytes:
     content_type = request.headers.get("content-type", "application/json")
     if "json" not in content_type.split(";")[0].lower():
@@ -162,10 +199,12 @@ async def update_job(job_id: str, request: Request, ws: Ws, producer: Prod) -> d
     return job
 
 
-@router.post(JOBS + "/{job_id}/paused", tags=["jobs"])
-def set_paused(job_id: str, body: PausedIn, ws: Ws, producer: Prod) -> dict[str, Any]:
+@router.post(JOBS + "/{job_id}/paused", openapi_extra=_json_body(PausedIn), tags=["jobs"])
+async def set_paused(job_id: str, request: Request, ws: Ws, producer: Prod) -> dict[str, Any]:
     """Start or resume (``paused: false``), or pause (``paused: true``) a job."""
-    return producer.set_paused(ws, job_id, body.paused)
+    body = parse_model(PausedIn, await _read_json(request))
+    job: dict[str, Any] = await run_in_threadpool(producer.set_paused, ws, job_id, body.paused)
+    return job
 
 
 @router.post(JOBS + "/{job_id}/cancel", tags=["jobs"])
@@ -281,7 +320,10 @@ def create_app(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (JobCreate, JobUpdate):
+        # FastAPI documents its own 422 body; ours is the SPEC error shape.
+        components.pop("ValidationError", None)
+        components["HTTPValidationError"] = ERROR_SCHEMA
+        for model in (JobCreate, JobUpdate, PausedIn):
             doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(doc.pop("$defs", {}))
             components[model.__name__] = doc

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from domain.dials import LIVE_STATUSES, TERMINAL_STATUSES, DialEnds
-from domain.errors import InvalidInput, MalformedBody, NotFound, Problem, Unauthorized
+from domain.errors import InvalidInput, NotFound, Problem, Unauthorized
+from domain.jsonbody import parse_json_object
 from domain.signing import SIGNATURE_HEADER, verify
 from producer.validation import problems_of
 
@@ -40,7 +41,7 @@ class StatusIn(BaseModel):
                 "in": "header",
                 "required": True,
                 "schema": {"type": "string"},
-                "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.' + body>",
+                "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<dialId>.' + body>",
             }
         ],
         "requestBody": {
@@ -55,14 +56,12 @@ async def dial_status(dial_id: str, request: Request) -> dict[str, Any]:
     secret: str | None = request.app.state.dialer_secret
     if not secret:
         raise Unauthorized("status callbacks need BATCHDIAL_DIALER_SECRET set on the API")
-    problem = verify(secret, body, request.headers.get(SIGNATURE_HEADER))
+    problem = verify(secret, dial_id, body, request.headers.get(SIGNATURE_HEADER))
     if problem:
         raise Unauthorized(problem)
     try:
-        report = StatusIn.model_validate_json(body)
+        report = StatusIn.model_validate(parse_json_object(body))
     except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise MalformedBody("the body is not valid JSON") from None
         raise InvalidInput(problems_of(exc)) from None
     allowed = TERMINAL_STATUSES | LIVE_STATUSES
     if report.status not in allowed:

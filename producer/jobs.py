@@ -14,7 +14,8 @@ import redis
 import structlog
 from pydantic import BaseModel, ValidationError
 
-from domain.errors import Conflict, InvalidInput, MalformedBody, NotFound
+from domain.errors import Conflict, InvalidInput, NotFound
+from domain.jsonbody import parse_json_object
 from domain.keys import Keys, job_member
 from domain.scripts import Scripts
 from producer.models import JobCreate, JobUpdate
@@ -44,17 +45,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def _parse(model: type[M], body: bytes | str | dict[str, Any], ctx: Context) -> M:
-    context = {"batchdial": ctx}
+    data = body if isinstance(body, dict) else parse_json_object(body)
     try:
-        if isinstance(body, dict):
-            return model.model_validate(body, context=context)
-        return model.model_validate_json(body, context=context)
+        return model.model_validate(data, context={"batchdial": ctx})
     except ValidationError as exc:
-        for err in exc.errors(include_url=False):
-            if err["type"] == "json_invalid":
-                raise MalformedBody(f"the body is not valid JSON: {err['msg']}") from None
-            if err["type"] == "model_type" and not err["loc"]:
-                raise MalformedBody("the body must be a JSON object") from None
         raise InvalidInput(problems_of(exc)) from None
 
 

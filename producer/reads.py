@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any, cast
 
 import redis
@@ -179,14 +181,24 @@ def _score_bound(cursor: str | None, unbounded: str) -> str:
     if after is None:
         return unbounded
     try:
-        return f"({float(after)!r}"
+        score = float(after)
     except ValueError:
-        raise InvalidInput([Problem("cursor", "is not a cursor of this list")]) from None
+        score = math.nan
+    if not math.isfinite(score):
+        raise InvalidInput([Problem("cursor", "is not a cursor of this list")])
+    return f"({score!r}"
+
+
+_STREAM_ID = re.compile(r"^[0-9]{1,19}-[0-9]{1,19}$")
+_U64_MAX = 2**64 - 1
 
 
 def _is_stream_id(text: str) -> bool:
-    ms, sep, seq = text.partition("-")
-    return bool(sep) and ms.isdigit() and seq.isdigit()
+    """A Redis stream id ``<ms>-<seq>``, both ASCII digits within 64 bits."""
+    if not _STREAM_ID.match(text):
+        return False
+    ms, _, seq = text.partition("-")
+    return int(ms) <= _U64_MAX and int(seq) <= _U64_MAX
 
 
 def dial_view(record: dict[str, str]) -> dict[str, Any]:

@@ -131,3 +131,19 @@ def job_body(ws: dict[str, Any], rows: int = 3, **overrides: Any) -> dict[str, A
     }
     body.update(overrides)
     return body
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _plain_log_tracebacks() -> None:
+    """Logged exceptions render as plain tracebacks in tests (rich, when installed,
+    renders every frame's variables and can take seconds per exception)."""
+    import structlog
+
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
+        ]
+    )

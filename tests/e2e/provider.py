@@ -62,7 +62,7 @@ class Provider:
                 content=payload,
                 headers={
                     "content-type": "application/json",
-                    SIGNATURE_HEADER: sign(self.secret, payload),
+                    SIGNATURE_HEADER: sign(self.secret, body["dialId"], payload),
                 },
                 timeout=10,
             )

@@ -62,7 +62,7 @@ def post(
     header: str | None = None,
 ) -> Any:
     body = json.dumps(payload).encode()
-    signature = header if header is not None else sign(secret, body, at)
+    signature = header if header is not None else sign(secret, dial_id, body, at)
     return api.post(
         f"/api/dials/{dial_id}/status",
         content=body,

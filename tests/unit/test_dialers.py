@@ -57,7 +57,7 @@ def test_terminal_status_in_the_answer_ends_the_dial() -> None:
         "attempt": 1,
     }
     assert seen[0].headers["Idempotency-Key"] == "dial_j_0_1_x"
-    assert verify("k", seen[0].content, seen[0].headers[SIGNATURE_HEADER]) is None
+    assert verify("k", "dial_j_0_1_x", seen[0].content, seen[0].headers[SIGNATURE_HEADER]) is None
 
 
 @pytest.mark.parametrize("answer", [{}, {"status": "ringing"}, None])
@@ -133,9 +133,13 @@ def test_simulated_calls_end_after_their_time_with_the_weighted_outcomes() -> No
 
 
 def test_signatures_verify_and_expire() -> None:
-    """A signature verifies for its body within the tolerance and not otherwise."""
-    header = sign("k", b"body", at=1_000_000)
-    assert verify("k", b"body", header, now=1_000_100) is None
-    assert verify("k", b"other", header, now=1_000_100) == "the signature does not match the body"
-    assert verify("k", b"body", header, now=1_000_400) is not None
-    assert verify("x", b"body", header, now=1_000_100) is not None
+    """A signature verifies for its dial and body within the tolerance, not otherwise."""
+    header = sign("k", "d1", b"body", at=1_000_000)
+    assert verify("k", "d1", b"body", header, now=1_000_100) is None
+    mismatch = "the signature does not match the body"
+    assert verify("k", "d1", b"other", header, now=1_000_100) == mismatch
+    assert verify("k", "d2", b"body", header, now=1_000_100) == mismatch  # another dial
+    assert verify("k", "d1", b"body", header, now=1_000_400) is not None
+    assert verify("x", "d1", b"body", header, now=1_000_100) is not None
+    for bad in ("t=" + "9" * 310 + ",v1=00", "t=\xb2\xb3,v1=00", "t=1", "", "v1=ab"):
+        assert verify("k", "d1", b"body", bad, now=1_000_100) is not None

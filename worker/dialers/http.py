@@ -55,7 +55,7 @@ class HttpDialer:
                 PROVIDER_RETRIES.inc()
                 self._sleep(pause)
             if self._secret:
-                headers[SIGNATURE_HEADER] = sign(self._secret, body)
+                headers[SIGNATURE_HEADER] = sign(self._secret, request.dial_id, body)
             try:
                 answer = self._client.post(self.url, content=body, headers=headers)
             except httpx.HTTPError as exc:

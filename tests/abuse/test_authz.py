@@ -1,0 +1,153 @@
+"""Object-level authorisation: every route that takes an id, called by someone else.
+
+The table below is checked against the OpenAPI document: a new route with a path id
+that the table does not cover fails the test until its abuse case is written.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+import redis
+from fastapi.testclient import TestClient
+
+from domain.pagination import collect
+from domain.signing import SIGNATURE_HEADER, sign
+from tests.abuse.conftest import SECRET, producer_of, start_one_dial
+from tests.abuse.shape import JOBS, assert_spec_error, snapshot
+
+JOB = JOBS + "/{job_id}"
+
+#: Routes authenticated by a workspace API key: what another workspace sends to each.
+#: The owner's job is ACTIVE with a live dial, so each of these would change it.
+BY_API_KEY: dict[tuple[str, str], dict[str, Any] | None] = {
+    ("GET", JOB): None,
+    ("PUT", JOB): {"maxConcurrentDials": 1, "name": "taken over"},
+    ("POST", JOB + "/paused"): {"paused": True},
+    ("POST", JOB + "/cancel"): None,
+    ("GET", JOB + "/queue"): None,
+    ("GET", JOB + "/dials"): None,
+    ("GET", JOB + "/events"): None,
+}
+#: Routes authenticated by the provider's HMAC signature, not by an API key.
+BY_SIGNATURE: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/dials/{dial_id}/status"): {"status": "completed"},
+}
+
+
+def _routes_with_a_path_id(api: TestClient) -> set[tuple[str, str]]:
+    paths = api.get("/openapi.json").json()["paths"]
+    return {
+        (method.upper(), path)
+        for path, operations in paths.items()
+        if "{" in path
+        for method in operations
+    }
+
+
+def _state(api: TestClient, client: redis.Redis, namespace: str, ws_id: str, job_id: str) -> Any:
+    producer = producer_of(api)
+    return (
+        producer.get_job(ws_id, job_id),
+        collect(lambda **kw: producer.events(ws_id, job_id, **kw)),
+        collect(lambda **kw: producer.dials(ws_id, job_id, **kw)),
+        snapshot(client, namespace),
+    )
+
+
+def test_the_table_covers_every_route_with_a_path_id(secured_api: TestClient) -> None:
+    """Every (method, path) of the OpenAPI document that takes an id has its abuse case."""
+    documented = _routes_with_a_path_id(secured_api)
+    covered = set(BY_API_KEY) | set(BY_SIGNATURE)
+    assert documented - covered == set(), "routes with an id and no authorisation case"
+    assert covered - documented == set(), "cases for routes that no longer exist"
+
+
+def test_another_workspace_gets_404_and_changes_nothing(
+    secured_api: TestClient, real_redis: redis.Redis, namespace: str
+) -> None:
+    """Another workspace's key (both header forms) on each job route: 404, nothing changed.
+
+    Its 404 is the very answer the owner gets for a job that does not exist, so the
+    answer tells nothing about whether the id exists.
+    """
+    api = secured_api
+    producer = producer_of(api)
+    owner = producer.workspaces.create("owner", 10, ["+12125550100"])
+    other = producer.workspaces.create("other", 10, ["+14155550100"])
+    live = start_one_dial(real_redis, producer, owner)
+    job_id, owner_ws = live["job_id"], owner["workspaceId"]
+    missing = "job_" + secrets.token_hex(10)
+    assert _routes_with_a_path_id(api) >= set(BY_API_KEY)
+    before = _state(api, real_redis, namespace, owner_ws, job_id)
+    assert before[0]["status"] == "ACTIVE"
+    assert before[2], "the owner's job has a dial"
+
+    for (method, template), payload in BY_API_KEY.items():
+        path = template.format(job_id=job_id)
+        for auth in ({"api_key": other["apiKey"]}, {"Authorization": f"Bearer {other['apiKey']}"}):
+            response = api.request(method, path, json=payload, headers=auth)
+            error = assert_spec_error(response, 404, "not_found")
+            absent = api.request(
+                method,
+                template.format(job_id=missing),
+                json=payload,
+                headers={"api_key": owner["apiKey"]},
+            )
+            assert_spec_error(absent, 404, "not_found")
+            assert json.dumps(error).replace(job_id, "ID") == json.dumps(
+                absent.json()["error"]
+            ).replace(missing, "ID"), f"{method} {template}: a foreign job is told apart"
+            after = _state(api, real_redis, namespace, owner_ws, job_id)
+            assert after == before, f"{method} {template} by another workspace changed the job"
+
+    listed = api.get(JOBS, headers={"api_key": other["apiKey"]}).json()
+    assert listed == {"data": [], "nextCursor": None}
+
+
+def test_an_api_key_alone_never_ends_a_dial(
+    secured_api: TestClient, real_redis: redis.Redis, namespace: str
+) -> None:
+    """The status callback takes the provider's signature only: API keys are refused (401).
+
+    Neither the owner's key nor another workspace's, in either header form, nor a
+    signature made with another secret, ends the dial; the provider's signature does.
+    """
+    api = secured_api
+    producer = producer_of(api)
+    owner = producer.workspaces.create("owner", 10, ["+12125550100"])
+    other = producer.workspaces.create("other", 10, ["+14155550100"])
+    live = start_one_dial(real_redis, producer, owner)
+    job_id, dial_id, owner_ws = live["job_id"], live["dial_id"], owner["workspaceId"]
+    before = _state(api, real_redis, namespace, owner_ws, job_id)
+    ((method, template), payload), *_ = BY_SIGNATURE.items()
+    path = template.format(dial_id=dial_id)
+    body = json.dumps(payload).encode()
+    attempts = {
+        "owner api_key": {"api_key": owner["apiKey"]},
+        "owner bearer": {"Authorization": f"Bearer {owner['apiKey']}"},
+        "other api_key": {"api_key": other["apiKey"]},
+        "owner api_key + signature of another secret": {
+            "api_key": owner["apiKey"],
+            SIGNATURE_HEADER: sign("not-the-secret", dial_id, body),
+        },
+        "api key as the signature secret": {SIGNATURE_HEADER: sign(owner["apiKey"], dial_id, body)},
+    }
+    for label, headers in attempts.items():
+        response = api.request(
+            method, path, content=body, headers={"content-type": "application/json", **headers}
+        )
+        assert_spec_error(response, 401, "unauthorized")
+        after = _state(api, real_redis, namespace, owner_ws, job_id)
+        assert after == before, f"{label} changed the dial"
+
+    signed = api.request(
+        method,
+        path,
+        content=body,
+        headers={"content-type": "application/json", SIGNATURE_HEADER: sign(SECRET, dial_id, body)},
+    )
+    assert signed.status_code == 200, signed.text
+    assert signed.json()["changed"] is True
