@@ -121,7 +121,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     if args.child:
         from worker.runtime import run_process  # noqa: PLC0415
 
-        return run_process(settings, args.threads)
+        return run_process(settings, args.threads, supervised=True)
     from worker.supervisor import run_workers  # noqa: PLC0415
 
     try:

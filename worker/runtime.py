@@ -3,6 +3,7 @@ worker threads. ``worker/supervisor.py`` runs several of them."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -68,9 +69,9 @@ class WorkerRuntime:
         if self._stopped:
             return
         self._stopped = True
+        deadline = time.monotonic() + grace_s
         self.engine.drain()
         self.worker.stop(timeout=int(grace_s * 1000))
-        deadline = time.monotonic() + grace_s
         while self.engine.keeper.held() and time.monotonic() < deadline:
             time.sleep(0.05)
         self.timekeeper.stop()
@@ -128,12 +129,24 @@ def build_runtime(
     return WorkerRuntime(engine, actors, Timekeeper(engine), worker)
 
 
-def run_process(settings: Settings, threads: int) -> int:
-    """Run one worker process until SIGTERM or SIGINT."""
+def run_process(settings: Settings, threads: int, *, supervised: bool = False) -> int:
+    """Run one worker process until SIGTERM or SIGINT (or, when ``supervised``, until
+    its supervisor is gone: a child never outlives the process that serves its metrics
+    and would restart it)."""
     runtime = build_runtime(settings, threads=threads, prometheus=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if supervised:
+        parent = os.getppid()
+
+        def watch_parent() -> None:
+            while not stop.wait(1.0):
+                if os.getppid() != parent:
+                    log.warning("supervisor_gone", supervisor_pid=parent)
+                    stop.set()
+
+        threading.Thread(target=watch_parent, name="batchdial-parent-watch", daemon=True).start()
     runtime.start()
     log.info(
         "worker_started", threads=threads, namespace=settings.namespace, dialer=settings.dialer

@@ -183,3 +183,27 @@ def test_sigterm_finishes_held_calls_and_workers_can_come_and_go(
     assert sem_members(real_redis, namespace) == 0
     log = (tmp_path / "w1.log").read_text()
     assert '"worker_stopping"' in log and '"workers_stopped"' in log
+
+
+def test_a_worker_process_does_not_outlive_its_supervisor(
+    real_redis: redis.Redis, namespace: str, tmp_path: Path
+) -> None:
+    """SIGKILL of the supervisor alone: its worker process notices and stops by itself."""
+    env = env_for(namespace, REDIS_URL)
+    with running("worker", "--threads", "2", env=env, log=tmp_path / "w.log") as supervisor:
+        children_file = Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children")
+        wait_for(lambda: bool(children_file.read_text().split()), 20, "the worker process")
+        child = int(children_file.read_text().split()[0])
+        wait_for(lambda: '"worker_started"' in (tmp_path / "w.log").read_text(), 20, "start")
+        os.kill(supervisor.pid, signal.SIGKILL)
+        supervisor.wait(timeout=5)
+
+        def gone() -> bool:
+            try:
+                status = Path(f"/proc/{child}/status").read_text()
+            except FileNotFoundError:
+                return True
+            return "State:\tZ" in status
+
+        wait_for(gone, 45, "the orphaned worker process to stop")
+    assert '"supervisor_gone"' in (tmp_path / "w.log").read_text()
