@@ -103,6 +103,8 @@ class Engine:
         self.keeper = LeaseKeeper(client, keys, self.timing.lease_ms, self.timing.max_call_ms)
         self._scripts = Scripts(client, "worker")
         self._draining = threading.Event()
+        self._pending_lock = threading.Lock()
+        self._pending_ends: dict[str, tuple[DialRef, str, str, dict[str, object] | None]] = {}
         self._continuations = ThreadPoolExecutor(
             max_workers=CONTINUATION_THREADS, thread_name_prefix="batchdial-continue"
         )
@@ -234,10 +236,12 @@ class Engine:
             log.exception("dialer_failed", dial_id=dial_id, job_id=job_id)
             placed = Placed(status="failed", reason=f"dialer error: {type(exc).__name__}")
         if placed.status is not None:
-            return "ok", self.end(ref, placed.status, placed.reason, placed.details).released
+            ended = self._end_or_defer(ref, placed.status, placed.reason, placed.details)
+            return "ok", ended.released if ended else []
         if placed.handoff and self.keeper.handoff(ref) == "lost":
             log.warning("lease_lost_before_handoff", dial_id=dial_id, job_id=job_id)
-            return "ok", self.end(ref, "failed", "lease_lost").released
+            ended = self._end_or_defer(ref, "failed", "lease_lost")
+            return "ok", ended.released if ended else []
         return "ok", []
 
     def _claim(
@@ -320,13 +324,53 @@ class Engine:
 
     def _ended_elsewhere(self, ref: DialRef, status: str, reason: str) -> None:
         """A call living in this process ended (simulated timer): end it, continue."""
+        result = self._end_or_defer(ref, status, reason)
+        if result is not None:
+            self.continue_with(ref.ws_id, ref.job_id, result.released)
+
+    def _end_or_defer(
+        self, ref: DialRef, status: str, reason: str = "", details: dict[str, object] | None = None
+    ) -> FinishResult | None:
+        """End the dial; if Redis stays away, keep it held (its lease is renewed) and
+        end it with its real outcome when Redis is back (:meth:`retry_ends`)."""
         try:
-            result = self.end(ref, status, reason)
-        except redis.RedisError:
-            # Still held: its lease lapses and the reaper ends it as failed.
-            log.exception("dial_end_failed", dial_id=ref.dial_id, job_id=ref.job_id)
-            return
-        self.continue_with(ref.ws_id, ref.job_id, result.released)
+            return self.end(ref, status, reason, details)
+        except redis.RedisError as exc:
+            log.warning(
+                "dial_end_deferred",
+                dial_id=ref.dial_id,
+                job_id=ref.job_id,
+                error=type(exc).__name__,
+            )
+            with self._pending_lock:
+                self._pending_ends[ref.dial_id] = (ref, status, reason, details)
+            return None
+
+    def retry_ends(self) -> int:
+        """End the dials whose end could not be recorded while Redis was away."""
+        with self._pending_lock:
+            pending = list(self._pending_ends.values())
+        ended = 0
+        for ref, status, reason, details in pending:
+            try:
+                result = self.ends.finish(ref, status, reason=reason, release=True, details=details)
+            except redis.RedisError:
+                return ended
+            with self._pending_lock:
+                self._pending_ends.pop(ref.dial_id, None)
+            self.keeper.forget(ref.dial_id)
+            ended += 1
+            log.info(
+                "dial_finished",
+                ws_id=ref.ws_id,
+                dial_id=ref.dial_id,
+                job_id=ref.job_id,
+                status=status,
+                reason=reason or None,
+                deferred=True,
+            )
+            self.continue_with(ref.ws_id, ref.job_id, result.released)
+        return ended
 
     def drain(self) -> None:
         """Take no new call: rows released from now on go to the broker for others."""

@@ -45,6 +45,7 @@ class Timekeeper:
         failures = 0
         while not self._stop.is_set():
             try:
+                self.engine.retry_ends()
                 self.engine.take_wakeups()
                 now = time.monotonic()
                 if now - last_renew >= self.renew_every_s:

@@ -55,9 +55,14 @@ local function wake(member, at)
   redis.call('ZADD', K_WAKEUPS, 'LT', at, member)
 end
 
--- Drop expired leases from a semaphore; the deadline index keeps them for the reaper.
+-- How many slots of a semaphore are taken. A lapsed lease still takes its slot until
+-- the reaper has ended its dial (within about a second), so that the dial's
+-- dial.finished always comes before the dial.started of whoever reuses the slot.
+-- Members lapsed for over a minute (their dial record lost) are dropped here as a
+-- last resort, so that no slot can leak for ever.
+local ORPHAN_LEASE_MS = 60000
 local function purge(sem, now)
-  redis.call('ZREMRANGEBYSCORE', sem, '-inf', now)
+  redis.call('ZREMRANGEBYSCORE', sem, '-inf', now - ORPHAN_LEASE_MS)
   return redis.call('ZCARD', sem)
 end
 
