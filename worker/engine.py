@@ -292,6 +292,11 @@ class Engine:
                     raise
                 log.warning("dial_end_retry", dial_id=ref.dial_id, retry_in_s=pause)
                 time.sleep(pause)
+        self._recorded(ref, status, reason, result)
+        return result
+
+    def _recorded(self, ref: DialRef, status: str, reason: str, result: FinishResult) -> None:
+        """The dial's end is in Redis: stop renewing it, and log the state change."""
         self.keeper.forget(ref.dial_id)
         if result.outcome == "finished":
             log.info(
@@ -303,7 +308,6 @@ class Engine:
                 reason=reason or None,
                 job_status=result.job_status,
             )
-        return result
 
     def continue_with(self, ws_id: str, job_id: str, indexes: list[int]) -> None:
         """Dial released rows on the continuation threads (off the caller's thread)."""
@@ -358,17 +362,8 @@ class Engine:
                 return ended
             with self._pending_lock:
                 self._pending_ends.pop(ref.dial_id, None)
-            self.keeper.forget(ref.dial_id)
+            self._recorded(ref, status, reason, result)
             ended += 1
-            log.info(
-                "dial_finished",
-                ws_id=ref.ws_id,
-                dial_id=ref.dial_id,
-                job_id=ref.job_id,
-                status=status,
-                reason=reason or None,
-                deferred=True,
-            )
             self.continue_with(ref.ws_id, ref.job_id, result.released)
         return ended
 
