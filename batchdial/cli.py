@@ -28,6 +28,24 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--call-seconds", type=float, default=0.2, help="length of each simulated call (0.2)"
     )
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        default=os.environ.get("BATCHDIAL_DEMO_SERVE", "") == "1",
+        help="then keep running and serve the Batch Dials page until Ctrl-C "
+        "(BATCHDIAL_DEMO_SERVE=1)",
+    )
+    demo.add_argument(
+        "--host",
+        default=os.environ.get("BATCHDIAL_API_HOST", "127.0.0.1"),
+        help="with --serve: address of the page (BATCHDIAL_API_HOST, default 127.0.0.1)",
+    )
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("BATCHDIAL_API_PORT", "8000")),
+        help="with --serve: port of the page (BATCHDIAL_API_PORT, default 8000)",
+    )
 
     api = sub.add_parser("api", help="serve the HTTP API")
     api.add_argument(
@@ -112,7 +130,15 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
     from producer.app import build_app  # noqa: PLC0415
 
     uvicorn.run(
-        build_app(settings), host=args.host, port=args.port, log_config=None, access_log=False
+        build_app(settings),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        # Event streams never finish by themselves: on SIGTERM they get this long, then
+        # are closed (clients resume after their last event id). A create cut short
+        # leaves nothing visible (see README, "How it is built").
+        timeout_graceful_shutdown=5,
     )
     return 0
 
@@ -146,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _api(settings, args)
     if args.command == "worker":
         return _worker(settings, args)
-    from batchdial.demo import run_demo  # noqa: PLC0415
+    from batchdial.demo import Serve, run_demo  # noqa: PLC0415
 
-    return run_demo(args.rows, args.cap, args.call_seconds)
+    serve = Serve(args.host, args.port) if args.serve else None
+    return run_demo(args.rows, args.cap, args.call_seconds, serve=serve)

@@ -3,16 +3,26 @@
 An in-process Redis (fakeredis with Lua), the real worker code on threads of this
 process, and the simulated dialer: the same code paths as production, only the
 connection differs. Shows progress, then a summary of what happened.
+
+With ``serve`` (``batchdial demo --serve``) the embedded system keeps running after
+the sample job: the API and its Batch Dials page are served on ``host:port``, a
+second, slower job waits to be started from the page, and the address and the
+workspace's API key are printed. Ctrl-C stops the server, then the worker.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import secrets
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, TextIO
+
+import redis
 
 from config.redis import make_redis
 from config.settings import load_settings
@@ -49,20 +59,34 @@ def _all_week() -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Serve:
+    """Where ``batchdial demo --serve`` serves the API and the page."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
 def run_demo(
     rows: int = 300,
     cap: int = 20,
     call_seconds: float = 0.2,
+    *,
     out: TextIO = sys.stdout,
     timeout_s: float = 120.0,
+    serve: Serve | None = None,
 ) -> int:
-    """Run the sample job to COMPLETE and print the summary; returns an exit code."""
+    """Run the sample job to COMPLETE and print the summary; returns an exit code.
+
+    With ``serve``, then keep everything running and serve the page until Ctrl-C.
+    """
     url = f"memory://demo-{secrets.token_hex(4)}"
     settings = load_settings(
         redis_url=url, namespace="demo", simulated_call_seconds=call_seconds, dialer="simulated"
     )
     state = make_redis(url)
-    producer = Producer(state, settings.namespace, Limits(max_rows=max(rows, 1)))
+    limits = Limits() if serve else Limits(max_rows=max(rows, 1))
+    producer = Producer(state, settings.namespace, limits)
     per_number = max(1, (cap * 2) // len(POOL))
     ws = producer.workspaces.create("Demo Co", cap, list(POOL), per_number)
     ws_id = ws["workspaceId"]
@@ -110,12 +134,28 @@ def run_demo(
             time.sleep(0.25)
         if out.isatty():
             out.write("\n")
+        elapsed = time.monotonic() - started
+        code = _summary(producer, ws_id, job["id"], rows=rows, cap=cap, elapsed=elapsed, out=out)
+        if serve is not None:
+            _serve(producer, state, ws, limits=limits, serve=serve, out=out)
     finally:
         runtime.stop(grace_s=5)
-    elapsed = time.monotonic() - started
-    final = producer.get_job(ws_id, job["id"])
-    events = collect(lambda **kw: producer.events(ws_id, job["id"], **kw))
-    dials = collect(lambda **kw: producer.dials(ws_id, job["id"], **kw))
+    return code
+
+
+def _summary(
+    producer: Producer,
+    ws_id: str,
+    job_id: str,
+    *,
+    rows: int,
+    cap: int,
+    elapsed: float,
+    out: TextIO,
+) -> int:
+    final = producer.get_job(ws_id, job_id)
+    events = collect(lambda **kw: producer.events(ws_id, job_id, **kw))
+    dials = collect(lambda **kw: producer.dials(ws_id, job_id, **kw))
     by_number = Counter(d["fromNumber"] for d in dials)
     types = Counter(e["type"] for e in events)
     out.write(f"\n{final['status']} in {elapsed:.1f}s: {len(dials)} dials for {rows} rows\n")
@@ -132,3 +172,58 @@ def run_demo(
         + ")\n"
     )
     return 0 if final["status"] == "COMPLETE" else 1
+
+
+def _serve(
+    producer: Producer,
+    state: redis.Redis,
+    ws: dict[str, Any],
+    *,
+    limits: Limits,
+    serve: Serve,
+    out: TextIO,
+) -> None:
+    """Serve the API and the page over the demo's Redis until Ctrl-C (or SIGTERM)."""
+    import uvicorn  # noqa: PLC0415 -- only --serve needs the server
+
+    from producer.api import create_app  # noqa: PLC0415
+
+    # A slower job, not started: the page's Start button is the newcomer's to press.
+    follow_up = producer.create_job(
+        ws["workspaceId"],
+        {
+            "name": "Demo follow-up (start me)",
+            "callAgentId": "demo-agent",
+            "maxConcurrentDials": 3,
+            "fromPhoneNumberIds": [p["id"] for p in ws["phoneNumbers"]],
+            "schedule": _all_week(),
+            "rows": _rows(600),
+        },
+    )
+    app = create_app(state, producer.keys.namespace, limits=limits)
+    config = uvicorn.Config(
+        app,
+        host=serve.host,
+        port=serve.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=2,  # open event streams must not hold up Ctrl-C long
+    )
+    server = uvicorn.Server(config)
+    if "BATCHDIAL_LOG_LEVEL" not in os.environ:
+        # Keep the address and key on screen: a line per dial would scroll them away.
+        logging.getLogger().setLevel(logging.WARNING)
+    address = f"http://{serve.host}:{serve.port}/"
+    out.write(
+        "\nThe demo keeps running with its Batch Dials page:\n"
+        f"  page:     {address}\n"
+        f"  API key:  {ws['apiKey']}\n"
+        f"  A second job, {follow_up['name']!r} ({follow_up['id']}), waits for you to press "
+        "Start.\n"
+        "  Everything is in memory and goes away when you press Ctrl-C.\n"
+    )
+    out.flush()
+    # uvicorn shuts down cleanly on Ctrl-C, then re-raises the signal it caught.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    out.write("batchdial demo: stopped\n")

@@ -241,7 +241,7 @@ class Scratch:
     def job_key_bytes(self, ref: JobRef) -> dict[str, int]:
         """MEMORY USAGE (exact: SAMPLES 0) of each of the job's own keys that exists."""
         out = {}
-        for key in self.keys.script_keys(ref.ws, ref.job)[:10]:
+        for key in self.keys.job_keys(ref.ws, ref.job):
             used = self.client.memory_usage(key, samples=0)
             if used:
                 out[key.rsplit(":", 1)[-1] if key.count(":") > 3 else "job"] = int(used)

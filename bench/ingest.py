@@ -128,7 +128,7 @@ def measure_http(
                     log(f"ingest run {run + 1}: {rows / elapsed:,.0f} rows/s over HTTP")
                 # Drop the job's rows at once (the namespace goes at the end anyway).
                 job = response.json()["id"]
-                s.client.unlink(*s.keys.script_keys(ws_id, job)[:10])
+                s.client.unlink(*s.keys.job_keys(ws_id, job))
             profile: list[str] = []
             pid = _api_pid(int(base.rsplit(":", 1)[1])) if spy else None
             if spy and pid:
@@ -225,7 +225,7 @@ def measure_stages(s: Scratch, rows: int, repeats: int) -> dict[str, Any]:
             job = producer.create_job(ws_id, body)["id"]
             total = time.perf_counter() - t0
         client.close()
-        s.client.unlink(*s.keys.script_keys(ws_id, job)[:10])
+        s.client.unlink(*s.keys.job_keys(ws_id, job))
         times["total"].append(total)
         for name, spent in clock.items():
             times[name].append(spent)
@@ -240,7 +240,7 @@ def measure_stages(s: Scratch, rows: int, repeats: int) -> dict[str, Any]:
     profiler.enable()
     job = s.producer.create_job(ws_id, body)["id"]
     profiler.disable()
-    s.client.unlink(*s.keys.script_keys(ws_id, job)[:10])
+    s.client.unlink(*s.keys.job_keys(ws_id, job))
     text = io.StringIO()
     pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(12)
     stages["profile"] = text.getvalue()

@@ -50,7 +50,7 @@ def redis_bytes(ctx: Ctx, s: Scratch, rows: int) -> dict[str, Any]:
     keys = s.job_key_bytes(ref)
     stored = cast(list[str], s.client.hvals(s.keys.rows(ref.ws, ref.job)))
     payload = sum(len(v) for v in stored) / rows
-    s.client.unlink(*s.keys.script_keys(ref.ws, ref.job)[:10])
+    s.client.unlink(*s.keys.job_keys(ref.ws, ref.job))
     return {
         "per_row": sum(keys.values()) / rows,
         "keys": keys,

@@ -21,7 +21,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.errors import ConfigError
 
 #: Dial statuses a simulated call may end with.
-SIMULATED_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled", "voicemail")
+SIMULATED_STATUSES = (
+    "completed",
+    "busy",
+    "no-answer",
+    "failed",
+    "canceled",
+    "voicemail",
+    "opted-out",
+)
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 ENV_PREFIX = "BATCHDIAL_"
 

@@ -14,7 +14,11 @@ from domain.metrics import LEASE_RECOVERIES, observe_end
 from domain.scripts import Scripts
 
 #: Dial statuses that end a dial.
-TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled", "voicemail"})
+TERMINAL_STATUSES = frozenset(
+    {"completed", "busy", "no-answer", "failed", "canceled", "voicemail", "opted-out"}
+)
+#: Statuses a retry policy may name (``opted-out`` never retries: the number is suppressed).
+RETRYABLE_STATUSES = TERMINAL_STATUSES - {"completed", "opted-out"}
 #: Statuses a dial may pass through before it ends.
 LIVE_STATUSES = frozenset({"queued", "ringing", "in-progress"})
 
@@ -48,8 +52,9 @@ def parse_dial_id(dial_id: str) -> str | None:
     return f"job_{parts[1]}"
 
 
-def new_dial_id(job_id: str, index: int, attempt: int, token: str) -> str:
-    """A dial id that names its job, row and attempt (so callbacks find their job)."""
+def new_dial_id(job_id: str, index: int, attempt: int | str, token: str) -> str:
+    """A dial id that names its job, row and attempt (so callbacks find their job).
+    The claim script passes ``"{attempt}"`` and fills the attempt in itself."""
     return f"dial_{job_id.removeprefix('job_')}_{index}_{attempt}_{token}"
 
 
@@ -91,11 +96,7 @@ class DialEnds:
             list[str],
             self._scripts(
                 "finish_dial",
-                [
-                    *self._k.script_keys(ref.ws_id, ref.job_id),
-                    self._k.dial(ref.ws_id, ref.dial_id),
-                    self._k.number_sem(ref.ws_id, ref.number_id),
-                ],
+                self._k.script_keys(ref.ws_id, ref.job_id),
                 [
                     job_member(ref.ws_id, ref.job_id),
                     ref.job_id,
@@ -130,7 +131,7 @@ class DialEnds:
             raise ValueError(f"{status!r} is not a live status")
         changed = self._scripts(
             "dial_status",
-            [*self._k.script_keys(ref.ws_id, ref.job_id), self._k.dial(ref.ws_id, ref.dial_id)],
+            self._k.script_keys(ref.ws_id, ref.job_id),
             [ref.job_id, ref.dial_id, status],
         )
         return bool(changed)

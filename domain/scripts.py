@@ -1,4 +1,5 @@
-"""Loads Lua scripts; those whose header says ``-- uses: _lib.lua`` get it prepended."""
+"""Loads Lua scripts; those whose header says ``-- uses: _lib.lua`` get the key names
+(:func:`domain.keys.lua_prelude`) and ``_lib.lua`` prepended."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ from typing import Any
 import redis
 from redis.commands.core import Script
 
+from domain.keys import lua_prelude
+
 
 @cache
 def script_source(name: str, package: str = "domain") -> str:
-    """The text of ``<package>/lua/<name>.lua``, after domain's ``_lib.lua`` if it uses it."""
+    """The text of ``<package>/lua/<name>.lua``, after the key names and domain's
+    ``_lib.lua`` if it uses them."""
     body = files(package).joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
     if "-- uses: _lib.lua" not in body:
         return body
     lib = files("domain").joinpath("lua", "_lib.lua").read_text(encoding="utf-8")
-    return f"{lib}\n{body}"
+    return f"{lua_prelude()}{lib}\n{body}"
 
 
 class Scripts:

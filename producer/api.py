@@ -29,7 +29,10 @@ from producer.callbacks import router as callbacks_router
 from producer.http_errors import error_response, install_error_handlers
 from producer.models import JobCreate, JobUpdate, PausedIn
 from producer.service import Producer
+from producer.settings_models import BODY_MODELS
+from producer.stream import event_stream_router
 from producer.validation import Limits, problems_of
+from producer.webpage import page_router
 
 HTTP_REQUESTS = Counter(
     "batchdial_http_requests_total",
@@ -312,6 +315,12 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.include_router(router)
     app.include_router(callbacks_router)
+    app.include_router(event_stream_router(workspace_id))
+    app.include_router(page_router())
+    # Imported here: producer.workspace_api builds on this module's helpers.
+    from producer.workspace_api import router as workspace_router  # noqa: PLC0415
+
+    app.include_router(workspace_router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -323,7 +332,7 @@ def create_app(
         # FastAPI documents its own 422 body; ours is the SPEC error shape.
         components.pop("ValidationError", None)
         components["HTTPValidationError"] = ERROR_SCHEMA
-        for model in (JobCreate, JobUpdate, PausedIn):
+        for model in (JobCreate, JobUpdate, PausedIn, *BODY_MODELS):
             doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(doc.pop("$defs", {}))
             components[model.__name__] = doc

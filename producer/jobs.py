@@ -18,6 +18,7 @@ from domain.errors import Conflict, InvalidInput, NotFound
 from domain.jsonbody import parse_json_object
 from domain.keys import Keys, job_member
 from domain.scripts import Scripts
+from producer.grouping import Grouping, check_groups
 from producer.models import JobCreate, JobUpdate
 from producer.validation import Context, Limits, problems_of
 from producer.workspaces import Workspaces
@@ -38,6 +39,8 @@ CONFIG_FIELDS = (
     "fromPhoneNumberIds",
     "schedule",
     "disableSchedule",
+    "recipientHours",
+    "retry",
 )
 
 
@@ -52,8 +55,11 @@ def _parse(model: type[M], body: bytes | str | dict[str, Any], ctx: Context) -> 
         raise InvalidInput(problems_of(exc)) from None
 
 
-def encode_row(to_number: str, inputs: dict[str, str]) -> str:
-    """The stored form of a row: compact JSON ``[toNumber, inputs]``."""
+def encode_row(to_number: str, inputs: dict[str, str], group: str | None = None) -> str:
+    """The stored form of a row: compact JSON ``[toNumber, inputs]``, with the recipient
+    group id third when the job has recipientHours."""
+    if group is not None:
+        return json.dumps([to_number, inputs, group], separators=(",", ":"))
     return json.dumps([to_number, inputs] if inputs else [to_number], separators=(",", ":"))
 
 
@@ -83,6 +89,10 @@ class JobCommands:
     def create(self, ws_id: str, body: bytes | str | dict[str, Any]) -> str:
         """Validate and store a job in state INIT; returns its id. Nothing is stored on error."""
         spec = _parse(JobCreate, body, self._context(ws_id))
+        config = spec.model_dump(include=set(CONFIG_FIELDS), mode="json")
+        grouping = Grouping.of(spec) if spec.recipientHours else None
+        if grouping is not None:
+            check_groups(grouping, config)
         job_id = "job_" + secrets.token_hex(10)
         rows_key = self._k.rows(ws_id, job_id)
         queue_key = self._k.queue(ws_id, job_id)
@@ -90,22 +100,42 @@ class JobCommands:
         for start in range(0, len(rows), CHUNK_ROWS):
             chunk = rows[start : start + CHUNK_ROWS]
             with self._r.pipeline(transaction=False) as pipe:
-                pipe.hset(
-                    rows_key,
-                    mapping={
+                encoded: dict[Any, Any]
+                if grouping is None:
+                    encoded = {
                         str(start + i): encode_row(row.toNumber, row.inputs)
                         for i, row in enumerate(chunk)
-                    },
-                )
+                    }
+                else:
+                    gids = grouping.row_groups[start : start + CHUNK_ROWS]
+                    encoded = {
+                        str(start + i): encode_row(row.toNumber, row.inputs, gids[i])
+                        for i, row in enumerate(chunk)
+                    }
+                    by_group: dict[str, dict[str, int]] = {}
+                    for i, gid in enumerate(gids):
+                        by_group.setdefault(gid, {})[str(start + i)] = start + i
+                    for gid, members in by_group.items():
+                        key = self._k.group_queue(ws_id, job_id, gid)
+                        pipe.zadd(key, members)
+                        pipe.expire(key, STAGING_TTL_S)
+                pipe.hset(rows_key, mapping=encoded)
                 pipe.zadd(queue_key, {str(start + i): start + i for i in range(len(chunk))})
                 pipe.expire(rows_key, STAGING_TTL_S)
                 pipe.expire(queue_key, STAGING_TTL_S)
                 pipe.execute()
-        config = spec.model_dump(include=set(CONFIG_FIELDS), mode="json")
+        n_groups = 0
+        if grouping is not None and grouping.groups:
+            n_groups = len(grouping.groups)
+            groups_key = self._k.groups(ws_id, job_id)
+            with self._r.pipeline(transaction=False) as pipe:
+                pipe.hset(groups_key, mapping=dict[Any, Any](grouping.stored()))
+                pipe.expire(groups_key, STAGING_TTL_S)
+                pipe.execute()
         self._scripts(
             "commit_job",
-            [*self._job_keys(ws_id, job_id), self._k.jobs(ws_id), self._k.jobws],
-            [job_id, ws_id, json.dumps(config, separators=(",", ":")), len(rows)],
+            self._job_keys(ws_id, job_id),
+            [job_id, ws_id, json.dumps(config, separators=(",", ":")), len(rows), n_groups],
         )
         log.info("job_created", ws_id=ws_id, job_id=job_id, rows=len(rows))
         return job_id
@@ -153,6 +183,8 @@ class JobCommands:
             mode = "stage" if status == "ACTIVE" else "apply"
             base = json.loads(pending if mode == "stage" and pending else config or "{}")
             new = {**base, **fields}
+            if "recipientHours" in fields or "schedule" in fields:
+                self._check_recipient_hours(ws_id, job_id, new, fields)
             outcome, status = self._scripts(
                 "update_config",
                 self._job_keys(ws_id, job_id),
@@ -178,6 +210,23 @@ class JobCommands:
                 )
                 return str(outcome)
         raise Conflict("the job kept changing while it was being updated; try again")
+
+    def _check_recipient_hours(
+        self, ws_id: str, job_id: str, new: dict[str, Any], fields: dict[str, Any]
+    ) -> None:
+        """Recipient hours can change only on a job created with them (its rows are
+        grouped by time zone then), and only to hours every group can reach."""
+        raw_groups = cast(dict[str, str], self._r.hgetall(self._k.groups(ws_id, job_id)))
+        if not raw_groups:
+            if fields.get("recipientHours"):
+                raise InvalidInput.one(
+                    "recipientHours",
+                    "can only be set when the job is created (its rows are grouped by "
+                    "their recipients' time zones then); create a new job to use it",
+                )
+            return
+        if new.get("recipientHours"):
+            check_groups(Grouping.from_stored(raw_groups), new)
 
     def cancel(self, ws_id: str, job_id: str) -> int:
         """Cancel a job; returns how many waiting rows were cancelled."""

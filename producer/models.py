@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -29,8 +29,11 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TimeSlotIn(_In):
-    """One wall-clock slot [startTime, endTime) of a day."""
+class _WallClockSpan(_In):
+    """A wall-clock span [startTime, endTime) within one day (``24:00`` may end it)."""
+
+    #: What to tell a user whose span crosses midnight.
+    _midnight_hint: ClassVar[str] = ""
 
     startTime: StrictStr = Field(examples=["09:00"])  # noqa: N815 -- wire names are camelCase
     endTime: StrictStr = Field(examples=["17:00"])  # noqa: N815
@@ -46,14 +49,20 @@ class TimeSlotIn(_In):
         return v.check_hhmm(value, allow_24=True)
 
     @model_validator(mode="after")
-    def _not_empty(self) -> TimeSlotIn:
+    def _not_empty(self) -> Self:
         if parse_hhmm(self.endTime, allow_24=True) <= parse_hhmm(self.startTime, allow_24=False):
             raise v.fail(
                 "slot",
                 f"endTime {self.endTime} must be after startTime {self.startTime} "
-                "(a slot over midnight is written as two slots)",
+                f"({self._midnight_hint})",
             )
         return self
+
+
+class TimeSlotIn(_WallClockSpan):
+    """One wall-clock slot [startTime, endTime) of a day."""
+
+    _midnight_hint: ClassVar[str] = "a slot over midnight is written as two slots"
 
     @property
     def minutes(self) -> tuple[int, int]:
@@ -105,11 +114,45 @@ class ScheduleIn(_In):
         return self
 
 
+class HoursIn(_WallClockSpan):
+    """Calling hours in each recipient's local time, every day: [startTime, endTime)."""
+
+    _midnight_hint: ClassVar[str] = "recipient hours cannot span midnight"
+
+
+class RetryIn(_In):
+    """Which dial outcomes are tried again, how often, and after how long."""
+
+    maxAttempts: StrictInt = Field(ge=1, le=v.MAX_ATTEMPTS)  # noqa: N815
+    on: list[StrictStr] = Field(
+        default_factory=lambda: ["no-answer", "busy", "failed"], max_length=10
+    )
+    backoffSeconds: list[StrictInt] = Field(  # noqa: N815
+        default_factory=lambda: [300], min_length=1, max_length=v.MAX_ATTEMPTS
+    )
+
+    @field_validator("on")
+    @classmethod
+    def _on(cls, value: list[str]) -> list[str]:
+        return v.check_retry_statuses(value)
+
+    @field_validator("backoffSeconds")
+    @classmethod
+    def _backoff(cls, value: list[int]) -> list[int]:
+        return v.check_backoff(value)
+
+
 class RowIn(_In):
     """One person to call and the inputs the agent gets."""
 
     toNumber: StrictStr = Field(examples=["+12125550123"])  # noqa: N815
     inputs: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    timezone: StrictStr | None = Field(default=None, examples=["America/Chicago"])
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else v.check_timezone(value)
 
     @field_validator("toNumber")
     @classmethod
@@ -136,6 +179,8 @@ class JobCreate(_In):
     fromPhoneNumberIds: list[PhoneNumberId] = Field(min_length=1, max_length=1000)  # noqa: N815
     schedule: ScheduleIn | None = None
     disableSchedule: StrictBool = False  # noqa: N815
+    recipientHours: HoursIn | None = None  # noqa: N815
+    retry: RetryIn | None = None
     rows: list[RowIn] = Field(default_factory=list)
 
     @field_validator("maxConcurrentDials")
@@ -191,6 +236,8 @@ class JobUpdate(_In):
     )
     schedule: ScheduleIn | None = None
     disableSchedule: StrictBool | None = None  # noqa: N815
+    recipientHours: HoursIn | None = None  # noqa: N815
+    retry: RetryIn | None = None
 
     @field_validator("maxConcurrentDials")
     @classmethod

@@ -13,11 +13,16 @@ from domain.errors import InvalidInput, NotFound, Problem
 from domain.keys import Keys
 from domain.pagination import Page, check_limit, decode_cursor, encode_cursor
 from domain.timefmt import iso_ms, stream_id_ms
+from producer.queueview import QueueView
+from producer.window import window_view
 
 STATUS_PREFIX = "st:"
+OUTCOME_PREFIX = "out:"
 
 
-def job_view(record: dict[str, str], waiting: int, released: int, dialing: int) -> dict[str, Any]:
+def job_view(
+    record: dict[str, str], waiting: int, released: int, dialing: int, held: int = 0
+) -> dict[str, Any]:
     """The job object of SPEC §4.2 from its stored record and live counts."""
     config = json.loads(record["config"])
     pending = record.get("pending")
@@ -25,6 +30,11 @@ def job_view(record: dict[str, str], waiting: int, released: int, dialing: int) 
         name.removeprefix(STATUS_PREFIX): int(value)
         for name, value in record.items()
         if name.startswith(STATUS_PREFIX) and int(value)
+    }
+    outcomes = {
+        name.removeprefix(OUTCOME_PREFIX): int(value)
+        for name, value in record.items()
+        if name.startswith(OUTCOME_PREFIX) and int(value)
     }
     view: dict[str, Any] = {
         "id": record["id"],
@@ -43,12 +53,18 @@ def job_view(record: dict[str, str], waiting: int, released: int, dialing: int) 
         "pendingConfig": json.loads(pending) if pending else None,
         "counts": {
             "rows": int(record["rows"]),
-            "queued": waiting + released,
+            "queued": waiting + released + held,
+            "held": held,
             "inProgress": dialing,
             "finished": int(record.get("finished", 0)),
             "cancelled": int(record.get("cancelled", 0)),
             "byStatus": by_status,
+            "outcomes": outcomes,
         },
+        "recipientHours": config.get("recipientHours"),
+        "retry": config.get("retry"),
+        # Not in SPEC §4.2: for the page's "window open now / next opens or closes".
+        "window": window_view(config),
     }
     return view
 
@@ -56,17 +72,6 @@ def job_view(record: dict[str, str], waiting: int, released: int, dialing: int) 
 def _event_view(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(fields["e"])
     return {"id": entry_id, "at": iso_ms(stream_id_ms(entry_id)), **body}
-
-
-def _row_entry(job_id: str, index: int, raw: str | None) -> dict[str, Any]:
-    data = json.loads(raw) if raw else ["", {}]
-    return {
-        "rowId": f"{job_id}.{index}",
-        "index": index,
-        "toNumber": data[0],
-        "inputs": data[1] if len(data) > 1 else {},
-        "attempt": 1,
-    }
 
 
 class JobReads:
@@ -83,10 +88,11 @@ class JobReads:
             pipe.zcard(self._k.queue(ws_id, job_id))
             pipe.zcard(self._k.released(ws_id, job_id))
             pipe.hlen(self._k.dialing(ws_id, job_id))
-            record, waiting, released, dialing = pipe.execute()
+            pipe.zcard(self._k.held(ws_id, job_id))
+            record, waiting, released, dialing, held = pipe.execute()
         if not record:
             raise NotFound(f"no batch dial job {job_id}")
-        return job_view(record, waiting, released, dialing)
+        return job_view(record, waiting, released, dialing, held)
 
     def _require(self, ws_id: str, job_id: str) -> None:
         if not self._r.exists(self._k.job(ws_id, job_id)):
@@ -111,25 +117,9 @@ class JobReads:
         return Page(data, encode_cursor(members[n - 1]) if more else None)
 
     def queue(self, ws_id: str, job_id: str, limit: int | None, cursor: str | None) -> Page:
-        """Rows still waiting to be dialed (released to the broker or not), in dialing order."""
-        n = check_limit(limit)
+        """Rows still waiting to be dialed, in dialing order, with why each waits."""
         self._require(ws_id, job_id)
-        low = _score_bound(cursor, "-inf")
-        # One transaction: a row moving between the two sets is seen in exactly one.
-        with self._r.pipeline(transaction=True) as pipe:
-            for key in (self._k.released(ws_id, job_id), self._k.queue(ws_id, job_id)):
-                pipe.zrangebyscore(key, low, "+inf", start=0, num=n + 1, withscores=True)
-            released, waiting = cast(list[list[tuple[str, float]]], pipe.execute())
-        entries = released + waiting
-        entries.sort(key=lambda e: e[1])
-        page = entries[:n]
-        raws = cast(
-            list[str | None],
-            self._r.hmget(self._k.rows(ws_id, job_id), [m for m, _ in page]) if page else [],
-        )
-        data = [_row_entry(job_id, int(m), raw) for (m, _), raw in zip(page, raws, strict=True)]
-        more = len(entries) > n
-        return Page(data, encode_cursor(repr(page[-1][1])) if more else None)
+        return QueueView(self._r, self._k).page(ws_id, job_id, limit, cursor)
 
     def dials(self, ws_id: str, job_id: str, limit: int | None, cursor: str | None) -> Page:
         """Every dial attempt of the job, newest first."""

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import redis
 
 from config.settings import Settings
+from domain.errors import NotFound
 from domain.keys import Keys
 from domain.pagination import Page
 from producer.jobs import JobCommands
 from producer.reads import JobReads
+from producer.suppressions import Suppressions, checked_number, parse_add
 from producer.validation import Limits
 from producer.workspaces import Workspaces
+from producer.wssettings import WorkspaceSettings
 
 
 def limits_of(settings: Settings) -> Limits:
@@ -43,6 +47,8 @@ class Producer:
         self.workspaces = Workspaces(client, self.keys)
         self._commands = JobCommands(client, self.keys, self.workspaces, limits or Limits())
         self._reads = JobReads(client, self.keys)
+        self.suppressions = Suppressions(client, self.keys)
+        self._settings = WorkspaceSettings(client, self.keys, self.workspaces)
 
     def create_job(self, ws_id: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:
         """Validate and store a job (state INIT); returns the job object."""
@@ -90,3 +96,36 @@ class Producer:
     ) -> Page:
         """The job's event log, in order."""
         return self._reads.events(ws_id, job_id, limit, cursor)
+
+    # -- the workspace: suppression list and settings ----------------------------
+
+    def add_suppressions(
+        self, ws_id: str, numbers: Sequence[str], reason: str | None = None
+    ) -> dict[str, int]:
+        """Never dial ``numbers`` again; ``{"added", "alreadySuppressed"}`` (idempotent)."""
+        return self.suppressions.add(ws_id, numbers, reason)
+
+    def import_suppressions(self, ws_id: str, body: bytes | str | dict[str, Any]) -> dict[str, int]:
+        """:meth:`add_suppressions` from a ``POST /api/suppressions`` body."""
+        return self.suppressions.add_parsed(ws_id, parse_add(body))
+
+    def remove_suppression(self, ws_id: str, number: str) -> dict[str, Any]:
+        """Take ``number`` off the list; :class:`NotFound` if it was not on it."""
+        e164 = checked_number(number)
+        if not self.suppressions.remove(ws_id, e164):
+            raise NotFound(f"{e164} is not on the suppression list")
+        return {"number": e164, "removed": True}
+
+    def list_suppressions(
+        self, ws_id: str, limit: int | None = None, cursor: str | None = None
+    ) -> Page:
+        """The suppressed numbers, in lexicographic order of their E.164 form."""
+        return self.suppressions.list(ws_id, limit, cursor)
+
+    def get_workspace(self, ws_id: str) -> dict[str, Any]:
+        """The workspace object: name, dial limit, numbers and settings."""
+        return self._settings.get(ws_id)
+
+    def update_workspace(self, ws_id: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:
+        """Change the settings given in ``body`` (null turns one off); the workspace after."""
+        return self._settings.update(ws_id, body)

@@ -18,8 +18,14 @@ import phonenumbers
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
+from domain.dials import RETRYABLE_STATUSES
 from domain.errors import Problem
 from domain.schedule import parse_hhmm
+
+#: Most attempts a retry policy may ask for (and most backoff steps it may list).
+MAX_ATTEMPTS = 10
+#: Longest backoff between two attempts of a row (a week).
+MAX_BACKOFF_S = 7 * 24 * 3600
 
 _REASONS = {
     phonenumbers.ValidationResult.TOO_SHORT: "is too short for its country",
@@ -132,6 +138,29 @@ def check_inputs(inputs: dict[str, str], ctx: Context | None) -> dict[str, str]:
                 f"{limits.max_input_value_chars} are allowed",
             )
     return inputs
+
+
+def check_retry_statuses(statuses: list[str]) -> list[str]:
+    """``statuses`` without repeats, if each is an outcome that may be retried."""
+    bad = [s for s in statuses if s not in RETRYABLE_STATUSES]
+    if bad:
+        raise fail(
+            "retry_status",
+            f"cannot retry on {', '.join(repr(s) for s in bad)}; "
+            f"retryable outcomes are {', '.join(sorted(RETRYABLE_STATUSES))}",
+        )
+    return list(dict.fromkeys(statuses))
+
+
+def check_backoff(seconds: list[int]) -> list[int]:
+    """``seconds`` if each backoff is between 0 and a week."""
+    for i, value in enumerate(seconds):
+        if not 0 <= value <= MAX_BACKOFF_S:
+            raise fail(
+                "backoff",
+                f"backoffSeconds[{i}] is {value}; each must be 0 to {MAX_BACKOFF_S} (a week)",
+            )
+    return seconds
 
 
 def check_cap(value: int, ctx: Context | None) -> int:

@@ -75,3 +75,28 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class ScriptedDialer:
+    """Zero-length calls whose outcome is scripted per number and attempt."""
+
+    def __init__(self, outcomes: dict[str, list[str]], default: str = "completed") -> None:
+        self.outcomes = outcomes
+        self.default = default
+        self.lock = threading.Lock()
+        self.requests: list[DialRequest] = []
+
+    def place(self, request: DialRequest, on_end: OnEnd) -> Placed:
+        with self.lock:
+            self.requests.append(request)
+        script = self.outcomes.get(request.to_number, [])
+        status = script[request.attempt - 1] if request.attempt <= len(script) else self.default
+        return Placed(status=status)
+
+    def numbers(self) -> Counter[str]:
+        """How many times each number was dialed."""
+        with self.lock:
+            return Counter(r.to_number for r in self.requests)
+
+    def close(self) -> None:
+        pass

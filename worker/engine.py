@@ -28,6 +28,7 @@ import structlog
 from domain.dials import DialEnds, DialRef, FinishResult, new_dial_id
 from domain.keys import Keys, dial_member, job_member
 from domain.metrics import LEASE_RECOVERIES
+from domain.recipients import window
 from domain.schedule import is_open, next_close, next_open
 from domain.scripts import Scripts
 from worker.dialers.base import Dialer, DialRequest, Placed
@@ -74,12 +75,29 @@ class Timing:
 INLINE_DIALS = 64
 #: Threads that dial into slots freed by calls ending off the actor threads.
 CONTINUATION_THREADS = 4
+#: A worker process that has not said it is alive for this long no longer counts.
+WORKER_SILENCE_MS = 10_000
 #: Pauses between attempts to end a dial while Redis fails for a moment.
 END_RETRY_S = (0.1, 0.5, 2.0)
 
 
 def _ms(when: datetime | None) -> int:
     return 0 if when is None else round(when.timestamp() * 1000)
+
+
+#: What "open until" a group that never closes gets (ms: the largest exact float).
+FOREVER_MS = 2**53 - 1
+
+
+def group_windows(config: JobConfig, at: datetime) -> list[int | str]:
+    """For ``pump.lua``: per recipient group, its id, until when it is open (0 = closed)
+    and when that next changes (0 = never)."""
+    out: list[int | str] = []
+    for gid, schedules in config.groups:
+        open_now, change = window(schedules, at)
+        until = (_ms(change) or FOREVER_MS) if open_now else 0
+        out += [gid, until, _ms(change)]
+    return out
 
 
 class Engine:
@@ -108,6 +126,8 @@ class Engine:
         self._continuations = ThreadPoolExecutor(
             max_workers=CONTINUATION_THREADS, thread_name_prefix="batchdial-continue"
         )
+        self.process_id = secrets.token_hex(8)
+        self._workers = 1
 
     def now_ms(self) -> int:
         """Redis's clock, the one every host agrees on."""
@@ -144,6 +164,7 @@ class Engine:
                         config.cap,
                         self.timing.recheck_ms,
                         self.timing.stale_release_ms,
+                        *group_windows(config, at),
                     ],
                 ),
             )
@@ -163,47 +184,76 @@ class Engine:
         return outcome
 
     # -- dialing ---------------------------------------------------------------
-    def dial(self, ws_id: str, job_id: str, index: int, attempt: int = 1) -> str:
+    def dial(self, ws_id: str, job_id: str, index: int) -> str:
         """Claim row ``index`` with its leases and place the call; returns the claim outcome.
 
         When the call ends at once, the rows released into its slot are dialed here
         too, one after another (up to ``INLINE_DIALS``), instead of through the broker.
         """
-        outcome, released = self._dial_once(ws_id, job_id, index, attempt)
+        outcome, released = self._dial_once(ws_id, job_id, index)
         self._dial_chain(ws_id, job_id, released)
         return outcome
 
     def _dial_chain(self, ws_id: str, job_id: str, indexes: list[int]) -> None:
-        """Dial released rows in this thread; what is left over goes to the broker."""
+        """Dial released rows in this thread; what is left over goes to the broker.
+
+        A process that already holds its share of the job's calls (the cap over the
+        live worker processes) sends the rows to the broker instead, so that calls
+        spread over the workers rather than staying with whoever held them first.
+        """
         todo = deque(indexes)
         done = 0
         while todo and done < INLINE_DIALS and not self._draining.is_set():
+            if self._over_share(ws_id, job_id):
+                break
             _, more = self._dial_once(ws_id, job_id, todo.popleft())
             todo.extend(more)
             done += 1
         for index in todo:
             self.outbox.send_dial(ws_id, job_id, index)
 
-    def _dial_once(
-        self, ws_id: str, job_id: str, index: int, attempt: int = 1
-    ) -> tuple[str, list[int]]:
-        """One claim and call; returns the claim outcome and rows released by its end."""
+    def _over_share(self, ws_id: str, job_id: str) -> bool:
+        """Whether this process holds at least its fair share of the job's calls."""
+        workers = self._workers
+        if workers <= 1:
+            return False
+        config = self.configs.get(ws_id, job_id)
+        if config is None:
+            return False
+        return self.keeper.held_for(job_id) >= -(-config.cap // workers)
+
+    def heartbeat(self) -> int:
+        """Say this process is alive; learn how many worker processes are (for shares)."""
+        alive = int(
+            self._scripts("heartbeat", [self._k.workers], [self.process_id, WORKER_SILENCE_MS])
+        )
+        self._workers = max(1, alive)
+        return self._workers
+
+    def leave(self) -> None:
+        """This process stops: it no longer counts among the workers."""
+        self._r.zrem(self._k.workers, self.process_id)
+
+    def _dial_once(self, ws_id: str, job_id: str, index: int) -> tuple[str, list[int]]:
+        """One claim and call; returns the claim outcome and rows released by its end.
+        The attempt (1, or more for a row being retried) is the one Redis records."""
         config = self.configs.get(ws_id, job_id)
         if config is None:
             return "gone", []
-        dial_id = new_dial_id(job_id, index, attempt, secrets.token_hex(4))
-        result = self._claim(ws_id, job_id, index, dial_id, attempt=attempt, config=config)
+        template = new_dial_id(job_id, index, "{attempt}", secrets.token_hex(4))
+        result = self._claim(ws_id, job_id, index, template, config=config)
         if result[0] == "stale":
             config = self.configs.reload(ws_id, job_id)
             if config is None:
                 return "gone", []
-            result = self._claim(ws_id, job_id, index, dial_id, attempt=attempt, config=config)
+            result = self._claim(ws_id, job_id, index, template, config=config)
         if result[0] != "ok":
             if result[0] == "full":
                 SEMAPHORE_REFUSALS.labels(result[1]).inc()
             log.debug("dial_not_claimed", job_id=job_id, index=index, outcome=result[0])
             return result[0], []
-        _, from_number, number_id, row_json, started, opened = result
+        _, from_number, number_id, row_json, started, opened, dial_id, attempt_text = result
+        attempt = int(attempt_text)
         DIALS_STARTED.inc()
         log.info(
             "dial_started",
@@ -245,30 +295,24 @@ class Engine:
         return "ok", []
 
     def _claim(
-        self, ws_id: str, job_id: str, index: int, dial_id: str, *, attempt: int, config: JobConfig
+        self, ws_id: str, job_id: str, index: int, template: str, *, config: JobConfig
     ) -> list[str]:
-        keys = [
-            *self._k.script_keys(ws_id, job_id),
-            self._k.dial(ws_id, dial_id),
-            *(self._k.number_sem(ws_id, pn) for pn in config.pool),
-        ]
         return cast(
             list[str],
             self._scripts(
                 "claim",
-                keys,
+                self._k.script_keys(ws_id, job_id),
                 [
                     job_member(ws_id, job_id),
                     job_id,
                     config.ver,
                     index,
-                    dial_id,
+                    template,
                     self.timing.lease_ms,
                     config.cap,
                     ",".join(config.pool),
-                    attempt,
                     ws_id,
-                    dial_member(ws_id, job_id, dial_id),
+                    dial_member(ws_id, job_id, template),
                 ],
             ),
         )

@@ -11,7 +11,9 @@ from typing import Any, cast
 import redis
 
 from domain.keys import Keys
-from domain.schedule import TimeSlot, WeeklySchedule, parse_hhmm
+from domain.recipients import group_schedules
+from domain.schedule import WeeklySchedule
+from domain.stored_config import hours_of, job_zone_of, schedule_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,22 +25,21 @@ class JobConfig:
     pool: tuple[str, ...]
     call_agent_id: str
     schedule: WeeklySchedule | None
+    #: Recipient groups (jobs with recipientHours): group id -> the schedules that must
+    #: all be open for its rows to be dialed (empty: no recipient hours).
+    groups: tuple[tuple[str, tuple[WeeklySchedule, ...]], ...] = ()
 
 
-def schedule_of(config: dict[str, Any]) -> WeeklySchedule | None:
-    """The effective schedule of a stored config (None: dial at any time)."""
-    raw = config.get("schedule")
-    if raw is None or config.get("disableSchedule"):
-        return None
-    days: dict[int, tuple[TimeSlot, ...]] = {}
-    for day in raw["days"]:
-        days[int(day["dayOfWeek"])] = tuple(
-            TimeSlot(
-                parse_hhmm(s["startTime"], allow_24=False), parse_hhmm(s["endTime"], allow_24=True)
-            )
-            for s in day["timeSlots"]
-        )
-    return WeeklySchedule(raw["timezone"], days)
+def load_groups(
+    config: dict[str, Any], raw_groups: dict[str, str]
+) -> tuple[tuple[str, tuple[WeeklySchedule, ...]], ...]:
+    """The recipient groups of a stored job as (group id, schedules) pairs."""
+    hours = hours_of(config)
+    zone = job_zone_of(config)
+    return tuple(
+        (gid, group_schedules(json.loads(raw)["zones"], hours, zone))
+        for gid, raw in sorted(raw_groups.items(), key=lambda item: int(item[0]))
+    )
 
 
 class JobConfigs:
@@ -62,20 +63,26 @@ class JobConfigs:
 
     def reload(self, ws_id: str, job_id: str) -> JobConfig | None:
         """Read the config from Redis again (its version moved on)."""
-        ver, raw = cast(
-            list[str | None], self._r.hmget(self._k.job(ws_id, job_id), ["ver", "config"])
+        ver, raw, grouped = cast(
+            list[str | None],
+            self._r.hmget(self._k.job(ws_id, job_id), ["ver", "config", "grouped"]),
         )
         if ver is None or raw is None:
             with self._lock:
                 self._cache.pop((ws_id, job_id), None)
             return None
         config = json.loads(raw)
+        groups: tuple[tuple[str, tuple[WeeklySchedule, ...]], ...] = ()
+        if grouped == "1":
+            raw_groups = cast(dict[str, str], self._r.hgetall(self._k.groups(ws_id, job_id)))
+            groups = load_groups(config, raw_groups)
         loaded = JobConfig(
             ver=ver,
             cap=int(config["maxConcurrentDials"]),
             pool=tuple(config["fromPhoneNumberIds"]),
             call_agent_id=str(config["callAgentId"]),
             schedule=schedule_of(config),
+            groups=groups,
         )
         with self._lock:
             self._cache[(ws_id, job_id)] = loaded

@@ -8,6 +8,7 @@ dies, they lapse within the lease time and the reaper ends those dials as failed
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from typing import cast
 
 import redis
@@ -30,17 +31,29 @@ class LeaseKeeper:
         self.max_call_ms = max_call_ms
         self._scripts = Scripts(client, "worker")
         self._held: dict[str, DialRef] = {}
+        self._per_job: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def hold(self, ref: DialRef) -> None:
         """Start renewing ``ref``'s leases."""
         with self._lock:
+            if ref.dial_id not in self._held:
+                self._per_job[ref.job_id] += 1
             self._held[ref.dial_id] = ref
 
     def forget(self, dial_id: str) -> None:
         """Stop renewing (the dial ended, or the provider holds it now)."""
         with self._lock:
-            self._held.pop(dial_id, None)
+            ref = self._held.pop(dial_id, None)
+            if ref is not None:
+                self._per_job[ref.job_id] -= 1
+                if self._per_job[ref.job_id] <= 0:
+                    del self._per_job[ref.job_id]
+
+    def held_for(self, job_id: str) -> int:
+        """How many calls of one job this process holds now."""
+        with self._lock:
+            return self._per_job[job_id]
 
     def held(self) -> list[DialRef]:
         """The dials held now."""

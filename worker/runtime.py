@@ -3,6 +3,7 @@ worker threads. ``worker/supervisor.py`` runs several of them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -77,6 +78,8 @@ class WorkerRuntime:
         self.timekeeper.stop()
         self.engine.dialer.close()
         self.engine.close()
+        with contextlib.suppress(redis.RedisError):
+            self.engine.leave()
 
 
 def build_runtime(

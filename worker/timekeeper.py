@@ -1,6 +1,7 @@
 """The timers every worker process runs on one background thread.
 
-Wake-ups (``take_wakeups``), lease renewal and the reaper run in every process; each
+Wake-ups (``take_wakeups``), lease renewal, the reaper and the process's heartbeat
+(how many workers share the calls) run in every process; each
 step is an atomic script, so any number of processes may run them at once and none
 of them is special.
 """
@@ -52,6 +53,7 @@ class Timekeeper:
                     self.engine.renew()
                     last_renew = now
                 if now - last_reap >= self.reap_every_s:
+                    self.engine.heartbeat()
                     self.engine.reap()
                     last_reap = now
                 failures = 0

@@ -1,11 +1,6 @@
--- _lib.lua: helpers prepended to every job script by domain/scripts.py.
--- Job scripts receive Keys.script_keys() first, in this order, then their own keys.
-local K_JOB, K_ROWS, K_QUEUE, K_RELEASED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local K_CANCELLED, K_DIALING, K_EVENTS, K_DIALS = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local K_SEM, K_RELT, K_WAKEUPS, K_DEADLINES = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
-local K_WS_SEM, K_WS, K_NUMBERS, K_WAITING = KEYS[13], KEYS[14], KEYS[15], KEYS[16]
-local K_STATS = KEYS[17]
-local N_SCRIPT_KEYS = 17
+-- _lib.lua: helpers prepended to every job script by domain/scripts.py, after the key
+-- names that domain/keys.py generates (lua_prelude): K_JOB, K_QUEUE, K_WS_SEM, ...
+-- Job scripts receive Keys.script_keys() first (N_SCRIPT_KEYS of them), then their own.
 
 -- Keep the namespace-wide totals (ns:stats) that metrics read in step with a job's
 -- status change.
@@ -31,10 +26,11 @@ local function emit(fields, extra)
   return redis.call('XADD', K_EVENTS, '*', 'e', body)
 end
 
--- Rows not yet finished or cancelled: waiting, released to the broker, or dialing.
+-- Rows not yet finished or cancelled: waiting (queued, or held for a retry or a
+-- frequency cap), released to the broker, or dialing.
 local function rows_open()
   return redis.call('ZCARD', K_QUEUE) + redis.call('ZCARD', K_RELEASED)
-    + redis.call('HLEN', K_DIALING)
+    + redis.call('HLEN', K_DIALING) + redis.call('ZCARD', K_HELD)
 end
 
 -- Mark the job COMPLETE (with its event) if it is ACTIVE or PAUSED and nothing is
@@ -66,17 +62,92 @@ local function purge(sem, now)
   return redis.call('ZCARD', sem)
 end
 
+-- The recipients' time-zone group of a row (jobs with recipientHours store it third).
+local function group_of(index)
+  local raw = redis.call('HGET', K_ROWS, index)
+  if not raw then return nil end
+  return cjson.decode(raw)[3]
+end
+
+-- Whether the job groups its rows by the recipients' time zones (recipientHours).
+local function is_grouped()
+  return redis.call('HGET', K_JOB, 'grouped') == '1'
+end
+
+-- Put a row back among the waiting rows at dialing order `score` (and into its group's
+-- queue when the job is `grouped`).
+local function requeue(index, score, grouped)
+  redis.call('ZADD', K_QUEUE, score, index)
+  if not grouped then return end
+  local gid = group_of(index)
+  if gid then redis.call('ZADD', k_group_queue(gid), score, index) end
+end
+
+local function release_one(index, score, now)
+  redis.call('ZADD', K_RELEASED, score, index)
+  redis.call('ZADD', K_RELT, now, index)
+end
+
 -- Release up to `n` waiting rows to the broker, in dialing order. Returns their indexes.
+-- A job with recipientHours takes them only from the groups whose hours are open now
+-- (the heads of the open groups' queues, merged), so that rows waiting for their
+-- recipients' morning never block the others.
 local function release_rows(n, now)
   if n <= 0 then return {} end
-  local popped = redis.call('ZPOPMIN', K_QUEUE, n)
   local out = {}
-  for i = 1, #popped, 2 do
-    redis.call('ZADD', K_RELEASED, popped[i + 1], popped[i])
-    redis.call('ZADD', K_RELT, now, popped[i])
-    out[#out + 1] = popped[i]
+  if not is_grouped() then
+    local popped = redis.call('ZPOPMIN', K_QUEUE, n)
+    for i = 1, #popped, 2 do
+      release_one(popped[i], popped[i + 1], now)
+      out[#out + 1] = popped[i]
+    end
+    return out
+  end
+  local open = redis.call('HGETALL', K_GOPEN)
+  local heads = {}
+  for i = 1, #open, 2 do
+    if tonumber(open[i + 1]) > now then
+      local h = redis.call('ZRANGE', k_group_queue(open[i]), 0, 0, 'WITHSCORES')
+      if h[1] then heads[open[i]] = {tonumber(h[2]), h[1]} end
+    end
+  end
+  while #out < n do
+    local best, best_score = nil, nil
+    for gid, h in pairs(heads) do
+      if best == nil or h[1] < best_score then best, best_score = gid, h[1] end
+    end
+    if best == nil then break end
+    local index, gq = heads[best][2], k_group_queue(best)
+    redis.call('ZREM', gq, index)
+    redis.call('ZREM', K_QUEUE, index)
+    release_one(index, best_score, now)
+    out[#out + 1] = index
+    local h = redis.call('ZRANGE', gq, 0, 0, 'WITHSCORES')
+    if h[1] then heads[best] = {tonumber(h[2]), h[1]} else heads[best] = nil end
   end
   return out
+end
+
+-- Hold a row out of the queue until `due` (ms) for `why` (retryBackoff|frequencyCap);
+-- the pump puts it back when it is due.
+local function hold(index, due, why)
+  redis.call('ZADD', K_HELD, due, index)
+  redis.call('HSET', K_HOLDWHY, index, why)
+end
+
+-- Put the held rows that are due back among the waiting rows (at most `limit`).
+-- Returns the earliest due time of the rows still held (ms), or nil.
+local function unhold_due(now, limit)
+  local due = redis.call('ZRANGEBYSCORE', K_HELD, '-inf', now, 'LIMIT', 0, limit)
+  local grouped = #due > 0 and is_grouped()
+  for _, index in ipairs(due) do
+    redis.call('ZREM', K_HELD, index)
+    redis.call('HDEL', K_HOLDWHY, index)
+    requeue(index, tonumber(index), grouped)
+  end
+  local first = redis.call('ZRANGE', K_HELD, 0, 0, 'WITHSCORES')
+  if first[1] then return tonumber(first[2]) end
+  return nil
 end
 
 -- Rows the job may still release: its cap less rows released or holding a live lease.

@@ -1,10 +1,12 @@
 -- finish_dial.lua: end a dial with its status, free its slots, record dial.finished,
--- complete the job when nothing is left, and wake whoever waits for the room.
+-- schedule the row's next attempt when the job's retry policy asks for one
+-- (row.retry_scheduled; the row is held until its backoff is over), suppress the number
+-- when the provider reports opted-out (suppression.added), complete the job when
+-- nothing is left, and wake whoever waits for the room.
 -- Idempotent: a dial that already ended is left as it is ('noop'), so a provider's
 -- second callback, a late simulated timer and the reaper can all race safely.
 -- uses: _lib.lua
--- KEYS: the job script keys (see _lib.lua), then the dial record and the semaphore
--- of the dial's pool number.
+-- KEYS: the job script keys (see _lib.lua).
 -- ARGV[1] job wake-up member, ARGV[2] job id, ARGV[3] dial id, ARGV[4] status,
 -- ARGV[5] reason ('' for none), ARGV[6] '1' to end it only if its lease has expired
 -- (the reaper; the reason is then lease_expired, or max_call_duration for a call the
@@ -12,10 +14,10 @@
 -- right away (the worker's fast path), ARGV[9] provider details (JSON object text or '')
 -- Returns: {'missing'} | {'noop', status} | {'alive'} |
 --          {'finished', job status after, startedAt, endedAt, reason, released row index...}
-local K_DIAL, K_NUM_SEM = KEYS[N_SCRIPT_KEYS + 1], KEYS[N_SCRIPT_KEYS + 2]
 local member, job_id, dial_id, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local K_DIAL = k_dial(dial_id)
 local d = redis.call('HMGET', K_DIAL, 'status', 'index', 'leaseUntil', 'rowId', 'fromNumber',
-  'attempt', 'owner', 'startedAt')
+  'attempt', 'owner', 'startedAt', 'fromNumberId', 'toNumber')
 if not d[1] then
   redis.call('ZREM', K_DEADLINES, ARGV[7])
   return {'missing'}
@@ -35,26 +37,58 @@ if reason ~= '' then redis.call('HSET', K_DIAL, 'reason', reason) end
 if redis.call('HGET', K_DIALING, d[2]) == dial_id then redis.call('HDEL', K_DIALING, d[2]) end
 redis.call('ZREM', K_SEM, dial_id)
 redis.call('ZREM', K_WS_SEM, dial_id)
-redis.call('ZREM', K_NUM_SEM, dial_id)
+if d[9] then redis.call('ZREM', k_number_sem(d[9]), dial_id) end
 redis.call('ZREM', K_DEADLINES, ARGV[7])
-redis.call('HINCRBY', K_JOB, 'finished', 1)
 redis.call('HINCRBY', K_JOB, 'st:' .. status, 1)
 redis.call('HINCRBY', K_STATS, 'inProgress', -1)
 redis.call('HINCRBY', K_STATS, 'finished:' .. status, 1)
+local attempt = tonumber(d[6])
 local fields = {type = 'dial.finished', jobId = job_id, dialId = dial_id, rowId = d[4],
-  from = current, to = status, status = status, fromNumber = d[5],
-  attempt = tonumber(d[6])}
+  from = current, to = status, status = status, fromNumber = d[5], attempt = attempt}
 if reason ~= '' then fields.reason = reason end
 emit(fields, ARGV[9])
+
+if status == 'opted-out' and d[10] then
+  if redis.call('ZADD', K_SUPPRESSED, 'NX', 0, d[10]) == 1 then
+    redis.call('HSET', K_SUPPINFO, d[10], cjson.encode({reason = 'opted out (reported by the provider)',
+      source = 'opted-out', createdAt = now, jobId = job_id, dialId = dial_id}))
+    emit({type = 'suppression.added', jobId = job_id, dialId = dial_id, rowId = d[4],
+      toNumber = d[10], source = 'opted-out'}, '')
+  end
+end
+
+-- The row's next attempt, if the job's retry policy asks for one.
+local job = redis.call('HMGET', K_JOB, 'status', 'window', 'windowUntil', 'config')
+local config = cjson.decode(job[4])
+local retry = config.retry
+local retrying = false
+if type(retry) == 'table' and job[1] ~= 'CANCELLED' and attempt < tonumber(retry.maxAttempts) then
+  for _, on in ipairs(retry.on) do
+    if on == status then retrying = true end
+  end
+end
+if retrying then
+  local backoff = retry.backoffSeconds
+  local wait_s = tonumber(backoff[math.min(attempt, #backoff)] or 0)
+  local due = now + wait_s * 1000
+  redis.call('HSET', K_ATT, d[2], attempt)
+  hold(d[2], due, 'retryBackoff')
+  redis.call('HINCRBY', K_STATS, 'queued', 1)
+  emit({type = 'row.retry_scheduled', jobId = job_id, rowId = d[4], dialId = dial_id,
+    status = status, attempt = attempt + 1, retryAt = due}, '')
+  wake(member, due)
+else
+  redis.call('HINCRBY', K_JOB, 'finished', 1)
+  redis.call('HINCRBY', K_JOB, 'out:' .. status, 1)
+end
 -- Room freed in the workspace and on a number: wake jobs that were refused for it.
 local waiting = redis.call('SPOP', K_WAITING, 20)
 for _, other in ipairs(waiting) do wake(other, now) end
 if complete_if_done(job_id, member, now) then return {'finished', 'COMPLETE', d[8], now, reason} end
-local job = redis.call('HMGET', K_JOB, 'status', 'window', 'windowUntil', 'config')
 local out = {'finished', job[1], d[8], now, reason}
 if job[1] ~= 'ACTIVE' then return out end
 if ARGV[8] == '1' and job[2] == 'open' and now < tonumber(job[3] or 0) then
-  local cap = cjson.decode(job[4]).maxConcurrentDials
+  local cap = config.maxConcurrentDials
   for _, index in ipairs(release_rows(credit(cap, now), now)) do out[#out + 1] = index end
 else
   wake(member, now)

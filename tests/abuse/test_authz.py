@@ -31,6 +31,11 @@ BY_API_KEY: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", JOB + "/dials"): None,
     ("GET", JOB + "/events"): None,
 }
+#: Routes on an item of the caller's workspace named in the path (not a job): what
+#: another workspace sends to each. ``{number}`` is on the owner's suppression list.
+BY_API_KEY_WS_ITEM: dict[tuple[str, str], dict[str, Any] | None] = {
+    ("DELETE", "/api/suppressions/{number}"): None,
+}
 #: Routes authenticated by the provider's HMAC signature, not by an API key.
 BY_SIGNATURE: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/dials/{dial_id}/status"): {"status": "completed"},
@@ -60,7 +65,7 @@ def _state(api: TestClient, client: redis.Redis, namespace: str, ws_id: str, job
 def test_the_table_covers_every_route_with_a_path_id(secured_api: TestClient) -> None:
     """Every (method, path) of the OpenAPI document that takes an id has its abuse case."""
     documented = _routes_with_a_path_id(secured_api)
-    covered = set(BY_API_KEY) | set(BY_SIGNATURE)
+    covered = set(BY_API_KEY) | set(BY_API_KEY_WS_ITEM) | set(BY_SIGNATURE)
     assert documented - covered == set(), "routes with an id and no authorisation case"
     assert covered - documented == set(), "cases for routes that no longer exist"
 
@@ -104,6 +109,40 @@ def test_another_workspace_gets_404_and_changes_nothing(
             assert after == before, f"{method} {template} by another workspace changed the job"
 
     listed = api.get(JOBS, headers={"api_key": other["apiKey"]}).json()
+    assert listed == {"data": [], "nextCursor": None}
+
+
+def test_another_workspace_cannot_touch_a_workspace_item(
+    secured_api: TestClient, real_redis: redis.Redis, namespace: str
+) -> None:
+    """Another workspace's key on the owner's suppressed number: 404, nothing changed.
+
+    The 404 is the answer the owner gets for a number not on its own list, so it tells
+    nothing about another workspace's list.
+    """
+    api = secured_api
+    producer = producer_of(api)
+    owner = producer.workspaces.create("owner", 10, ["+12125550100"])
+    other = producer.workspaces.create("other", 10, ["+14155550100"])
+    number, missing = "+12125550123", "+12125550124"
+    producer.add_suppressions(owner["workspaceId"], [number], reason="owner's")
+    before = snapshot(real_redis, namespace)
+    for (method, template), payload in BY_API_KEY_WS_ITEM.items():
+        for auth in ({"api_key": other["apiKey"]}, {"Authorization": f"Bearer {other['apiKey']}"}):
+            path = template.format(number=number.replace("+", "%2B"))
+            error = assert_spec_error(api.request(method, path, json=payload, headers=auth), 404)
+            absent = api.request(
+                method,
+                template.format(number=missing.replace("+", "%2B")),
+                json=payload,
+                headers={"api_key": owner["apiKey"]},
+            )
+            assert_spec_error(absent, 404, "not_found")
+            assert json.dumps(error).replace(number, "N") == json.dumps(
+                absent.json()["error"]
+            ).replace(missing, "N"), f"{method} {template}: a foreign item is told apart"
+            assert snapshot(real_redis, namespace) == before, f"{method} {template} changed it"
+    listed = api.get("/api/suppressions", headers={"api_key": other["apiKey"]}).json()
     assert listed == {"data": [], "nextCursor": None}
 
 

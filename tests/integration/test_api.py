@@ -92,10 +92,12 @@ def test_create_returns_the_job_in_init(api: TestClient, make_workspace: Make) -
     assert job["counts"] == {
         "rows": 4,
         "queued": 4,
+        "held": 0,
         "inProgress": 0,
         "finished": 0,
         "cancelled": 0,
         "byStatus": {},
+        "outcomes": {},
     }
     assert job["createdAt"].endswith("Z")
     assert api.get(f"{JOBS}/{job['id']}", headers=h(ws)).json() == job
@@ -360,6 +362,8 @@ def test_queue_pages_in_dialing_order(api: TestClient, make_workspace: Make) -> 
         "toNumber": "+12125550002",
         "inputs": {"customer_name": "C2"},
         "attempt": 1,
+        "waitingFor": "paused",
+        "nextEligibleAt": None,
     }
 
 

@@ -110,6 +110,7 @@ def _rig(client: redis.Redis, url: str, namespace: str) -> Iterator[Rig]:
     yield built
     for runtime in built.runtimes:
         runtime.stop(grace_s=2)
+    built.broker_client.close()
 
 
 @pytest.fixture

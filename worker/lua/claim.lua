@@ -2,31 +2,38 @@
 -- (job cap, workspace dial limit, one pool number), all or nothing, in one step.
 -- The row moves released -> dialing with a fresh dial id, the dial is recorded and
 -- dial.started is appended. A second delivery of the same message finds the row no
--- longer released and claims nothing. When the job is not ACTIVE, its window is
--- closed, or a limit is full, the row goes back to the queue for the pump.
+-- longer released and claims nothing. When the job is not ACTIVE, its window or the
+-- recipient's hours are closed, or a limit is full, the row goes back to the queue for
+-- the pump. A suppressed number ends the row (outcome suppressed, row.suppressed); a
+-- number called maxCallsPerNumberPerDay times in the last 24 h holds the row until the
+-- oldest of those calls is a day old (row.frequency_capped).
 -- The pool number is the least busy one with room; ties rotate (a per-job counter).
 -- uses: _lib.lua
--- KEYS: the job script keys (see _lib.lua), the new dial's record, then the
--- semaphore of each pool number, in the order of ARGV[8].
+-- KEYS: the job script keys (see _lib.lua).
 -- ARGV[1] wake-up member, ARGV[2] job id, ARGV[3] config version, ARGV[4] row index,
--- ARGV[5] dial id, ARGV[6] lease (ms), ARGV[7] the job's cap, ARGV[8] pool number ids
--- joined by ',', ARGV[9] attempt, ARGV[10] workspace id, ARGV[11] deadline member
--- Returns: {'gone'} | {'stale'} | {'paused'} | {'closed'} | {'full', 'job'|'workspace'|'number'}
+-- ARGV[5] dial id with '{attempt}' where the attempt goes, ARGV[6] lease (ms),
+-- ARGV[7] the job's cap, ARGV[8] pool number ids joined by ',', ARGV[9] workspace id,
+-- ARGV[10] the dial's deadline member, with '{attempt}' as in ARGV[5]
+-- Returns: {'gone'} | {'stale'} | {'paused'} | {'closed'} | {'hours'} | {'suppressed'} |
+--          {'capped'} | {'full', 'job'|'workspace'|'number'}
 --        | {'ok', fromNumber, fromNumberId, row JSON, startedAt, openedAt of the window if
---          this is its first dial, else ''}
-local K_DIAL = KEYS[N_SCRIPT_KEYS + 1]
-local member, job_id, index, dial_id = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
-local job = redis.call('HMGET', K_JOB, 'status', 'ver', 'window', 'windowUntil')
+--          this is its first dial (else ''), dial id, attempt}
+local DAY_MS = 86400000
+local member, job_id, index = ARGV[1], ARGV[2], ARGV[4]
+local job = redis.call('HMGET', K_JOB, 'status', 'ver', 'window', 'windowUntil', 'grouped')
 if not job[1] then return {'gone'} end
 local score = redis.call('ZSCORE', K_RELEASED, index)
 if not score then return {'gone'} end
 if job[2] ~= ARGV[3] then return {'stale'} end
 local now = now_ms()
 
-local function back()
+local function unrelease()
   redis.call('ZREM', K_RELEASED, index)
   redis.call('ZREM', K_RELT, index)
-  redis.call('ZADD', K_QUEUE, score, index)
+end
+local function back()
+  unrelease()
+  requeue(index, score, job[5] == '1')
 end
 
 if job[1] ~= 'ACTIVE' then
@@ -38,12 +45,60 @@ if job[3] ~= 'open' or now >= tonumber(job[4] or 0) then
   wake(member, now)
   return {'closed'}
 end
+
+local row = redis.call('HGET', K_ROWS, index)
+if not row then
+  -- Never expected (rows live as long as their job); refuse before writing anything.
+  return redis.error_reply('row ' .. index .. ' of ' .. job_id .. ' has no data')
+end
+local data = cjson.decode(row)
+local to_number = data[1]
+local row_id = job_id .. '.' .. index
+if job[5] == '1' then
+  local open_until = tonumber(redis.call('HGET', K_GOPEN, data[3]) or 0)
+  if now >= open_until then
+    back()
+    wake(member, now)
+    return {'hours'}
+  end
+end
+
+if redis.call('ZSCORE', K_SUPPRESSED, to_number) then
+  unrelease()
+  redis.call('HINCRBY', K_JOB, 'finished', 1)
+  redis.call('HINCRBY', K_JOB, 'out:suppressed', 1)
+  redis.call('HINCRBY', K_STATS, 'queued', -1)
+  emit({type = 'row.suppressed', jobId = job_id, rowId = row_id, toNumber = to_number,
+    to = 'suppressed', status = 'suppressed'}, '')
+  if not complete_if_done(job_id, member, now) then wake(member, now) end
+  return {'suppressed'}
+end
+
+local ws = redis.call('HMGET', K_WS, 'dialLimit', 'maxCallsPerNumberPerDay')
+local per_day = tonumber(ws[2] or '')
+local freq_key = nil
+if per_day then
+  freq_key = k_freq(to_number)
+  redis.call('ZREMRANGEBYSCORE', freq_key, '-inf', now - DAY_MS)
+  local calls = redis.call('ZCARD', freq_key)
+  if calls >= per_day then
+    -- Room again when all but per_day - 1 of these calls are over a day old.
+    local nth = redis.call('ZRANGE', freq_key, calls - per_day, calls - per_day, 'WITHSCORES')
+    local due = tonumber(nth[2]) + DAY_MS
+    unrelease()
+    hold(index, due, 'frequencyCap')
+    emit({type = 'row.frequency_capped', jobId = job_id, rowId = row_id,
+      toNumber = to_number, callsInLastDay = calls, retryAt = due}, '')
+    wake(member, now)
+    return {'capped'}
+  end
+end
+
 if purge(K_SEM, now) >= tonumber(ARGV[7]) then
   back()
   return {'full', 'job'}
 end
-local limit = tonumber(redis.call('HGET', K_WS, 'dialLimit') or 0)
-if purge(K_WS_SEM, now) >= limit then
+if purge(K_WS_SEM, now) >= tonumber(ws[1] or 0) then
   back()
   redis.call('SADD', K_WAITING, member)
   wake(member, now + 2000)
@@ -60,7 +115,7 @@ for k = 0, n - 1 do
   local raw = redis.call('HGET', K_NUMBERS, ids[i])
   if raw then
     local number = cjson.decode(raw)
-    local busy = purge(KEYS[N_SCRIPT_KEYS + 1 + i], now)
+    local busy = purge(k_number_sem(ids[i]), now)
     if busy < tonumber(number.max) and (best == nil or busy < best_count) then
       best, best_count, best_number = i, busy, number.number
     end
@@ -73,31 +128,30 @@ if best == nil then
   return {'full', 'number'}
 end
 
-local row = redis.call('HGET', K_ROWS, index)
-if not row then
-  -- Never expected (rows live as long as their job); refuse before writing anything.
-  return redis.error_reply('row ' .. index .. ' of ' .. job_id .. ' has no data')
-end
-local to_number = cjson.decode(row)[1]
+local attempt = tonumber(redis.call('HGET', K_ATT, index) or 0) + 1
+local dial_id = string.gsub(ARGV[5], '{attempt}', tostring(attempt))
+local k_this_dial = k_dial(dial_id)
 local expiry = now + tonumber(ARGV[6])
 redis.call('ZADD', K_SEM, expiry, dial_id)
 redis.call('ZADD', K_WS_SEM, expiry, dial_id)
-redis.call('ZADD', KEYS[N_SCRIPT_KEYS + 1 + best], expiry, dial_id)
-redis.call('ZADD', K_DEADLINES, expiry, ARGV[11])
-redis.call('ZREM', K_RELEASED, index)
-redis.call('ZREM', K_RELT, index)
+redis.call('ZADD', k_number_sem(ids[best]), expiry, dial_id)
+redis.call('ZADD', K_DEADLINES, expiry, (string.gsub(ARGV[10], '{attempt}', tostring(attempt))))
+unrelease()
 redis.call('HSET', K_DIALING, index, dial_id)
 redis.call('HINCRBY', K_STATS, 'queued', -1)
 redis.call('HINCRBY', K_STATS, 'inProgress', 1)
 redis.call('ZADD', K_DIALS, redis.call('HINCRBY', K_JOB, 'dialseq', 1), dial_id)
-local row_id = job_id .. '.' .. index
-redis.call('HSET', K_DIAL, 'dialId', dial_id, 'jobId', job_id, 'wsId', ARGV[10],
+if freq_key then
+  redis.call('ZADD', freq_key, now, dial_id)
+  redis.call('PEXPIRE', freq_key, DAY_MS)
+end
+redis.call('HSET', k_this_dial, 'dialId', dial_id, 'jobId', job_id, 'wsId', ARGV[9],
   'rowId', row_id, 'index', index, 'toNumber', to_number, 'fromNumber', best_number,
   'fromNumberId', ids[best], 'status', 'in-progress', 'startedAt', now,
-  'attempt', ARGV[9], 'leaseUntil', expiry, 'owner', 'worker')
+  'attempt', attempt, 'leaseUntil', expiry, 'owner', 'worker')
 emit({type = 'dial.started', jobId = job_id, dialId = dial_id, rowId = row_id,
   to = 'in-progress', fromNumber = best_number, toNumber = to_number,
-  attempt = tonumber(ARGV[9])}, '')
+  attempt = attempt}, '')
 local opened = redis.call('HGET', K_JOB, 'openedAt')
 if opened then redis.call('HDEL', K_JOB, 'openedAt') end
-return {'ok', best_number, ids[best], row, now, opened or ''}
+return {'ok', best_number, ids[best], row, now, opened or '', dial_id, attempt}

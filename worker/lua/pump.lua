@@ -1,13 +1,17 @@
 -- pump.lua: one step of a job's scheduler. Records window changes (job.window_opened /
--- job.window_closed), recovers rows whose dial message was lost, releases as many rows
--- as the job's free capacity allows, and sets when the pump must next run.
+-- job.window_closed), recovers rows whose dial message was lost, puts held rows whose
+-- retry backoff or frequency cap is over back in the queue, records which recipient
+-- time-zone groups are inside their hours (jobs with recipientHours), releases as many
+-- rows as the job's free capacity allows, and sets when the pump must next run.
 -- uses: _lib.lua
 -- KEYS: the job script keys (see _lib.lua).
 -- ARGV[1] wake-up member, ARGV[2] job id, ARGV[3] config version the window was computed
 -- for, ARGV[4] '1' if the window is open at ARGV[6], ARGV[5] when that changes (ms; 0 =
 -- never), ARGV[6] the instant the window was computed for (ms, Redis time),
 -- ARGV[7] cap, ARGV[8] longest sleep between runs (ms), ARGV[9] age after which a
--- released row whose message never arrived goes back to the queue (ms)
+-- released row whose message never arrived goes back to the queue (ms), then for each
+-- recipient group: ARGV[10 + 3k] group id, ARGV[11 + 3k] until when its hours are open
+-- (ms; 0 = closed now), ARGV[12 + 3k] when that next changes (ms; 0 = never)
 -- Returns: {'missing'} | {'idle', status} | {'stale'} | {'recompute'} | {'closed'} |
 --          {'complete'} | {'open', released row index...}
 local member, job_id = ARGV[1], ARGV[2]
@@ -30,9 +34,26 @@ if now < computed_at or (change > 0 and now >= change) then return {'recompute'}
 local stale = redis.call('ZRANGEBYSCORE', K_RELT, '-inf', now - tonumber(ARGV[9]))
 for _, index in ipairs(stale) do
   local score = redis.call('ZSCORE', K_RELEASED, index)
-  if score then redis.call('ZADD', K_QUEUE, score, index) end
   redis.call('ZREM', K_RELEASED, index)
   redis.call('ZREM', K_RELT, index)
+  if score then requeue(index, score, is_grouped()) end
+end
+local held_next = unhold_due(now, 1000)
+
+-- Recipient groups: record which are open (claims check it) and when the first group
+-- that has rows waiting changes.
+local group_change = nil
+for k = 10, #ARGV, 3 do
+  local gid, open_until, gchange = ARGV[k], tonumber(ARGV[k + 1]), tonumber(ARGV[k + 2])
+  if open_until > 0 then
+    redis.call('HSET', K_GOPEN, gid, string.format('%d', open_until))
+  else
+    redis.call('HDEL', K_GOPEN, gid)
+  end
+  if gchange > 0 and (group_change == nil or gchange < group_change)
+      and redis.call('ZCARD', k_group_queue(gid)) > 0 then
+    group_change = gchange
+  end
 end
 
 if not is_open then
@@ -72,5 +93,7 @@ for _, index in ipairs(release_rows(credit(tonumber(ARGV[7]), now), now)) do
 end
 local next_run = now + tonumber(ARGV[8])
 if change > 0 and change < next_run then next_run = change end
+if group_change and group_change < next_run then next_run = group_change end
+if held_next and held_next < next_run then next_run = math.max(held_next, now) end
 redis.call('ZADD', K_WAKEUPS, next_run, member)
 return out

@@ -1,0 +1,39 @@
+"""Reading a job's stored configuration (the JSON in its record): its schedule, its
+recipient hours and its own timezone, shared by the worker and the queue view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.recipients import Hours
+from domain.schedule import TimeSlot, WeeklySchedule, parse_hhmm
+
+
+def schedule_of(config: dict[str, Any]) -> WeeklySchedule | None:
+    """The effective schedule of a stored config (None: dial at any time)."""
+    raw = config.get("schedule")
+    if raw is None or config.get("disableSchedule"):
+        return None
+    days: dict[int, tuple[TimeSlot, ...]] = {}
+    for day in raw["days"]:
+        days[int(day["dayOfWeek"])] = tuple(
+            TimeSlot(
+                parse_hhmm(s["startTime"], allow_24=False), parse_hhmm(s["endTime"], allow_24=True)
+            )
+            for s in day["timeSlots"]
+        )
+    return WeeklySchedule(raw["timezone"], days)
+
+
+def hours_of(config: dict[str, Any]) -> Hours | None:
+    """The job's recipientHours, or None when it has none (or they are turned off)."""
+    raw = config.get("recipientHours")
+    if not raw:
+        return None
+    return Hours.parse(raw["startTime"], raw["endTime"])
+
+
+def job_zone_of(config: dict[str, Any]) -> str:
+    """The job's own timezone (rows whose number has no known zone use it)."""
+    raw = config.get("schedule")
+    return str(raw["timezone"]) if raw else "UTC"

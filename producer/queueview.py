@@ -1,0 +1,193 @@
+"""The queue of a job (SPEC §4.5 and §7): rows not yet dialed, why each waits, and when
+it may next be dialed.
+
+Rows waiting in the queue or released to the broker are listed first, in dialing
+order; then rows held for a retry backoff or a frequency cap, by when they are due.
+``waitingFor`` is the first reason that holds now: ``paused`` (the job is not running),
+``retryBackoff`` / ``frequencyCap`` (held), ``schedule`` (the job's window is closed),
+``recipientHours`` (outside the recipient's hours), else ``capacity``. ``nextEligibleAt``
+is the first instant, from now or from when the hold ends, at which the job's window and
+every recipient zone's hours are all open (null when the job is not running or never).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import redis
+
+from domain.errors import InvalidInput, Problem
+from domain.keys import Keys
+from domain.pagination import Page, check_limit, decode_cursor, encode_cursor
+from domain.recipients import JOB_ZONE, group_schedules, next_eligible
+from domain.schedule import WeeklySchedule, is_open
+from domain.stored_config import hours_of, job_zone_of, schedule_of
+from domain.timefmt import iso_ms
+
+HELD_CURSOR = "h:"
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    index: str
+    score: float
+    held: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _JobState:
+    status: str | None
+    config: dict[str, Any]
+    grouped: bool
+
+
+def _bad_cursor() -> InvalidInput:
+    return InvalidInput([Problem("cursor", "is not a cursor of this list")])
+
+
+def _parse_cursor(cursor: str | None) -> tuple[str, float, str]:
+    """('queue', score, '') after a queued row, ('held', due, index) after a held one."""
+    after = decode_cursor(cursor)
+    if after is None:
+        return "queue", -math.inf, ""
+    phase = "queue"
+    member = ""
+    text = after
+    if after.startswith(HELD_CURSOR):
+        phase = "held"
+        text, _, member = after[len(HELD_CURSOR) :].partition(":")
+        if not member.isdigit():
+            raise _bad_cursor()
+    try:
+        score = float(text)
+    except ValueError:
+        raise _bad_cursor() from None
+    if not math.isfinite(score):
+        raise _bad_cursor()
+    return phase, score, member
+
+
+class QueueView:
+    """Reads one page of a job's queue with the reason each row waits."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self._r = client
+        self._k = keys
+
+    def page(self, ws_id: str, job_id: str, limit: int | None, cursor: str | None) -> Page:
+        """One page of the queue (the caller checked that the job exists)."""
+        n = check_limit(limit)
+        phase, after, after_member = _parse_cursor(cursor)
+        k = self._k
+        with self._r.pipeline(transaction=True) as pipe:
+            pipe.hmget(k.job(ws_id, job_id), ["status", "config", "grouped"])
+            pipe.time()
+            if phase == "queue":
+                low = "-inf" if after == -math.inf else f"({after!r}"
+                for key in (k.released(ws_id, job_id), k.queue(ws_id, job_id)):
+                    pipe.zrangebyscore(key, low, "+inf", start=0, num=n + 1, withscores=True)
+                pipe.zrangebyscore(
+                    k.held(ws_id, job_id), "-inf", "+inf", start=0, num=n + 1, withscores=True
+                )
+            else:
+                pipe.zrangebyscore(k.held(ws_id, job_id), after, after, withscores=True)
+                pipe.zrangebyscore(
+                    k.held(ws_id, job_id),
+                    f"({after!r}",
+                    "+inf",
+                    start=0,
+                    num=n + 1,
+                    withscores=True,
+                )
+            results = pipe.execute()
+        (status, raw_config, grouped), (seconds, micros) = results[0], results[1]
+        now = datetime.fromtimestamp(int(seconds) + int(micros) / 1e6, UTC)
+        if phase == "queue":
+            released, waiting, held = cast(list[list[tuple[str, float]]], results[2:])
+            queued = sorted(
+                [_Entry(m, s, False) for m, s in released + waiting], key=lambda e: e.score
+            )
+        else:
+            ties, later = cast(list[list[tuple[str, float]]], results[2:])
+            held = [(m, s) for m, s in ties if m > after_member] + later
+            queued = []
+        entries = queued + [_Entry(m, s, True) for m, s in sorted(held, key=lambda e: (e[1], e[0]))]
+        page = entries[:n]
+        job = _JobState(status, json.loads(raw_config) if raw_config else {}, grouped == "1")
+        data = self._describe(ws_id, job_id, page, job, now)
+        if len(entries) <= n:
+            return Page(data, None)
+        last = page[-1]
+        position = f"{HELD_CURSOR}{last.score!r}:{last.index}" if last.held else repr(last.score)
+        return Page(data, encode_cursor(position))
+
+    def _describe(
+        self, ws_id: str, job_id: str, page: list[_Entry], job: _JobState, now: datetime
+    ) -> list[dict[str, Any]]:
+        if not page:
+            return []
+        k = self._k
+        members = [e.index for e in page]
+        with self._r.pipeline(transaction=False) as pipe:
+            pipe.hmget(k.rows(ws_id, job_id), members)
+            pipe.hmget(k.attempts(ws_id, job_id), members)
+            pipe.hmget(k.hold_why(ws_id, job_id), members)
+            pipe.hgetall(k.groups(ws_id, job_id))
+            raws, attempts, whys, raw_groups = pipe.execute()
+        config = job.config
+        job_schedule = schedule_of(config) if config else None
+        hours = hours_of(config) if config else None
+        job_zone = job_zone_of(config) if config else "UTC"
+        groups = {gid: json.loads(text) for gid, text in raw_groups.items()} if job.grouped else {}
+        running = job.status == "ACTIVE"
+        memo: dict[tuple[str | None, float], datetime | None] = {}
+
+        def schedules_of(gid: str | None) -> list[WeeklySchedule | None]:
+            zones = groups.get(gid, {}).get("zones", []) if gid else []
+            return [job_schedule, *group_schedules(zones, hours, job_zone)]
+
+        out = []
+        for entry, raw, att, why in zip(page, raws, attempts, whys, strict=True):
+            data = json.loads(raw) if raw else ["", {}]
+            gid = str(data[2]) if len(data) > 2 else None
+            item: dict[str, Any] = {
+                "rowId": f"{job_id}.{entry.index}",
+                "index": int(entry.index),
+                "toNumber": data[0],
+                "inputs": data[1] if len(data) > 1 else {},
+                "attempt": int(att or 0) + 1,
+            }
+            if gid is not None and gid in groups:
+                zones = [job_zone if z == JOB_ZONE else z for z in groups[gid]["zones"]]
+                item["timezones"] = zones
+                item["timezoneSource"] = groups[gid]["source"]
+            start = now
+            if entry.held:
+                start = max(now, datetime.fromtimestamp(entry.score / 1000, UTC))
+            if not running:
+                item["waitingFor"], item["nextEligibleAt"] = "paused", None
+                out.append(item)
+                continue
+            schedules = schedules_of(gid)
+            key = (gid, start.timestamp())
+            if key not in memo:
+                memo[key] = next_eligible(schedules, start)
+            eligible = memo[key]
+            if entry.held and start > now:
+                reason = why or "retryBackoff"
+            elif not is_open(job_schedule, now):
+                reason = "schedule"
+            elif not all(is_open(s, now) for s in schedules[1:]):
+                reason = "recipientHours"
+            else:
+                reason = "capacity"
+            item["waitingFor"] = reason
+            item["nextEligibleAt"] = (
+                iso_ms(round(eligible.timestamp() * 1000)) if eligible else None
+            )
+            out.append(item)
+        return out

@@ -1,0 +1,88 @@
+"""Pydantic models of the workspace-level requests: the suppression list and settings.
+
+Kept apart from :mod:`producer.models` (the job bodies); the same rules apply: camelCase
+wire names, unknown fields refused, strict types, every problem reported with its path
+(``numbers[3]``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
+
+from producer import validation as v
+
+#: Numbers one ``POST /api/suppressions`` may carry (as many as rows in a job).
+MAX_NUMBERS_PER_REQUEST = 100_000
+#: Longest ``reason`` of a suppression.
+MAX_REASON_CHARS = 500
+#: Bounds of ``maxCallsPerNumberPerDay``.
+MIN_CALLS_PER_DAY, MAX_CALLS_PER_DAY = 1, 1000
+
+#: A phone number as given, stored in its E.164 form.
+PhoneNumber = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=64, examples=["+12125550123"]),
+    AfterValidator(v.normalize_phone_number),
+]
+
+
+class _In(BaseModel):
+    """Input models refuse unknown fields, so a typo is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SuppressionsAdd(_In):
+    """Body of ``POST /api/suppressions``: numbers never to dial, and why."""
+
+    numbers: list[PhoneNumber] = Field(
+        min_length=1,
+        json_schema_extra={"maxItems": MAX_NUMBERS_PER_REQUEST},
+    )
+    reason: StrictStr | None = Field(
+        default=None, max_length=MAX_REASON_CHARS, examples=["asked not to be called"]
+    )
+
+    @field_validator("numbers", mode="before")
+    @classmethod
+    def _count(cls, value: object) -> object:
+        # Checked before the items, so that an oversized list costs no number parsing.
+        if isinstance(value, list) and len(value) > MAX_NUMBERS_PER_REQUEST:
+            raise v.fail(
+                "too_many_numbers",
+                f"has {len(value)} numbers; at most {MAX_NUMBERS_PER_REQUEST} are allowed "
+                "in one request (send the rest in further requests)",
+            )
+        return value
+
+    def unique_numbers(self) -> list[str]:
+        """The E.164 numbers, each once, in the order first given."""
+        return list(dict.fromkeys(self.numbers))
+
+
+class WorkspaceUpdate(_In):
+    """Body of ``PATCH /api/workspace``: only the fields given change; null turns one off."""
+
+    maxCallsPerNumberPerDay: StrictInt | None = Field(  # noqa: N815 -- wire names are camelCase
+        default=None,
+        ge=MIN_CALLS_PER_DAY,
+        le=MAX_CALLS_PER_DAY,
+        description=(
+            "calls to one number allowed in any rolling 24 h across the workspace's jobs; "
+            "null turns the cap off"
+        ),
+    )
+
+
+#: Request bodies of the workspace routes, for the OpenAPI document's components.
+BODY_MODELS = (SuppressionsAdd, WorkspaceUpdate)

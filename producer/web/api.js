@@ -1,0 +1,151 @@
+// Talking to the batchdial API: the key, JSON requests, and the live event stream.
+// The key lives in sessionStorage only and travels in the `api_key` header; the event
+// stream is read with fetch() (EventSource cannot send headers) and resumes after the
+// last event id it saw whenever the connection drops.
+
+const KEY = "batchdial.apiKey";
+
+export function apiKey() {
+  return sessionStorage.getItem(KEY);
+}
+
+export function setApiKey(key) {
+  if (key) sessionStorage.setItem(KEY, key);
+  else sessionStorage.removeItem(KEY);
+}
+
+/** An error answer of the API: `{error: {code, message, details}}` and its status. */
+export class ApiError extends Error {
+  constructor(status, body) {
+    const error = (body && body.error) || {};
+    super(error.message || `the server answered ${status}`);
+    this.status = status;
+    this.code = error.code || "error";
+    this.details = Array.isArray(error.details) ? error.details : [];
+  }
+}
+
+let onUnauthorized = () => {};
+
+/** What to do when the key is refused (401): sign out and ask again. */
+export function whenUnauthorized(handler) {
+  onUnauthorized = handler;
+}
+
+/** A JSON request to the API with the key; resolves to the parsed body, or throws ApiError. */
+export async function api(path, { method = "GET", body, key = apiKey() } = {}) {
+  const headers = { Accept: "application/json" };
+  if (key) headers["api_key"] = key;
+  const init = { method, headers, cache: "no-store", credentials: "omit" };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (err) {
+    throw new ApiError(0, { error: { code: "offline", message: "the server cannot be reached" } });
+  }
+  const text = await response.text();
+  let parsed = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch (err) {
+    parsed = null;
+  }
+  if (!response.ok) {
+    const error = new ApiError(response.status, parsed);
+    if (response.status === 401) onUnauthorized(error);
+    throw error;
+  }
+  return parsed;
+}
+
+export const jobsPath = (id = "") =>
+  "/api/batch_dial_jobs" + (id ? "/" + encodeURIComponent(id) : "");
+
+/** `a` after `b` in a Redis stream's order ("<ms>-<seq>"). */
+export function idAfter(a, b) {
+  if (!b) return true;
+  const [am, as] = a.split("-").map(BigInt);
+  const [bm, bs] = b.split("-").map(BigInt);
+  return am > bm || (am === bm && as > bs);
+}
+
+/** Split an SSE body into messages; returns the rest that is not a whole message yet. */
+export function parseSse(buffer, onMessage) {
+  const blocks = buffer.split(/\r\n\r\n|\n\n/);
+  const rest = blocks.pop();
+  for (const block of blocks) {
+    const message = { id: null, data: [], retry: null };
+    for (const line of block.split(/\r\n|\n|\r/)) {
+      if (!line || line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? "" : line.slice(colon + 1);
+      if (value.startsWith(" ")) value = value.slice(1);
+      if (field === "id") message.id = value;
+      else if (field === "data") message.data.push(value);
+      else if (field === "retry" && /^\d+$/.test(value)) message.retry = Number(value);
+    }
+    onMessage(message);
+  }
+  return rest;
+}
+
+/**
+ * Follow a job's events live. Calls `onEvent(event)` for each event after `from`
+ * (an event id, or null for the whole log), `onState("live" | "reconnecting" |
+ * "stopped")` as the connection changes. Stops when `signal` aborts.
+ */
+export async function followEvents(jobId, { from = null, onEvent, onState, signal }) {
+  let last = from;
+  let retryMs = 2000;
+  let failures = 0;
+  while (!signal.aborted) {
+    try {
+      const headers = { Accept: "text/event-stream", api_key: apiKey() || "" };
+      if (last) headers["Last-Event-ID"] = last;
+      const response = await fetch(jobsPath(jobId) + "/events/stream", {
+        headers, signal, cache: "no-store", credentials: "omit",
+      });
+      if (response.status === 401) {
+        onUnauthorized(new ApiError(401, null));
+        onState("stopped");
+        return;
+      }
+      if (response.status === 404) {
+        onState("stopped");
+        return;
+      }
+      if (!response.ok || !response.body) throw new Error(`stream answered ${response.status}`);
+      onState("live");
+      failures = 0;
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer = parseSse(buffer + value, (message) => {
+          if (message.retry !== null) retryMs = message.retry;
+          if (!message.data.length || !message.id) return;
+          if (!idAfter(message.id, last)) return; // already seen (replayed on resume)
+          last = message.id;
+          onEvent(JSON.parse(message.data.join("\n")));
+        });
+      }
+    } catch (err) {
+      if (signal.aborted) break;
+    }
+    if (signal.aborted) break;
+    onState("reconnecting");
+    failures += 1;
+    const wait = Math.min(retryMs * 2 ** Math.min(failures - 1, 3), 15000);
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, wait);
+      signal.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
+    });
+  }
+  onState("stopped");
+}

@@ -1,0 +1,132 @@
+// Creating a job from a CSV file: parsed here, sent as one create request; the API
+// validates every row and stores nothing when any is wrong, and its problems are
+// shown against the lines of the file.
+
+import { ApiError, api, jobsPath } from "./api.js";
+import { describeProblem, rowsFromCsv } from "./csv.js";
+import { announce, h } from "./dom.js";
+import { scheduleEditor } from "./schedule.js";
+
+function field(id, label, input, hint) {
+  input.id = id;
+  if (hint) input.setAttribute("aria-describedby", `${id}-hint`);
+  return h("div", { class: "field" }, h("label", { for: id }, label), input,
+    hint ? h("p", { class: "hint", id: `${id}-hint` }, hint) : null);
+}
+
+/** Render the create form into `root`; `navigate(hash)` opens another view. */
+export async function showCreate(root, navigate) {
+  let parsed = null;
+  const name = h("input", { type: "text", required: true, value: "" });
+  const agent = h("input", { type: "text", required: true, value: "" });
+  const cap = h("input", { type: "number", min: 1, step: 1, value: 5, required: true });
+  const pool = h("input", { type: "text", required: true, spellcheck: "false" });
+  const file = h("input", { type: "file", accept: ".csv,text/csv", required: true });
+  const preview = h("div", { class: "preview", "aria-live": "polite" });
+  const problems = h("div", { id: "create-problems", class: "problems", tabindex: -1 });
+  const submit = h("button", { type: "submit", class: "primary" }, "Create job");
+  const schedule = scheduleEditor(null, "new-schedule");
+
+  // The newest job's agent and pool are the likeliest choice for the next one.
+  try {
+    const latest = await api(`${jobsPath()}?limit=1`);
+    if (latest.data.length) {
+      agent.value = latest.data[0].callAgentId;
+      pool.value = latest.data[0].fromPhoneNumberIds.join(", ");
+      cap.value = latest.data[0].maxConcurrentDials;
+    }
+  } catch (err) {
+    // Leave the fields empty.
+  }
+
+  file.addEventListener("change", async () => {
+    parsed = null;
+    problems.replaceChildren();
+    const chosen = file.files[0];
+    if (!chosen) return;
+    if (!name.value) name.value = chosen.name.replace(/\.csv$/i, "");
+    try {
+      parsed = rowsFromCsv(await chosen.text());
+    } catch (err) {
+      preview.replaceChildren(h("p", { class: "error" }, `This file cannot be used: ${err.message}`));
+      return;
+    }
+    const sample = parsed.rows.slice(0, 5);
+    preview.replaceChildren(
+      h("p", {}, `${parsed.rows.length} rows; inputs: ${parsed.inputs.join(", ") || "none"}.`),
+      h("div", { class: "table-wrap" }, h("table", {},
+        h("caption", { class: "sr-only" }, "First rows of the file"),
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Line"),
+          h("th", { scope: "col" }, "toNumber"),
+          ...parsed.inputs.map((k) => h("th", { scope: "col" }, k)))),
+        h("tbody", {}, ...sample.map((row, i) => h("tr", {},
+          h("td", {}, String(parsed.lines[i])), h("td", {}, row.toNumber),
+          ...parsed.inputs.map((k) => h("td", {}, row.inputs[k]))))))));
+  });
+
+  function showProblems(title, items) {
+    problems.replaceChildren(
+      h("h2", {}, title),
+      h("ul", {}, ...items.map((text) => h("li", {}, text))));
+    problems.focus();
+  }
+
+  async function onSubmit(event) {
+    event.preventDefault();
+    problems.replaceChildren();
+    if (!parsed) {
+      showProblems("Nothing was sent", ["Choose a CSV file with a toNumber column first."]);
+      return;
+    }
+    let body;
+    try {
+      body = {
+        name: name.value.trim(),
+        callAgentId: agent.value.trim(),
+        maxConcurrentDials: Number(cap.value),
+        fromPhoneNumberIds: pool.value.split(/[\s,]+/).filter(Boolean),
+        rows: parsed.rows,
+      };
+      const sched = schedule.read();
+      if (sched) body.schedule = sched;
+    } catch (err) {
+      showProblems("Nothing was sent", [err.message]);
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const job = await api(jobsPath(), { method: "POST", body });
+      announce(`Created job ${job.name} with ${job.counts.rows} rows. It waits until you start it.`);
+      navigate(`#/jobs/${encodeURIComponent(job.id)}`);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      const lines = err.details.map((d) => {
+        const where = describeProblem(d.path, parsed.lines);
+        return `${where.where}: ${d.message}`;
+      });
+      showProblems(`Nothing was stored: ${err.details.length || 1} problem(s) to fix`,
+        lines.length ? lines : [err.message]);
+      announce("The job was not created: see the problems listed.");
+    } finally {
+      submit.disabled = false;
+    }
+  }
+
+  const form = h("form", { class: "card", novalidate: true, onsubmit: onSubmit },
+    field("new-file", "CSV file", file,
+      "First line: a toNumber column and one column per input, e.g. toNumber,customer_name. " +
+      "Numbers in E.164 form (+12125550123)."),
+    preview,
+    field("new-name", "Job name", name),
+    field("new-agent", "Call agent id", agent),
+    field("new-cap", "Most calls at once (maxConcurrentDials)", cap),
+    field("new-pool", "Caller-ID number ids (comma-separated)", pool,
+      "The ids (pn_…) printed by `batchdial workspace create`."),
+    schedule.element,
+    problems,
+    h("div", { class: "row" }, submit,
+      h("a", { href: "#/jobs", class: "button secondary" }, "Back to jobs")));
+  root.replaceChildren(h("h1", {}, "New job from a CSV file"), form);
+  file.focus();
+  return () => {};
+}

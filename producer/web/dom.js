@@ -1,0 +1,104 @@
+// Small helpers: building elements (text is always text, never HTML), formatting
+// times and counts, and telling screen readers what changed.
+
+/** h("p", {class: "x", onclick: f}, "text", child, ...) → element. */
+export function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith("on") && typeof value === "function") {
+      node.addEventListener(key.slice(2), value);
+    } else if (key === "dataset") {
+      Object.assign(node.dataset, value);
+    } else if (key in node && typeof value !== "string") {
+      node[key] = value;
+    } else {
+      node.setAttribute(key, value === true ? "" : String(value));
+    }
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+/** Say `text` in the polite live region (and show it briefly). */
+export function announce(text) {
+  const region = document.getElementById("announce");
+  region.textContent = "";
+  // A new text node after a tick is announced even when the text repeats.
+  setTimeout(() => {
+    region.textContent = text;
+  }, 30);
+  clearTimeout(announce.timer);
+  announce.timer = setTimeout(() => {
+    region.textContent = "";
+  }, 6000);
+}
+
+const dateTime = new Intl.DateTimeFormat(undefined, {
+  weekday: "short", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+});
+
+/** "Mon, Nov 30, 09:00" in the browser's time zone; "—" for nothing. */
+export function when(iso) {
+  if (!iso) return "—";
+  return dateTime.format(new Date(iso));
+}
+
+const clockTime = new Intl.DateTimeFormat(undefined, {
+  hour: "2-digit", minute: "2-digit", second: "2-digit",
+});
+
+/** "10:43:05" for an instant of today, else as `when`. */
+export function moment(iso) {
+  if (!iso) return "—";
+  const at = new Date(iso);
+  return at.toDateString() === new Date().toDateString() ? clockTime.format(at) : when(iso);
+}
+
+/** A <time> element showing `when(iso)` (or `moment(iso)`) with the exact instant. */
+export function timeEl(iso, precise = false) {
+  if (!iso) return "—";
+  return h("time", { datetime: iso, title: iso }, precise ? moment(iso) : when(iso));
+}
+
+/** "in 3 h", "in 12 min", "5 min ago". */
+export function relative(iso, nowMs = Date.now()) {
+  if (!iso) return "";
+  const diff = Date.parse(iso) - nowMs;
+  const minutes = Math.round(Math.abs(diff) / 60000);
+  let text;
+  if (minutes < 1) text = "under a minute";
+  else if (minutes < 90) text = `${minutes} min`;
+  else if (minutes < 48 * 60) text = `${Math.round(minutes / 60)} h`;
+  else text = `${Math.round(minutes / 1440)} days`;
+  return diff >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+/** The window of a job as one phrase: "open now · closes Mon 17:00 (in 3 h)". */
+export function windowText(window) {
+  if (!window) return "—";
+  if (window.alwaysOpen) return "open at any time";
+  if (window.openNow) {
+    return window.nextCloseAt
+      ? `open now · closes ${when(window.nextCloseAt)} (${relative(window.nextCloseAt)})`
+      : "open now";
+  }
+  return window.nextOpenAt
+    ? `closed · opens ${when(window.nextOpenAt)} (${relative(window.nextOpenAt)})`
+    : "closed · never opens (the schedule has no slot)";
+}
+
+/** "completed 12 · no-answer 3" from counts.byStatus. */
+export function outcomes(byStatus) {
+  const entries = Object.entries(byStatus || {}).sort((a, b) => b[1] - a[1]);
+  return entries.length ? entries.map(([k, v]) => `${k} ${v}`).join(" · ") : "none yet";
+}
+
+export function statusBadge(status) {
+  return h("span", { class: `badge s-${String(status).toLowerCase()}` }, status);
+}
+
+export const TERMINAL = new Set(["COMPLETE", "CANCELLED"]);

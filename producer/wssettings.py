@@ -1,0 +1,83 @@
+"""Workspace settings: the workspace object of ``GET /api/workspace`` and its changes.
+
+The one setting so far, ``maxCallsPerNumberPerDay``, is a field of the workspace hash
+(absent = off), read by the engine's claim script each time it is about to dial.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+import structlog
+from pydantic import ValidationError
+from redis.client import Pipeline
+
+from domain.errors import InvalidInput, Unauthorized
+from domain.jsonbody import parse_json_object
+from domain.keys import Keys
+from producer.settings_models import WorkspaceUpdate
+from producer.validation import problems_of
+from producer.workspaces import Workspaces
+
+log = structlog.get_logger(__name__)
+
+#: Field of the workspace hash that holds the frequency cap (read by worker/lua/claim.lua).
+CALLS_PER_DAY_FIELD = "maxCallsPerNumberPerDay"
+#: Settings a PATCH may change.
+SETTINGS = (CALLS_PER_DAY_FIELD,)
+
+
+def parse_update(body: bytes | str | dict[str, Any]) -> WorkspaceUpdate:
+    """A ``PATCH /api/workspace`` body, parsed strictly and validated."""
+    data = body if isinstance(body, dict) else parse_json_object(body)
+    try:
+        change = WorkspaceUpdate.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(problems_of(exc)) from None
+    if not change.model_fields_set:
+        raise InvalidInput.one("", f"give at least one of {', '.join(SETTINGS)} to change")
+    return change
+
+
+class WorkspaceSettings:
+    """Read the workspace object and change its settings."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, workspaces: Workspaces) -> None:
+        self._r = client
+        self._k = keys
+        self._ws = workspaces
+
+    def get(self, ws_id: str) -> dict[str, Any]:
+        """``{"id", "name", "dialLimit", "phoneNumbers", "maxCallsPerNumberPerDay"}``."""
+        ws = self._ws.get(ws_id)
+        cap = self._r.hget(self._k.workspace(ws_id), CALLS_PER_DAY_FIELD)
+        numbers = sorted(ws.numbers.values(), key=lambda p: (p.number, p.id))
+        return {
+            "id": ws.id,
+            "name": ws.name,
+            "dialLimit": ws.dial_limit,
+            "phoneNumbers": [p.as_dict() for p in numbers],
+            CALLS_PER_DAY_FIELD: int(cap) if cap is not None else None,
+        }
+
+    def update(self, ws_id: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:
+        """Apply the settings given in ``body`` (null turns one off); the workspace after."""
+        change = parse_update(body)
+        key = self._k.workspace(ws_id)
+
+        def apply(pipe: Pipeline) -> None:
+            # Only on a workspace that still exists: a field alone would make a husk.
+            if not pipe.exists(key):
+                raise Unauthorized("the workspace of this API key no longer exists")
+            pipe.multi()
+            cap = change.maxCallsPerNumberPerDay
+            if CALLS_PER_DAY_FIELD in change.model_fields_set:
+                if cap is None:
+                    pipe.hdel(key, CALLS_PER_DAY_FIELD)
+                else:
+                    pipe.hset(key, CALLS_PER_DAY_FIELD, cap)
+
+        self._r.transaction(apply, key)
+        log.info("workspace_updated", ws_id=ws_id, changes=sorted(change.model_fields_set))
+        return self.get(ws_id)

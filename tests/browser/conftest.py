@@ -1,0 +1,109 @@
+"""Real headless Chromium (Debian's ``/usr/bin/chromium``) driven by Playwright's Python
+package, against a real ``batchdial api`` and real workers on the real Redis.
+
+Nothing downloads a browser: Playwright is pointed at the system Chromium, with a
+fresh profile per test and the flags that keep it off the network. Without Chromium
+the tests skip with the reason (``scripts/test`` installs it when run as root); under
+``CI=true`` a missing Chromium fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from producer.workspaces import Workspaces
+from tests.conftest import REDIS_URL
+from tests.e2e.procs import api_server, env_for
+
+CHROMIUM = os.environ.get("BATCHDIAL_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _chromium_or_skip() -> str:
+    reason = ""
+    if not os.access(CHROMIUM, os.X_OK):
+        reason = f"no Chromium at {CHROMIUM} (apt-get install chromium; scripts/test does as root)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            reason = "Playwright's Python package is missing (it is in requirements.lock)"
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI needs the browser tests: {reason}")
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Any]:
+    """A page of a new headless Chromium (fresh profile); fails the test on a script error."""
+    executable = _chromium_or_skip()
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=15_000)
+    errors: list[str] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="bd-chromium-") as profile,
+        sync_playwright() as playwright,
+    ):
+        context = playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=executable,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        try:
+            tab = context.new_page()
+            tab.set_default_timeout(15_000)
+            tab.on("pageerror", lambda exc: errors.append(str(exc)))
+            yield tab
+        finally:
+            context.close()
+    assert not errors, f"the page raised: {errors}"
+
+
+@pytest.fixture
+def env(real_redis: redis.Redis, namespace: str) -> dict[str, str]:
+    """The environment of the test's own batchdial processes (its namespace, short calls)."""
+    return env_for(
+        namespace,
+        REDIS_URL,
+        BATCHDIAL_SIMULATED_CALL_SECONDS="0.5",
+        BATCHDIAL_SIMULATED_OUTCOMES="completed=70,no-answer=20,busy=10",
+        BATCHDIAL_LOG_LEVEL="WARNING",
+    )
+
+
+@pytest.fixture
+def account(real_redis: redis.Redis, namespace: str) -> dict[str, Any]:
+    """A workspace of the test's namespace: dial limit 10, two pool numbers."""
+    from domain.keys import Keys
+
+    return Workspaces(real_redis, Keys(namespace)).create(
+        "Browser Co", 10, ["+12125550100", "+14155550100"]
+    )
+
+
+@pytest.fixture
+def api_base(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    """A real ``batchdial api`` process of the test's namespace."""
+    with api_server(env, tmp_path / "api.log") as base:
+        yield base
