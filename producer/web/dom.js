@@ -91,9 +91,11 @@ export function windowText(window) {
     : "closed · never opens (the schedule has no slot)";
 }
 
-/** "completed 12 · no-answer 3" from counts.byStatus. */
-export function outcomes(byStatus) {
-  const entries = Object.entries(byStatus || {}).sort((a, b) => b[1] - a[1]);
+/** "completed 12 · no-answer 3": rows by final outcome (counts.outcomes; a retried row
+ * counts once), else finished dials by status (counts.byStatus). */
+export function outcomes(counts) {
+  const entries = Object.entries(counts.outcomes || counts.byStatus || {})
+    .sort((a, b) => b[1] - a[1]);
   return entries.length ? entries.map(([k, v]) => `${k} ${v}`).join(" · ") : "none yet";
 }
 

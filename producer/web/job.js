@@ -249,8 +249,9 @@ export function showJob(root, id) {
         h("meter", { min: 0, max: job.maxConcurrentDials, value: c.inProgress,
           "aria-label": `${c.inProgress} calls in progress of a cap of ${job.maxConcurrentDials}` }))],
       ["Queued", h("span", { "data-count": "queued" }, String(c.queued))],
+      ["Held (retry or daily cap)", String(c.held ?? 0)],
       ["Cancelled", String(c.cancelled)],
-      ["Outcomes", outcomes(c.byStatus)],
+      ["Outcomes", outcomes(c)],
       ["Window", windowText(job.window)],
     ]));
     if (timeline) {
