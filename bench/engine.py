@@ -674,8 +674,12 @@ def _throughput_holdback(
             f"{SCALE_TARGET:g} x {median(d1['rate']):,.0f} dials/s needs about "
             f"{needed:.1f} cores for batchdial alone. The no-op baseline, at "
             f"{median(d1['noop_cpu_per_msg_ms']):.2f} ms per message, scales "
-            f"{noop_scale:.2f}x on the same machine. Reaching {SCALE_TARGET:g}x here "
-            "needs a cheaper dial (or more cores than this machine has)."
+            f"{noop_scale:.2f}x on the same machine: one no-op process used only "
+            f"{median(d1['noop_cpu_per_msg_ms']) * median(d1['noop']) / 1000:.2f} cores, "
+            f"while one batchdial process already keeps {median(d1['cores']):.2f} busy, so "
+            "a second one can only add what the machine has left after Redis and the "
+            f"harness. Reaching {SCALE_TARGET:g}x here needs more cores than this machine "
+            "has, or a dial cheap enough that one process no longer fills a core."
         )
     return lines
 
