@@ -7,11 +7,12 @@ import { describeProblem, rowsFromCsv } from "./csv.js";
 import { announce, h } from "./dom.js";
 import { scheduleEditor } from "./schedule.js";
 
+/** A labelled field; `hint` is text, or an element with the id `${id}-hint`. */
 function field(id, label, input, hint) {
   input.id = id;
   if (hint) input.setAttribute("aria-describedby", `${id}-hint`);
-  return h("div", { class: "field" }, h("label", { for: id }, label), input,
-    hint ? h("p", { class: "hint", id: `${id}-hint` }, hint) : null);
+  const note = typeof hint === "string" ? h("p", { class: "hint", id: `${id}-hint` }, hint) : hint;
+  return h("div", { class: "field" }, h("label", { for: id }, label), input, note || null);
 }
 
 /** Render the create form into `root`; `navigate(hash)` opens another view. */
@@ -27,6 +28,20 @@ export async function showCreate(root, navigate) {
   const submit = h("button", { type: "submit", class: "primary" }, "Create job");
   const schedule = scheduleEditor(null, "new-schedule");
 
+  const poolHint = h("p", { class: "hint", id: "new-pool-hint" },
+    "The ids (pn_…) printed by `batchdial workspace create`.");
+  // The workspace's numbers: offered as the default pool and listed under the field.
+  try {
+    const ws = await api("/api/workspace");
+    const numbers = ws.phoneNumbers || [];
+    if (numbers.length) {
+      pool.value = numbers.map((n) => n.id).join(", ");
+      poolHint.textContent = "This workspace's numbers: " +
+        numbers.map((n) => `${n.id} (${n.number})`).join(", ") + ".";
+    }
+  } catch (err) {
+    // Keep the generic hint.
+  }
   // The newest job's agent and pool are the likeliest choice for the next one.
   try {
     const latest = await api(`${jobsPath()}?limit=1`);
@@ -36,7 +51,7 @@ export async function showCreate(root, navigate) {
       cap.value = latest.data[0].maxConcurrentDials;
     }
   } catch (err) {
-    // Leave the fields empty.
+    // Leave the fields as they are.
   }
 
   file.addEventListener("change", async () => {
@@ -120,8 +135,7 @@ export async function showCreate(root, navigate) {
     field("new-name", "Job name", name),
     field("new-agent", "Call agent id", agent),
     field("new-cap", "Most calls at once (maxConcurrentDials)", cap),
-    field("new-pool", "Caller-ID number ids (comma-separated)", pool,
-      "The ids (pn_…) printed by `batchdial workspace create`."),
+    field("new-pool", "Caller-ID number ids (comma-separated)", pool, poolHint),
     schedule.element,
     problems,
     h("div", { class: "row" }, submit,

@@ -150,9 +150,12 @@ def test_csv_upload_shows_the_bad_row_by_line_and_stores_nothing(
     expect(page.locator(".preview")).to_contain_text("4 rows; inputs: customer_name, note.")
     expect(page.get_by_label("Job name")).to_have_value("survey")
     page.get_by_label("Call agent id").fill("agent-7")
-    page.get_by_label("Caller-ID number ids (comma-separated)").fill(
-        account["phoneNumbers"][0]["id"]
-    )
+    pool = page.get_by_label("Caller-ID number ids (comma-separated)")
+    # With no job yet, the pool offered is every number of the workspace, listed below.
+    by_number = sorted(account["phoneNumbers"], key=lambda n: n["number"])
+    expect(pool).to_have_value(", ".join(n["id"] for n in by_number))
+    expect(page.locator("#new-pool-hint")).to_contain_text(account["phoneNumbers"][0]["number"])
+    pool.fill(account["phoneNumbers"][0]["id"])
     page.get_by_label("Dial at any time (no schedule)").check()
     page.get_by_role("button", name="Create job").click()
 
