@@ -62,7 +62,12 @@ local job = redis.call('HMGET', K_JOB, 'status', 'window', 'windowUntil', 'confi
 local config = cjson.decode(job[4])
 local retry = config.retry
 local retrying = false
-if type(retry) == 'table' and job[1] ~= 'CANCELLED' and attempt < tonumber(retry.maxAttempts) then
+-- A dial the engine ended because its outcome is unknown (its worker died, or the
+-- provider never reported its end) may have reached the person: never retried.
+local unknown = reason == 'lease_expired' or reason == 'lease_lost'
+  or reason == 'max_call_duration'
+if type(retry) == 'table' and job[1] ~= 'CANCELLED' and not unknown
+    and attempt < tonumber(retry.maxAttempts) then
   for _, on in ipairs(retry.on) do
     if on == status then retrying = true end
   end

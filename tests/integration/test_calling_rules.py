@@ -11,8 +11,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from domain.pagination import collect
-from tests.engine_helpers import CountingDialer, ScriptedDialer, wait_for
-from tests.integration.test_engine import Rig, rig  # noqa: F401 -- the fixture
+from tests.engine_helpers import CountingDialer, HangingDialer, ScriptedDialer, wait_for
+from tests.integration.test_engine import Rig, _engine, rig  # noqa: F401 -- the fixture
+from worker.engine import Timing
 
 A, B, C = "+12125550001", "+12125550002", "+12125550003"
 
@@ -204,3 +205,28 @@ def test_a_worker_added_mid_job_gets_a_share_of_the_calls(rig: Rig) -> None:  # 
     rig.wait_status(ws, job_id, "COMPLETE", timeout=60)
     assert len(first.requests) + len(second.requests) == 120
     assert max(first.peak, second.peak) <= 8
+
+
+def test_a_dial_with_an_unknown_outcome_is_not_retried(rig: Rig) -> None:  # noqa: F811
+    """A dial the reaper ends (lease_expired: its worker died mid-call) may have reached
+    the person, so a retry policy on `failed` does not call them again; a plain
+    `failed` from the dialer is retried."""
+    ws = rig.workspace()
+    retry = {"maxAttempts": 3, "on": ["failed"], "backoffSeconds": [0]}
+    job_id = job_with(rig, ws, [A], retry=retry)
+    engine, _ = _engine(rig, HangingDialer(), Timing(lease_ms=1500))
+    rig.start(ws, job_id)
+    engine.pump(ws["workspaceId"], job_id)
+    assert engine.dial(ws["workspaceId"], job_id, 0) == "ok"
+    engine.keeper.forget(engine.keeper.held()[0].dial_id)  # its process "died"
+    wait_for(lambda: engine.reap() == 1, 5, "the lease to lapse")
+    assert rig.status(ws, job_id) == "COMPLETE"
+    assert not [e for e in rig.events(ws, job_id) if e["type"] == "row.retry_scheduled"]
+    assert rig.producer.get_job(ws["workspaceId"], job_id)["counts"]["outcomes"] == {"failed": 1}
+
+    dialer = ScriptedDialer({B: ["failed", "completed"]})
+    rig.worker(dialer)
+    second = job_with(rig, ws, [B], retry=retry)
+    rig.start(ws, second)
+    rig.wait_status(ws, second, "COMPLETE", timeout=30)
+    assert dialer.numbers() == Counter({B: 2})
