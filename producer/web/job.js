@@ -273,8 +273,10 @@ export function showJob(root, id) {
   function renderQueue(page) {
     queue.replaceChildren(table("First rows waiting",
       ["#", "To", "Attempt", "Waiting for", "Eligible at"],
-      page.data.map((e) => [String(e.index), e.toNumber, String(e.attempt ?? 1),
-        waitReason(e, job), eligible(e, job)]),
+      page.data.map((e) => [String(e.index),
+        e.timezones ? h("span", { title: `time zone (${e.timezoneSource}): ${e.timezones.join(", ")}` },
+          e.toNumber, h("span", { class: "muted" }, ` · ${e.timezones.join(", ")}`)) : e.toNumber,
+        String(e.attempt ?? 1), waitReason(e, job), eligible(e, job)]),
       "No row is waiting."),
     page.nextCursor ? h("p", { class: "muted" }, `First ${page.data.length} rows shown.`) : "");
   }
