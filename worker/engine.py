@@ -64,9 +64,12 @@ class Timing:
     lease_ms: int = 30_000
     max_call_ms: int = 3_600_000
     #: The pump of an ACTIVE job runs at least this often (recovers lost messages).
-    recheck_ms: int = 30_000
-    #: A released row unclaimed for this long goes back to the queue.
-    stale_release_ms: int = 60_000
+    recheck_ms: int = 10_000
+    #: A released row unclaimed for this long goes back to the queue: its message most
+    #: likely died with a worker that had prefetched it. Taking it back early costs at
+    #: most a second message for the row (the first to claim it wins; the other finds
+    #: nothing), while every second it stays released holds one of the job's slots.
+    stale_release_ms: int = 15_000
     #: A taken wake-up is retried after this long if its pump never ran.
     wakeup_retry_ms: int = 30_000
 
