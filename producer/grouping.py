@@ -14,7 +14,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.errors import InvalidInput, Problem
-from domain.recipients import JOB_ZONE, Hours, never_together, zones_for_number
+from domain.recipients import (
+    JOB_ZONE,
+    Hours,
+    group_schedules,
+    never_together,
+    next_eligible,
+    zones_for_number,
+)
+from domain.stored_config import schedule_of
 from producer.models import JobCreate
 
 #: Where a group's zones come from.
@@ -81,26 +89,37 @@ class Grouping:
 
 
 def check_groups(grouping: Grouping, config: dict[str, Any]) -> None:
-    """Refuse recipient hours that some group's zones never share (its rows could
-    never be dialed), naming the first such row and how many more there are."""
+    """Refuse recipient hours that some group's rows could never be called in: its
+    zones never share the hours, or the hours never meet the job's schedule. Names the
+    first such row and how many more there are (a job with such rows never completes)."""
     raw = config["recipientHours"]
     hours = Hours.parse(raw["startTime"], raw["endTime"])
     job_zone = config["schedule"]["timezone"] if config.get("schedule") else "UTC"
+    job_schedule = schedule_of(config)
     now = datetime.now(UTC)
+    span = f"{raw['startTime']}-{raw['endTime']}"
     problems = []
     for group in grouping.groups.values():
-        if not never_together(group.zones, hours, job_zone, now):
-            continue
         zones = ", ".join(group.zones[:6]) + (" ..." if len(group.zones) > 6 else "")
-        message = (
-            f"its number may be in any of {len(group.zones)} time zones ({zones}) whose "
-            f"local {raw['startTime']}-{raw['endTime']} never overlap, so it could never "
-            "be called inside recipientHours; give the row a 'timezone'"
-        )
+        if never_together(group.zones, hours, job_zone, now):
+            message = (
+                f"its number may be in any of {len(group.zones)} time zones ({zones}) whose "
+                f"local {span} never overlap, so it could never be called inside "
+                "recipientHours; give the row a 'timezone'"
+            )
+        elif next_eligible([job_schedule, *group_schedules(group.zones, hours, job_zone)], now):
+            continue
+        else:
+            where = job_zone if group.zones == (JOB_ZONE,) else zones
+            message = (
+                f"{span} in its time zone ({where}) never falls inside the job's schedule, "
+                "so it could never be called; change the schedule or recipientHours"
+            )
         if group.first_row is None:
             problems.append(Problem("recipientHours", f"rows in zones {zones}: {message}"))
             continue
+        path = "timezone" if group.source == "row" else "toNumber"
         more = f" ({group.rows - 1} more rows share these zones)" if group.rows > 1 else ""
-        problems.append(Problem(f"rows[{group.first_row}].toNumber", message + more))
+        problems.append(Problem(f"rows[{group.first_row}].{path}", message + more))
     if problems:
         raise InvalidInput(problems)

@@ -131,6 +131,9 @@ class JobCommands:
             with self._r.pipeline(transaction=False) as pipe:
                 pipe.hset(groups_key, mapping=dict[Any, Any](grouping.stored()))
                 pipe.expire(groups_key, STAGING_TTL_S)
+                # A group met only in early chunks must not expire before the commit.
+                for gid in grouping.groups:
+                    pipe.expire(self._k.group_queue(ws_id, job_id, gid), STAGING_TTL_S)
                 pipe.execute()
         self._scripts(
             "commit_job",
@@ -183,7 +186,7 @@ class JobCommands:
             mode = "stage" if status == "ACTIVE" else "apply"
             base = json.loads(pending if mode == "stage" and pending else config or "{}")
             new = {**base, **fields}
-            if "recipientHours" in fields or "schedule" in fields:
+            if fields.keys() & {"recipientHours", "schedule", "disableSchedule"}:
                 self._check_recipient_hours(ws_id, job_id, new, fields)
             outcome, status = self._scripts(
                 "update_config",

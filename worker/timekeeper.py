@@ -53,8 +53,8 @@ class Timekeeper:
                     self.engine.renew()
                     last_renew = now
                 if now - last_reap >= self.reap_every_s:
-                    self.engine.heartbeat()
                     self.engine.reap()
+                    self.engine.heartbeat()
                     last_reap = now
                 failures = 0
                 self._stop.wait(self.tick_s)

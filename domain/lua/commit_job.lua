@@ -19,6 +19,11 @@ local gids = redis.call('HKEYS', K_GROUPS)
 if #gids ~= groups then
   return redis.error_reply('staged groups are missing (the create took longer than their TTL)')
 end
+local grouped_rows = 0
+for _, gid in ipairs(gids) do grouped_rows = grouped_rows + redis.call('ZCARD', k_group_queue(gid)) end
+if groups > 0 and grouped_rows ~= tonumber(ARGV[4]) then
+  return redis.error_reply('staged group queues are missing (the create took longer than their TTL)')
+end
 local now = now_ms()
 redis.call('PERSIST', K_ROWS)
 redis.call('PERSIST', K_QUEUE)

@@ -76,7 +76,7 @@ def test_job_and_queue_show_the_new_fields(api: TestClient, make_workspace: Make
         recipientHours={"startTime": "08:00", "endTime": "21:00"},
         retry={"maxAttempts": 3},
     )
-    body["rows"].append({"toNumber": "+97714212345", "timezone": "Asia/Tokyo"})
+    body["rows"].append({"toNumber": "+97714212345", "timezone": "America/Chicago"})
     body["rows"].append({"toNumber": "+447911123456"})
     job = api.post(JOBS, json=body, headers=h(ws)).json()
     assert job["recipientHours"] == {"startTime": "08:00", "endTime": "21:00"}
@@ -89,7 +89,7 @@ def test_job_and_queue_show_the_new_fields(api: TestClient, make_workspace: Make
     assert [(q["timezones"], q["timezoneSource"]) for q in queue] == [
         (["America/New_York"], "number"),
         (["America/New_York"], "number"),
-        (["Asia/Tokyo"], "row"),
+        (["America/Chicago"], "row"),
         (["Europe/Guernsey", "Europe/Isle_of_Man", "Europe/Jersey", "Europe/London"], "number"),
     ]
     assert {q["waitingFor"] for q in queue} == {"paused"}
@@ -134,3 +134,35 @@ def test_recipient_hours_can_change_but_only_be_turned_on_at_create(
     assert changed.json()["recipientHours"] == {"startTime": "09:00", "endTime": "17:00"}
     off = api.put(f"{JOBS}/{grouped['id']}", json={"recipientHours": None}, headers=h(ws))
     assert off.status_code == 200 and off.json()["recipientHours"] is None
+
+
+def test_hours_that_never_meet_the_job_schedule_are_refused(
+    api: TestClient, make_workspace: Make
+) -> None:
+    """New York 09:00-17:00 is 23:00-07:00 in Tokyo: a Tokyo recipient with hours
+    09:00-17:00 could never be called, so the job would never complete."""
+    ws = make_workspace()
+    days = [
+        {"dayOfWeek": d, "timeSlots": [{"startTime": "09:00", "endTime": "17:00"}]}
+        for d in range(7)
+    ]
+    body = job_body(
+        ws,
+        rows=1,
+        schedule={"days": days, "timezone": "America/New_York"},
+        recipientHours={"startTime": "09:00", "endTime": "17:00"},
+    )
+    body["rows"].append({"toNumber": "+81312345678", "timezone": "Asia/Tokyo"})
+    found = problems(api.post(JOBS, json=body, headers=h(ws)))
+    assert list(found) == ["rows[1].timezone"]
+    assert "never falls inside the job's schedule" in found["rows[1].timezone"]
+    body["rows"].pop()
+    job = api.post(JOBS, json=body, headers=h(ws)).json()
+    # Moving the schedule to Tokyo's night leaves the New York rows no hour: refused too.
+    tokyo_days = [dict(d, timeSlots=[{"startTime": "09:00", "endTime": "17:00"}]) for d in days]
+    refused = api.put(
+        f"{JOBS}/{job['id']}",
+        json={"schedule": {"days": tokyo_days, "timezone": "Asia/Tokyo"}},
+        headers=h(ws),
+    )
+    assert "never falls inside the job's schedule" in problems(refused)["recipientHours"]
