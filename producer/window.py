@@ -12,13 +12,11 @@ from typing import Any
 
 from domain.schedule import is_open, next_close, next_open
 from domain.stored_config import schedule_of
+from domain.timefmt import iso_ms
 
 
 def _iso(at: datetime | None) -> str | None:
-    if at is None:
-        return None
-    at = at.astimezone(UTC)
-    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+    return None if at is None else iso_ms(round(at.timestamp() * 1000))
 
 
 def window_view(config: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:

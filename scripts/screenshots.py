@@ -20,18 +20,10 @@ from pathlib import Path
 from playwright.sync_api import Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: make the project's tests importable
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
 OUT = ROOT / "docs" / "screenshots"
-CHROMIUM = os.environ.get("BATCHDIAL_TEST_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 BAD_CSV = (
     "toNumber,customer_name,account_id\n"
     "+12125550201,Ada Lovelace,ACC1\n"
@@ -112,7 +104,7 @@ def main() -> int:
                     str(Path(tmp) / "profile"),
                     executable_path=CHROMIUM,
                     headless=True,
-                    args=ARGS,
+                    args=CHROMIUM_ARGS,
                     viewport={"width": 1280, "height": 860},
                 )
                 try:

@@ -147,3 +147,19 @@ def _plain_log_tracebacks() -> None:
             structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
         ]
     )
+
+
+def h(ws: dict[str, Any]) -> dict[str, str]:
+    """The auth header of workspace ``ws`` (as `workspace create` returned it)."""
+    return {"api_key": ws["apiKey"]}
+
+
+def assert_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """``response`` is an error of ``status`` in the SPEC shape; returns its body."""
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert error["message"]
+    if code:
+        assert error["code"] == code
+    return dict(error)

@@ -19,20 +19,9 @@ import pytest
 import redis
 
 from producer.workspaces import Workspaces
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import REDIS_URL
 from tests.e2e.procs import api_server, env_for
-
-CHROMIUM = os.environ.get("BATCHDIAL_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _chromium_or_skip() -> str:

@@ -12,14 +12,10 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from tests.conftest import job_body
+from tests.conftest import assert_error, h, job_body
 
 Make = Callable[..., dict[str, Any]]
 JOBS = "/api/batch_dial_jobs"
-
-
-def h(ws: dict[str, Any]) -> dict[str, str]:
-    return {"api_key": ws["apiKey"]}
 
 
 def create(api: TestClient, ws: dict[str, Any], **kw: Any) -> dict[str, Any]:
@@ -33,16 +29,6 @@ def events(api: TestClient, ws: dict[str, Any], job_id: str) -> list[dict[str, A
     response = api.get(f"{JOBS}/{job_id}/events", params={"limit": 500}, headers=h(ws))
     assert response.status_code == 200
     return list(response.json()["data"])
-
-
-def assert_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "details"}
-    assert error["message"]
-    if code:
-        assert error["code"] == code
-    return dict(error)
 
 
 def namespace_keys(client: redis.Redis, namespace: str) -> set[str]:

@@ -9,15 +9,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import job_body
+from tests.conftest import h, job_body
 
 Make = Callable[..., dict[str, Any]]
 
 JOBS = "/api/batch_dial_jobs"
-
-
-def h(ws: dict[str, Any]) -> dict[str, str]:
-    return {"api_key": ws["apiKey"]}
 
 
 def problems(response: Any) -> dict[str, str]:

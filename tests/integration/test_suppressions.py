@@ -15,26 +15,13 @@ from domain.errors import InvalidInput, NotFound
 from domain.keys import Keys
 from producer import settings_models
 from producer.service import Producer
+from tests.conftest import assert_error, h
 
 Make = Callable[..., dict[str, Any]]
 SUPP = "/api/suppressions"
 
 #: Dialable numbers, listed here in lexicographic (= list) order.
 A, B, C = "+12125550123", "+14155550199", "+442079460958"
-
-
-def h(ws: dict[str, Any]) -> dict[str, str]:
-    return {"api_key": ws["apiKey"]}
-
-
-def assert_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "details"}
-    assert error["message"]
-    if code:
-        assert error["code"] == code
-    return dict(error)
 
 
 def listed(api: TestClient, ws: dict[str, Any], **params: Any) -> list[dict[str, Any]]:

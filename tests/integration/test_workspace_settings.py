@@ -12,24 +12,11 @@ from fastapi.testclient import TestClient
 from domain.errors import InvalidInput, MalformedBody
 from domain.keys import Keys
 from producer.service import Producer
+from tests.conftest import assert_error, h
 
 Make = Callable[..., dict[str, Any]]
 WS = "/api/workspace"
 CAP = "maxCallsPerNumberPerDay"
-
-
-def h(ws: dict[str, Any]) -> dict[str, str]:
-    return {"api_key": ws["apiKey"]}
-
-
-def assert_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "details"}
-    assert error["message"]
-    if code:
-        assert error["code"] == code
-    return dict(error)
 
 
 def test_get_answers_the_workspace_with_the_cap_off(api: TestClient, make_workspace: Make) -> None:
