@@ -13,12 +13,12 @@ from typing import Any
 
 import anyio
 import httpx
+import httpx2
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
 import domain.signing
-import producer.workspaces
 from domain.pagination import collect
 from domain.signing import SIGNATURE_HEADER, TOLERANCE_S, sign
 from tests.abuse.conftest import SECRET, producer_of, start_one_dial
@@ -61,7 +61,7 @@ def test_keys_and_signatures_are_compared_with_hmac_compare_digest(
         return result
 
     # producer.workspaces.hmac is the hmac module: patched for every caller, and undone.
-    monkeypatch.setattr(producer.workspaces.hmac, "compare_digest", recording)
+    monkeypatch.setattr("producer.workspaces.hmac.compare_digest", recording)
     digest = hashlib.sha256(ws["apiKey"].encode()).hexdigest()
     for headers in ({"api_key": ws["apiKey"]}, {"Authorization": f"Bearer {ws['apiKey']}"}):
         calls.clear()
@@ -84,11 +84,11 @@ def test_keys_and_signatures_are_compared_with_hmac_compare_digest(
 
 def _callback(
     api: TestClient, dial_id: str, body: bytes, signature: str | bytes | None
-) -> httpx.Response:
+) -> httpx2.Response:
     headers: dict[str, Any] = {"content-type": "application/json"}
     if signature is not None:
         headers[SIGNATURE_HEADER] = signature
-    response: httpx.Response = api.post(
+    response: httpx2.Response = api.post(
         f"/api/dials/{dial_id}/status", content=body, headers=headers
     )
     return response
@@ -158,7 +158,9 @@ def test_bad_or_stale_signatures_are_401_and_change_nothing(
     signature = make(live["dial_id"])
     if isinstance(signature, bytes):
         # TestClient's client refuses non-ASCII header values: send raw latin-1 octets.
-        response = _raw_asgi_post(api, f"/api/dials/{live['dial_id']}/status", BODY, signature)
+        response: httpx.Response | httpx2.Response = _raw_asgi_post(
+            api, f"/api/dials/{live['dial_id']}/status", BODY, signature
+        )
     else:
         response = _callback(api, live["dial_id"], BODY, signature)
     assert_spec_error(response, 401, "unauthorized")
@@ -172,7 +174,10 @@ def _raw_asgi_post(api: TestClient, path: str, body: bytes, signature: bytes) ->
             return await client.post(
                 path,
                 content=body,
-                headers={"content-type": "application/json", SIGNATURE_HEADER: signature},
+                headers={
+                    b"content-type": b"application/json",
+                    SIGNATURE_HEADER.encode(): signature,
+                },
             )
 
     return anyio.run(post)

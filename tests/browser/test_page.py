@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
 from tests.conftest import job_body
 from tests.e2e.procs import free_port, running
@@ -144,7 +144,7 @@ def test_csv_upload_shows_the_bad_row_by_line_and_stores_nothing(
     expect(page.get_by_role("heading", name="New job from a CSV file")).to_be_visible()
     page.get_by_label("CSV file").set_input_files(
         files=[
-            {"name": "survey.csv", "mimeType": "text/csv", "buffer": CSV_WITH_A_BAD_ROW.encode()}
+            FilePayload(name="survey.csv", mimeType="text/csv", buffer=CSV_WITH_A_BAD_ROW.encode())
         ]
     )
     expect(page.locator(".preview")).to_contain_text("4 rows; inputs: customer_name, note.")
@@ -170,7 +170,7 @@ def test_csv_upload_shows_the_bad_row_by_line_and_stores_nothing(
 
     fixed = CSV_WITH_A_BAD_ROW.replace("+1234567890", "+12125550103")
     page.get_by_label("CSV file").set_input_files(
-        files=[{"name": "survey.csv", "mimeType": "text/csv", "buffer": fixed.encode()}]
+        files=[FilePayload(name="survey.csv", mimeType="text/csv", buffer=fixed.encode())]
     )
     page.get_by_role("button", name="Create job").click()
     expect(page.get_by_role("heading", name="survey")).to_be_visible()

@@ -6,9 +6,10 @@ import json
 import os
 import signal
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dramatiq
 import httpx
@@ -110,7 +111,14 @@ def test_http_provider_with_two_workers(
             for url in urls:
                 http.post(f"{url}/paused", json={"paused": False})
             for url in urls:
-                wait_for(lambda u=url: http.get(u).json()["status"] == "COMPLETE", 60, "COMPLETE")
+                wait_for(
+                    cast(
+                        "Callable[[], bool]",
+                        lambda u=url: http.get(u).json()["status"] == "COMPLETE",
+                    ),
+                    60,
+                    "COMPLETE",
+                )
             assert provider.callback_errors == []
             assert provider.peak <= 6, "workspace limit"
             assert max(provider.peak_by_number.values()) <= 3, "per-number limit"

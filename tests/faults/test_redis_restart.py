@@ -8,10 +8,11 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -87,8 +88,11 @@ def test_redis_restarts_mid_job_lose_nothing(namespace: str, tmp_path: Path) -> 
         restarts = []
         for share, sig in ((1, signal.SIGTERM), (2, signal.SIGKILL)):
             wait_for(
-                lambda share=share: (
-                    http.get(job_url(job)).json()["counts"]["finished"] >= ROWS * share // 3
+                cast(
+                    "Callable[[], bool]",
+                    lambda share=share: (
+                        http.get(job_url(job)).json()["counts"]["finished"] >= ROWS * share // 3
+                    ),
                 ),
                 60,
                 f"{share}/3 of the rows",

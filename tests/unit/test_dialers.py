@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -20,8 +21,10 @@ REQUEST = DialRequest(
 )
 
 
-def dialer_for(handler: object, sleeps: list[float] | None = None) -> HttpDialer:
-    transport = httpx.MockTransport(handler)  # type: ignore[arg-type]
+def dialer_for(
+    handler: Callable[[httpx.Request], httpx.Response], sleeps: list[float] | None = None
+) -> HttpDialer:
+    transport = httpx.MockTransport(handler)
     return HttpDialer(
         "http://provider.test/dial",
         secret="k",
@@ -71,7 +74,7 @@ def test_answer_without_a_final_status_hands_the_call_to_the_provider(answer: ob
 def test_5xx_and_connection_errors_are_retried_under_the_same_key() -> None:
     """Transient failures are retried with backoff, always with the same Idempotency-Key."""
     keys: list[str] = []
-    answers = iter([503, "refused", 500, 200])
+    answers: Iterator[int | str] = iter([503, "refused", 500, 200])
 
     def handler(request: httpx.Request) -> httpx.Response:
         keys.append(request.headers["Idempotency-Key"])
