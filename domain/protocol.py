@@ -16,6 +16,7 @@ from typing import Any, Literal, cast, get_args
 
 from domain.keys import split_job_member
 
+
 def words(literal: Any) -> tuple[str, ...]:
     """The words of a ``Literal`` type (or of a union of them), in their order."""
     found: list[str] = []
@@ -202,15 +203,15 @@ def parse_renew(raw: object) -> Renewal:
 
 
 @dataclass(frozen=True, slots=True)
-class Heartbeat:
+class WorkersAlive:
     """``heartbeat.lua``: how many worker processes are alive (this one included)."""
 
     alive: int
 
 
-def parse_heartbeat(raw: object) -> Heartbeat:
+def parse_heartbeat(raw: object) -> WorkersAlive:
     """``alive count``"""
-    return Heartbeat(int(cast(int, raw)))
+    return WorkersAlive(int(cast(int, raw)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,7 @@ def test_every_lua_script_has_a_header() -> None:
     """Each Lua script opens with a comment block naming itself, then its KEYS, its ARGV
     and its return shape, in that order; a script's return line names the type of
     domain/protocol.py that parses it."""
-    import domain.protocol as protocol  # noqa: PLC0415
+    from domain import protocol
 
     scripts = sorted((ROOT / "domain" / "lua").rglob("*.lua"))
     assert {script.parent.name for script in scripts} == {"lua", "job", "engine"}
