@@ -30,7 +30,7 @@ from domain.pagination import collect
 from domain.replay import peak_concurrency
 from producer.service import Producer
 from producer.validation import Limits
-from worker.engine import Timing
+from worker.engine.timing import Timing
 from worker.runtime import build_runtime
 
 logging.getLogger("dramatiq").setLevel(logging.WARNING)

@@ -13,19 +13,16 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from domain.keys import Keys
+from domain.keys import DIAL_QUEUE, SCHEDULER_QUEUE, Keys
 
-#: Queue of the scheduler actor (one logical pump per job).
-PUMP_QUEUE = "pump"
-#: Queue of the dial actor.
-DIAL_QUEUE = "dial"
+__all__ = ["DIAL_QUEUE", "SCHEDULER_QUEUE", "make_broker"]
 
 
 def make_broker(client: redis.Redis, namespace: str) -> RedisBroker:
     """A Redis broker whose keys and queues live under ``<namespace>:dramatiq``.
 
     ``client`` must not decode responses (dramatiq reads bytes). Our actors take
-    their own retries decisions, so Retries is kept only for the pump (see the
+    their own retries decisions, so Retries is kept only for the scheduler (see the
     actors); TimeLimit bounds a stuck actor; no Prometheus middleware here (the
     worker adds metrics of its own).
     """

@@ -4,14 +4,26 @@ and by the API (provider status callbacks)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
 
 from domain.keys import Keys, dial_member, job_member
 from domain.metrics import LEASE_RECOVERIES, observe_end
+from domain.protocol import FinishResult, parse_dial_status, parse_finish_dial
 from domain.scripts import Scripts
+
+__all__ = [
+    "LIVE_STATUSES",
+    "RETRYABLE_STATUSES",
+    "TERMINAL_STATUSES",
+    "DialEnds",
+    "DialRef",
+    "FinishResult",
+    "new_dial_id",
+    "parse_dial_id",
+]
 
 #: Dial statuses that end a dial.
 TERMINAL_STATUSES = frozenset(
@@ -31,17 +43,6 @@ class DialRef:
     job_id: str
     dial_id: str
     number_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class FinishResult:
-    """What ending a dial did."""
-
-    outcome: str  # 'finished', 'noop' (already ended), 'alive', 'missing'
-    job_status: str | None = None
-    released: list[int] = field(default_factory=list)
-    started_ms: int | None = None
-    ended_ms: int | None = None
 
 
 def parse_dial_id(dial_id: str) -> str | None:
@@ -92,8 +93,7 @@ class DialEnds:
         """End the dial with ``status`` (idempotent); ``release`` hands back freed rows."""
         if status not in TERMINAL_STATUSES:
             raise ValueError(f"{status!r} does not end a dial")
-        result = cast(
-            list[str],
+        ended = parse_finish_dial(
             self._scripts(
                 "finish_dial",
                 self._k.script_keys(ref.ws_id, ref.job_id),
@@ -108,30 +108,23 @@ class DialEnds:
                     "1" if release else "0",
                     json.dumps({"provider": details}, separators=(",", ":")) if details else "",
                 ],
-            ),
+            )
         )
-        outcome = result[0]
-        if outcome != "finished":
-            return FinishResult(outcome, result[1] if len(result) > 1 else None)
-        ended = FinishResult(
-            outcome,
-            result[1],
-            [int(i) for i in result[5:]],
-            started_ms=int(result[2]),
-            ended_ms=int(result[3]),
-        )
+        if ended.outcome != "finished":
+            return ended
         observe_end(status, ended.started_ms, ended.ended_ms)
         if only_if_expired:
-            LEASE_RECOVERIES.labels(result[4]).inc()
+            LEASE_RECOVERIES.labels(ended.reason).inc()
         return ended
 
     def set_live_status(self, ref: DialRef, status: str) -> bool:
         """Record a non-final status (``ringing``, ``in-progress``) of a live dial."""
         if status not in LIVE_STATUSES:
             raise ValueError(f"{status!r} is not a live status")
-        changed = self._scripts(
-            "dial_status",
-            self._k.script_keys(ref.ws_id, ref.job_id),
-            [ref.job_id, ref.dial_id, status],
-        )
-        return bool(changed)
+        return parse_dial_status(
+            self._scripts(
+                "dial_status",
+                self._k.script_keys(ref.ws_id, ref.job_id),
+                [ref.job_id, ref.dial_id, status],
+            )
+        ).changed

@@ -52,6 +52,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Queue of the scheduler actor (one logical scheduler run per job at a time). Its name
+#: is "pump" (the scheduler's old name): deploy/ and the alerts name the Redis list.
+SCHEDULER_QUEUE = "pump"
+#: Queue of the dial actor (KEDA scales the workers on its length).
+DIAL_QUEUE = "dial"
+
 #: Lua name -> suffix of the per-job keys (after ``ns:{ws}:job:<id>:``).
 JOB_PARTS: dict[str, str] = {
     "K_ROWS": "rows",
@@ -167,6 +173,11 @@ class Keys:
     def broker_namespace(self) -> str:
         """Prefix of dramatiq's own keys and queues."""
         return f"{self.namespace}:dramatiq"
+
+    @property
+    def dial_queue(self) -> str:
+        """List: the dial messages waiting on the broker (dramatiq's queue list)."""
+        return f"{self.broker_namespace}:{DIAL_QUEUE}"
 
     # -- per workspace -------------------------------------------------------
     def ws_prefix(self, ws_id: str) -> str:
@@ -304,3 +315,15 @@ def job_member(ws_id: str, job_id: str) -> str:
 def dial_member(ws_id: str, job_id: str, dial_id: str) -> str:
     """How a dial is named in the global deadline index."""
     return f"{ws_id}|{job_id}|{dial_id}"
+
+
+def split_job_member(member: str) -> tuple[str, str]:
+    """``(ws_id, job_id)`` of a wake-up index member (see :func:`job_member`)."""
+    ws_id, _, job_id = member.partition("|")
+    return ws_id, job_id
+
+
+def split_dial_member(member: str) -> tuple[str, str, str]:
+    """``(ws_id, job_id, dial_id)`` of a deadline index member (see :func:`dial_member`)."""
+    ws_id, job_id, dial_id = member.split("|")
+    return ws_id, job_id, dial_id

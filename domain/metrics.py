@@ -19,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from domain.keys import Keys
+from domain.protocol import RecoveryReason, words
 
 JOB_STATUSES = ("INIT", "ACTIVE", "PAUSED", "COMPLETE", "CANCELLED")
 #: At most this many active jobs are inspected per scrape for `batchdial_jobs_stalled`.
@@ -45,7 +46,7 @@ LEASE_RECOVERIES = Counter(
 _FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled", "voicemail")
 for _status in _FINAL_STATUSES:
     DIALS_FINISHED.labels(_status)
-for _reason in ("lease_expired", "lease_lost", "max_call_duration"):
+for _reason in words(RecoveryReason):
     LEASE_RECOVERIES.labels(_reason)
 
 
@@ -61,7 +62,7 @@ class RedisCollector(Collector):
         try:
             with self._r.pipeline(transaction=False) as pipe:
                 pipe.hgetall(self._k.stats)
-                pipe.llen(f"{self._k.broker_namespace}:dial")
+                pipe.llen(self._k.dial_queue)
                 pipe.zrange(self._k.wakeups, 0, 0, withscores=True)
                 pipe.time()
                 stats, queue_len, oldest, now = pipe.execute()

@@ -1,41 +1,49 @@
-"""Loads Lua scripts; those whose header says ``-- uses: _lib.lua`` get the key names
-(:func:`domain.keys.lua_prelude`) and ``_lib.lua`` prepended."""
+"""Loads the Lua scripts of ``domain/lua``: ``job/`` (a job's and a dial's state changes,
+run by the API and the workers) and ``engine/`` (the workers' scheduler, claims, leases
+and timers). Scripts whose header says ``-- uses: _lib.lua`` get the key names
+(:func:`domain.keys.lua_prelude`) and ``lua/_lib.lua`` prepended. What each script
+answers is parsed in :mod:`domain.protocol`."""
 
 from __future__ import annotations
 
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, Literal
 
 import redis
 from redis.commands.core import Script
 
 from domain.keys import lua_prelude
 
+#: The folders of ``domain/lua`` that hold scripts.
+Folder = Literal["job", "engine"]
+
 
 @cache
-def script_source(name: str, package: str = "domain") -> str:
-    """The text of ``<package>/lua/<name>.lua``, after the key names and domain's
+def script_source(name: str, folder: Folder = "job") -> str:
+    """The text of ``domain/lua/<folder>/<name>.lua``, after the key names and
     ``_lib.lua`` if it uses them."""
-    body = files(package).joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+    lua = files("domain").joinpath("lua")
+    body = lua.joinpath(folder).joinpath(f"{name}.lua").read_text(encoding="utf-8")
     if "-- uses: _lib.lua" not in body:
         return body
-    lib = files("domain").joinpath("lua", "_lib.lua").read_text(encoding="utf-8")
+    lib = lua.joinpath("_lib.lua").read_text(encoding="utf-8")
     return f"{lua_prelude()}{lib}\n{body}"
 
 
 class Scripts:
-    """The state scripts registered on one Redis client (EVALSHA, loaded on demand)."""
+    """The scripts of one folder registered on one Redis client (EVALSHA, loaded on
+    demand)."""
 
-    def __init__(self, client: redis.Redis, package: str = "domain") -> None:
+    def __init__(self, client: redis.Redis, folder: Folder = "job") -> None:
         self._client = client
-        self._package = package
+        self._folder: Folder = folder
         self._scripts: dict[str, Script] = {}
 
     def __call__(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        """Run script ``name`` with ``keys`` and ``args``."""
+        """Run script ``name`` with ``keys`` and ``args``; returns its raw reply."""
         script = self._scripts.get(name)
         if script is None:
-            script = self._client.register_script(script_source(name, self._package))
+            script = self._client.register_script(script_source(name, self._folder))
             self._scripts[name] = script
         return script(keys=keys, args=args)

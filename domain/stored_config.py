@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.recipients import Hours
-from domain.schedule import TimeSlot, WeeklySchedule, parse_hhmm
+from domain.time.eligibility import Hours
+from domain.time.schedule import TimeSlot, WeeklySchedule, parse_hhmm
 
 
 def schedule_of(config: dict[str, Any]) -> WeeklySchedule | None:

@@ -14,15 +14,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.errors import InvalidInput, Problem
-from domain.recipients import (
+from domain.stored_config import schedule_of
+from domain.time.eligibility import (
     JOB_ZONE,
     Hours,
     group_schedules,
     never_together,
     next_eligible,
-    zones_for_number,
 )
-from domain.stored_config import schedule_of
+from domain.time.zones import zones_for_number
 from producer.models import JobCreate
 
 #: Where a group's zones come from.

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from domain.schedule import parse_hhmm
+from domain.time.schedule import parse_hhmm
 from producer import validation as v
 
 JobStatus = Literal["INIT", "ACTIVE", "PAUSED", "COMPLETE", "CANCELLED"]

@@ -23,10 +23,10 @@ import redis
 from domain.errors import InvalidInput, Problem
 from domain.keys import Keys
 from domain.pagination import Page, check_limit, decode_cursor, encode_cursor
-from domain.recipients import JOB_ZONE, group_schedules, next_eligible
-from domain.schedule import WeeklySchedule, is_open
 from domain.stored_config import hours_of, job_zone_of, schedule_of
-from domain.timefmt import iso_ms
+from domain.time.eligibility import JOB_ZONE, group_schedules, next_eligible
+from domain.time.schedule import WeeklySchedule, is_open
+from domain.time.timefmt import iso_ms
 
 HELD_CURSOR = "h:"
 

@@ -12,7 +12,7 @@ import redis
 from domain.errors import InvalidInput, NotFound, Problem
 from domain.keys import Keys
 from domain.pagination import Page, check_limit, decode_cursor, encode_cursor
-from domain.timefmt import iso_ms, stream_id_ms
+from domain.time.timefmt import iso_ms, stream_id_ms
 from producer.queueview import QueueView
 from producer.window import window_view
 

@@ -24,7 +24,7 @@ from domain.errors import InvalidInput
 from domain.jsonbody import parse_json_object
 from domain.keys import Keys
 from domain.pagination import Page, check_limit, decode_cursor, encode_cursor
-from domain.timefmt import iso_ms
+from domain.time.timefmt import iso_ms
 from producer.settings_models import SuppressionsAdd
 from producer.validation import normalize_phone_number, problems_of
 

@@ -20,7 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from domain.dials import RETRYABLE_STATUSES
 from domain.errors import Problem
-from domain.schedule import parse_hhmm
+from domain.time.schedule import parse_hhmm
 
 #: Most attempts a retry policy may ask for (and most backoff steps it may list).
 MAX_ATTEMPTS = 10

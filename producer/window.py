@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.schedule import is_open, next_close, next_open
 from domain.stored_config import schedule_of
-from domain.timefmt import iso_ms
+from domain.time.schedule import is_open, next_close, next_open
+from domain.time.timefmt import iso_ms
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -1,58 +1,76 @@
-"""The dramatiq actors: the scheduler (``batchdial.pump``) and the dialer (``batchdial.dial``).
+"""The dramatiq actors: the scheduler (``batchdial.pump``) and the dialer (``batchdial.dial``),
+and the outbox that sends their messages.
 
 They are registered on a given broker (never on a global one at import time) and do
-nothing but call the engine; see DESIGN.md for why the dial actor never retries.
+nothing but call the engine. The dial actor never retries: dramatiq's ``Retries``
+middleware (``dramatiq/middleware/retries.py``) would otherwise redeliver a failed
+message up to 20 times, while a failed claim leaves the row where the scheduler finds it
+again and a call that failed is ended by its lease or the reaper
+(:mod:`worker.engine.endings`).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import dramatiq
 import structlog
 from dramatiq.brokers.redis import RedisBroker
 
-from config.broker import DIAL_QUEUE, PUMP_QUEUE
-from worker.engine import Engine
+from config.broker import DIAL_QUEUE, SCHEDULER_QUEUE
+from worker.engine.core import Engine
 
-PUMP_ACTOR = "batchdial.pump"
+#: The scheduler actor's name ("pump": what deploy/ and the dashboards know it by).
+SCHEDULER_ACTOR = "batchdial.pump"
 DIAL_ACTOR = "batchdial.dial"
 
 
-class Actors:
-    """The actors on one broker; also the engine's outbox (how it sends messages)."""
+class BrokerOutbox:
+    """The engine's outbox over a broker: messages to the actors, by their names."""
 
-    def __init__(self, broker: RedisBroker, engine: Callable[[], Engine]) -> None:
+    def __init__(self, broker: RedisBroker) -> None:
+        self._broker = broker
+
+    def send_pump(self, ws_id: str, job_id: str) -> None:
+        """Ask for one run of the job's scheduler."""
+        self._send(SCHEDULER_QUEUE, SCHEDULER_ACTOR, (ws_id, job_id))
+
+    def send_dial(self, ws_id: str, job_id: str, index: int) -> None:
+        """Ask for one dial of a released row."""
+        self._send(DIAL_QUEUE, DIAL_ACTOR, (ws_id, job_id, index))
+
+    def _send(self, queue_name: str, actor_name: str, args: tuple[object, ...]) -> None:
+        # What Actor.send builds (dramatiq/actor.py, message_with_options), without
+        # needing the actor object: the engine exists before the actors that call it.
+        message = dramatiq.Message(  # type: ignore[var-annotated]
+            queue_name=queue_name, actor_name=actor_name, args=args, kwargs={}, options={}
+        )
+        self._broker.enqueue(message)
+
+
+class Actors:
+    """The actors on one broker, calling one engine."""
+
+    def __init__(self, broker: RedisBroker, engine: Engine) -> None:
         def pump(ws_id: str, job_id: str) -> None:
             with structlog.contextvars.bound_contextvars(ws_id=ws_id, job_id=job_id):
-                engine().pump(ws_id, job_id)
+                engine.pump(ws_id, job_id)
 
         def dial(ws_id: str, job_id: str, index: int) -> None:
             with structlog.contextvars.bound_contextvars(ws_id=ws_id, job_id=job_id):
-                engine().dial(ws_id, job_id, index)
+                engine.dial(ws_id, job_id, index)
 
-        # The pump is idempotent: a failed run (Redis away) is retried with backoff.
-        self.pump = dramatiq.actor(
+        # The scheduler is idempotent: a failed run (Redis away) is retried with backoff.
+        self.scheduler = dramatiq.actor(
             broker=broker,
-            actor_name=PUMP_ACTOR,
-            queue_name=PUMP_QUEUE,
+            actor_name=SCHEDULER_ACTOR,
+            queue_name=SCHEDULER_QUEUE,
             max_retries=5,
             min_backoff=200,
             max_backoff=5_000,
         )(pump)
-        # A dial is never retried by the broker: a failed claim leaves the row where the
-        # pump finds it again, and a failed call is ended by its lease or the reaper.
+        # A dial is never retried by the broker (see the module's docstring).
         self.dial = dramatiq.actor(
             broker=broker,
             actor_name=DIAL_ACTOR,
             queue_name=DIAL_QUEUE,
             max_retries=0,
         )(dial)
-
-    def send_pump(self, ws_id: str, job_id: str) -> None:
-        """Ask for one run of the job's pump."""
-        self.pump.send(ws_id, job_id)
-
-    def send_dial(self, ws_id: str, job_id: str, index: int) -> None:
-        """Ask for one dial of a released row."""
-        self.dial.send(ws_id, job_id, index)

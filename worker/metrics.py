@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from domain.protocol import Limit, SchedulerOutcome, words
+
 DIALS_STARTED = Counter("batchdial_dials_started_total", "Dials started (slots taken).")
 SEMAPHORE_REFUSALS = Counter(
     "batchdial_semaphore_refusals_total",
@@ -32,9 +34,9 @@ PROVIDER_RETRIES = Counter(
 )
 
 # Every series exists from the start (at 0), so dashboards and alerts see them at once.
-for _limit in ("job", "workspace", "number"):
+for _limit in words(Limit):
     SEMAPHORE_REFUSALS.labels(_limit)
 for _kind in ("connect", "timeout", "5xx", "4xx"):
     PROVIDER_ERRORS.labels(_kind)
-for _outcome in ("open", "closed", "idle", "complete", "missing", "stale", "recompute"):
+for _outcome in words(SchedulerOutcome):
     PUMP_RUNS.labels(_outcome)

@@ -18,12 +18,13 @@ from config.broker import make_broker
 from config.redis import make_redis
 from config.settings import Settings
 from domain.keys import Keys
-from worker.actors import Actors
+from worker.actors import Actors, BrokerOutbox
 from worker.dialers.base import Dialer
 from worker.dialers.http import HttpDialer
 from worker.dialers.simulated import SimulatedDialer
-from worker.engine import Engine, Timing
-from worker.timekeeper import Timekeeper
+from worker.engine.core import Engine
+from worker.engine.timers import Timekeeper
+from worker.engine.timing import Timing
 
 log = structlog.get_logger(__name__)
 
@@ -108,11 +109,17 @@ def build_runtime(
         middleware = Prometheus()
         broker.add_middleware(middleware)
         broker.emit_after("process_boot")
-    holder: list[Engine] = []
-    actors = Actors(broker, lambda: holder[0])
+    engine = Engine(
+        state,
+        Keys(settings.namespace),
+        dialer or make_dialer(settings),
+        BrokerOutbox(broker),
+        timing or timing_of(settings),
+    )
+    actors = Actors(broker, engine)
     if middleware is not None:
         # Every series exists from the start (at 0), errors included.
-        for actor in (actors.pump, actors.dial):
+        for actor in (actors.scheduler, actors.dial):
             for metric in (
                 middleware.total_messages,
                 middleware.total_errored_messages,
@@ -120,14 +127,6 @@ def build_runtime(
                 middleware.total_rejected_messages,
             ):
                 metric.labels(actor.queue_name, actor.actor_name)
-    engine = Engine(
-        state,
-        Keys(settings.namespace),
-        dialer or make_dialer(settings),
-        actors,
-        timing or timing_of(settings),
-    )
-    holder.append(engine)
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
     return WorkerRuntime(engine, actors, Timekeeper(engine), worker)
 

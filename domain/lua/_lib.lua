@@ -1,6 +1,10 @@
--- _lib.lua: helpers prepended to every job script by domain/scripts.py, after the key
--- names that domain/keys.py generates (lua_prelude): K_JOB, K_QUEUE, K_WS_SEM, ...
--- Job scripts receive Keys.script_keys() first (N_SCRIPT_KEYS of them), then their own.
+-- _lib.lua: helpers that domain/scripts.py prepends to every script whose header says
+-- "uses: _lib.lua" (in job/ and engine/), after the key names that domain/keys.py
+-- generates (lua_prelude): K_JOB, K_QUEUE, K_WS_SEM, ...
+-- KEYS: those scripts receive Keys.script_keys() first (N_SCRIPT_KEYS of them), then
+-- their own.
+-- ARGV: none read here (each helper takes its arguments).
+-- Returns: nothing (it defines local functions; the script that follows returns).
 
 -- Keep the namespace-wide totals (ns:stats) that metrics read in step with a job's
 -- status change.

@@ -15,7 +15,8 @@ from producer.service import Producer
 from producer.validation import Limits
 from tests.conftest import job_body
 from tests.engine_helpers import HangingDialer
-from worker.engine import Engine, Timing
+from worker.engine.core import Engine
+from worker.engine.timing import Timing
 
 
 @pytest.fixture(autouse=True)

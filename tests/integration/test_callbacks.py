@@ -17,7 +17,8 @@ from producer.api import create_app
 from producer.service import Producer
 from tests.conftest import job_body
 from tests.engine_helpers import HangingDialer
-from worker.engine import Engine, Timing
+from worker.engine.core import Engine
+from worker.engine.timing import Timing
 
 SECRET = "s3cret"
 

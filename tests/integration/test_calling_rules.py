@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from domain.pagination import collect
 from tests.engine_helpers import CountingDialer, HangingDialer, ScriptedDialer, wait_for
 from tests.integration.test_engine import Rig, _engine, rig  # noqa: F401 -- the fixture
-from worker.engine import Timing
+from worker.engine.timing import Timing
 
 A, B, C = "+12125550001", "+12125550002", "+12125550003"
 

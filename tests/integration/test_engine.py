@@ -23,7 +23,8 @@ from producer.validation import Limits
 from tests.conftest import REDIS_URL
 from tests.engine_helpers import CountingDialer, HangingDialer, wait_for
 from worker.dialers.base import Dialer
-from worker.engine import Engine, Timing
+from worker.engine.core import Engine
+from worker.engine.timing import Timing
 from worker.runtime import WorkerRuntime, build_runtime
 
 NUMBERS = ("+12125550100", "+13125550100", "+14155550100")

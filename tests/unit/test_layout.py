@@ -47,13 +47,38 @@ def test_no_module_is_over_600_lines() -> None:
 
 
 def test_every_lua_script_has_a_header() -> None:
-    """Each Lua script starts with a comment naming itself, its KEYS and ARGV."""
-    scripts = sorted(ROOT.rglob("*/lua/*.lua"))
-    assert scripts
+    """Each Lua script opens with a comment block naming itself, then its KEYS, its ARGV
+    and its return shape, in that order; a script's return line names the type of
+    domain/protocol.py that parses it."""
+    from domain import protocol
+
+    scripts = sorted((ROOT / "domain" / "lua").rglob("*.lua"))
+    assert {script.parent.name for script in scripts} == {"lua", "job", "engine"}
+    for package in PACKAGES:
+        for script in (ROOT / package).rglob("*.lua"):
+            assert script.is_relative_to(ROOT / "domain" / "lua"), f"{script}: not in domain/lua"
     for script in scripts:
-        text = script.read_text(encoding="utf-8")
-        assert text.startswith(f"-- {script.name}:"), script
-        assert "KEYS" in text.split("\n\n")[0] or script.name == "_lib.lua" or "KEYS" in text[:1500]
+        lines = script.read_text(encoding="utf-8").split("\n")
+        header = []
+        for line in lines:
+            if not line.startswith("--"):
+                break
+            header.append(line)
+        assert header and header[0].startswith(f"-- {script.name}: "), script
+        starts = {
+            word: next((i for i, line in enumerate(header) if line.startswith(f"-- {word}")), -1)
+            for word in ("KEYS:", "ARGV:", "Returns")
+        }
+        assert -1 < starts["KEYS:"] < starts["ARGV:"] < starts["Returns"], (script, starts)
+        returns = header[starts["Returns"]]
+        if script.name == "_lib.lua":
+            assert returns.startswith("-- Returns: nothing"), script
+            continue
+        named = returns.removeprefix("-- Returns (").partition("):")[0]
+        assert named and returns.startswith("-- Returns ("), (script, returns)
+        for part in named.split(" | "):
+            assert part.startswith("protocol."), (script, part)
+            assert hasattr(protocol, part.removeprefix("protocol.")), (script, part)
 
 
 def test_key_names_live_in_one_module() -> None:

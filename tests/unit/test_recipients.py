@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.recipients import (
+from domain.time.eligibility import (
     JOB_ZONE,
     Hours,
     group_schedules,
@@ -19,9 +19,9 @@ from domain.recipients import (
     never_together,
     next_eligible,
     window,
-    zones_for_number,
 )
-from domain.schedule import TimeSlot, WeeklySchedule
+from domain.time.schedule import TimeSlot, WeeklySchedule
+from domain.time.zones import zones_for_number
 
 SECOND = timedelta(seconds=1)
 MINUTE = timedelta(minutes=1)
@@ -421,7 +421,7 @@ def test_window_change_matches_brute_force(case: Case, later: timedelta) -> None
 @given(st.sampled_from(ALL_ZONES), st.integers(2000, 2037))
 def test_offset_changes_found_by_the_search_are_exact(zone: str, year: int) -> None:
     """The zone offset changes the search skips by equal an hourly scan bisected to the second."""
-    from domain.recipients import _offset_changes
+    from domain.time.instants import offset_changes as _offset_changes
 
     tz = ZoneInfo(zone)
     expected: list[datetime] = []

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.schedule import (
+from domain.time.schedule import (
     TimeSlot,
     WeeklySchedule,
     is_open,

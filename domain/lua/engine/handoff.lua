@@ -4,8 +4,8 @@
 -- whose lease already lapsed (its slot may be someone else's now) is not revived.
 -- KEYS: KEYS[1] the deadline index, KEYS[2] job semaphore, KEYS[3] workspace semaphore,
 -- KEYS[4] number semaphore, KEYS[5] dial record.
--- ARGV[1] deadline member, ARGV[2] dial id, ARGV[3] max call duration (ms)
--- Returns: 'handed' | 'ended' (the callback came first) | 'lost' (the lease lapsed).
+-- ARGV: ARGV[1] deadline member, ARGV[2] dial id, ARGV[3] max call duration (ms)
+-- Returns (protocol.Handoff): 'handed' | 'ended' (the callback came first) | 'lost' (the lease lapsed).
 local d = redis.call('HMGET', KEYS[5], 'status', 'startedAt')
 if d[1] ~= 'queued' and d[1] ~= 'ringing' and d[1] ~= 'in-progress' then return 'ended' end
 local t = redis.call('TIME')

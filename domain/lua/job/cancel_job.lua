@@ -4,8 +4,8 @@
 -- go on and are recorded when they end.
 -- uses: _lib.lua
 -- KEYS: the job script keys (see _lib.lua).
--- ARGV[1] job id, ARGV[2] wake-up member
--- Returns: {outcome, status before, rows cancelled}; outcome 'changed', 'noop'
+-- ARGV: ARGV[1] job id, ARGV[2] wake-up member
+-- Returns (protocol.Cancellation): {outcome, status before, rows cancelled}; outcome 'changed', 'noop'
 -- (already CANCELLED), 'conflict' (COMPLETE) or 'missing'.
 local before = redis.call('HGET', K_JOB, 'status')
 if not before then return {'missing', '', 0} end

@@ -7,12 +7,12 @@
 -- second callback, a late simulated timer and the reaper can all race safely.
 -- uses: _lib.lua
 -- KEYS: the job script keys (see _lib.lua).
--- ARGV[1] job wake-up member, ARGV[2] job id, ARGV[3] dial id, ARGV[4] status,
+-- ARGV: ARGV[1] job wake-up member, ARGV[2] job id, ARGV[3] dial id, ARGV[4] status,
 -- ARGV[5] reason ('' for none), ARGV[6] '1' to end it only if its lease has expired
 -- (the reaper; the reason is then lease_expired, or max_call_duration for a call the
 -- provider held), ARGV[7] deadline member, ARGV[8] '1' to release rows for the freed slot
 -- right away (the worker's fast path), ARGV[9] provider details (JSON object text or '')
--- Returns: {'missing'} | {'noop', status} | {'alive'} |
+-- Returns (protocol.FinishResult): {'missing'} | {'noop', status} | {'alive'} |
 --          {'finished', job status after, startedAt, endedAt, reason, released row index...}
 local member, job_id, dial_id, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local K_DIAL = k_dial(dial_id)

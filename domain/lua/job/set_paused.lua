@@ -3,8 +3,8 @@
 -- wakes the job's pump, or completes a job with nothing left to dial (job.completed).
 -- uses: _lib.lua
 -- KEYS: the job script keys (see _lib.lua).
--- ARGV[1] '1' to pause, '0' to start/resume; ARGV[2] job id; ARGV[3] wake-up member
--- Returns: {outcome, status before, status after}; outcome is 'changed', 'noop',
+-- ARGV: ARGV[1] '1' to pause, '0' to start/resume; ARGV[2] job id; ARGV[3] wake-up member
+-- Returns (protocol.StatusChange): {outcome, status before, status after}; outcome is 'changed', 'noop',
 -- 'conflict' (COMPLETE or CANCELLED) or 'missing'.
 local before = redis.call('HGET', K_JOB, 'status')
 if not before then return {'missing', '', ''} end

@@ -5,9 +5,9 @@
 -- Rows of a job with recipientHours were also written to their time-zone group's queue,
 -- with the groups (ARGV[5] > 0).
 -- KEYS: the job script keys (see _lib.lua).
--- ARGV[1] job id, ARGV[2] workspace id, ARGV[3] running config (JSON), ARGV[4] row count,
+-- ARGV: ARGV[1] job id, ARGV[2] workspace id, ARGV[3] running config (JSON), ARGV[4] row count,
 -- ARGV[5] how many recipient groups were staged (0: the job does not group its rows)
--- Returns: createdAt in milliseconds, or an error if the job id is taken.
+-- Returns (protocol.Committed): createdAt in milliseconds, or an error if the job id is taken.
 if redis.call('EXISTS', K_JOB) == 1 then
   return redis.error_reply('job id already exists')
 end

@@ -10,11 +10,11 @@
 -- The pool number is the least busy one with room; ties rotate (a per-job counter).
 -- uses: _lib.lua
 -- KEYS: the job script keys (see _lib.lua).
--- ARGV[1] wake-up member, ARGV[2] job id, ARGV[3] config version, ARGV[4] row index,
+-- ARGV: ARGV[1] wake-up member, ARGV[2] job id, ARGV[3] config version, ARGV[4] row index,
 -- ARGV[5] dial id with '{attempt}' where the attempt goes, ARGV[6] lease (ms),
 -- ARGV[7] the job's cap, ARGV[8] pool number ids joined by ',', ARGV[9] workspace id,
 -- ARGV[10] the dial's deadline member, with '{attempt}' as in ARGV[5]
--- Returns: {'gone'} | {'stale'} | {'paused'} | {'closed'} | {'hours'} | {'suppressed'} |
+-- Returns (protocol.Claimed | protocol.ClaimRefused): {'gone'} | {'stale'} | {'paused'} | {'closed'} | {'hours'} | {'suppressed'} |
 --          {'capped'} | {'full', 'job'|'workspace'|'number'}
 --        | {'ok', fromNumber, fromNumberId, row JSON, startedAt, openedAt of the window if
 --          this is its first dial (else ''), dial id, attempt}

@@ -14,7 +14,7 @@ import time
 import redis
 import structlog
 
-from worker.engine import Engine
+from worker.engine.core import Engine
 
 log = structlog.get_logger(__name__)
 

@@ -5,9 +5,9 @@
 -- 'overdue:<id>'. The worker stops renewing those and ends the last two as failed.
 -- KEYS: KEYS[1] the deadline index, then four keys per dial: job semaphore, workspace
 -- semaphore, number semaphore, dial record.
--- ARGV[1] lease (ms), ARGV[2] max call duration (ms), then two values per dial:
+-- ARGV: ARGV[1] lease (ms), ARGV[2] max call duration (ms), then two values per dial:
 -- deadline member, dial id
--- Returns: the reports above, one per dial not renewed.
+-- Returns (protocol.Renewal): the reports above, one per dial not renewed.
 local now_t = redis.call('TIME')
 local now = tonumber(now_t[1]) * 1000 + math.floor(tonumber(now_t[2]) / 1000)
 local expiry = now + tonumber(ARGV[1])

@@ -2,8 +2,8 @@
 -- for a live dial, with its dial.status_changed event. A dial that ended is left alone.
 -- uses: _lib.lua
 -- KEYS: the job script keys (see _lib.lua).
--- ARGV[1] job id, ARGV[2] dial id, ARGV[3] the new status
--- Returns: 1 if the status changed, 0 otherwise.
+-- ARGV: ARGV[1] job id, ARGV[2] dial id, ARGV[3] the new status
+-- Returns (protocol.LiveStatus): 1 if the status changed, 0 otherwise.
 local rank = {queued = 1, ringing = 2, ['in-progress'] = 3}
 local K_DIAL = k_dial(ARGV[2])
 local current = redis.call('HGET', K_DIAL, 'status')

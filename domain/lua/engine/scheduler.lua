@@ -1,18 +1,18 @@
--- pump.lua: one step of a job's scheduler. Records window changes (job.window_opened /
--- job.window_closed), recovers rows whose dial message was lost, puts held rows whose
+-- scheduler.lua: one run of a job's scheduler ("the pump"). Records window changes
+-- (job.window_opened / job.window_closed), recovers rows whose dial message was lost, puts held rows whose
 -- retry backoff or frequency cap is over back in the queue, records which recipient
 -- time-zone groups are inside their hours (jobs with recipientHours), releases as many
--- rows as the job's free capacity allows, and sets when the pump must next run.
+-- rows as the job's free capacity allows, and sets when the scheduler must next run.
 -- uses: _lib.lua
 -- KEYS: the job script keys (see _lib.lua).
--- ARGV[1] wake-up member, ARGV[2] job id, ARGV[3] config version the window was computed
+-- ARGV: ARGV[1] wake-up member, ARGV[2] job id, ARGV[3] config version the window was computed
 -- for, ARGV[4] '1' if the window is open at ARGV[6], ARGV[5] when that changes (ms; 0 =
 -- never), ARGV[6] the instant the window was computed for (ms, Redis time),
 -- ARGV[7] cap, ARGV[8] longest sleep between runs (ms), ARGV[9] age after which a
 -- released row whose message never arrived goes back to the queue (ms), then for each
 -- recipient group: ARGV[10 + 3k] group id, ARGV[11 + 3k] until when its hours are open
 -- (ms; 0 = closed now), ARGV[12 + 3k] when that next changes (ms; 0 = never)
--- Returns: {'missing'} | {'idle', status} | {'stale'} | {'recompute'} | {'closed'} |
+-- Returns (protocol.SchedulerRun): {'missing'} | {'idle', status} | {'stale'} | {'recompute'} | {'closed'} |
 --          {'complete'} | {'open', released row index...}
 local member, job_id = ARGV[1], ARGV[2]
 local is_open, change, computed_at = ARGV[4] == '1', tonumber(ARGV[5]), tonumber(ARGV[6])

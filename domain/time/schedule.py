@@ -59,7 +59,7 @@ openness can only change where the local time equals a slot boundary
 that instant) or at an offset transition of the zone (where local time
 jumps).  The search walks forward one day at a time: it finds the zone's
 offset transitions in that day (offset sampled hourly, each change located
-by bisection to the exact second), builds the candidate instants, and
+by bisection to the exact second: :mod:`domain.time.instants`), builds the candidate instants, and
 returns the first candidate at which ``is_open`` has the wanted value.
 Changes of offset are assumed to be at least one hour apart (since 1970 the
 closest pair in the tz database is about a week apart).
@@ -80,6 +80,8 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from domain.time.instants import offset, offset_transitions, require_aware
+
 __all__ = [
     "MINUTES_PER_DAY",
     "TimeSlot",
@@ -95,8 +97,6 @@ MINUTES_PER_DAY = 1440
 _HHMM_RE = re.compile(r"([0-9]{2}):([0-9]{2})")
 _ONE_DAY = timedelta(days=1)
 _ONE_HOUR = timedelta(hours=1)
-_ONE_SECOND = timedelta(seconds=1)
-_HOUR_SECONDS = 3600
 _MAX_SCAN_DAYS = 56
 
 
@@ -240,7 +240,7 @@ class WeeklySchedule:
 
 def is_open(schedule: WeeklySchedule | None, at: datetime) -> bool:
     """Whether ``schedule`` is open at the instant ``at`` (``None`` = always)."""
-    _require_aware(at)
+    require_aware(at)
     if schedule is None:
         return True
     return _is_open_utc(schedule, schedule.zone, at.astimezone(UTC))
@@ -251,7 +251,7 @@ def next_open(schedule: WeeklySchedule | None, at: datetime) -> datetime | None:
 
     ``None`` if the schedule has no slots at all.
     """
-    _require_aware(at)
+    require_aware(at)
     start = at.astimezone(UTC)
     if schedule is None:
         return start
@@ -268,7 +268,7 @@ def next_close(schedule: WeeklySchedule | None, at: datetime) -> datetime | None
 
     ``None`` if the schedule is always open (``None`` or 24/7 coverage).
     """
-    _require_aware(at)
+    require_aware(at)
     start = at.astimezone(UTC)
     if schedule is None:
         return None
@@ -283,13 +283,6 @@ def next_close(schedule: WeeklySchedule | None, at: datetime) -> datetime | None
 # --------------------------------------------------------------------------
 # Internals
 # --------------------------------------------------------------------------
-
-
-def _require_aware(at: datetime) -> None:
-    if not isinstance(at, datetime):
-        raise ValueError(f"expected an aware datetime, got {at!r}")
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"naive datetime {at.isoformat()} is not allowed; attach a tzinfo")
 
 
 def _day_of_week(local_date: date) -> int:
@@ -311,58 +304,26 @@ def _is_open_utc(schedule: WeeklySchedule, zone: ZoneInfo, instant: datetime) ->
     return False
 
 
-def _offset(zone: ZoneInfo, instant: datetime) -> timedelta | None:
-    return instant.astimezone(zone).utcoffset()
-
-
-def _transitions(zone: ZoneInfo, lower: datetime, upper: datetime) -> list[datetime]:
-    """UTC-offset transitions of ``zone`` in ``(lower, upper]`` (aware UTC).
-
-    The offset is sampled on whole UTC hours and every change is bisected to
-    the second (tz transitions are whole seconds and at least an hour apart).
-    """
-    found: list[datetime] = []
-    cursor = lower.replace(minute=0, second=0, microsecond=0)
-    cursor_offset = _offset(zone, cursor)
-    while cursor < upper:
-        following = cursor + _ONE_HOUR
-        following_offset = _offset(zone, following)
-        if following_offset != cursor_offset:
-            # Invariant: offset at cursor+lo == cursor_offset, at cursor+hi differs.
-            lo, hi = 0, _HOUR_SECONDS
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if _offset(zone, cursor + timedelta(seconds=mid)) == cursor_offset:
-                    lo = mid
-                else:
-                    hi = mid
-            transition = cursor + timedelta(seconds=hi)
-            if lower < transition <= upper:
-                found.append(transition)
-        cursor, cursor_offset = following, following_offset
-    return found
-
-
 def _candidates(
     schedule: WeeklySchedule, zone: ZoneInfo, lower: datetime, upper: datetime
 ) -> Iterator[datetime]:
     """Sorted instants in ``(lower, upper]`` where openness may change."""
-    transitions = _transitions(zone, lower, upper)
-    offsets = {_offset(zone, lower)}
-    offsets.update(_offset(zone, transition) for transition in transitions)
+    transitions = offset_transitions(zone, lower, upper, _ONE_HOUR)
+    offsets = {offset(zone, lower)}
+    offsets.update(offset(zone, transition) for transition in transitions)
     found = set(transitions)
-    for offset in offsets:
-        if offset is None:  # pragma: no cover - ZoneInfo always has an offset
+    for utc_offset in offsets:
+        if utc_offset is None:  # pragma: no cover - ZoneInfo always has an offset
             continue
-        local_day = (lower + offset).date()
-        last_day = (upper + offset).date()
+        local_day = (lower + utc_offset).date()
+        last_day = (upper + utc_offset).date()
         while local_day <= last_day:
             midnight = datetime.combine(local_day, time())
             for slot in schedule.days.get(_day_of_week(local_day), ()):
                 for minute in (slot.start_minute, slot.end_minute):
                     local = midnight + timedelta(minutes=minute)
-                    instant = (local - offset).replace(tzinfo=UTC)
-                    if lower < instant <= upper and _offset(zone, instant) == offset:
+                    instant = (local - utc_offset).replace(tzinfo=UTC)
+                    if lower < instant <= upper and offset(zone, instant) == utc_offset:
                         found.add(instant)
             local_day += _ONE_DAY
     return iter(sorted(found))

@@ -11,14 +11,14 @@ from typing import Any, cast
 import redis
 
 from domain.keys import Keys
-from domain.recipients import group_schedules
-from domain.schedule import WeeklySchedule
 from domain.stored_config import hours_of, job_zone_of, schedule_of
+from domain.time.eligibility import group_schedules
+from domain.time.schedule import WeeklySchedule
 
 
 @dataclass(frozen=True, slots=True)
 class JobConfig:
-    """What the pump and the dial actor read of a job, at one config version."""
+    """What the scheduler and the dial actor read of a job, at one config version."""
 
     ver: str
     cap: int

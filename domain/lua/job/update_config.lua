@@ -6,9 +6,9 @@
 -- configuration, which claims and pumps check, does not change until applied.
 -- uses: _lib.lua
 -- KEYS: the job script keys (see _lib.lua).
--- ARGV[1] expected version, ARGV[2] 'apply' or 'stage', ARGV[3] full config (JSON),
+-- ARGV: ARGV[1] expected version, ARGV[2] 'apply' or 'stage', ARGV[3] full config (JSON),
 -- ARGV[4] JSON object text with event details ({"changes": [...]}), ARGV[5] job id
--- Returns: {outcome, status}; outcome 'applied', 'staged', 'retry', 'conflict', 'missing'.
+-- Returns (protocol.ConfigUpdate): {outcome, status}; outcome 'applied', 'staged', 'retry', 'conflict', 'missing'.
 local job = redis.call('HMGET', K_JOB, 'status', 'ver', 'pver')
 local status, ver = job[1], (job[2] or '') .. ':' .. (job[3] or '0')
 if not status then return {'missing', ''} end

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import cast
 
 import redis
 
 from domain.dials import DialRef
 from domain.keys import Keys, dial_member
+from domain.protocol import HandoffOutcome, NotRenewed, parse_handoff, parse_renew
 from domain.scripts import Scripts
 
 #: Dials renewed per script call.
@@ -29,7 +29,7 @@ class LeaseKeeper:
         self._k = keys
         self.lease_ms = lease_ms
         self.max_call_ms = max_call_ms
-        self._scripts = Scripts(client, "worker")
+        self._scripts = Scripts(client, "engine")
         self._held: dict[str, DialRef] = {}
         self._per_job: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -60,27 +60,27 @@ class LeaseKeeper:
         with self._lock:
             return list(self._held.values())
 
-    def handoff(self, ref: DialRef) -> str:
+    def handoff(self, ref: DialRef) -> HandoffOutcome:
         """The provider holds the call now: its leases last until the longest allowed
         call. Returns 'handed', 'ended' (its end was already reported) or 'lost' (its
         lease lapsed first; the caller ends it)."""
-        outcome = str(
+        outcome = parse_handoff(
             self._scripts(
                 "handoff",
                 [self._k.deadlines, *self._dial_keys(ref)],
                 [dial_member(ref.ws_id, ref.job_id, ref.dial_id), ref.dial_id, self.max_call_ms],
             )
-        )
+        ).outcome
         if outcome != "lost":
             self.forget(ref.dial_id)
         return outcome
 
-    def renew(self) -> dict[str, list[DialRef]]:
+    def renew(self) -> dict[NotRenewed, list[DialRef]]:
         """Renew every held lease. Returns the dials not renewed, by why: 'ended'
         (elsewhere), 'lost' (the lease lapsed), 'overdue' (past the longest call)."""
         refs = self.held()
         by_id = {ref.dial_id: ref for ref in refs}
-        reports: dict[str, list[DialRef]] = {"ended": [], "lost": [], "overdue": []}
+        reports: dict[NotRenewed, list[DialRef]] = {"ended": [], "lost": [], "overdue": []}
         for start in range(0, len(refs), RENEW_BATCH):
             batch = refs[start : start + RENEW_BATCH]
             keys = [self._k.deadlines]
@@ -88,8 +88,7 @@ class LeaseKeeper:
             for ref in batch:
                 keys += self._dial_keys(ref)
                 args += [dial_member(ref.ws_id, ref.job_id, ref.dial_id), ref.dial_id]
-            for report in cast(list[str], self._scripts("renew", keys, args)):
-                why, _, dial_id = report.partition(":")
+            for why, dial_id in parse_renew(self._scripts("renew", keys, args)).not_renewed:
                 reports[why].append(by_id[dial_id])
         for ref in reports["ended"]:
             self.forget(ref.dial_id)

@@ -1,40 +1,36 @@
-"""Recipient-local calling hours: which zones a number is in and when they may be called.
+"""Recipient-local calling hours, and when every schedule of a row's group is open.
 
 Pure time computations (no I/O but reading the system's time zone data once).
 See issue 7 and SPEC §7 ("Recipient-local hours").
 
-* A recipient's zones come from phonenumbers' timezone data (a row may override them
-  with an explicit ``timezone``; that is the caller's business).  A number that maps to
-  several zones (an area code spanning two zones, a country-wide mobile range) is
-  callable only while *every* one of those zones is inside the hours.
+* A recipient's zones come from :func:`domain.time.zones.zones_for_number` (a row may
+  override them with an explicit ``timezone``; that is the caller's business).  A number
+  that maps to several zones is callable only while *every* one of those zones is inside
+  the hours.
 * ``Hours`` is one ``[start, end)`` wall-clock window applied every day; in a zone it is
   a ``WeeklySchedule`` with that slot on all seven days, so the DST rules of
-  ``domain.schedule`` apply unchanged (a start inside a spring-forward gap opens at the
-  transition, a fall-back fold is open twice, ...).
+  ``domain.time.schedule`` apply unchanged (a start inside a spring-forward gap opens at
+  the transition, a fall-back fold is open twice, ...).
 * A row is eligible at an instant when every schedule of its group (the job's own
   schedule and one per recipient zone) is open then.  ``window`` answers "eligible
   now, and until when / from when", which the scheduler asks for every group on every
   run; ``next_eligible`` finds the first instant at which they are all open.
 
-Every returned datetime is an aware UTC datetime, as in ``domain.schedule``.
+Every returned datetime is an aware UTC datetime, as in ``domain.time.schedule``.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.resources
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import TZPATH, ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
-from phonenumbers import timezone as phone_timezone
-
-from domain.schedule import (
+from domain.time.instants import offset_changes, require_aware
+from domain.time.instants import zone as zone_of
+from domain.time.schedule import (
     MINUTES_PER_DAY,
     TimeSlot,
     WeeklySchedule,
@@ -52,7 +48,6 @@ __all__ = [
     "never_together",
     "next_eligible",
     "window",
-    "zones_for_number",
 ]
 
 JOB_ZONE = "@job"  # stands for "the job's own timezone" in a zone set
@@ -60,101 +55,6 @@ JOB_ZONE = "@job"  # stands for "the job's own timezone" in a zone set
 _HORIZON = timedelta(days=370)  # a year and a bit: every DST rule of a year is seen once
 _ONE_DAY = timedelta(days=1)
 _ONE_WEEK = timedelta(days=7)
-_DAY_SECONDS = 86400
-_UNKNOWN_ZONE = "Etc/Unknown"  # what phonenumbers answers when it knows no zone
-
-
-# --------------------------------------------------------------------------
-# Zones of a number
-# --------------------------------------------------------------------------
-
-
-def zones_for_number(e164: str) -> tuple[str, ...]:
-    """Sorted, de-duplicated IANA zones phonenumbers gives for the number; ``()`` if unknown.
-
-    Only names ``ZoneInfo`` can load are kept.  A legacy name that is not in the tz
-    database's ``zone.tab`` (``Asia/Katmandu``, ``Asia/Calcutta``) is replaced by the
-    ``zone.tab`` name of the number's country with identical zone data
-    (``Asia/Kathmandu``); it is kept as it is when the system has no such data.
-    """
-    try:
-        number = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
-        return ()
-    region = phonenumbers.region_code_for_number(number) or ""
-    zones: set[str] = set()
-    for name in phone_timezone.time_zones_for_number(number):
-        if name != _UNKNOWN_ZONE and _loadable(name):
-            zones.add(_canonical_zone(name, region))
-    return tuple(sorted(zones))
-
-
-@functools.cache
-def _loadable(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
-
-
-@functools.cache
-def _canonical_zone(name: str, region: str) -> str:
-    """``name`` itself when in zone.tab, else the zone.tab name with the same data, if unique.
-
-    Two names are the same zone when their TZif files are byte-identical (a tz "Link"
-    is a hard or symbolic link to its target's file).  A name of the number's own
-    country is preferred (``Africa/Asmera`` -> ``Africa/Asmara`` for Eritrea, not one of
-    the other East African names sharing its data).
-    """
-    table = _zone_table()
-    if not table or name in table:
-        return name
-    data = _tzif_bytes(name)
-    if data is None:
-        return name
-    same = sorted(zone for zone in table if _tzif_bytes(zone) == data)
-    local = [zone for zone in same if region in table[zone]]
-    for choice in (local, same):
-        if len(choice) == 1:
-            return choice[0]
-    return name
-
-
-def _zone_data_files(filename: str) -> list[bytes]:
-    """``filename`` read from each place zoneinfo looks for zone data, in its order."""
-    found: list[bytes] = []
-    for directory in TZPATH:
-        path = os.path.join(directory, filename)
-        if os.path.isfile(path):
-            with open(path, "rb") as handle:
-                found.append(handle.read())
-    try:  # the ``tzdata`` package, zoneinfo's fallback when the system has no data
-        resource = importlib.resources.files("tzdata").joinpath("zoneinfo", filename)
-        found.append(resource.read_bytes())
-    except (ImportError, OSError, ValueError):
-        pass
-    return found
-
-
-@functools.cache
-def _zone_table() -> dict[str, frozenset[str]]:
-    """zone.tab: each zone name for users -> the country codes it serves ({} if absent)."""
-    for raw in _zone_data_files("zone.tab")[:1]:
-        table: dict[str, set[str]] = {}
-        for line in raw.decode("utf-8").splitlines():
-            fields = line.split("\t")
-            if line.startswith("#") or len(fields) < 3:
-                continue
-            table.setdefault(fields[2], set()).update(fields[0].split(","))
-        return {zone: frozenset(codes) for zone, codes in table.items()}
-    return {}
-
-
-@functools.cache
-def _tzif_bytes(name: str) -> bytes | None:
-    files = _zone_data_files(name) if ".." not in name else []
-    return files[0] if files else None
 
 
 # --------------------------------------------------------------------------
@@ -200,7 +100,7 @@ def hours_schedule(hours: Hours, zone: str) -> WeeklySchedule:
     """The same ``[start, end)`` slot every day of the week in ``zone`` (cached)."""
     slot = (TimeSlot(hours.start, hours.end),)
     schedule = WeeklySchedule(zone, dict.fromkeys(range(7), slot))
-    _zone(zone)
+    zone_of(zone)
     return schedule
 
 
@@ -244,7 +144,7 @@ def window(
     instant before the change it names, so a scheduler asking again for the same group
     on its next run gets it without searching (see ``_WindowMemo``).
     """
-    _require_aware(at)
+    require_aware(at)
     start = at.astimezone(UTC)
     active = _active(schedules)
     remembered = _WINDOWS.get(active, start)
@@ -332,7 +232,7 @@ def next_eligible(
     has the same slots every day); after a full period without an all-open instant,
     nothing can be found before the next offset change of one of the zones.
     """
-    _require_aware(at)
+    require_aware(at)
     active = _active(schedules)
     moment = at.astimezone(UTC)
     limit = moment + horizon
@@ -357,7 +257,7 @@ def next_eligible(
                 return None
             stretch = change
             moment = max(moment, change)
-    raise RuntimeError(  # pragma: no cover - would mean a bug in domain.schedule
+    raise RuntimeError(  # pragma: no cover - would mean a bug in domain.time.schedule
         f"next_eligible made no progress from {at.isoformat()}; report this as a bug"
     )
 
@@ -374,19 +274,8 @@ def _active(schedules: Sequence[WeeklySchedule | None]) -> tuple[WeeklySchedule,
     """The real schedules, each once (groups often repeat the job's zone)."""
     active = tuple(dict.fromkeys(schedule for schedule in schedules if schedule is not None))
     for schedule in active:
-        _zone(schedule.timezone)
+        zone_of(schedule.timezone)
     return active
-
-
-@functools.cache
-def _zone(name: str) -> ZoneInfo:
-    """``ZoneInfo(name)``, kept alive.
-
-    ``ZoneInfo`` caches instances weakly (plus its last 8 strongly), and
-    ``WeeklySchedule.zone`` asks for the zone on every query: with more zones than that
-    in play, each query re-read the zone's file (two thirds of ``window``'s time).
-    """
-    return ZoneInfo(name)
 
 
 def _max_rounds(schedules: Sequence[WeeklySchedule], horizon: timedelta) -> int:
@@ -416,43 +305,12 @@ def _next_offset_change(zones: Sequence[str], after: datetime, limit: datetime) 
         changes = [
             change
             for zone in zones
-            for change in _offset_changes(zone, year)
+            for change in offset_changes(zone, year)
             if after < change <= limit
         ]
         if changes:
             return min(changes)
     return None
-
-
-@functools.cache
-def _offset_changes(zone_name: str, year: int) -> tuple[datetime, ...]:
-    """The instants in ``(Jan 1, next Jan 1]`` (UTC) at which the zone's UTC offset changes.
-
-    Offsets are sampled daily and each change is bisected to the second.  This assumes
-    a zone never changes its offset twice within a day: in tzdata 2025b the closest two
-    changes of any zone from 1999 to 2039 are 6 days 23 hours apart (Brazil, Oct 2000;
-    found by an hourly scan of every zone).
-    """
-    zone = _zone(zone_name)
-    cursor = datetime(year, 1, 1, tzinfo=UTC)
-    end = datetime(year + 1, 1, 1, tzinfo=UTC)
-    offset = cursor.astimezone(zone).utcoffset()
-    found: list[datetime] = []
-    while cursor < end:
-        following = cursor + _ONE_DAY
-        following_offset = following.astimezone(zone).utcoffset()
-        if following_offset != offset:
-            low, high = 0, _DAY_SECONDS  # offset at cursor + low is the old one, at + high not
-            while high - low > 1:
-                middle = (low + high) // 2
-                probe = cursor + timedelta(seconds=middle)
-                if probe.astimezone(zone).utcoffset() == offset:
-                    low = middle
-                else:
-                    high = middle
-            found.append(cursor + timedelta(seconds=high))
-        cursor, offset = following, following_offset
-    return tuple(found)
 
 
 # The scheduler asks for many groups at the same instant, and groups share zones (the
@@ -465,8 +323,3 @@ def _next_close_cached(schedule: WeeklySchedule, at: datetime) -> datetime | Non
 @functools.lru_cache(maxsize=4096)
 def _next_open_cached(schedule: WeeklySchedule, at: datetime) -> datetime | None:
     return next_open(schedule, at)
-
-
-def _require_aware(at: datetime) -> None:
-    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"expected an aware datetime, got {at!r}; attach a tzinfo")

@@ -1,0 +1,233 @@
+"""Dialing: what the dial actor does with a released row, and the fair share.
+
+A dial claims the row and its three leases in one step (``claim.lua``: the job's cap,
+the workspace's dial limit, the least busy pool number with room), places the call
+through the dialer, and ends it (:mod:`worker.engine.endings`) or leaves it to its
+owner: the dialer's own timer, or the provider, which reports the end by callback.
+Rows that an end releases into the freed slot are dialed here too, one after another,
+while this process holds less than its fair share of the job's calls; the rest go to
+the broker.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
+import structlog
+
+from domain.dials import DialRef, FinishResult, new_dial_id
+from domain.keys import Keys, dial_member, job_member
+from domain.protocol import Claimed, ClaimOutcome, ClaimRefused, parse_claim
+from domain.scripts import Scripts
+from worker.dialers.base import Dialer, DialRequest, Placed
+from worker.engine.endings import Endings
+from worker.engine.heartbeat import Heartbeat
+from worker.engine.jobconfig import JobConfig, JobConfigs
+from worker.engine.leases import LeaseKeeper
+from worker.engine.outbox import Outbox
+from worker.engine.timing import Timing
+from worker.metrics import DIALS_STARTED, SEMAPHORE_REFUSALS, WINDOW_TO_FIRST_DIAL
+
+log = structlog.get_logger(__name__)
+
+#: Rows one thread dials one after another into slots that free at once.
+INLINE_DIALS = 64
+#: Threads that dial into slots freed by calls ending off the actor threads.
+CONTINUATION_THREADS = 4
+
+
+class Dialing:
+    """Claims rows, places calls, and dials the rows their ends release."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        dialer: Dialer,
+        outbox: Outbox,
+        timing: Timing,
+        configs: JobConfigs,
+        keeper: LeaseKeeper,
+        heartbeat: Heartbeat,
+        endings: Endings,
+    ) -> None:
+        self._k = keys
+        self._dialer = dialer
+        self._outbox = outbox
+        self._timing = timing
+        self._configs = configs
+        self._keeper = keeper
+        self._heartbeat = heartbeat
+        self._endings = endings
+        self._scripts = Scripts(client, "engine")
+        self._draining = threading.Event()
+        self._continuations = ThreadPoolExecutor(
+            max_workers=CONTINUATION_THREADS, thread_name_prefix="batchdial-continue"
+        )
+
+    def dial(self, ws_id: str, job_id: str, index: int) -> ClaimOutcome:
+        """Claim row ``index`` with its leases and place the call; returns the claim outcome.
+
+        When the call ends at once, the rows released into its slot are dialed here
+        too, one after another (up to ``INLINE_DIALS``), instead of through the broker.
+        """
+        outcome, released = self._dial_once(ws_id, job_id, index)
+        self._dial_chain(ws_id, job_id, released)
+        return outcome
+
+    def continue_with(self, ws_id: str, job_id: str, indexes: list[int]) -> None:
+        """Dial released rows on the continuation threads (off the caller's thread)."""
+        if not indexes:
+            return
+        try:
+            self._continuations.submit(self._continue_safely, ws_id, job_id, indexes)
+        except RuntimeError:  # shutting down: the broker takes them
+            for index in indexes:
+                self._outbox.send_dial(ws_id, job_id, index)
+
+    def over_share(self, ws_id: str, job_id: str) -> bool:
+        """Whether this process holds at least its fair share of the job's calls: the
+        job's cap over the live worker processes, rounded up."""
+        workers = self._heartbeat.workers
+        if workers <= 1:
+            return False
+        config = self._configs.get(ws_id, job_id)
+        if config is None:
+            return False
+        return self._keeper.held_for(job_id) >= -(-config.cap // workers)
+
+    def drain(self) -> None:
+        """Take no new call: rows released from now on go to the broker for others."""
+        self._draining.set()
+
+    def close(self) -> None:
+        """Stop the continuation threads (after the dialer has no call left)."""
+        self._continuations.shutdown(wait=True)
+
+    def _dial_chain(self, ws_id: str, job_id: str, indexes: list[int]) -> None:
+        """Dial released rows in this thread; what is left over goes to the broker.
+
+        A process that already holds its share of the job's calls sends the rows to the
+        broker instead, so that calls spread over the workers rather than staying with
+        whoever held them first.
+        """
+        todo = deque(indexes)
+        done = 0
+        while todo and done < INLINE_DIALS and not self._draining.is_set():
+            if self.over_share(ws_id, job_id):
+                break
+            _, more = self._dial_once(ws_id, job_id, todo.popleft())
+            todo.extend(more)
+            done += 1
+        for index in todo:
+            self._outbox.send_dial(ws_id, job_id, index)
+
+    def _continue_safely(self, ws_id: str, job_id: str, indexes: list[int]) -> None:
+        try:
+            with structlog.contextvars.bound_contextvars(ws_id=ws_id, job_id=job_id):
+                self._dial_chain(ws_id, job_id, indexes)
+        except Exception:  # worker-loop boundary; released rows are recovered by the scheduler
+            log.exception("continuation_failed", job_id=job_id)
+
+    def _dial_once(self, ws_id: str, job_id: str, index: int) -> tuple[ClaimOutcome, list[int]]:
+        """One claim and call; returns the claim outcome and rows released by its end.
+        The attempt (1, or more for a row being retried) is the one Redis records."""
+        config = self._configs.get(ws_id, job_id)
+        if config is None:
+            return "gone", []
+        template = new_dial_id(job_id, index, "{attempt}", secrets.token_hex(4))
+        claim = self._claim(ws_id, job_id, index, template, config=config)
+        if claim.outcome == "stale":
+            config = self._configs.reload(ws_id, job_id)
+            if config is None:
+                return "gone", []
+            claim = self._claim(ws_id, job_id, index, template, config=config)
+        if isinstance(claim, ClaimRefused):
+            if claim.limit is not None:
+                SEMAPHORE_REFUSALS.labels(claim.limit).inc()
+            log.debug("dial_not_claimed", job_id=job_id, index=index, outcome=claim.outcome)
+            return claim.outcome, []
+        return "ok", self._place(ws_id, job_id, index, config, claim)
+
+    def _place(
+        self, ws_id: str, job_id: str, index: int, config: JobConfig, claim: Claimed
+    ) -> list[int]:
+        """Place the claimed call; returns the rows released if it ended at once."""
+        dial_id = claim.dial_id
+        DIALS_STARTED.inc()
+        log.info(
+            "dial_started",
+            ws_id=ws_id,
+            job_id=job_id,
+            row_id=f"{job_id}.{index}",
+            dial_id=dial_id,
+            from_number=claim.from_number,
+        )
+        if claim.opened_ms is not None:
+            WINDOW_TO_FIRST_DIAL.observe(max(0.0, (claim.started_ms - claim.opened_ms) / 1000))
+        row = json.loads(claim.row)
+        ref = DialRef(ws_id, job_id, dial_id, claim.number_id)
+        self._keeper.hold(ref)
+        request = DialRequest(
+            dial_id=dial_id,
+            job_id=job_id,
+            row_id=f"{job_id}.{index}",
+            to_number=row[0],
+            from_number=claim.from_number,
+            call_agent_id=config.call_agent_id,
+            inputs=row[1] if len(row) > 1 else {},
+            attempt=claim.attempt,
+        )
+        try:
+            placed = self._dialer.place(
+                request, lambda status, reason: self._ended_elsewhere(ref, status, reason)
+            )
+        except Exception as exc:  # worker-loop boundary: the dial must still end
+            log.exception("dialer_failed", dial_id=dial_id, job_id=job_id)
+            placed = Placed(status="failed", reason=f"dialer error: {type(exc).__name__}")
+        if placed.status is not None:
+            return _released(
+                self._endings.end_or_defer(ref, placed.status, placed.reason, placed.details)
+            )
+        if placed.handoff and self._keeper.handoff(ref) == "lost":
+            log.warning("lease_lost_before_handoff", dial_id=dial_id, job_id=job_id)
+            return _released(self._endings.end_or_defer(ref, "failed", "lease_lost"))
+        return []
+
+    def _ended_elsewhere(self, ref: DialRef, status: str, reason: str) -> None:
+        """A call living in this process ended (simulated timer): end it, continue."""
+        result = self._endings.end_or_defer(ref, status, reason)
+        if result is not None:
+            self.continue_with(ref.ws_id, ref.job_id, result.released)
+
+    def _claim(
+        self, ws_id: str, job_id: str, index: int, template: str, *, config: JobConfig
+    ) -> Claimed | ClaimRefused:
+        return parse_claim(
+            self._scripts(
+                "claim",
+                self._k.script_keys(ws_id, job_id),
+                [
+                    job_member(ws_id, job_id),
+                    job_id,
+                    config.ver,
+                    index,
+                    template,
+                    self._timing.lease_ms,
+                    config.cap,
+                    ",".join(config.pool),
+                    ws_id,
+                    dial_member(ws_id, job_id, template),
+                ],
+            )
+        )
+
+
+def _released(ended: FinishResult | None) -> list[int]:
+    return ended.released if ended else []

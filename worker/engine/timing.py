@@ -1,0 +1,30 @@
+"""The durations the engine works with, and the one clock every host agrees on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Durations the engine works with, in milliseconds."""
+
+    lease_ms: int = 30_000
+    max_call_ms: int = 3_600_000
+    #: The scheduler of an ACTIVE job runs at least this often (recovers lost messages).
+    recheck_ms: int = 10_000
+    #: A released row unclaimed for this long goes back to the queue: its message most
+    #: likely died with a worker that had prefetched it. Taking it back early costs at
+    #: most a second message for the row (the first to claim it wins; the other finds
+    #: nothing), while every second it stays released holds one of the job's slots.
+    stale_release_ms: int = 15_000
+    #: A taken wake-up is retried after this long if its scheduler run never happened.
+    wakeup_retry_ms: int = 30_000
+
+
+def redis_now_ms(client: redis.Redis) -> int:
+    """Redis's clock, the one every host agrees on (ms since the epoch)."""
+    seconds, micros = client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
