@@ -76,7 +76,9 @@ def test_metric_labels_come_from_the_protocol() -> None:
         (LEASE_RECOVERIES, RecoveryReason),
     ):
         labels = {
-            value for sample in next(iter(metric.collect())).samples for value in sample.labels.values()
+            value
+            for sample in next(iter(metric.collect())).samples
+            for value in sample.labels.values()
         }
         assert set(words(literal)) <= labels
     assert words(SchedulerOutcome) == (
