@@ -23,7 +23,7 @@ from domain.recipients import (
     zones_for_number,
 )
 from domain.stored_config import schedule_of
-from producer.models import JobCreate
+from producer.schemas.jobs import JobCreate
 
 #: Where a group's zones come from.
 SOURCES = ("number", "row", "job")

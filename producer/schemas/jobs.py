@@ -1,4 +1,4 @@
-"""Pydantic models of the HTTP and Python edges (camelCase, as SPEC §4)."""
+"""Request models of the job routes (camelCase, as SPEC §4): create, update, pause."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from itertools import pairwise
 from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StrictBool,
     StrictInt,
@@ -19,17 +17,12 @@ from pydantic import (
 
 from domain.schedule import parse_hhmm
 from producer import validation as v
+from producer.schemas.base import E164_SCHEMA, StrictIn
 
 JobStatus = Literal["INIT", "ACTIVE", "PAUSED", "COMPLETE", "CANCELLED"]
 
 
-class _In(BaseModel):
-    """Input models refuse unknown fields, so a typo is an error, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _WallClockSpan(_In):
+class _WallClockSpan(StrictIn):
     """A wall-clock span [startTime, endTime) within one day (``24:00`` may end it)."""
 
     #: What to tell a user whose span crosses midnight.
@@ -70,7 +63,7 @@ class TimeSlotIn(_WallClockSpan):
         return parse_hhmm(self.startTime, allow_24=False), parse_hhmm(self.endTime, allow_24=True)
 
 
-class DayIn(_In):
+class DayIn(StrictIn):
     """The slots of one day of the week (0 = Sunday … 6 = Saturday)."""
 
     dayOfWeek: StrictInt = Field(ge=0, le=6)  # noqa: N815
@@ -89,7 +82,7 @@ class DayIn(_In):
         return self
 
 
-class ScheduleIn(_In):
+class ScheduleIn(StrictIn):
     """A weekly calling schedule in an IANA timezone."""
 
     days: list[DayIn] = Field(max_length=70)
@@ -120,7 +113,7 @@ class HoursIn(_WallClockSpan):
     _midnight_hint: ClassVar[str] = "recipient hours cannot span midnight"
 
 
-class RetryIn(_In):
+class RetryIn(StrictIn):
     """Which dial outcomes are tried again, how often, and after how long."""
 
     maxAttempts: StrictInt = Field(ge=1, le=v.MAX_ATTEMPTS)  # noqa: N815
@@ -142,10 +135,10 @@ class RetryIn(_In):
         return v.check_backoff(value)
 
 
-class RowIn(_In):
+class RowIn(StrictIn):
     """One person to call and the inputs the agent gets."""
 
-    toNumber: StrictStr = Field(examples=["+12125550123"])  # noqa: N815
+    toNumber: StrictStr = Field(examples=["+12125550123"], json_schema_extra=E164_SCHEMA)  # noqa: N815
     inputs: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     timezone: StrictStr | None = Field(default=None, examples=["America/Chicago"])
 
@@ -170,7 +163,7 @@ AgentId = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 PhoneNumberId = Annotated[StrictStr, Field(min_length=1, max_length=100)]
 
 
-class JobCreate(_In):
+class JobCreate(StrictIn):
     """Body of ``POST /api/batch_dial_jobs``."""
 
     name: Name
@@ -225,7 +218,7 @@ class JobCreate(_In):
         return value
 
 
-class JobUpdate(_In):
+class JobUpdate(StrictIn):
     """Body of ``PUT /api/batch_dial_jobs/{id}``: only the fields given change."""
 
     name: Name | None = None
@@ -264,7 +257,7 @@ class JobUpdate(_In):
         return value
 
 
-class PausedIn(_In):
+class PausedIn(StrictIn):
     """Body of ``POST /api/batch_dial_jobs/{id}/paused``."""
 
     paused: StrictBool

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import redis
@@ -35,14 +36,20 @@ _STATUS: dict[type[BatchDialError], tuple[int, str]] = {
 
 
 def error_response(
-    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """``{"error": {"code", "message", "details"}}`` with ``status``."""
-    headers = {"WWW-Authenticate": 'Bearer realm="batchdial"'} if status == 401 else None
+    all_headers = dict(headers or {})
+    if status == 401:
+        all_headers["WWW-Authenticate"] = 'Bearer realm="batchdial"'
     return JSONResponse(
         {"error": {"code": code, "message": message, "details": details or []}},
         status_code=status,
-        headers=headers,
+        headers=all_headers or None,
     )
 
 
@@ -74,7 +81,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
-        return error_response(exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail))
+        # Kept: Starlette's 405 names the route's methods in ``Allow`` (RFC 9110).
+        return error_response(
+            exc.status_code,
+            codes.get(exc.status_code, "error"),
+            str(exc.detail),
+            headers=exc.headers,
+        )
 
     async def _redis_away(request: Request, exc: Exception) -> JSONResponse:
         log.warning("redis_unavailable", path=request.url.path, error=type(exc).__name__)
