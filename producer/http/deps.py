@@ -73,4 +73,19 @@ Limit = Annotated[
         json_schema_extra={"minimum": 1, "maximum": MAX_LIMIT},
     ),
 ]
-Cursor = Annotated[str | None, Query(description="the nextCursor of the previous page")]
+#: An opaque token only a list gives out (the custom format says so; no pattern can).
+Cursor = Annotated[
+    str | None,
+    Query(
+        description="the nextCursor of the previous page",
+        json_schema_extra={"format": "cursor"},
+    ),
+]
+#: The id of an event of the log (``<ms>-<seq>``, each within 64 bits: 19 digits are).
+EventCursor = Annotated[
+    str | None,
+    Query(
+        description="the id of the last event read (the nextCursor of the previous page)",
+        json_schema_extra={"pattern": r"^([0-9]{1,19}-[0-9]{1,19})?$"},
+    ),
+]

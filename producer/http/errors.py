@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from domain.errors import (
     BatchDialError,
@@ -53,6 +54,15 @@ def error_response(
     )
 
 
+def _methods_of(request: Request) -> list[str]:
+    """Every method the routes of the request's path answer."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error in the SPEC shape: ours, FastAPI's, and Redis being away."""
 
@@ -79,14 +89,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_input", "the request is invalid", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
-        # Kept: Starlette's 405 names the route's methods in ``Allow`` (RFC 9110).
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette's Allow names one route's methods; RFC 9110 wants the resource's.
+            headers["Allow"] = ", ".join(_methods_of(request))
         return error_response(
-            exc.status_code,
-            codes.get(exc.status_code, "error"),
-            str(exc.detail),
-            headers=exc.headers,
+            exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail), headers=headers
         )
 
     async def _redis_away(request: Request, exc: Exception) -> JSONResponse:

@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import (
     Field,
+    JsonValue,
     StrictBool,
     StrictInt,
     StrictStr,
@@ -14,10 +15,17 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from domain.schedule import parse_hhmm
 from producer import validation as v
 from producer.schemas.base import E164_SCHEMA, StrictIn
+
+#: ``HH:MM``, 24-hour (the document's pattern; :func:`validation.check_hhmm` enforces it).
+_HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+_HHMM_24 = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
+#: An IANA time zone name (a custom format: the list is the system's tz database).
+ZONE_SCHEMA: dict[str, JsonValue] = {"format": "iana-timezone"}
 
 JobStatus = Literal["INIT", "ACTIVE", "PAUSED", "COMPLETE", "CANCELLED"]
 
@@ -28,8 +36,8 @@ class _WallClockSpan(StrictIn):
     #: What to tell a user whose span crosses midnight.
     _midnight_hint: ClassVar[str] = ""
 
-    startTime: StrictStr = Field(examples=["09:00"])  # noqa: N815 -- wire names are camelCase
-    endTime: StrictStr = Field(examples=["17:00"])  # noqa: N815
+    startTime: StrictStr = Field(examples=["09:00"], json_schema_extra={"pattern": _HHMM})  # noqa: N815 -- wire names are camelCase
+    endTime: StrictStr = Field(examples=["17:00"], json_schema_extra={"pattern": _HHMM_24})  # noqa: N815
 
     @field_validator("startTime")
     @classmethod
@@ -86,7 +94,7 @@ class ScheduleIn(StrictIn):
     """A weekly calling schedule in an IANA timezone."""
 
     days: list[DayIn] = Field(max_length=70)
-    timezone: StrictStr = Field(examples=["America/New_York"])
+    timezone: StrictStr = Field(examples=["America/New_York"], json_schema_extra=ZONE_SCHEMA)
 
     @field_validator("timezone")
     @classmethod
@@ -140,7 +148,9 @@ class RowIn(StrictIn):
 
     toNumber: StrictStr = Field(examples=["+12125550123"], json_schema_extra=E164_SCHEMA)  # noqa: N815
     inputs: dict[StrictStr, StrictStr] = Field(default_factory=dict)
-    timezone: StrictStr | None = Field(default=None, examples=["America/Chicago"])
+    timezone: StrictStr | None = Field(
+        default=None, examples=["America/Chicago"], json_schema_extra=ZONE_SCHEMA
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -160,7 +170,12 @@ class RowIn(StrictIn):
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 AgentId = Annotated[StrictStr, Field(min_length=1, max_length=200)]
-PhoneNumberId = Annotated[StrictStr, Field(min_length=1, max_length=100)]
+#: The id of one of the workspace's numbers (``GET /api/workspace``); the custom format
+#: says so, as no pattern can.
+PhoneNumberId = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=100, json_schema_extra={"format": "phone-number-id"}),
+]
 
 
 class JobCreate(StrictIn):
@@ -221,14 +236,14 @@ class JobCreate(StrictIn):
 class JobUpdate(StrictIn):
     """Body of ``PUT /api/batch_dial_jobs/{id}``: only the fields given change."""
 
-    name: Name | None = None
-    callAgentId: AgentId | None = None  # noqa: N815
-    maxConcurrentDials: StrictInt | None = Field(default=None, ge=1)  # noqa: N815
-    fromPhoneNumberIds: list[PhoneNumberId] | None = Field(  # noqa: N815
+    name: Name | SkipJsonSchema[None] = None
+    callAgentId: AgentId | SkipJsonSchema[None] = None  # noqa: N815
+    maxConcurrentDials: Annotated[StrictInt, Field(ge=1)] | SkipJsonSchema[None] = None  # noqa: N815
+    fromPhoneNumberIds: list[PhoneNumberId] | SkipJsonSchema[None] = Field(  # noqa: N815
         default=None, min_length=1, max_length=1000
     )
     schedule: ScheduleIn | None = None
-    disableSchedule: StrictBool | None = None  # noqa: N815
+    disableSchedule: StrictBool | SkipJsonSchema[None] = None  # noqa: N815
     recipientHours: HoursIn | None = None  # noqa: N815
     retry: RetryIn | None = None
 

@@ -7,7 +7,7 @@ wire names, unknown fields refused, strict types, every problem reported with it
 
 from __future__ import annotations
 
-from pydantic import Field, StrictInt, StrictStr, field_validator
+from pydantic import ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from producer import validation as v
 from producer.schemas.base import E164Number, StrictIn
@@ -50,6 +50,9 @@ class SuppressionsAdd(StrictIn):
 
 class WorkspaceUpdate(StrictIn):
     """Body of ``PATCH /api/workspace``: only the fields given change; null turns one off."""
+
+    # At least one setting: the document says so (parse_update refuses an empty body).
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"minProperties": 1})
 
     maxCallsPerNumberPerDay: StrictInt | None = Field(  # noqa: N815 -- wire names are camelCase
         default=None,

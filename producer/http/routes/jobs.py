@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from producer.http.deps import Body, Cursor, Limit, Prod, Ws, body_doc
+from producer.http.deps import Body, Cursor, EventCursor, Limit, Prod, Ws, body_doc
 from producer.http.openapi import errors
 from producer.schemas.base import parse_body
 from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn
@@ -96,7 +96,7 @@ def dials(
 
 @router.get(ONE + "/events", response_model=EventPage, responses=errors(401, 404, 422))
 def events(
-    job_id: str, ws: Ws, producer: Prod, limit: Limit = None, cursor: Cursor = None
+    job_id: str, ws: Ws, producer: Prod, limit: Limit = None, cursor: EventCursor = None
 ) -> JSONResponse:
     """The job's event log in order; ``cursor`` is the id of the last event read."""
     return JSONResponse(producer.events(ws, job_id, limit, cursor).as_dict())
