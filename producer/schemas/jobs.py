@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
+    ConfigDict,
     Field,
     JsonValue,
     StrictBool,
@@ -15,7 +16,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.json_schema import SkipJsonSchema
 
 from domain.schedule import parse_hhmm
 from producer import validation as v
@@ -233,17 +233,34 @@ class JobCreate(StrictIn):
         return value
 
 
+#: Fields of an update that may be left out but never be null.
+_NEVER_NULL = ("name", "callAgentId", "maxConcurrentDials", "fromPhoneNumberIds", "disableSchedule")
+
+
+def _not_nullable(schema: dict[str, Any]) -> None:
+    """Drop ``null`` from the document's types of :data:`_NEVER_NULL` (``_not_null``
+    refuses it; the Python types keep ``None`` as "not given")."""
+    for name in _NEVER_NULL:
+        field = schema["properties"][name]
+        types = [t for t in field.pop("anyOf", []) if t.get("type") != "null"]
+        if types:
+            field.update(types[0])
+        field.pop("default", None)
+
+
 class JobUpdate(StrictIn):
     """Body of ``PUT /api/batch_dial_jobs/{id}``: only the fields given change."""
 
-    name: Name | SkipJsonSchema[None] = None
-    callAgentId: AgentId | SkipJsonSchema[None] = None  # noqa: N815
-    maxConcurrentDials: Annotated[StrictInt, Field(ge=1)] | SkipJsonSchema[None] = None  # noqa: N815
-    fromPhoneNumberIds: list[PhoneNumberId] | SkipJsonSchema[None] = Field(  # noqa: N815
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_not_nullable)
+
+    name: Name | None = None
+    callAgentId: AgentId | None = None  # noqa: N815
+    maxConcurrentDials: StrictInt | None = Field(default=None, ge=1)  # noqa: N815
+    fromPhoneNumberIds: list[PhoneNumberId] | None = Field(  # noqa: N815
         default=None, min_length=1, max_length=1000
     )
     schedule: ScheduleIn | None = None
-    disableSchedule: StrictBool | SkipJsonSchema[None] = None  # noqa: N815
+    disableSchedule: StrictBool | None = None  # noqa: N815
     recipientHours: HoursIn | None = None  # noqa: N815
     retry: RetryIn | None = None
 
