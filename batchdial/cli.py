@@ -127,10 +127,19 @@ def _flag(path: str) -> str:
 def _api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
-    from producer.app import build_app  # noqa: PLC0415
+    from producer.http.app import create_app  # noqa: PLC0415
+    from producer.service import limits_of  # noqa: PLC0415
 
+    secret = settings.dialer_secret.get_secret_value() if settings.dialer_secret else None
+    app = create_app(
+        make_redis(settings.redis_url),
+        settings.namespace,
+        limits=limits_of(settings),
+        max_body_bytes=settings.max_body_bytes,
+        dialer_secret=secret,
+    )
     uvicorn.run(
-        build_app(settings),
+        app,
         host=args.host,
         port=args.port,
         log_config=None,

@@ -186,7 +186,7 @@ def _serve(
     """Serve the API and the page over the demo's Redis until Ctrl-C (or SIGTERM)."""
     import uvicorn  # noqa: PLC0415 -- only --serve needs the server
 
-    from producer.api import create_app  # noqa: PLC0415
+    from producer.http.app import create_app  # noqa: PLC0415
 
     # A slower job, not started: the page's Start button is the newcomer's to press.
     follow_up = producer.create_job(

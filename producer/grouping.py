@@ -23,7 +23,7 @@ from domain.time.eligibility import (
     next_eligible,
 )
 from domain.time.zones import zones_for_number
-from producer.models import JobCreate
+from producer.schemas.jobs import JobCreate
 
 #: Where a group's zones come from.
 SOURCES = ("number", "row", "job")

@@ -17,16 +17,15 @@ from typing import Any, Literal, cast
 
 import redis
 import structlog
-from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
 from domain.errors import InvalidInput
-from domain.jsonbody import parse_json_object
 from domain.keys import Keys
 from domain.pagination import Page, check_limit, decode_cursor, encode_cursor
 from domain.time.timefmt import iso_ms
-from producer.settings_models import SuppressionsAdd
-from producer.validation import normalize_phone_number, problems_of
+from producer.schemas.base import parse_body
+from producer.schemas.workspace import SuppressionsAdd
+from producer.validation import normalize_phone_number
 
 log = structlog.get_logger(__name__)
 
@@ -40,11 +39,7 @@ Source = Literal["api", "opted-out"]
 
 def parse_add(body: bytes | str | dict[str, Any]) -> SuppressionsAdd:
     """A ``POST /api/suppressions`` body, parsed strictly and validated (every problem)."""
-    data = body if isinstance(body, dict) else parse_json_object(body)
-    try:
-        return SuppressionsAdd.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidInput(problems_of(exc)) from None
+    return parse_body(SuppressionsAdd, body)
 
 
 def checked_number(number: str, path: str = "number") -> str:

@@ -1,6 +1,6 @@
 """Validation rules of SPEC §4.1, applied while pydantic parses a request.
 
-Every rule runs inside the pydantic models of :mod:`producer.models` through the
+Every rule runs inside the pydantic models of :mod:`producer.schemas` through the
 validators below, so one parse reports every problem at once, each with its path
 (``rows[3].toNumber``). Rules that need the workspace (its dial limit, its phone
 numbers) and the configured limits read them from the validation context

@@ -1,6 +1,6 @@
 """Whether a job's calling window is open now, and when it next opens or closes.
 
-Computed from the job's running schedule (``domain.schedule``), not from what the
+Computed from the job's running schedule (``domain.time.schedule``), not from what the
 engine last recorded, so it is right for jobs that are not running too. It says
 nothing of the job's status: a paused job's window may be open.
 """

@@ -10,14 +10,12 @@ from typing import Any
 
 import redis
 import structlog
-from pydantic import ValidationError
 from redis.client import Pipeline
 
 from domain.errors import InvalidInput, Unauthorized
-from domain.jsonbody import parse_json_object
 from domain.keys import Keys
-from producer.settings_models import WorkspaceUpdate
-from producer.validation import problems_of
+from producer.schemas.base import parse_body
+from producer.schemas.workspace import WorkspaceUpdate
 from producer.workspaces import Workspaces
 
 log = structlog.get_logger(__name__)
@@ -30,11 +28,7 @@ SETTINGS = (CALLS_PER_DAY_FIELD,)
 
 def parse_update(body: bytes | str | dict[str, Any]) -> WorkspaceUpdate:
     """A ``PATCH /api/workspace`` body, parsed strictly and validated."""
-    data = body if isinstance(body, dict) else parse_json_object(body)
-    try:
-        change = WorkspaceUpdate.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidInput(problems_of(exc)) from None
+    change = parse_body(WorkspaceUpdate, body)
     if not change.model_fields_set:
         raise InvalidInput.one("", f"give at least one of {', '.join(SETTINGS)} to change")
     return change

@@ -12,7 +12,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from config.redis import make_redis
-from producer.api import create_app
+from producer.http.app import create_app
 from producer.service import Producer
 from producer.validation import Limits
 

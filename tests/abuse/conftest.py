@@ -10,7 +10,7 @@ import redis
 import structlog
 from fastapi.testclient import TestClient
 
-from producer.api import create_app
+from producer.http.app import create_app
 from producer.service import Producer
 from producer.validation import Limits
 from tests.conftest import job_body

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given
 from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 
-from producer.api import create_app
+from producer.http.app import create_app
 from producer.service import Producer
 from producer.validation import Limits
 from tests.abuse.shape import JOBS, assert_spec_error, error_shape_problems

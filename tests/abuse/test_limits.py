@@ -25,7 +25,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from domain.signing import SIGNATURE_HEADER, sign
-from producer.api import create_app
+from producer.http.app import create_app
 from producer.service import Producer
 from producer.validation import Limits
 from tests.abuse.conftest import SECRET, start_one_dial

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from domain.pagination import collect
 from domain.signing import SIGNATURE_HEADER, sign
-from producer.api import create_app
+from producer.http.app import create_app
 from producer.service import Producer
 from tests.conftest import job_body
 from tests.engine_helpers import HangingDialer

@@ -21,10 +21,11 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from producer.api import create_app, workspace_id
-from producer.http_errors import install_error_handlers
+from producer.http.app import create_app
+from producer.http.deps import workspace_id
+from producer.http.errors import install_error_handlers
+from producer.http.routes.events_stream import event_stream_router
 from producer.service import Producer
-from producer.stream import event_stream_router
 from producer.validation import Limits
 from tests.conftest import job_body
 from tests.e2e.procs import free_port

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from domain.errors import InvalidInput, NotFound
 from domain.keys import Keys
-from producer import settings_models
+from producer.schemas import workspace as settings_models
 from producer.service import Producer
 from tests.conftest import assert_error, h
 

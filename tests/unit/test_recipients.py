@@ -1,4 +1,4 @@
-"""domain.recipients: zones of numbers, recipient hours, and group windows against brute force."""
+"""domain.time: zones of numbers, recipient hours, and group windows against brute force."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""domain.schedule: examples, DST edge cases and property tests against a brute-force oracle."""
+"""domain.time.schedule: examples, DST edge cases and property tests against brute force."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from producer.models import JobCreate, JobUpdate
+from producer.schemas.jobs import JobCreate, JobUpdate
 from producer.validation import Context, Limits, path_of, problems_of
 
 CTX = Context(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import redis
@@ -10,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from domain.errors import (
     BatchDialError,
@@ -35,15 +37,30 @@ _STATUS: dict[type[BatchDialError], tuple[int, str]] = {
 
 
 def error_response(
-    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """``{"error": {"code", "message", "details"}}`` with ``status``."""
-    headers = {"WWW-Authenticate": 'Bearer realm="batchdial"'} if status == 401 else None
+    all_headers = dict(headers or {})
+    if status == 401:
+        all_headers["WWW-Authenticate"] = 'Bearer realm="batchdial"'
     return JSONResponse(
         {"error": {"code": code, "message": message, "details": details or []}},
         status_code=status,
-        headers=headers,
+        headers=all_headers or None,
     )
+
+
+def _methods_of(request: Request) -> list[str]:
+    """Every method the routes of the request's path answer."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -72,9 +89,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_input", "the request is invalid", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
-        return error_response(exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette's Allow names one route's methods; RFC 9110 wants the resource's.
+            headers["Allow"] = ", ".join(_methods_of(request))
+        return error_response(
+            exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail), headers=headers
+        )
 
     async def _redis_away(request: Request, exc: Exception) -> JSONResponse:
         log.warning("redis_unavailable", path=request.url.path, error=type(exc).__name__)

@@ -1,14 +1,14 @@
-"""Pydantic models of the HTTP and Python edges (camelCase, as SPEC §4)."""
+"""Request models of the job routes (camelCase, as SPEC §4): create, update, pause."""
 
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     StrictBool,
     StrictInt,
     StrictStr,
@@ -19,24 +19,25 @@ from pydantic import (
 
 from domain.time.schedule import parse_hhmm
 from producer import validation as v
+from producer.schemas.base import E164_SCHEMA, StrictIn
+
+#: ``HH:MM``, 24-hour (the document's pattern; :func:`validation.check_hhmm` enforces it).
+_HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+_HHMM_24 = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
+#: An IANA time zone name (a custom format: the list is the system's tz database).
+ZONE_SCHEMA: dict[str, JsonValue] = {"format": "iana-timezone"}
 
 JobStatus = Literal["INIT", "ACTIVE", "PAUSED", "COMPLETE", "CANCELLED"]
 
 
-class _In(BaseModel):
-    """Input models refuse unknown fields, so a typo is an error, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _WallClockSpan(_In):
+class _WallClockSpan(StrictIn):
     """A wall-clock span [startTime, endTime) within one day (``24:00`` may end it)."""
 
     #: What to tell a user whose span crosses midnight.
     _midnight_hint: ClassVar[str] = ""
 
-    startTime: StrictStr = Field(examples=["09:00"])  # noqa: N815 -- wire names are camelCase
-    endTime: StrictStr = Field(examples=["17:00"])  # noqa: N815
+    startTime: StrictStr = Field(examples=["09:00"], json_schema_extra={"pattern": _HHMM})  # noqa: N815 -- wire names are camelCase
+    endTime: StrictStr = Field(examples=["17:00"], json_schema_extra={"pattern": _HHMM_24})  # noqa: N815
 
     @field_validator("startTime")
     @classmethod
@@ -70,7 +71,7 @@ class TimeSlotIn(_WallClockSpan):
         return parse_hhmm(self.startTime, allow_24=False), parse_hhmm(self.endTime, allow_24=True)
 
 
-class DayIn(_In):
+class DayIn(StrictIn):
     """The slots of one day of the week (0 = Sunday … 6 = Saturday)."""
 
     dayOfWeek: StrictInt = Field(ge=0, le=6)  # noqa: N815
@@ -89,11 +90,11 @@ class DayIn(_In):
         return self
 
 
-class ScheduleIn(_In):
+class ScheduleIn(StrictIn):
     """A weekly calling schedule in an IANA timezone."""
 
     days: list[DayIn] = Field(max_length=70)
-    timezone: StrictStr = Field(examples=["America/New_York"])
+    timezone: StrictStr = Field(examples=["America/New_York"], json_schema_extra=ZONE_SCHEMA)
 
     @field_validator("timezone")
     @classmethod
@@ -120,7 +121,7 @@ class HoursIn(_WallClockSpan):
     _midnight_hint: ClassVar[str] = "recipient hours cannot span midnight"
 
 
-class RetryIn(_In):
+class RetryIn(StrictIn):
     """Which dial outcomes are tried again, how often, and after how long."""
 
     maxAttempts: StrictInt = Field(ge=1, le=v.MAX_ATTEMPTS)  # noqa: N815
@@ -142,12 +143,14 @@ class RetryIn(_In):
         return v.check_backoff(value)
 
 
-class RowIn(_In):
+class RowIn(StrictIn):
     """One person to call and the inputs the agent gets."""
 
-    toNumber: StrictStr = Field(examples=["+12125550123"])  # noqa: N815
+    toNumber: StrictStr = Field(examples=["+12125550123"], json_schema_extra=E164_SCHEMA)  # noqa: N815
     inputs: dict[StrictStr, StrictStr] = Field(default_factory=dict)
-    timezone: StrictStr | None = Field(default=None, examples=["America/Chicago"])
+    timezone: StrictStr | None = Field(
+        default=None, examples=["America/Chicago"], json_schema_extra=ZONE_SCHEMA
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -167,10 +170,15 @@ class RowIn(_In):
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 AgentId = Annotated[StrictStr, Field(min_length=1, max_length=200)]
-PhoneNumberId = Annotated[StrictStr, Field(min_length=1, max_length=100)]
+#: The id of one of the workspace's numbers (``GET /api/workspace``); the custom format
+#: says so, as no pattern can.
+PhoneNumberId = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=100, json_schema_extra={"format": "phone-number-id"}),
+]
 
 
-class JobCreate(_In):
+class JobCreate(StrictIn):
     """Body of ``POST /api/batch_dial_jobs``."""
 
     name: Name
@@ -225,8 +233,25 @@ class JobCreate(_In):
         return value
 
 
-class JobUpdate(_In):
+#: Fields of an update that may be left out but never be null.
+_NEVER_NULL = ("name", "callAgentId", "maxConcurrentDials", "fromPhoneNumberIds", "disableSchedule")
+
+
+def _not_nullable(schema: dict[str, Any]) -> None:
+    """Drop ``null`` from the document's types of :data:`_NEVER_NULL` (``_not_null``
+    refuses it; the Python types keep ``None`` as "not given")."""
+    for name in _NEVER_NULL:
+        field = schema["properties"][name]
+        types = [t for t in field.pop("anyOf", []) if t.get("type") != "null"]
+        if types:
+            field.update(types[0])
+        field.pop("default", None)
+
+
+class JobUpdate(StrictIn):
     """Body of ``PUT /api/batch_dial_jobs/{id}``: only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_not_nullable)
 
     name: Name | None = None
     callAgentId: AgentId | None = None  # noqa: N815
@@ -264,7 +289,7 @@ class JobUpdate(_In):
         return value
 
 
-class PausedIn(_In):
+class PausedIn(StrictIn):
     """Body of ``POST /api/batch_dial_jobs/{id}/paused``."""
 
     paused: StrictBool

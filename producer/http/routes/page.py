@@ -16,7 +16,8 @@ from fastapi.responses import FileResponse
 
 from domain.errors import NotFound
 
-WEB_DIR = Path(__file__).resolve().parent / "web"
+#: The page's files: producer/web/ (static assets, not Python).
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 
 _TYPES = {
     ".js": "text/javascript; charset=utf-8",

@@ -8,32 +8,26 @@ captured callback cannot be replayed.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from domain.dials import LIVE_STATUSES, TERMINAL_STATUSES, DialEnds
-from domain.errors import InvalidInput, NotFound, Problem, Unauthorized
-from domain.jsonbody import parse_json_object
+from domain.dials import LIVE_STATUSES, DialEnds
+from domain.errors import InvalidInput, NotFound, Unauthorized
 from domain.signing import SIGNATURE_HEADER, verify
-from producer.validation import problems_of
+from producer.http.deps import body_doc
+from producer.http.openapi import errors
+from producer.schemas.base import parse_body
+from producer.schemas.callbacks import REPORTABLE_STATUSES, StatusIn
+from producer.schemas.responses import DialStatusChange
 
-router = APIRouter()
-
-
-class StatusIn(BaseModel):
-    """A provider's report; fields beyond ``status`` are kept as details of the event."""
-
-    model_config = ConfigDict(extra="allow")
-
-    status: StrictStr
+router = APIRouter(tags=["provider"])
 
 
 @router.post(
     "/api/dials/{dial_id}/status",
-    tags=["provider"],
+    response_model=DialStatusChange,
+    responses=errors(400, 401, 404, 413, 422),
     openapi_extra={
         "parameters": [
             {
@@ -44,13 +38,10 @@ class StatusIn(BaseModel):
                 "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<dialId>.' + body>",
             }
         ],
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": StatusIn.model_json_schema()}},
-        },
+        **body_doc(StatusIn),
     },
 )
-async def dial_status(dial_id: str, request: Request) -> dict[str, Any]:
+async def dial_status(dial_id: str, request: Request) -> JSONResponse:
     """A provider reports a dial's status; a final status ends the dial (idempotent)."""
     body = await request.body()
     secret: str | None = request.app.state.dialer_secret
@@ -59,20 +50,18 @@ async def dial_status(dial_id: str, request: Request) -> dict[str, Any]:
     problem = verify(secret, dial_id, body, request.headers.get(SIGNATURE_HEADER))
     if problem:
         raise Unauthorized(problem)
-    try:
-        report = StatusIn.model_validate(parse_json_object(body))
-    except ValidationError as exc:
-        raise InvalidInput(problems_of(exc)) from None
-    allowed = TERMINAL_STATUSES | LIVE_STATUSES
-    if report.status not in allowed:
-        raise InvalidInput([Problem("status", f"must be one of {', '.join(sorted(allowed))}")])
+    report = parse_body(StatusIn, body)
+    if report.status not in REPORTABLE_STATUSES:
+        allowed = ", ".join(sorted(REPORTABLE_STATUSES))
+        raise InvalidInput.one("status", f"must be one of {allowed}")
     ends: DialEnds = request.app.state.dial_ends
     ref = await run_in_threadpool(ends.locate, dial_id)
     if ref is None:
         raise NotFound(f"no dial {dial_id}")
     if report.status in LIVE_STATUSES:
         changed = await run_in_threadpool(ends.set_live_status, ref, report.status)
-        return {"dialId": dial_id, "status": report.status, "changed": changed}
+        return JSONResponse({"dialId": dial_id, "status": report.status, "changed": changed})
     details = report.model_extra or None
     result = await run_in_threadpool(lambda: ends.finish(ref, report.status, details=details))
-    return {"dialId": dial_id, "status": report.status, "changed": result.outcome == "finished"}
+    changed = result.outcome == "finished"
+    return JSONResponse({"dialId": dial_id, "status": report.status, "changed": changed})

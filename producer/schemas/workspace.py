@@ -1,25 +1,16 @@
 """Pydantic models of the workspace-level requests: the suppression list and settings.
 
-Kept apart from :mod:`producer.models` (the job bodies); the same rules apply: camelCase
+Kept apart from :mod:`producer.schemas.jobs` (the job bodies); the same rules apply: camelCase
 wire names, unknown fields refused, strict types, every problem reported with its path
 (``numbers[3]``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictInt,
-    StrictStr,
-    field_validator,
-)
+from pydantic import ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from producer import validation as v
+from producer.schemas.base import E164Number, StrictIn
 
 #: Numbers one ``POST /api/suppressions`` may carry (as many as rows in a job).
 MAX_NUMBERS_PER_REQUEST = 100_000
@@ -28,24 +19,11 @@ MAX_REASON_CHARS = 500
 #: Bounds of ``maxCallsPerNumberPerDay``.
 MIN_CALLS_PER_DAY, MAX_CALLS_PER_DAY = 1, 1000
 
-#: A phone number as given, stored in its E.164 form.
-PhoneNumber = Annotated[
-    StrictStr,
-    Field(min_length=1, max_length=64, examples=["+12125550123"]),
-    AfterValidator(v.normalize_phone_number),
-]
 
-
-class _In(BaseModel):
-    """Input models refuse unknown fields, so a typo is an error, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SuppressionsAdd(_In):
+class SuppressionsAdd(StrictIn):
     """Body of ``POST /api/suppressions``: numbers never to dial, and why."""
 
-    numbers: list[PhoneNumber] = Field(
+    numbers: list[E164Number] = Field(
         min_length=1,
         json_schema_extra={"maxItems": MAX_NUMBERS_PER_REQUEST},
     )
@@ -70,8 +48,11 @@ class SuppressionsAdd(_In):
         return list(dict.fromkeys(self.numbers))
 
 
-class WorkspaceUpdate(_In):
+class WorkspaceUpdate(StrictIn):
     """Body of ``PATCH /api/workspace``: only the fields given change; null turns one off."""
+
+    # At least one setting: the document says so (parse_update refuses an empty body).
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"minProperties": 1})
 
     maxCallsPerNumberPerDay: StrictInt | None = Field(  # noqa: N815 -- wire names are camelCase
         default=None,

@@ -1,0 +1,69 @@
+"""The one app factory: the HTTP API (SPEC §4) and the page over one Redis and namespace.
+
+``batchdial api`` calls it with what its settings say; tests and the demo call it
+with their own Redis.
+"""
+
+from __future__ import annotations
+
+import redis
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from domain.dials import DialEnds
+from domain.keys import Keys
+from domain.metrics import RedisCollector
+from producer.http.deps import workspace_id
+from producer.http.errors import install_error_handlers
+from producer.http.middleware.body_limit import BodyLimit
+from producer.http.middleware.metrics import Measure
+from producer.http.openapi import install_openapi
+from producer.http.routes import (
+    callbacks,
+    events_stream,
+    jobs,
+    page,
+    service,
+    suppressions,
+    workspace,
+)
+from producer.schemas.callbacks import StatusIn
+from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn
+from producer.schemas.workspace import SuppressionsAdd, WorkspaceUpdate
+from producer.service import Producer
+from producer.validation import Limits
+
+#: Default of ``max_body_bytes`` (BATCHDIAL_MAX_BODY_BYTES says the same).
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+def create_app(
+    client: redis.Redis,
+    namespace: str,
+    *,
+    limits: Limits | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    dialer_secret: str | None = None,
+) -> FastAPI:
+    """The API over one Redis and namespace."""
+    app = FastAPI(
+        title="batchdial",
+        version="0.1.0",
+        description="Outbound calling campaigns (batch dial jobs). See SPEC §4.",
+    )
+    app.state.producer = Producer(client, namespace, limits)
+    app.state.dial_ends = DialEnds(client, Keys(namespace))
+    app.state.dialer_secret = dialer_secret
+    app.state.redis_metrics = CollectorRegistry(auto_describe=False)
+    app.state.redis_metrics.register(RedisCollector(client, Keys(namespace)))
+    install_error_handlers(app)
+    app.add_middleware(Measure)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    for module in (jobs, service, callbacks, suppressions, workspace):
+        app.include_router(module.router)
+    app.include_router(events_stream.event_stream_router(workspace_id))
+    app.include_router(page.page_router())
+    install_openapi(
+        app, (JobCreate, JobUpdate, PausedIn, SuppressionsAdd, WorkspaceUpdate, StatusIn)
+    )
+    return app

@@ -1,0 +1,54 @@
+"""The OpenAPI document: error answers of each route, and the request bodies' schemas.
+
+Routes read their JSON bodies themselves (strictly: see :mod:`domain.jsonbody`), so
+the request models are added to the components here; FastAPI's own 422 shape is
+replaced by the one every error has (:class:`producer.schemas.errors.Error`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from producer.schemas.errors import Error
+
+_WHY = {
+    400: "the body is not one strict JSON object (or not JSON at all)",
+    401: "no API key, or one that matches no workspace",
+    404: "no such resource in the caller's workspace",
+    409: "the job's state does not allow this",
+    413: "the request body is over the configured limit",
+    422: "the request is invalid; every problem is listed in details",
+    503: "Redis is not reachable right now; retry shortly",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route for the error statuses it can answer (and 503)."""
+    return {status: {"model": Error, "description": _WHY[status]} for status in (*statuses, 503)}
+
+
+def install_openapi(app: FastAPI, bodies: tuple[type[BaseModel], ...]) -> None:
+    """Serve a document whose components hold ``bodies`` and the SPEC error shape."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        # FastAPI documents its own 422 body; ours is the SPEC error shape.
+        components.pop("ValidationError", None)
+        components["HTTPValidationError"] = {"$ref": "#/components/schemas/Error"}
+        for model in bodies:
+            doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(doc.pop("$defs", {}))
+            components[model.__name__] = doc
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

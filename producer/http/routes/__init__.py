@@ -1,0 +1,1 @@
+"""One router per file: jobs, service, suppressions, workspace, callbacks, events stream, page."""

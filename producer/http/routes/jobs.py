@@ -1,0 +1,102 @@
+"""The job routes of SPEC §4: thin handlers over :class:`producer.service.Producer`.
+
+Answers are the producer's dicts sent as they are (``JSONResponse``); the
+``response_model`` of each route documents them (:mod:`producer.schemas.responses`).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from producer.http.deps import Body, Cursor, EventCursor, Limit, Prod, Ws, body_doc
+from producer.http.openapi import errors
+from producer.schemas.base import parse_body
+from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn
+from producer.schemas.responses import DialPage, EventPage, Job, JobPage, QueuePage
+
+JOBS = "/api/batch_dial_jobs"
+ONE = JOBS + "/{job_id}"
+
+router = APIRouter(tags=["jobs"])
+
+
+@router.post(
+    JOBS,
+    status_code=201,
+    response_model=Job,
+    openapi_extra=body_doc(JobCreate),
+    responses=errors(400, 401, 413, 422),
+)
+async def create_job(ws: Ws, producer: Prod, body: Body) -> JSONResponse:
+    """Create a job (state INIT) from the body of SPEC §4.1."""
+    job = await run_in_threadpool(producer.create_job, ws, body)
+    return JSONResponse(job, status_code=201)
+
+
+@router.get(JOBS, response_model=JobPage, responses=errors(401, 422))
+def list_jobs(ws: Ws, producer: Prod, limit: Limit = None, cursor: Cursor = None) -> JSONResponse:
+    """The workspace's jobs, newest first."""
+    return JSONResponse(producer.list_jobs(ws, limit, cursor).as_dict())
+
+
+@router.get(ONE, response_model=Job, responses=errors(401, 404))
+def get_job(job_id: str, ws: Ws, producer: Prod) -> JSONResponse:
+    """One job with its counters."""
+    return JSONResponse(producer.get_job(ws, job_id))
+
+
+@router.put(
+    ONE,
+    response_model=Job,
+    openapi_extra=body_doc(JobUpdate),
+    responses=errors(400, 401, 404, 409, 413, 422),
+)
+async def update_job(job_id: str, ws: Ws, producer: Prod, body: Body) -> JSONResponse:
+    """Change a job's configuration; staged while ACTIVE, applied at the next pause."""
+    job = await run_in_threadpool(producer.update_job, ws, job_id, body)
+    return JSONResponse(job)
+
+
+@router.post(
+    ONE + "/paused",
+    response_model=Job,
+    openapi_extra=body_doc(PausedIn),
+    responses=errors(400, 401, 404, 409, 413, 422),
+)
+async def set_paused(job_id: str, ws: Ws, producer: Prod, body: Body) -> JSONResponse:
+    """Start or resume (``paused: false``), or pause (``paused: true``) a job."""
+    paused = parse_body(PausedIn, body).paused
+    job = await run_in_threadpool(producer.set_paused, ws, job_id, paused)
+    return JSONResponse(job)
+
+
+@router.post(ONE + "/cancel", response_model=Job, responses=errors(401, 404, 409))
+def cancel_job(job_id: str, ws: Ws, producer: Prod) -> JSONResponse:
+    """Cancel a job: no new dial starts; rows still waiting are cancelled."""
+    return JSONResponse(producer.cancel_job(ws, job_id))
+
+
+@router.get(ONE + "/queue", response_model=QueuePage, responses=errors(401, 404, 422))
+def queue(
+    job_id: str, ws: Ws, producer: Prod, limit: Limit = None, cursor: Cursor = None
+) -> JSONResponse:
+    """Rows still waiting to be dialed, in dialing order."""
+    return JSONResponse(producer.queue(ws, job_id, limit, cursor).as_dict())
+
+
+@router.get(ONE + "/dials", response_model=DialPage, responses=errors(401, 404, 422))
+def dials(
+    job_id: str, ws: Ws, producer: Prod, limit: Limit = None, cursor: Cursor = None
+) -> JSONResponse:
+    """Every dial attempt of the job, newest first."""
+    return JSONResponse(producer.dials(ws, job_id, limit, cursor).as_dict())
+
+
+@router.get(ONE + "/events", response_model=EventPage, responses=errors(401, 404, 422))
+def events(
+    job_id: str, ws: Ws, producer: Prod, limit: Limit = None, cursor: EventCursor = None
+) -> JSONResponse:
+    """The job's event log in order; ``cursor`` is the id of the last event read."""
+    return JSONResponse(producer.events(ws, job_id, limit, cursor).as_dict())

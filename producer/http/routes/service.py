@@ -1,0 +1,47 @@
+"""The service routes of SPEC §4.9: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import redis
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from producer.http.deps import Prod
+from producer.http.errors import error_response
+from producer.http.openapi import errors
+from producer.schemas.responses import Status
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/healthz", response_model=Status)
+def healthz() -> JSONResponse:
+    """The process is up."""
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/readyz", response_model=Status, responses=errors())
+def readyz(producer: Prod) -> JSONResponse:
+    """Redis answers."""
+    try:
+        producer.redis.ping()
+    except redis.RedisError as exc:
+        return error_response(503, "unavailable", f"Redis is not reachable: {type(exc).__name__}")
+    return JSONResponse({"status": "ready"})
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "description": "the Prometheus text exposition format",
+            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+        }
+    },
+)
+def metrics(request: Request) -> PlainTextResponse:
+    """Prometheus metrics of this process, and namespace-wide figures read from Redis."""
+    text = generate_latest() + generate_latest(request.app.state.redis_metrics)
+    return PlainTextResponse(text, media_type=CONTENT_TYPE_LATEST)

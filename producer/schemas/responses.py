@@ -1,0 +1,205 @@
+"""Response models: what each route answers, for the OpenAPI document.
+
+The read side (:mod:`producer.reads`, :mod:`producer.queueview`, …) builds these shapes
+as plain dicts, and the routes send those as they are: these models describe the JSON
+a client receives (camelCase, same fields, same nulls), they do not re-encode it. The
+suite's schemathesis run (``response_schema_conformance``) checks that they agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from producer.schemas.jobs import HoursIn, JobStatus, RetryIn, ScheduleIn
+
+# ruff: noqa: N815 -- wire names are camelCase
+
+Instant = str  # ISO 8601 UTC with milliseconds, e.g. 2026-03-02T14:00:00.000Z
+
+
+class Window(BaseModel):
+    """Whether the job's calling window is open now, and when it next opens or closes."""
+
+    openNow: bool
+    nextOpenAt: Instant | None
+    nextCloseAt: Instant | None
+    alwaysOpen: bool
+
+
+class JobCounts(BaseModel):
+    """The job's rows by where they are."""
+
+    rows: int
+    queued: int
+    held: int
+    inProgress: int
+    finished: int
+    cancelled: int
+    byStatus: dict[str, int] = Field(description="finished dials per dial status")
+    outcomes: dict[str, int] = Field(description="finished rows per outcome")
+
+
+class Job(BaseModel):
+    """The job object of SPEC §4.2: its running configuration, counters and window."""
+
+    id: str
+    name: str
+    status: JobStatus
+    createdAt: Instant
+    updatedAt: Instant
+    startedAt: Instant | None
+    completedAt: Instant | None
+    cancelledAt: Instant | None
+    callAgentId: str
+    maxConcurrentDials: int
+    fromPhoneNumberIds: list[str]
+    schedule: ScheduleIn | None
+    disableSchedule: bool
+    pendingConfig: dict[str, Any] | None = Field(
+        description="the configuration staged while ACTIVE, applied at the next pause"
+    )
+    counts: JobCounts
+    recipientHours: HoursIn | None
+    retry: RetryIn | None
+    window: Window
+
+
+WaitingFor = Literal[
+    "paused", "retryBackoff", "frequencyCap", "schedule", "recipientHours", "capacity"
+]
+
+
+class QueueEntry(BaseModel):
+    """A row still waiting to be dialed, why it waits, and when it may next be dialed."""
+
+    rowId: str
+    index: int
+    toNumber: str
+    inputs: dict[str, str]
+    attempt: int
+    timezones: list[str] = Field(
+        default_factory=list, description="the recipient's zones (jobs with recipientHours)"
+    )
+    timezoneSource: Literal["number", "row", "job"] = Field(
+        default="job", description="where the zones come from (jobs with recipientHours)"
+    )
+    waitingFor: WaitingFor
+    nextEligibleAt: Instant | None
+
+
+class Dial(BaseModel):
+    """One dial attempt (SPEC §4.7)."""
+
+    dialId: str
+    jobId: str | None
+    rowId: str | None
+    toNumber: str | None
+    fromNumber: str | None
+    status: str | None
+    startedAt: Instant | None
+    endedAt: Instant | None
+    attempt: int
+
+
+class Event(BaseModel):
+    """One entry of a job's event log; fields beyond these are the event's details."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(description="the cursor to resume after this event", examples=["1-0"])
+    at: Instant
+    type: str = Field(examples=["job.started"])
+
+
+class Suppression(BaseModel):
+    """A number never dialed, why, and since when."""
+
+    number: str
+    reason: str | None
+    source: str = Field(examples=["api", "opted-out"])
+    createdAt: Instant | None
+    jobId: str = Field(default="", description="the job whose dial reported opted-out")
+    dialId: str = Field(default="", description="the dial that reported opted-out")
+
+
+class JobPage(BaseModel):
+    """A page of jobs, newest first."""
+
+    data: list[Job]
+    nextCursor: str | None
+
+
+class QueuePage(BaseModel):
+    """A page of the queue, in dialing order."""
+
+    data: list[QueueEntry]
+    nextCursor: str | None
+
+
+class DialPage(BaseModel):
+    """A page of dial attempts, newest first."""
+
+    data: list[Dial]
+    nextCursor: str | None
+
+
+class EventPage(BaseModel):
+    """A page of the event log, oldest first."""
+
+    data: list[Event]
+    nextCursor: str | None
+
+
+class SuppressionPage(BaseModel):
+    """A page of the suppression list, in lexicographic order."""
+
+    data: list[Suppression]
+    nextCursor: str | None
+
+
+class SuppressionsAdded(BaseModel):
+    """How many of the distinct numbers given were new to the list."""
+
+    added: int
+    alreadySuppressed: int
+
+
+class SuppressionRemoved(BaseModel):
+    """The number taken off the list."""
+
+    number: str
+    removed: bool
+
+
+class CallerNumber(BaseModel):
+    """A caller-ID number of the workspace and its own concurrency limit."""
+
+    id: str
+    number: str
+    maxConcurrentDials: int
+
+
+class Workspace(BaseModel):
+    """The caller's workspace: name, dial limit, numbers and settings (SPEC §7)."""
+
+    id: str
+    name: str
+    dialLimit: int
+    phoneNumbers: list[CallerNumber]
+    maxCallsPerNumberPerDay: int | None
+
+
+class DialStatusChange(BaseModel):
+    """The answer to a provider's status report."""
+
+    dialId: str
+    status: str
+    changed: bool
+
+
+class Status(BaseModel):
+    """The answer of ``/healthz`` and ``/readyz``."""
+
+    status: str = Field(examples=["ok"])

@@ -1,0 +1,69 @@
+"""Schemathesis hooks for the conformance run (``SCHEMATHESIS_HOOKS=tests.abuse.st_hooks``).
+
+The OpenAPI document states every rule a schema can carry; what none can is named by a
+custom ``format`` (a dialable number, an id of the workspace's numbers, a time zone of
+the tz database, a cursor a list gave out) and by rules across fields (a slot ends
+after it starts, each number once, a cap within the workspace's dial limit). Here the
+run learns both: strategies for the formats, and a filter that keeps out of the
+*positive* cases a body the API's own models refuse. Negative cases are untouched.
+
+The workspace's phone number ids and dial limit come from ``BATCHDIAL_ST_PHONE_IDS``
+(comma-separated) and ``BATCHDIAL_ST_DIAL_LIMIT``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import phonenumbers
+import schemathesis
+from hypothesis import strategies as st
+
+from domain.errors import BatchDialError
+from producer.grouping import Grouping, check_groups
+from producer.jobs import CONFIG_FIELDS
+from producer.schemas.jobs import JobCreate, JobUpdate
+from producer.validation import Context
+
+REGIONS = ("US", "GB", "DE", "FR", "JP", "BR", "IN", "AU")
+NUMBERS = sorted(
+    phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164)
+    for region in REGIONS
+    if (n := phonenumbers.example_number(region)) is not None
+)
+PHONE_IDS = [i for i in os.environ.get("BATCHDIAL_ST_PHONE_IDS", "").split(",") if i]
+DIAL_LIMIT = int(os.environ.get("BATCHDIAL_ST_DIAL_LIMIT", "1"))
+
+schemathesis.openapi.format("e164", st.sampled_from(NUMBERS))
+schemathesis.openapi.format("iana-timezone", st.sampled_from(["UTC", "America/New_York"]))
+schemathesis.openapi.format("cursor", st.just(""))
+if PHONE_IDS:
+    schemathesis.openapi.format("phone-number-id", st.sampled_from(PHONE_IDS))
+
+
+def _accepted(model: type[JobCreate] | type[JobUpdate], body: Any) -> bool:
+    """Whether the API's model (in this workspace) takes ``body``."""
+    ctx = Context(DIAL_LIMIT, frozenset(PHONE_IDS))
+    try:
+        spec = model.model_validate(body, context={"batchdial": ctx})
+        if isinstance(spec, JobCreate) and spec.recipientHours:
+            config = spec.model_dump(include=set(CONFIG_FIELDS), mode="json")
+            check_groups(Grouping.of(spec), config)
+    except (ValueError, BatchDialError):
+        return False
+    return True
+
+
+@schemathesis.hook
+def filter_case(context: schemathesis.HookContext, case: schemathesis.Case) -> bool:  # type: ignore[type-arg]
+    """Positive job bodies the models refuse for a rule across fields are not positive."""
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive or context.operation is None:
+        return True
+    label = f"{case.method.upper()} {context.operation.path}"
+    if label == "POST /api/batch_dial_jobs":
+        return _accepted(JobCreate, case.body)
+    if label == "PUT /api/batch_dial_jobs/{job_id}":
+        return _accepted(JobUpdate, case.body)
+    return True

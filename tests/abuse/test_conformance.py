@@ -1,0 +1,78 @@
+"""Schemathesis with every check and every phase against a real ``batchdial api``.
+
+``st run <openapi url> --checks all`` over the examples, coverage, fuzzing and stateful
+phases, bounded (``--max-examples``) to stay under two minutes on two cores, with the
+workspace-dependent values supplied by :mod:`tests.abuse.st_hooks`. Any failure of any
+check (a 5xx, an undocumented status or content type, a response off its model, a
+schema-valid request refused, a schema-violating one accepted) fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+
+from domain.keys import Keys
+from producer.workspaces import Workspaces
+from tests.conftest import REDIS_URL
+from tests.e2e.procs import ROOT, api_server, env_for
+
+pytestmark = pytest.mark.e2e
+
+#: Examples per operation and phase: ~1,300 requests, about a minute on two cores.
+MAX_EXAMPLES = 30
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "3 failures left (issue 12): a 500 from cancel_job.lua on a job the stateful "
+        "phase built (domain/lua), 90.0 for an integer setting (StrictInt), and numbers "
+        "that break the E.164 pattern but phonenumbers still reads (+917410410123*)"
+    ),
+)
+def test_schemathesis_all_checks_all_phases(
+    real_redis: redis.Redis, namespace: str, tmp_path: Path
+) -> None:
+    """The API's OpenAPI document tells the truth: no check of any phase fails."""
+    ws = Workspaces(real_redis, Keys(namespace)).create(
+        "conformance", 10, ["+12125550100", "+14155550100"]
+    )
+    env = env_for(namespace, REDIS_URL, BATCHDIAL_DIALER_SECRET="conformance-secret")
+    with api_server(env, tmp_path / "api.log") as base:
+        run_env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "SCHEMATHESIS_HOOKS": "tests.abuse.st_hooks",
+            "BATCHDIAL_ST_PHONE_IDS": ",".join(p["id"] for p in ws["phoneNumbers"]),
+            "BATCHDIAL_ST_DIAL_LIMIT": str(ws["dialLimit"]),
+        }
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("st")),
+                "run",
+                f"{base}/openapi.json",
+                "--checks",
+                "all",
+                "--phases",
+                "examples,coverage,fuzzing,stateful",
+                "--max-examples",
+                str(MAX_EXAMPLES),
+                "--generation-deterministic",
+                "--no-color",
+                "--header",
+                f"api_key: {ws['apiKey']}",
+            ],
+            env=run_env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
