@@ -9,6 +9,9 @@ import redis
 
 JOBS = "/api/batch_dial_jobs"
 
+#: BATCHDIAL_DIALER_SECRET of the in-process API of this suite (``secured_api``).
+SECRET = "abuse-secret"
+
 
 def error_shape_problems(status: int, body: bytes) -> str | None:
     """Why ``body`` is not ``{"error": {"code": str, "message": str, "details": list}}``.

@@ -10,8 +10,8 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL
-from tests.e2e.procs import api_server, batchdial, env_for
+from tests.support.procs import api_server, batchdial, env_for
+from tests.support.redis_server import REDIS_URL
 
 pytestmark = pytest.mark.e2e
 

@@ -19,8 +19,8 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL
-from tests.e2e.procs import api_server, env_for, running
+from tests.support.redis_server import REDIS_URL
+from tests.support.procs import api_server, env_for, running
 from tests.e2e.test_engine_e2e import job_body, sem_members, workspace
 from tests.faults.helpers import dial_report, job_url, log_problems, log_records, wait_status
 

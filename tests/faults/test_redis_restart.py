@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.procs import api_server, env_for, running, wait_for
+from tests.support.procs import api_server, env_for, running, wait_for
 from tests.e2e.test_engine_e2e import job_body, read_all, workspace
 from tests.faults.helpers import (
     OwnRedis,

@@ -18,8 +18,8 @@ import redis
 
 from config.broker import make_broker
 from config.redis import make_redis
-from tests.conftest import REDIS_URL
-from tests.e2e.procs import api_server, env_for, running, wait_for
+from tests.support.redis_server import REDIS_URL
+from tests.support.procs import api_server, env_for, running, wait_for
 from tests.e2e.test_engine_e2e import job_body, sem_members, workspace
 from tests.faults.helpers import dial_report, job_url, log_problems, log_records, wait_status
 from worker.actors import DIAL_ACTOR

@@ -16,10 +16,10 @@ import pytest
 import redis
 
 from domain.keys import Keys
-from tests.conftest import REDIS_URL
-from tests.e2e.procs import api_server, env_for, running, wait_for
+from tests.support.redis_server import REDIS_URL
+from tests.support.procs import api_server, env_for, running, wait_for
 from tests.e2e.test_engine_e2e import SECRET, job_body, sem_members, workspace
-from tests.faults.faulty_provider import FaultyProvider, serve
+from tests.support.faulty_provider import FaultyProvider, serve
 from tests.faults.helpers import dial_report, job_url, longest_pause, timeline, wait_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]

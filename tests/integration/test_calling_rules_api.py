@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import h, job_body
+from tests.support.bodies import job_body
+from tests.support.http import h
 
 Make = Callable[..., dict[str, Any]]
 
