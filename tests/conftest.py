@@ -110,7 +110,7 @@ def _plain_log_tracebacks() -> None:
 
 
 @pytest.fixture
-def start_stack(real_redis: redis.Redis, tmp_path: Path) -> Iterator[StackFactory]:
+def start_stack(tmp_path: Path) -> Iterator[StackFactory]:
     """Starts real process stacks (API + workers + a workspace + a client; see
     :class:`tests.support.stack.Stack`), logging into ``tmp_path``; whatever is still
     running when the test ends is stopped."""
