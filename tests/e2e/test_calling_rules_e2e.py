@@ -79,6 +79,9 @@ def next_local(zone: str, minute: int, after: datetime) -> datetime:
 def test_recipients_in_four_zones_are_called_only_inside_their_hours(
     real_redis: redis.Redis, namespace: str, start_stack: StackFactory
 ) -> None:
+    """Rows in four time zones under recipient hours that hold some zones now: only the rows of
+    those zones are called, inside their local hours, and the rest wait with the time their hours
+    open."""
     now = datetime.now(UTC)
     start, end, inside = choose_hours(now)
     rows = []
@@ -121,6 +124,8 @@ def test_recipients_in_four_zones_are_called_only_inside_their_hours(
 def test_a_number_whose_zones_never_share_the_hours_is_refused(
     real_redis: redis.Redis, namespace: str, start_stack: StackFactory
 ) -> None:
+    """A number spanning zones whose recipient hours never overlap is refused at create with the row
+    named."""
     with system(start_stack, namespace) as stack:
         http = stack.http
         body = stack.body(rows=2, cap=2)
@@ -139,6 +144,8 @@ def test_a_number_whose_zones_never_share_the_hours_is_refused(
 def test_busy_rows_are_retried_after_their_backoff(
     real_redis: redis.Redis, namespace: str, start_stack: StackFactory
 ) -> None:
+    """Busy rows are held for their backoff (1 s, then 2 s), dialed again with attempt + 1 no
+    earlier than their retryAt, and end busy after three attempts."""
     with system(start_stack, namespace, BATCHDIAL_SIMULATED_OUTCOMES="busy=1") as stack:
         http = stack.http
         body = stack.body(rows=4, cap=4)
@@ -178,6 +185,8 @@ def test_busy_rows_are_retried_after_their_backoff(
 def test_suppressed_and_opted_out_numbers_are_not_called(
     real_redis: redis.Redis, namespace: str, start_stack: StackFactory
 ) -> None:
+    """Listed numbers are skipped as suppressed, numbers that opt out during a call are added to the
+    list, and a later job calls none of them."""
     with system(start_stack, namespace, BATCHDIAL_SIMULATED_OUTCOMES="opted-out=1") as stack:
         http = stack.http
         body = stack.body(rows=5, cap=5)
@@ -214,6 +223,8 @@ def test_suppressed_and_opted_out_numbers_are_not_called(
 def test_the_daily_cap_per_number_holds_rows_across_jobs(
     real_redis: redis.Redis, namespace: str, start_stack: StackFactory
 ) -> None:
+    """With a daily cap of one call per number, a second job calls only the numbers the
+    first job did not; the others wait (frequencyCap) until a day after their call."""
     with system(start_stack, namespace) as stack:
         http = stack.http
         patched = http.patch("/api/workspace", json={"maxCallsPerNumberPerDay": 1})

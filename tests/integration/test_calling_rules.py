@@ -69,6 +69,7 @@ def test_retries_follow_the_policy_and_the_last_attempt_is_the_outcome(rig: Rig)
 
 
 def test_suppressed_numbers_are_skipped_with_an_event(rig: Rig) -> None:
+    """A suppressed number is not dialed: its row ends suppressed with a row.suppressed event."""
     ws = rig.workspace()
     rig.producer.add_suppressions(ws["workspaceId"], [B], "asked not to be called")
     dialer = ScriptedDialer({})
@@ -86,6 +87,8 @@ def test_suppressed_numbers_are_skipped_with_an_event(rig: Rig) -> None:
 
 
 def test_opted_out_suppresses_the_number_for_later_jobs(rig: Rig) -> None:
+    """An opted-out call puts its number on the suppression list (audited), so a later job does not
+    dial it."""
     ws = rig.workspace()
     dialer = ScriptedDialer({A: ["opted-out"]})
     rig.worker(dialer)
