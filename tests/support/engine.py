@@ -148,7 +148,8 @@ class Rig:
         self, ws: dict[str, Any], rows: int | list[dict[str, Any]], cap: int, **extra: Any
     ) -> str:
         """Create a job of ``ws`` dialing from its whole pool at any time; its id."""
-        body = job_body(ws, rows, cap, every_number=True, schedule=None, **extra)
+        body = job_body(ws, rows, cap, every_number=True, schedule=None)
+        body.update(extra)
         return str(self.producer.create_job(ws["workspaceId"], body)["id"])
 
     def worker(
