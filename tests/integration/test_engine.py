@@ -229,7 +229,7 @@ def test_renewed_leases_outlive_their_first_expiry(rig: Rig) -> None:
     deadline = time.monotonic() + 2.5
     while time.monotonic() < deadline:
         assert engine.renew() == 0
-        time.sleep(0.05)
+        time.sleep(0.05)  # the point: a live holder renewing every 50 ms, past the lease
         assert engine.reap() == 0
     assert rig.dials(ws, job)[0]["status"] == "in-progress"
     assert rig.leases_left() == 4
@@ -245,7 +245,7 @@ def test_a_provider_held_call_ends_at_the_max_call_duration(rig: Rig) -> None:
     engine.pump(ws["workspaceId"], job)
     engine.dial(ws["workspaceId"], job, 0)
     assert engine.keeper.held() == []
-    time.sleep(0.4)
+    time.sleep(0.4)  # the point: time passes beyond the lease (0.1 s), not the call (2 s)
     assert engine.reap() == 0  # past the lease time, within the call duration
     wait_for(lambda: engine.reap() == 1, 5, "the provider call to time out")
     finished = [e for e in rig.events(ws, job) if e["type"] == "dial.finished"]
@@ -317,7 +317,7 @@ class SlowHandoffDialer(HangingDialer):
         self.delay_s = delay_s
 
     def place(self, request: Any, on_end: Any) -> Any:
-        time.sleep(self.delay_s)
+        time.sleep(self.delay_s)  # the slow provider itself
         return super().place(request, on_end)
 
 
@@ -362,8 +362,7 @@ def test_renewal_drops_ended_dials_and_ends_overdue_ones(rig: Rig) -> None:
     engine.ends.finish(first, "completed")  # e.g. a provider callback
     assert engine.renew() == 0
     assert engine.keeper.held() == [second]
-    time.sleep(0.5)
-    assert engine.renew() == 1
+    wait_for(lambda: engine.renew() == 1, 5, "the overdue dial to be ended")
     assert engine.keeper.held() == []
     reasons = [e.get("reason") for e in rig.events(ws, job) if e["type"] == "dial.finished"]
     assert reasons == [None, "max_call_duration"]
