@@ -365,7 +365,7 @@ def batchdial_worker(
     """A real ``batchdial worker --processes P --threads T`` on the scratch namespace,
     with the simulated dialer (calls of ``call_s``, all completed), metrics off.
     Yields once every worker process consumes; stopped (TERM, then KILL) at exit."""
-    from tests.e2e.procs import env_for, running  # noqa: PLC0415 -- the e2e process helpers
+    from tests.support.procs import env_for, running  # noqa: PLC0415 -- the e2e process helpers
 
     metrics_dir = tmp / f"metrics-{secrets.token_hex(3)}"
     metrics_dir.mkdir()

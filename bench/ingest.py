@@ -93,7 +93,7 @@ def measure_http(
     url: str, rows: int, runs: int, tmp: Path, *, log: Any = None, spy: str | None = None
 ) -> dict[str, Any]:
     """Creates through a real API process, each followed by a baseline measurement."""
-    from tests.e2e.procs import api_server, env_for  # noqa: PLC0415 -- e2e process helpers
+    from tests.support.procs import api_server, env_for  # noqa: PLC0415 -- e2e process helpers
 
     with scratch(url) as s:
         created = s.producer.workspaces.create("bench-ingest", 100, ["+12125550100"])

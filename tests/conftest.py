@@ -1,10 +1,11 @@
-"""Shared fixtures: a real Redis (or fakeredis) under a namespace of the test's own."""
+"""Shared fixtures: a real Redis (or fakeredis) under a namespace of the test's own, the
+in-process API, and the factory of real process stacks. Helpers live in tests/support."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +16,8 @@ from config.redis import make_redis
 from producer.http.app import create_app
 from producer.service import Producer
 from producer.validation import Limits
-
-REDIS_URL = os.environ.get("BATCHDIAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.support.redis_server import REDIS_URL, drop_namespace, fail_in_ci_else_skip
+from tests.support.stack import StackFactory
 
 
 def _real_redis_or_skip() -> redis.Redis:
@@ -24,23 +25,10 @@ def _real_redis_or_skip() -> redis.Redis:
     try:
         client.ping()
     except redis.RedisError as exc:
-        message = f"no Redis answers at {REDIS_URL} ({type(exc).__name__}); scripts/test starts one"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI needs a real Redis: {message}")
-        pytest.skip(message)
+        fail_in_ci_else_skip(
+            f"no Redis answers at {REDIS_URL} ({type(exc).__name__}); scripts/test starts one"
+        )
     return client
-
-
-def _drop_namespace(client: redis.Redis, namespace: str) -> None:
-    """Delete every key of ``namespace`` (and only those)."""
-    batch = []
-    for key in client.scan_iter(match=f"{namespace}:*", count=1000):
-        batch.append(key)
-        if len(batch) >= 500:
-            client.delete(*batch)
-            batch.clear()
-    if batch:
-        client.delete(*batch)
 
 
 @pytest.fixture
@@ -53,9 +41,9 @@ def namespace() -> str:
 def real_redis(namespace: str) -> Iterator[redis.Redis]:
     """A client of the real Redis; the test's namespace is dropped before and after."""
     client = _real_redis_or_skip()
-    _drop_namespace(client, namespace)
+    drop_namespace(client, namespace)
     yield client
-    _drop_namespace(client, namespace)
+    drop_namespace(client, namespace)
     client.close()
 
 
@@ -67,7 +55,7 @@ def any_redis(request: pytest.FixtureRequest, namespace: str) -> Iterator[redis.
         return
     client = make_redis(f"memory://{namespace}")
     yield client
-    _drop_namespace(client, namespace)
+    drop_namespace(client, namespace)
 
 
 @pytest.fixture
@@ -105,34 +93,6 @@ def make_workspace(api: TestClient) -> Callable[..., dict[str, Any]]:
     return make
 
 
-def job_body(ws: dict[str, Any], rows: int = 3, **overrides: Any) -> dict[str, Any]:
-    """A valid create body for workspace ``ws`` with ``rows`` distinct dialable numbers."""
-    body: dict[str, Any] = {
-        "name": "Customer Survey Campaign",
-        "callAgentId": "agent-1",
-        "maxConcurrentDials": 5,
-        "fromPhoneNumberIds": [ws["phoneNumbers"][0]["id"]],
-        "schedule": {
-            "days": [
-                {
-                    "dayOfWeek": 1,
-                    "timeSlots": [
-                        {"startTime": "09:00", "endTime": "12:00"},
-                        {"startTime": "13:00", "endTime": "17:00"},
-                    ],
-                }
-            ],
-            "timezone": "America/New_York",
-        },
-        "rows": [
-            {"toNumber": f"+1212555{i:04d}", "inputs": {"customer_name": f"C{i}"}}
-            for i in range(rows)
-        ],
-    }
-    body.update(overrides)
-    return body
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _plain_log_tracebacks() -> None:
     """Logged exceptions render as plain tracebacks in tests (rich, when installed,
@@ -149,17 +109,11 @@ def _plain_log_tracebacks() -> None:
     )
 
 
-def h(ws: dict[str, Any]) -> dict[str, str]:
-    """The auth header of workspace ``ws`` (as `workspace create` returned it)."""
-    return {"api_key": ws["apiKey"]}
-
-
-def assert_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    """``response`` is an error of ``status`` in the SPEC shape; returns its body."""
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "details"}
-    assert error["message"]
-    if code:
-        assert error["code"] == code
-    return dict(error)
+@pytest.fixture
+def start_stack(tmp_path: Path) -> Iterator[StackFactory]:
+    """Starts real process stacks (API + workers + a workspace + a client; see
+    :class:`tests.support.stack.Stack`), logging into ``tmp_path``; whatever is still
+    running when the test ends is stopped."""
+    factory = StackFactory(tmp_path)
+    yield factory
+    factory.close()

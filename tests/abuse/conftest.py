@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import redis
@@ -11,12 +10,8 @@ import structlog
 from fastapi.testclient import TestClient
 
 from producer.http.app import create_app
-from producer.service import Producer
 from producer.validation import Limits
-from tests.conftest import job_body
-from tests.engine_helpers import HangingDialer
-from worker.engine.core import Engine
-from worker.engine.timing import Timing
+from tests.abuse.shape import SECRET
 
 
 @pytest.fixture(autouse=True)
@@ -39,33 +34,6 @@ def _plain_tracebacks() -> Iterator[None]:
     structlog.configure(**old)
 
 
-class NullOutbox:
-    """Drops the engine's messages: the tests drive the engine by hand."""
-
-    def send_pump(self, ws_id: str, job_id: str) -> None:
-        pass
-
-    def send_dial(self, ws_id: str, job_id: str, index: int) -> None:
-        pass
-
-
-def start_one_dial(
-    client: redis.Redis, producer: Producer, ws: dict[str, Any], rows: int = 3
-) -> dict[str, Any]:
-    """An ACTIVE job of ``ws`` with one live dial handed to a provider; ids of both."""
-    job = producer.create_job(ws["workspaceId"], job_body(ws, rows=rows, schedule=None))
-    producer.set_paused(ws["workspaceId"], job["id"], False)
-    dialer = HangingDialer(handoff=True)
-    engine = Engine(client, producer.keys, dialer, NullOutbox(), Timing())
-    engine.pump(ws["workspaceId"], job["id"])
-    assert engine.dial(ws["workspaceId"], job["id"], 0) == "ok"
-    return {"job_id": job["id"], "dial_id": dialer.requests[0].dial_id}
-
-
-#: BATCHDIAL_DIALER_SECRET of the in-process API of this suite.
-SECRET = "abuse-secret"
-
-
 @pytest.fixture
 def secured_api(real_redis: redis.Redis, namespace: str) -> Iterator[TestClient]:
     """The in-process API over the test's namespace, with a dialer secret set.
@@ -81,9 +49,3 @@ def secured_api(real_redis: redis.Redis, namespace: str) -> Iterator[TestClient]
     )
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
-
-
-def producer_of(client: TestClient) -> Producer:
-    """The producer behind an in-process API client."""
-    producer: Producer = client.app.state.producer  # type: ignore[attr-defined]
-    return producer

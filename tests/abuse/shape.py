@@ -9,6 +9,9 @@ import redis
 
 JOBS = "/api/batch_dial_jobs"
 
+#: BATCHDIAL_DIALER_SECRET of the in-process API of this suite (``secured_api``).
+SECRET = "abuse-secret"
+
 
 def error_shape_problems(status: int, body: bytes) -> str | None:
     """Why ``body`` is not ``{"error": {"code": str, "message": str, "details": list}}``.
@@ -53,7 +56,7 @@ def _detail(value: Any) -> bool:
     )
 
 
-def assert_spec_error(response: Any, status: int | None = None, code: str | None = None) -> dict:
+def assert_spec_error(response: Any, status: int | None = None, code: str | None = None) -> dict[str, Any]:
     """``response`` is a 4xx (``status`` if given) in the SPEC error shape; returns ``error``."""
     got = response.status_code
     text = response.content[:500]
@@ -62,7 +65,7 @@ def assert_spec_error(response: Any, status: int | None = None, code: str | None
     assert 400 <= got < 500, f"expected a 4xx, got {got}: {text!r}"
     problem = error_shape_problems(got, response.content)
     assert problem is None, problem
-    error: dict = json.loads(response.content)["error"]
+    error: dict[str, Any] = json.loads(response.content)["error"]
     if code is not None:
         assert error["code"] == code, error
     return error

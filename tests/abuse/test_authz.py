@@ -15,8 +15,9 @@ from fastapi.testclient import TestClient
 
 from domain.pagination import collect
 from domain.signing import SIGNATURE_HEADER, sign
-from tests.abuse.conftest import SECRET, producer_of, start_one_dial
-from tests.abuse.shape import JOBS, assert_spec_error, snapshot
+from tests.abuse.shape import JOBS, SECRET, assert_spec_error, snapshot
+from tests.support.engine import start_one_dial
+from tests.support.http import producer_of
 
 JOB = JOBS + "/{job_id}"
 

@@ -19,8 +19,8 @@ import redis
 
 from domain.keys import Keys
 from producer.workspaces import Workspaces
-from tests.conftest import REDIS_URL
-from tests.e2e.procs import ROOT, api_server, env_for
+from tests.support.procs import ROOT, api_server, env_for
+from tests.support.redis_server import REDIS_URL
 
 pytestmark = pytest.mark.e2e
 

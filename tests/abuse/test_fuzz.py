@@ -33,7 +33,7 @@ from producer.http.app import create_app
 from producer.service import Producer
 from producer.validation import Limits
 from tests.abuse.shape import JOBS, assert_spec_error, error_shape_problems
-from tests.conftest import job_body
+from tests.support.bodies import job_body
 
 #: Examples per operation, per generation mode, per id variant (~1,000 requests in all).
 EXAMPLES = 30

@@ -28,11 +28,12 @@ from domain.signing import SIGNATURE_HEADER, sign
 from producer.http.app import create_app
 from producer.service import Producer
 from producer.validation import Limits
-from tests.abuse.conftest import SECRET, start_one_dial
-from tests.abuse.shape import JOBS, assert_spec_error, error_shape_problems, snapshot
-from tests.conftest import REDIS_URL, job_body
-from tests.e2e.procs import env_for, free_port, running
-from tests.engine_helpers import wait_for
+from tests.abuse.shape import JOBS, SECRET, assert_spec_error, error_shape_problems, snapshot
+from tests.support.bodies import job_body
+from tests.support.engine import start_one_dial
+from tests.support.procs import env_for, free_port, running
+from tests.support.redis_server import REDIS_URL
+from tests.support.waits import wait_for
 
 MAX_BODY = 8 * 1024 * 1024
 MAX_ROWS = 1000

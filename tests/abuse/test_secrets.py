@@ -21,8 +21,9 @@ from fastapi.testclient import TestClient
 import domain.signing
 from domain.pagination import collect
 from domain.signing import SIGNATURE_HEADER, TOLERANCE_S, sign
-from tests.abuse.conftest import SECRET, producer_of, start_one_dial
-from tests.abuse.shape import JOBS, assert_spec_error, snapshot
+from tests.abuse.shape import JOBS, SECRET, assert_spec_error, snapshot
+from tests.support.engine import start_one_dial
+from tests.support.http import producer_of
 
 # -- API keys ------------------------------------------------------------------
 

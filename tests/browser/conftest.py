@@ -20,8 +20,8 @@ import redis
 
 from producer.workspaces import Workspaces
 from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
-from tests.conftest import REDIS_URL
-from tests.e2e.procs import api_server, env_for
+from tests.support.procs import api_server, env_for
+from tests.support.redis_server import REDIS_URL
 
 
 def _chromium_or_skip() -> str:

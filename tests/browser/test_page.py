@@ -15,9 +15,9 @@ import httpx
 import pytest
 from playwright.sync_api import FilePayload, Page, expect
 
-from tests.conftest import job_body
-from tests.e2e.procs import free_port, running
-from tests.engine_helpers import wait_for
+from tests.support.bodies import job_body
+from tests.support.procs import free_port, running
+from tests.support.waits import wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.e2e]
 

@@ -4,22 +4,20 @@ daily cap through the HTTP API, with real worker processes on a real Redis."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import phonenumbers
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL
-from tests.e2e.procs import api_server, env_for, running, wait_for
-from tests.e2e.test_engine_e2e import job_body, read_all, workspace
+from tests.support.http import read_all
+from tests.support.procs import env_for
+from tests.support.redis_server import REDIS_URL
+from tests.support.stack import Stack, StackFactory
+from tests.support.waits import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -31,11 +29,8 @@ ZONES = {
 }
 
 
-@contextmanager
-def system(
-    namespace: str, tmp_path: Path, **settings: str
-) -> Iterator[tuple[httpx.Client, dict[str, Any]]]:
-    """A real API and one real worker; yields an HTTP client with a workspace's key."""
+def system(start_stack: StackFactory, namespace: str, **settings: str) -> Stack:
+    """A real API and one real worker (8 threads), a workspace of limit 20, a client."""
     env = env_for(
         namespace,
         REDIS_URL,
@@ -43,13 +38,7 @@ def system(
         BATCHDIAL_LOG_LEVEL="WARNING",
         **settings,
     )
-    ws = workspace(env, dial_limit=20, per_number=20)
-    with (
-        api_server(env, tmp_path / "api.log") as base,
-        running("worker", "--threads", "8", env=env, log=tmp_path / "worker.log"),
-        httpx.Client(base_url=base, headers={"api_key": ws["apiKey"]}, timeout=10) as http,
-    ):
-        yield http, ws
+    return start_stack(env, threads=8, dial_limit=20, per_number=20)
 
 
 def minute_of(zone: str, at: datetime) -> int:
@@ -88,8 +77,11 @@ def next_local(zone: str, minute: int, after: datetime) -> datetime:
 
 
 def test_recipients_in_four_zones_are_called_only_inside_their_hours(
-    real_redis: redis.Redis, namespace: str, tmp_path: Path
+    real_redis: redis.Redis, namespace: str, start_stack: StackFactory
 ) -> None:
+    """Rows in four time zones under recipient hours that hold some zones now: only the rows of
+    those zones are called, inside their local hours, and the rest wait with the time their hours
+    open."""
     now = datetime.now(UTC)
     start, end, inside = choose_hours(now)
     rows = []
@@ -100,8 +92,9 @@ def test_recipients_in_four_zones_are_called_only_inside_their_hours(
             assert phonenumbers.is_valid_number(phonenumbers.parse(number))
             rows.append({"toNumber": number})
             zone_of[number] = zone
-    with system(namespace, tmp_path) as (http, ws):
-        body = job_body(ws, rows=0, cap=5)
+    with system(start_stack, namespace) as stack:
+        http = stack.http
+        body = stack.body(rows=0, cap=5)
         body["rows"] = rows
         body["recipientHours"] = {"startTime": hhmm(start), "endTime": hhmm(end)}
         created = http.post("/api/batch_dial_jobs", json=body)
@@ -129,10 +122,13 @@ def test_recipients_in_four_zones_are_called_only_inside_their_hours(
 
 
 def test_a_number_whose_zones_never_share_the_hours_is_refused(
-    real_redis: redis.Redis, namespace: str, tmp_path: Path
+    real_redis: redis.Redis, namespace: str, start_stack: StackFactory
 ) -> None:
-    with system(namespace, tmp_path) as (http, ws):
-        body = job_body(ws, rows=2, cap=2)
+    """A number spanning zones whose recipient hours never overlap is refused at create with the row
+    named."""
+    with system(start_stack, namespace) as stack:
+        http = stack.http
+        body = stack.body(rows=2, cap=2)
         body["rows"].append({"toNumber": "+79161234567"})  # a Russian mobile: 16 zones
         body["recipientHours"] = {"startTime": "09:00", "endTime": "17:00"}
         refused = http.post("/api/batch_dial_jobs", json=body)
@@ -146,10 +142,13 @@ def test_a_number_whose_zones_never_share_the_hours_is_refused(
 
 
 def test_busy_rows_are_retried_after_their_backoff(
-    real_redis: redis.Redis, namespace: str, tmp_path: Path
+    real_redis: redis.Redis, namespace: str, start_stack: StackFactory
 ) -> None:
-    with system(namespace, tmp_path, BATCHDIAL_SIMULATED_OUTCOMES="busy=1") as (http, ws):
-        body = job_body(ws, rows=4, cap=4)
+    """Busy rows are held for their backoff (1 s, then 2 s), dialed again with attempt + 1 no
+    earlier than their retryAt, and end busy after three attempts."""
+    with system(start_stack, namespace, BATCHDIAL_SIMULATED_OUTCOMES="busy=1") as stack:
+        http = stack.http
+        body = stack.body(rows=4, cap=4)
         body["retry"] = {"maxAttempts": 3, "on": ["busy"], "backoffSeconds": [1, 2]}
         job = http.post("/api/batch_dial_jobs", json=body).json()
         url = f"/api/batch_dial_jobs/{job['id']}"
@@ -184,10 +183,13 @@ def test_busy_rows_are_retried_after_their_backoff(
 
 
 def test_suppressed_and_opted_out_numbers_are_not_called(
-    real_redis: redis.Redis, namespace: str, tmp_path: Path
+    real_redis: redis.Redis, namespace: str, start_stack: StackFactory
 ) -> None:
-    with system(namespace, tmp_path, BATCHDIAL_SIMULATED_OUTCOMES="opted-out=1") as (http, ws):
-        body = job_body(ws, rows=5, cap=5)
+    """Listed numbers are skipped as suppressed, numbers that opt out during a call are added to the
+    list, and a later job calls none of them."""
+    with system(start_stack, namespace, BATCHDIAL_SIMULATED_OUTCOMES="opted-out=1") as stack:
+        http = stack.http
+        body = stack.body(rows=5, cap=5)
         numbers = [r["toNumber"] for r in body["rows"]]
         added = http.post("/api/suppressions", json={"numbers": numbers[:2], "reason": "dnc"})
         assert added.status_code == 200, added.text
@@ -219,18 +221,21 @@ def test_suppressed_and_opted_out_numbers_are_not_called(
 
 
 def test_the_daily_cap_per_number_holds_rows_across_jobs(
-    real_redis: redis.Redis, namespace: str, tmp_path: Path
+    real_redis: redis.Redis, namespace: str, start_stack: StackFactory
 ) -> None:
-    with system(namespace, tmp_path) as (http, ws):
+    """With a daily cap of one call per number, a second job calls only the numbers the
+    first job did not; the others wait (frequencyCap) until a day after their call."""
+    with system(start_stack, namespace) as stack:
+        http = stack.http
         patched = http.patch("/api/workspace", json={"maxCallsPerNumberPerDay": 1})
         assert patched.status_code == 200, patched.text
-        body = job_body(ws, rows=3, cap=3)
+        body = stack.body(rows=3, cap=3)
         first = http.post("/api/batch_dial_jobs", json=body).json()
         url = f"/api/batch_dial_jobs/{first['id']}"
         http.post(f"{url}/paused", json={"paused": False})
         wait_for(lambda: http.get(url).json()["status"] == "COMPLETE", 30, "COMPLETE")
         first_calls = {d["toNumber"]: d for d in read_all(http, f"{url}/dials")}
-        body["rows"] += job_body(ws, rows=5, cap=3)["rows"][3:]
+        body["rows"] += stack.body(rows=5, cap=3)["rows"][3:]
         second = http.post("/api/batch_dial_jobs", json=body).json()
         url2 = f"/api/batch_dial_jobs/{second['id']}"
         http.post(f"{url2}/paused", json={"paused": False})

@@ -10,8 +10,9 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL
-from tests.e2e.procs import api_server, batchdial, env_for
+from tests.support.bodies import sample_job
+from tests.support.procs import api_server, batchdial, env_for
+from tests.support.redis_server import REDIS_URL
 
 pytestmark = pytest.mark.e2e
 
@@ -99,25 +100,8 @@ def test_a_newcomer_session_against_a_real_api(
         api_server(env, tmp_path / "api.log") as base,
         httpx.Client(base_url=base, headers=headers, timeout=10) as http,
     ):
-        body = {
-            "name": "Customer Survey Campaign",
-            "callAgentId": "your-agent-id",
-            "maxConcurrentDials": 5,
-            "fromPhoneNumberIds": [created["phoneNumbers"][0]["id"]],
-            "schedule": {
-                "days": [
-                    {
-                        "dayOfWeek": 1,
-                        "timeSlots": [
-                            {"startTime": "09:00", "endTime": "12:00"},
-                            {"startTime": "13:00", "endTime": "17:00"},
-                        ],
-                    }
-                ],
-                "timezone": "America/New_York",
-            },
-            "rows": [{"toNumber": "+1234567890", "inputs": {"customer_name": "John Doe"}}],
-        }
+        body = sample_job([created["phoneNumbers"][0]["id"]])
+        body["rows"] = [{"toNumber": "+1234567890", "inputs": {"customer_name": "John Doe"}}]
         refused = http.post("/api/batch_dial_jobs", json=body)
         assert refused.status_code == 422
         assert refused.json()["error"]["details"][0]["path"] == "rows[0].toNumber"

@@ -2,84 +2,32 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import dramatiq
-import httpx
 import pytest
 import redis
 
 from config.broker import make_broker
 from config.redis import make_redis
 from domain.replay import peak_concurrency
-from tests.conftest import REDIS_URL
-from tests.e2e.procs import api_server, batchdial, env_for, running, wait_for
-from tests.e2e.provider import Provider, provider_server
+from tests.support.http import read_all
+from tests.support.procs import NUMBERS, env_for
+from tests.support.provider import SECRET, Provider, provider_server
+from tests.support.redis_server import REDIS_URL, sem_members
+from tests.support.stack import StackFactory
+from tests.support.waits import wait_for
 from worker.actors import DIAL_ACTOR
 
 pytestmark = pytest.mark.e2e
-SECRET = "test-secret-do-not-use"
-NUMBERS = ("+12125550100", "+13125550100", "+14155550100")
-
-
-def workspace(env: dict[str, str], dial_limit: int, per_number: int) -> dict[str, Any]:
-    args = [
-        "workspace",
-        "create",
-        "--name",
-        "e2e",
-        "--dial-limit",
-        str(dial_limit),
-        "--per-number-limit",
-        str(per_number),
-    ]
-    for number in NUMBERS:
-        args += ["--number", number]
-    done = batchdial(*args, env=env)
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout))
-
-
-def job_body(ws: dict[str, Any], rows: int, cap: int, **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": "e2e",
-        "callAgentId": "agent-e2e",
-        "maxConcurrentDials": cap,
-        "fromPhoneNumberIds": [p["id"] for p in ws["phoneNumbers"]],
-        "rows": [{"toNumber": f"+1212555{i:04d}", "inputs": {"n": str(i)}} for i in range(rows)],
-    }
-    body.update(extra)
-    return body
-
-
-def read_all(http: httpx.Client, url: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": 500}
-        if cursor:
-            params["cursor"] = cursor
-        page = http.get(url, params=params).json()
-        out += page["data"]
-        cursor = page["nextCursor"]
-        if cursor is None:
-            return out
-
-
-def sem_members(client: redis.Redis, namespace: str) -> int:
-    total = sum(int(client.zcard(k)) for k in client.scan_iter(match=f"{namespace}:*sem"))
-    return total + int(client.zcard(f"{namespace}:deadlines"))
 
 
 def test_http_provider_with_two_workers(
-    real_redis: redis.Redis, namespace: str, tmp_path: Path
+    real_redis: redis.Redis, namespace: str, start_stack: StackFactory
 ) -> None:
     """API + two worker processes + an http provider that calls back, two jobs of one
     workspace: both complete; the job caps, the workspace limit and each number's limit
@@ -95,30 +43,15 @@ def test_http_provider_with_two_workers(
             BATCHDIAL_DIALER_SECRET=SECRET,
             BATCHDIAL_LOG_LEVEL="WARNING",
         )
-        ws = workspace(env, dial_limit=6, per_number=3)
-        with (
-            api_server(env, tmp_path / "api.log") as base,
-            running("worker", "--threads", "4", env=env, log=tmp_path / "w1.log"),
-            running("worker", "--threads", "4", env=env, log=tmp_path / "w2.log"),
-            httpx.Client(base_url=base, headers={"api_key": ws["apiKey"]}, timeout=10) as http,
-        ):
-            provider.api_base = base
-            jobs = [
-                http.post("/api/batch_dial_jobs", json=job_body(ws, rows=30, cap=5)).json()
-                for _ in range(2)
-            ]
+        with start_stack(env, workers=2, dial_limit=6, per_number=3) as stack:
+            ws, http = stack.ws, stack.http
+            provider.api_base = stack.base
+            jobs = [stack.create_job(rows=30, cap=5) for _ in range(2)]
             urls = [f"/api/batch_dial_jobs/{job['id']}" for job in jobs]
-            for url in urls:
-                http.post(f"{url}/paused", json={"paused": False})
-            for url in urls:
-                wait_for(
-                    cast(
-                        "Callable[[], bool]",
-                        lambda u=url: http.get(u).json()["status"] == "COMPLETE",
-                    ),
-                    60,
-                    "COMPLETE",
-                )
+            for job in jobs:
+                stack.start(job)
+            for job in jobs:
+                stack.wait_status(job, "COMPLETE", 60)
             assert provider.callback_errors == []
             assert provider.peak <= 6, "workspace limit"
             assert max(provider.peak_by_number.values()) <= 3, "per-number limit"
@@ -131,7 +64,7 @@ def test_http_provider_with_two_workers(
                 mine = [r for r in provider.requests if r["jobId"] == job["id"]]
                 rows = Counter(r["rowId"] for r in mine)
                 assert len(rows) == 30 and set(rows.values()) == {1}
-                assert all(r["callAgentId"] == "agent-e2e" for r in mine)
+                assert all(r["callAgentId"] == "agent-1" for r in mine)
                 events = read_all(http, f"{url}/events")
                 assert peak_concurrency(events) <= 5, "job cap"
                 types = [e["type"] for e in events]
@@ -161,7 +94,7 @@ def test_http_provider_with_two_workers(
 
 
 def test_a_killed_worker_loses_no_row_and_leaks_no_slot(
-    real_redis: redis.Redis, namespace: str, tmp_path: Path
+    real_redis: redis.Redis, namespace: str, start_stack: StackFactory
 ) -> None:
     """SIGKILL one of two workers mid-job: the job completes, each row has exactly one
     dial, the dead worker's slots come back within the lease time."""
@@ -173,20 +106,15 @@ def test_a_killed_worker_loses_no_row_and_leaks_no_slot(
         BATCHDIAL_LEASE_SECONDS="2",
         BATCHDIAL_LOG_LEVEL="WARNING",
     )
-    ws = workspace(env, dial_limit=10, per_number=10)
-    with (
-        api_server(env, tmp_path / "api.log") as base,
-        running("worker", "--threads", "4", env=env, log=tmp_path / "w1.log") as victim,
-        running("worker", "--threads", "4", env=env, log=tmp_path / "w2.log"),
-        httpx.Client(base_url=base, headers={"api_key": ws["apiKey"]}, timeout=10) as http,
-    ):
-        job = http.post("/api/batch_dial_jobs", json=job_body(ws, rows=150, cap=10)).json()
+    with start_stack(env, workers=2) as stack:
+        http, victim = stack.http, stack.workers[0]
+        job = stack.create_job(rows=150, cap=10)
         url = f"/api/batch_dial_jobs/{job['id']}"
-        http.post(f"{url}/paused", json={"paused": False})
-        wait_for(lambda: http.get(url).json()["counts"]["finished"] >= 30, 30, "30 dials")
+        stack.start(job)
+        stack.wait_finished(job, 30, 30)
         os.killpg(victim.pid, signal.SIGKILL)
         killed_at = datetime.now(UTC)
-        wait_for(lambda: http.get(url).json()["status"] == "COMPLETE", 60, "COMPLETE")
+        stack.wait_status(job, "COMPLETE", 60)
         dials = read_all(http, f"{url}/dials")
         per_row = Counter(d["rowId"] for d in dials)
         assert len(per_row) == 150 and set(per_row.values()) == {1}
@@ -206,7 +134,7 @@ def test_a_killed_worker_loses_no_row_and_leaks_no_slot(
 
 
 def test_windows_open_and_close_on_time(
-    real_redis: redis.Redis, namespace: str, tmp_path: Path
+    real_redis: redis.Redis, namespace: str, start_stack: StackFactory
 ) -> None:
     """At a minute boundary one job's window opens and another's closes: the first dials
     only after it (and soon), the second never after it."""
@@ -234,20 +162,12 @@ def test_windows_open_and_close_on_time(
         BATCHDIAL_SIMULATED_OUTCOMES="completed=1",
         BATCHDIAL_LOG_LEVEL="WARNING",
     )
-    ws = workspace(env, dial_limit=10, per_number=10)
-    with (
-        api_server(env, tmp_path / "api.log") as base,
-        running("worker", "--threads", "4", env=env, log=tmp_path / "w1.log"),
-        httpx.Client(base_url=base, headers={"api_key": ws["apiKey"]}, timeout=10) as http,
-    ):
-        a = http.post(
-            "/api/batch_dial_jobs", json=job_body(ws, rows=5, cap=1, schedule=opening)
-        ).json()
-        b = http.post(
-            "/api/batch_dial_jobs", json=job_body(ws, rows=500, cap=2, schedule=closing)
-        ).json()
+    with start_stack(env) as stack:
+        http = stack.http
+        a = stack.create_job(rows=5, cap=1, schedule=opening)
+        b = stack.create_job(rows=500, cap=2, schedule=closing)
         for job in (a, b):
-            http.post(f"/api/batch_dial_jobs/{job['id']}/paused", json={"paused": False})
+            stack.start(job)
         wait_for(lambda: datetime.now(UTC) > boundary + timedelta(seconds=3), 90, "the boundary")
         events_a = read_all(http, f"/api/batch_dial_jobs/{a['id']}/events")
         events_b = read_all(http, f"/api/batch_dial_jobs/{b['id']}/events")

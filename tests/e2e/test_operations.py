@@ -14,12 +14,13 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL
-from tests.e2e.procs import api_server, env_for, free_port, running, wait_for
-from tests.e2e.test_engine_e2e import job_body, read_all, sem_members, workspace
+from tests.support.http import read_all
+from tests.support.procs import ROOT, env_for, free_port, running
+from tests.support.redis_server import REDIS_URL, sem_members
+from tests.support.stack import StackFactory
+from tests.support.waits import wait_for
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def samples(text: str) -> dict[str, float]:
@@ -41,7 +42,7 @@ def exported_names(text: str) -> set[str]:
 
 
 def test_metrics_count_each_dial_once_across_two_processes(
-    real_redis: redis.Redis, namespace: str, tmp_path: Path
+    real_redis: redis.Redis, namespace: str, start_stack: StackFactory
 ) -> None:
     """A worker of two processes serves one /metrics: dials are counted once over both
     processes, and the API's /metrics shows the same totals from Redis. Every metric
@@ -53,19 +54,13 @@ def test_metrics_count_each_dial_once_across_two_processes(
         BATCHDIAL_SIMULATED_CALL_SECONDS="0.05",
         BATCHDIAL_SIMULATED_OUTCOMES="completed=3,busy=1",
     )
-    ws = workspace(env, dial_limit=8, per_number=8)
     worker_env = {**env, "BATCHDIAL_METRICS_PORT": str(port)}
-    with (
-        api_server(env, tmp_path / "api.log") as base,
-        running(
-            "worker", "--processes", "2", "--threads", "4", env=worker_env, log=tmp_path / "w.log"
-        ),
-        httpx.Client(base_url=base, headers={"api_key": ws["apiKey"]}, timeout=10) as http,
-    ):
-        job = http.post("/api/batch_dial_jobs", json=job_body(ws, rows=120, cap=8)).json()
-        url = f"/api/batch_dial_jobs/{job['id']}"
-        http.post(f"{url}/paused", json={"paused": False})
-        wait_for(lambda: http.get(url).json()["status"] == "COMPLETE", 60, "COMPLETE")
+    with start_stack(env, workers=0, dial_limit=8, per_number=8) as stack:
+        http = stack.http
+        stack.add_worker("--processes", "2", "--threads", "4", env=worker_env, name="w")
+        job = stack.create_job(rows=120, cap=8)
+        stack.start(job)
+        stack.wait_status(job, "COMPLETE", 60)
         scrape = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
         worker = samples(scrape)
         api = samples(http.get("/metrics").text)
@@ -101,7 +96,7 @@ def test_metrics_count_each_dial_once_across_two_processes(
 
 
 def test_logs_are_json_lines_with_ids_and_no_numbers_or_keys(
-    real_redis: redis.Redis, namespace: str, tmp_path: Path
+    real_redis: redis.Redis, namespace: str, tmp_path: Path, start_stack: StackFactory
 ) -> None:
     """Every log line of a job run is JSON, state changes carry the ids, and no full
     phone number, API key or secret appears."""
@@ -112,16 +107,12 @@ def test_logs_are_json_lines_with_ids_and_no_numbers_or_keys(
         BATCHDIAL_DIALER_SECRET="top-secret-value",
         BATCHDIAL_LOG_LEVEL="DEBUG",
     )
-    ws = workspace(env, dial_limit=4, per_number=4)
-    with (
-        api_server(env, tmp_path / "api.log") as base,
-        running("worker", "--threads", "4", env=env, log=tmp_path / "w.log"),
-        httpx.Client(base_url=base, headers={"api_key": ws["apiKey"]}, timeout=10) as http,
-    ):
-        job = http.post("/api/batch_dial_jobs", json=job_body(ws, rows=10, cap=4)).json()
-        url = f"/api/batch_dial_jobs/{job['id']}"
-        http.post(f"{url}/paused", json={"paused": False})
-        wait_for(lambda: http.get(url).json()["status"] == "COMPLETE", 30, "COMPLETE")
+    with start_stack(env, workers=0, dial_limit=4, per_number=4) as stack:
+        ws = stack.ws
+        stack.add_worker(name="w")
+        job = stack.create_job(rows=10, cap=4)
+        stack.start(job)
+        stack.wait_status(job, "COMPLETE", 30)
     lines: list[dict[str, Any]] = []
     for name in ("api.log", "w.log"):
         text = (tmp_path / name).read_text()
@@ -146,7 +137,7 @@ def test_logs_are_json_lines_with_ids_and_no_numbers_or_keys(
 
 
 def test_sigterm_finishes_held_calls_and_workers_can_come_and_go(
-    real_redis: redis.Redis, namespace: str, tmp_path: Path
+    real_redis: redis.Redis, namespace: str, tmp_path: Path, start_stack: StackFactory
 ) -> None:
     """A worker added mid-job takes work; a worker sent SIGTERM mid-job stops taking
     work, ends the calls it holds normally (no lapsed lease), and exits; the job
@@ -158,23 +149,19 @@ def test_sigterm_finishes_held_calls_and_workers_can_come_and_go(
         BATCHDIAL_SIMULATED_OUTCOMES="completed=1",
         BATCHDIAL_LEASE_SECONDS="3",
     )
-    ws = workspace(env, dial_limit=6, per_number=6)
-    with (
-        api_server(env, tmp_path / "api.log") as base,
-        running("worker", "--threads", "4", env=env, log=tmp_path / "w1.log") as first,
-        httpx.Client(base_url=base, headers={"api_key": ws["apiKey"]}, timeout=10) as http,
-    ):
-        job = http.post("/api/batch_dial_jobs", json=job_body(ws, rows=80, cap=6)).json()
+    with start_stack(env, dial_limit=6, per_number=6) as stack:
+        http, first = stack.http, stack.workers[0]
+        job = stack.create_job(rows=80, cap=6)
         url = f"/api/batch_dial_jobs/{job['id']}"
-        http.post(f"{url}/paused", json={"paused": False})
-        wait_for(lambda: http.get(url).json()["counts"]["finished"] >= 10, 30, "10 dials")
-        with running("worker", "--threads", "4", env=env, log=tmp_path / "w2.log"):
-            wait_for(lambda: http.get(url).json()["counts"]["finished"] >= 30, 30, "30 dials")
-            assert http.get(url).json()["counts"]["inProgress"] > 0
-            os.killpg(first.pid, signal.SIGTERM)
-            first.wait(timeout=40)
-            assert first.returncode == 0
-            wait_for(lambda: http.get(url).json()["status"] == "COMPLETE", 60, "COMPLETE")
+        stack.start(job)
+        stack.wait_finished(job, 10, 30)
+        stack.add_worker()  # a second worker, mid-job
+        stack.wait_finished(job, 30, 30)
+        assert stack.job(job)["counts"]["inProgress"] > 0
+        os.killpg(first.pid, signal.SIGTERM)
+        first.wait(timeout=40)
+        assert first.returncode == 0
+        stack.wait_status(job, "COMPLETE", 60)
         dials = read_all(http, f"{url}/dials")
         events = read_all(http, f"{url}/events")
     assert len({d["rowId"] for d in dials}) == len(dials) == 80

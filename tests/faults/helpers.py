@@ -1,122 +1,23 @@
-"""Helpers of the fault suite: a Redis server of the test's own (to restart and stop),
-job polling, and reading worker logs. Every process started here is stopped by PID."""
+"""Helpers of the fault suite: job polling, what a job's dials and events say, and
+reading worker logs. (A Redis of the test's own is in tests/support/redis_server.py.)"""
 
 from __future__ import annotations
 
 import itertools
 import json
-import os
-import shutil
-import signal
-import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-import redis
 
 from domain.replay import peak_concurrency
-from tests.e2e.procs import free_port
-from tests.e2e.test_engine_e2e import read_all, sem_members
+from tests.support.http import job_url, read_all
+from tests.support.waits import wait_until
 
 TERMINAL = {"completed", "busy", "no-answer", "failed", "canceled", "voicemail"}
-
-
-class OwnRedis:
-    """A ``redis-server`` on a free loopback port with AOF (everysec) in ``directory``,
-    which a test may stop, kill and start again on the same port and directory."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        assert self.proc is None or self.proc.poll() is not None
-        log = (self.directory / "redis.log").open("ab")
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--dir",
-                str(self.directory),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-                "--save",
-                "",
-                "--daemonize",
-                "no",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        self.starts += 1
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + 20
-        try:
-            while True:
-                try:
-                    if client.ping():
-                        return
-                except (redis.ConnectionError, redis.BusyLoadingError):
-                    pass
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(
-                        f"redis-server did not start: {(self.directory / 'redis.log').read_text()}"
-                    )
-                time.sleep(0.05)
-        finally:
-            client.close()
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
-        """Stop it (SIGTERM: a clean shutdown that flushes the AOF; SIGKILL: a crash)."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-            self.proc.wait(timeout=20)
-
-    def leases_left(self, namespace: str) -> int:
-        """Leases left in the namespace's semaphores and deadline index."""
-        client = redis.Redis.from_url(self.url, decode_responses=True)
-        try:
-            return sem_members(client, namespace)
-        finally:
-            client.close()
-
-
-@contextmanager
-def own_redis(directory: Path) -> Iterator[OwnRedis]:
-    """An :class:`OwnRedis`, started, and stopped (by its PID) however the test ends;
-    skips (fails under CI=true) when no ``redis-server`` binary is installed."""
-    if shutil.which("redis-server") is None:
-        message = "no redis-server binary to start a Redis of the test's own"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    directory.mkdir(parents=True, exist_ok=True)
-    server = OwnRedis(directory)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop(signal.SIGTERM)
-
-
-def job_url(job: dict[str, Any]) -> str:
-    return f"/api/batch_dial_jobs/{job['id']}"
 
 
 def wait_status(
@@ -125,19 +26,24 @@ def wait_status(
     """Poll the job until it has ``status``; returns the seconds waited (None on timeout
     when not ``must``). Tolerates the API answering 503 meanwhile (Redis away)."""
     started = time.monotonic()
-    last: Any = None
-    while time.monotonic() - started < timeout:
+    last: list[Any] = [None]
+
+    def has_status() -> bool:
         try:
             answer = http.get(job_url(job))
-            last = answer.json()
-            if answer.status_code == 200 and last["status"] == status:
-                return time.monotonic() - started
+            last[0] = answer.json()
         except httpx.HTTPError as exc:
-            last = repr(exc)
-        time.sleep(0.2)
-    if not must:
-        return None
-    raise AssertionError(f"job not {status} after {timeout}s; last answer: {last}")
+            last[0] = repr(exc)
+            return False
+        return answer.status_code == 200 and last[0]["status"] == status
+
+    try:
+        wait_until(has_status, timeout, f"job {status}", every=0.2)
+    except AssertionError:
+        if not must:
+            return None
+        raise AssertionError(f"job not {status} after {timeout}s; last answer: {last[0]}") from None
+    return time.monotonic() - started
 
 
 def dial_report(http: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:

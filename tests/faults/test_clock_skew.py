@@ -10,19 +10,18 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL
-from tests.e2e.procs import api_server, env_for, running
-from tests.e2e.test_engine_e2e import job_body, sem_members, workspace
-from tests.faults.helpers import dial_report, job_url, log_problems, log_records, wait_status
+from tests.faults.helpers import dial_report, log_problems, log_records, wait_status
+from tests.support.procs import env_for
+from tests.support.redis_server import REDIS_URL, sem_members
+from tests.support.stack import StackFactory
+from tests.support.waits import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -86,8 +85,13 @@ def this_minute_only() -> dict[str, Any]:
     ``NEEDS_S`` seconds of this one are left."""
     now = datetime.now(UTC)
     if now.second > 60 - NEEDS_S:
-        time.sleep(60.5 - now.second - now.microsecond / 1e6)
-        now = datetime.now(UTC)
+        minute = now.minute
+
+        def next_minute() -> datetime | None:
+            at = datetime.now(UTC)
+            return at if at.minute != minute else None
+
+        now = wait_until(next_minute, 61, "a fresh minute", every=0.1)
     start = now.replace(second=0, microsecond=0)
     end = start + timedelta(minutes=1)
     end_hhmm = "24:00" if end.date() != start.date() else end.strftime("%H:%M")
@@ -104,7 +108,7 @@ def this_minute_only() -> dict[str, Any]:
 
 @pytest.mark.timeout(150)
 def test_workers_a_minute_off_keep_leases_windows_and_caps(
-    real_redis: redis.Redis, namespace: str, tmp_path: Path
+    real_redis: redis.Redis, namespace: str, tmp_path: Path, start_stack: StackFactory
 ) -> None:
     """Two workers, one with its clock a minute ahead and one a minute behind (libfaketime),
     run a job whose window is open only for the current minute, with 2 s leases: the job
@@ -130,30 +134,21 @@ def test_workers_a_minute_off_keep_leases_windows_and_caps(
         )
         offsets[skew] = float(probe.stdout) - time.time()
         assert abs(offsets[skew] - skew) < 5, f"faketime did not shift the clock: {offsets}"
-    ws = workspace(env, dial_limit=CAP, per_number=CAP)
-    with ExitStack() as stack:
-        base = stack.enter_context(api_server(env, tmp_path / "api.log"))
+    with start_stack(env, workers=0, dial_limit=CAP, per_number=CAP, timeout=30) as stack:
+        http = stack.http
         workers = [
-            stack.enter_context(
-                running(
-                    "worker",
-                    "--threads",
-                    "4",
-                    env=skewed(env, lib, skew, tmp_path / "shim"),
-                    log=tmp_path / f"worker{skew:+d}.log",
-                )
+            stack.add_worker(
+                "--threads",
+                "4",
+                env=skewed(env, lib, skew, tmp_path / "shim"),
+                name=f"worker{skew:+d}",
             )
             for skew in SKEWS
         ]
-        http = stack.enter_context(
-            httpx.Client(base_url=base, headers={"api_key": ws["apiKey"]}, timeout=30)
-        )
         schedule = this_minute_only()
-        job = http.post(
-            "/api/batch_dial_jobs", json=job_body(ws, rows=ROWS, cap=CAP, schedule=schedule)
-        ).json()
+        job = stack.create_job(rows=ROWS, cap=CAP, schedule=schedule)
         began = time.monotonic()
-        http.post(f"{job_url(job)}/paused", json={"paused": False}).raise_for_status()
+        stack.start(job)
         wait_status(http, job, "COMPLETE", NEEDS_S)
         took = time.monotonic() - began
         report = dial_report(http, job)

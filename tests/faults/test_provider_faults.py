@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from contextlib import ExitStack
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL
-from tests.e2e.procs import api_server, env_for, running, wait_for
-from tests.e2e.test_engine_e2e import SECRET, job_body, sem_members, workspace
-from tests.faults.faulty_provider import FAULTS, FaultyProvider, serve
-from tests.faults.helpers import dial_report, job_url, peak_moment, wait_status
+from tests.faults.helpers import dial_report, peak_moment, wait_status
+from tests.support.faulty_provider import FAULTS, FaultyProvider, serve
+from tests.support.http import job_url
+from tests.support.procs import env_for
+from tests.support.provider import SECRET
+from tests.support.redis_server import REDIS_URL, sem_members
+from tests.support.stack import StackFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -40,7 +40,7 @@ def request_failures(log: Path) -> Counter[str]:
 
 @pytest.mark.timeout(120)
 def test_provider_faults_retry_under_one_key_and_every_dial_ends(
-    real_redis: redis.Redis, namespace: str, tmp_path: Path
+    real_redis: redis.Redis, namespace: str, tmp_path: Path, start_stack: StackFactory
 ) -> None:
     """5xx answers, answers slower than the dialer's timeout, answers lost with their
     socket, the provider's port closed for a while (connection refused), status
@@ -48,7 +48,7 @@ def test_provider_faults_retry_under_one_key_and_every_dial_ends(
     every row is placed under one Idempotency-Key, no row is called twice, the cap
     holds, every dial ends in a final status, and every slot is freed."""
     provider = FaultyProvider(SECRET, call_seconds=0.3, plan=FAULTS, slow_s=SLOW_S)
-    with serve(provider) as server, ExitStack() as stack:
+    with serve(provider) as server:
         env = env_for(
             namespace,
             REDIS_URL,
@@ -59,31 +59,23 @@ def test_provider_faults_retry_under_one_key_and_every_dial_ends(
             BATCHDIAL_MAX_CALL_SECONDS=str(MAX_CALL_S),
             BATCHDIAL_LOG_LEVEL="WARNING",
         )
-        ws = workspace(env, dial_limit=CAP, per_number=CAP)
-        base = stack.enter_context(api_server(env, tmp_path / "api.log"))
-        provider.api_base = base
-        for i in (1, 2):
-            stack.enter_context(
-                running("worker", "--threads", "4", env=env, log=tmp_path / f"w{i}.log")
-            )
-        http = stack.enter_context(
-            httpx.Client(base_url=base, headers={"api_key": ws["apiKey"]}, timeout=30)
-        )
-        job = http.post("/api/batch_dial_jobs", json=job_body(ws, rows=ROWS, cap=CAP)).json()
+        stack = start_stack(env, workers=2, dial_limit=CAP, per_number=CAP, timeout=30)
+        http = stack.http
+        provider.api_base = stack.base
+        job = stack.create_job(rows=ROWS, cap=CAP)
         began = time.monotonic()
-        http.post(f"{job_url(job)}/paused", json={"paused": False})
+        stack.start(job)
         # Connection refused: the provider's port closes for a while, mid-job.
-        wait_for(
-            lambda: http.get(job_url(job)).json()["counts"]["finished"] >= ROWS // 3, 60, "1/3"
-        )
+        stack.wait_finished(job, ROWS // 3, 60)
         server.away()
-        time.sleep(AWAY_S)
+        time.sleep(AWAY_S)  # the fault itself: the port stays closed this long
         server.back()
         wait_status(http, job, "COMPLETE", 90)
         took = time.monotonic() - began
         counts = http.get(job_url(job)).json()["counts"]
         report = dial_report(http, job)
         leases_left = sem_members(real_redis, namespace)
+        stack.close()
     (tmp_path / "events.json").write_text(json.dumps(report["events"]))
     failures = request_failures(tmp_path / "w1.log") + request_failures(tmp_path / "w2.log")
 
@@ -155,7 +147,7 @@ def test_provider_faults_retry_under_one_key_and_every_dial_ends(
 
 @pytest.mark.timeout(60)
 def test_a_lapsed_slot_is_not_dialed_into_before_its_dial_ends(
-    real_redis: redis.Redis, namespace: str, tmp_path: Path
+    real_redis: redis.Redis, namespace: str, tmp_path: Path, start_stack: StackFactory
 ) -> None:
     """A call never reported holds one of two slots until the longest call; while short
     calls keep the other slot busy, the event log never shows more than two dials in
@@ -163,7 +155,7 @@ def test_a_lapsed_slot_is_not_dialed_into_before_its_dial_ends(
     rows = 60
     plan = ("silent",) + ("ok",) * (rows - 1)  # row 0 is never reported; the rest end fast
     provider = FaultyProvider(SECRET, call_seconds=0.1, plan=plan, slow_s=0)
-    with serve(provider) as server, ExitStack() as stack:
+    with serve(provider) as server:
         env = env_for(
             namespace,
             REDIS_URL,
@@ -173,17 +165,13 @@ def test_a_lapsed_slot_is_not_dialed_into_before_its_dial_ends(
             BATCHDIAL_MAX_CALL_SECONDS="2.5",  # between two runs of the reaper (every 1 s)
             BATCHDIAL_LOG_LEVEL="WARNING",
         )
-        ws = workspace(env, dial_limit=2, per_number=2)
-        base = stack.enter_context(api_server(env, tmp_path / "api.log"))
-        provider.api_base = base
-        stack.enter_context(running("worker", "--threads", "4", env=env, log=tmp_path / "w.log"))
-        http = stack.enter_context(
-            httpx.Client(base_url=base, headers={"api_key": ws["apiKey"]}, timeout=30)
-        )
-        job = http.post("/api/batch_dial_jobs", json=job_body(ws, rows=rows, cap=2)).json()
-        http.post(f"{job_url(job)}/paused", json={"paused": False})
-        wait_status(http, job, "COMPLETE", 45)
-        report = dial_report(http, job)
+        stack = start_stack(env, dial_limit=2, per_number=2, timeout=30)
+        provider.api_base = stack.base
+        job = stack.create_job(rows=rows, cap=2)
+        stack.start(job)
+        wait_status(stack.http, job, "COMPLETE", 45)
+        report = dial_report(stack.http, job)
+        stack.close()
     (tmp_path / "events.json").write_text(json.dumps(report["events"]))
     moment = peak_moment(report["events"])
     print(

@@ -8,27 +8,19 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
-from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.procs import api_server, env_for, running, wait_for
-from tests.e2e.test_engine_e2e import job_body, read_all, workspace
-from tests.faults.helpers import (
-    OwnRedis,
-    dial_report,
-    event_time,
-    job_url,
-    log_events,
-    log_problems,
-    own_redis,
-    wait_status,
-)
+from tests.faults.helpers import dial_report, event_time, log_events, log_problems, wait_status
+from tests.support.http import job_url, read_all
+from tests.support.procs import env_for
+from tests.support.redis_server import OwnRedis, own_redis
+from tests.support.stack import StackFactory
+from tests.support.waits import seconds_until, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -64,39 +56,26 @@ def _check_complete(report: dict[str, Any], counts: dict[str, Any]) -> None:
 
 
 @pytest.mark.timeout(150)
-def test_redis_restarts_mid_job_lose_nothing(namespace: str, tmp_path: Path) -> None:
+def test_redis_restarts_mid_job_lose_nothing(
+    namespace: str, tmp_path: Path, start_stack: StackFactory
+) -> None:
     """Restart Redis twice on the same AOF directory, a third of the way through a job
     (SIGTERM: a clean shutdown) and two thirds of the way (SIGKILL: a crash of the
     process): the API and both workers reconnect by themselves and the job completes
     with every row dialed once."""
-    with own_redis(tmp_path / "redis") as server, ExitStack() as stack:
-        env = _env(server, namespace)
-        ws = workspace(env, dial_limit=CAP, per_number=CAP)
-        base = stack.enter_context(api_server(env, tmp_path / "api.log"))
-        workers = [
-            stack.enter_context(
-                running("worker", "--threads", "4", env=env, log=tmp_path / f"w{i}.log")
-            )
-            for i in (1, 2)
-        ]
-        http = stack.enter_context(
-            httpx.Client(base_url=base, headers={"api_key": ws["apiKey"]}, timeout=30)
-        )
-        job = http.post("/api/batch_dial_jobs", json=job_body(ws, rows=ROWS, cap=CAP)).json()
+    with (
+        own_redis(tmp_path / "redis") as server,
+        start_stack(
+            _env(server, namespace), workers=2, dial_limit=CAP, per_number=CAP, timeout=30
+        ) as stack,
+    ):
+        http, workers = stack.http, stack.workers
+        job = stack.create_job(rows=ROWS, cap=CAP)
         began = time.monotonic()
-        http.post(f"{job_url(job)}/paused", json={"paused": False})
+        stack.start(job)
         restarts = []
         for share, sig in ((1, signal.SIGTERM), (2, signal.SIGKILL)):
-            wait_for(
-                cast(
-                    "Callable[[], bool]",
-                    lambda share=share: (
-                        http.get(job_url(job)).json()["counts"]["finished"] >= ROWS * share // 3
-                    ),
-                ),
-                60,
-                f"{share}/3 of the rows",
-            )
+            stack.wait_finished(job, ROWS * share // 3, 60)
             before = http.get(job_url(job)).json()["counts"]
             t0 = time.monotonic()
             server.stop(sig)
@@ -137,38 +116,36 @@ def test_redis_restarts_mid_job_lose_nothing(namespace: str, tmp_path: Path) -> 
 
 def wait_json(http: httpx.Client, path: str, timeout: float = 30) -> dict[str, Any]:
     """The first 200 answer of ``path`` (the API reconnects on its own)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = http.get(path)
-        if answer.status_code == 200 or time.monotonic() > deadline:
-            assert answer.status_code == 200, answer.text
-            return dict(answer.json())
-        time.sleep(0.05)
+    answers: list[httpx.Response] = []
+
+    def answered() -> bool:
+        answers.append(http.get(path))
+        return answers[-1].status_code == 200
+
+    try:
+        wait_until(answered, timeout, f"{path} to answer 200", every=0.05)
+    except AssertionError:
+        raise AssertionError(answers[-1].text) from None
+    return dict(answers[-1].json())
 
 
 @pytest.mark.timeout(150)
-def test_redis_away_for_ten_seconds(namespace: str, tmp_path: Path) -> None:
+def test_redis_away_for_ten_seconds(
+    namespace: str, tmp_path: Path, start_stack: StackFactory
+) -> None:
     """Stop Redis for ~10 s mid-job: meanwhile the API answers 503 in the SPEC error shape
     on a job route, /readyz 503 and /healthz 200; the workers back off and resume, and
     the job completes with every row dialed once."""
-    with own_redis(tmp_path / "redis") as server, ExitStack() as stack:
-        env = _env(server, namespace)
-        ws = workspace(env, dial_limit=CAP, per_number=CAP)
-        base = stack.enter_context(api_server(env, tmp_path / "api.log"))
-        workers = [
-            stack.enter_context(
-                running("worker", "--threads", "4", env=env, log=tmp_path / f"w{i}.log")
-            )
-            for i in (1, 2)
-        ]
-        http = stack.enter_context(
-            httpx.Client(base_url=base, headers={"api_key": ws["apiKey"]}, timeout=30)
-        )
-        job = http.post("/api/batch_dial_jobs", json=job_body(ws, rows=ROWS, cap=CAP)).json()
-        http.post(f"{job_url(job)}/paused", json={"paused": False})
-        wait_for(
-            lambda: http.get(job_url(job)).json()["counts"]["finished"] >= ROWS // 3, 60, "1/3"
-        )
+    with (
+        own_redis(tmp_path / "redis") as server,
+        start_stack(
+            _env(server, namespace), workers=2, dial_limit=CAP, per_number=CAP, timeout=30
+        ) as stack,
+    ):
+        http, workers = stack.http, stack.workers
+        job = stack.create_job(rows=ROWS, cap=CAP)
+        stack.start(job)
+        stack.wait_finished(job, ROWS // 3, 60)
         before = http.get(job_url(job)).json()["counts"]
         server.stop(signal.SIGTERM)
         away_from = time.monotonic()
@@ -187,7 +164,7 @@ def test_redis_away_for_ten_seconds(namespace: str, tmp_path: Path) -> None:
                     bodies.append(
                         (answer.status_code, answer.headers.get("content-type"), answer.json())
                     )
-            time.sleep(0.5)
+            time.sleep(0.5)  # samples the answers twice a second for the 10 s Redis is away
         server.start()
         up_at = time.time()
         away_s = time.monotonic() - away_from
@@ -237,24 +214,29 @@ def complete_or_stuck(
     """Seconds until the job is COMPLETE; None after ``limit_s``, or as soon as a dial
     has been in progress for ``stuck_after_s`` (calls last 0.3 s) with no row waiting."""
     started = time.monotonic()
-    while time.monotonic() - started < limit_s:
+
+    def complete_or_stuck_now() -> str | None:
         answer = http.get(job_url(job))
-        if answer.status_code == 200:
-            job_now = answer.json()
-            if job_now["status"] == "COMPLETE":
-                return time.monotonic() - started
-            counts = job_now["counts"]
-            if time.monotonic() - started > stuck_after_s and counts["queued"] == 0:
-                now = time.time()
-                dials = read_all(http, f"{job_url(job)}/dials")
-                if any(
-                    d["status"] == "in-progress"
-                    and now - iso_seconds(d["startedAt"]) > stuck_after_s
-                    for d in dials
-                ):
-                    return None
-        time.sleep(0.5)
-    return None
+        if answer.status_code != 200:
+            return None
+        job_now = answer.json()
+        if job_now["status"] == "COMPLETE":
+            return "complete"
+        if time.monotonic() - started > stuck_after_s and job_now["counts"]["queued"] == 0:
+            now = time.time()
+            dials = read_all(http, f"{job_url(job)}/dials")
+            if any(
+                d["status"] == "in-progress" and now - iso_seconds(d["startedAt"]) > stuck_after_s
+                for d in dials
+            ):
+                return "stuck"
+        return None
+
+    try:
+        seen = wait_until(complete_or_stuck_now, limit_s, "COMPLETE", every=0.5)
+    except AssertionError:
+        return None
+    return time.monotonic() - started if seen == "complete" else None
 
 
 def iso_seconds(text: str) -> float:
@@ -263,6 +245,4 @@ def iso_seconds(text: str) -> float:
 
 def wait_for_ready(http: httpx.Client) -> float:
     """Seconds until /readyz answers 200."""
-    t = time.monotonic()
-    wait_for(lambda: http.get("/readyz").status_code == 200, 30, "/readyz 200")
-    return time.monotonic() - t
+    return seconds_until(lambda: http.get("/readyz").status_code == 200, 30, "/readyz 200")

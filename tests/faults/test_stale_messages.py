@@ -9,19 +9,19 @@ import time
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import dramatiq
-import httpx
 import pytest
 import redis
 
 from config.broker import make_broker
 from config.redis import make_redis
-from tests.conftest import REDIS_URL
-from tests.e2e.procs import api_server, env_for, running, wait_for
-from tests.e2e.test_engine_e2e import job_body, sem_members, workspace
-from tests.faults.helpers import dial_report, job_url, log_problems, log_records, wait_status
+from tests.faults.helpers import dial_report, log_problems, log_records, wait_status
+from tests.support.http import job_url
+from tests.support.procs import env_for
+from tests.support.redis_server import REDIS_URL, sem_members
+from tests.support.stack import StackFactory
+from tests.support.waits import wait_for
 from worker.actors import DIAL_ACTOR
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
@@ -65,7 +65,7 @@ class Sender:
 
 @pytest.mark.timeout(120)
 def test_duplicate_and_stale_dial_messages_dial_nobody(
-    real_redis: redis.Redis, namespace: str, tmp_path: Path
+    real_redis: redis.Redis, namespace: str, tmp_path: Path, start_stack: StackFactory
 ) -> None:
     """Every row of a running job sent twice more while it runs, and dial messages for a
     cancelled job, a paused job, a row that does not exist and a job that does not
@@ -78,26 +78,12 @@ def test_duplicate_and_stale_dial_messages_dial_nobody(
         BATCHDIAL_SIMULATED_OUTCOMES="completed=1",
         BATCHDIAL_LOG_LEVEL="DEBUG",  # dial_not_claimed (a message that found nothing) is DEBUG
     )
-    ws = workspace(env, dial_limit=10, per_number=10)
-    wsid = ws["workspaceId"]
-    with ExitStack() as stack:
-        base = stack.enter_context(api_server(env, tmp_path / "api.log"))
-        worker = stack.enter_context(
-            running("worker", "--threads", "4", env=env, log=tmp_path / "worker.log")
-        )
-        http = stack.enter_context(
-            httpx.Client(base_url=base, headers={"api_key": ws["apiKey"]}, timeout=30)
-        )
+    with start_stack(env, workers=0, timeout=30) as procs, ExitStack() as stack:
+        wsid, http = procs.ws["workspaceId"], procs.http
+        worker = procs.add_worker(name="worker")
         sender = Sender(namespace)
         stack.callback(sender.close)
-
-        def create(rows: int, cap: int) -> dict[str, Any]:
-            answer = http.post("/api/batch_dial_jobs", json=job_body(ws, rows=rows, cap=cap))
-            assert answer.status_code == 201, answer.text
-            return dict(answer.json())
-
-        def start(job: dict[str, Any]) -> None:
-            http.post(f"{job_url(job)}/paused", json={"paused": False}).raise_for_status()
+        create, start = procs.create_job, procs.start
 
         # A cancelled job (never started) and a job paused mid-run.
         cancelled = create(rows=10, cap=2)
@@ -116,6 +102,7 @@ def test_duplicate_and_stale_dial_messages_dial_nobody(
         def duplicates() -> None:
             for index in range(40):
                 sender.dial(wsid, running_job["id"], index)
+                # Spread over the job's run on purpose: duplicates arrive while it dials.
                 time.sleep(0.08)
 
         spray = threading.Thread(target=duplicates)

@@ -5,22 +5,21 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import threading
 import time
 from contextlib import ExitStack
-from pathlib import Path
 
-import httpx
 import pytest
 import redis
 
 from domain.keys import Keys
-from tests.conftest import REDIS_URL
-from tests.e2e.procs import api_server, env_for, running, wait_for
-from tests.e2e.test_engine_e2e import SECRET, job_body, sem_members, workspace
-from tests.faults.faulty_provider import FaultyProvider, serve
-from tests.faults.helpers import dial_report, job_url, longest_pause, timeline, wait_status
+from tests.faults.helpers import dial_report, longest_pause, timeline, wait_status
+from tests.support.faulty_provider import FaultyProvider, serve
+from tests.support.http import job_url
+from tests.support.procs import env_for
+from tests.support.provider import SECRET
+from tests.support.redis_server import REDIS_URL, sem_members
+from tests.support.stack import StackFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -58,7 +57,7 @@ class Stranded(threading.Thread):
 
 @pytest.mark.timeout(240)
 def test_random_worker_kills_lose_nothing_dial_nobody_twice_and_keep_the_cap(
-    real_redis: redis.Redis, namespace: str, tmp_path: Path
+    real_redis: redis.Redis, namespace: str, start_stack: StackFactory
 ) -> None:
     """SIGKILL a random one of three http-dialer workers every ~3 s, six times, starting a
     new one each time: the 2,000-row job completes, no row is lost, no row is dialed
@@ -78,33 +77,23 @@ def test_random_worker_kills_lose_nothing_dial_nobody_twice_and_keep_the_cap(
             BATCHDIAL_LEASE_SECONDS="2",
             BATCHDIAL_LOG_LEVEL="WARNING",
         )
-        ws = workspace(env, dial_limit=CAP, per_number=CAP)
-        with ExitStack() as stack:
-            base = stack.enter_context(api_server(env, tmp_path / "api.log"))
-            provider.api_base = base
-            http = stack.enter_context(
-                httpx.Client(base_url=base, headers={"api_key": ws["apiKey"]}, timeout=30)
-            )
-            started = 0
-
-            def start_worker() -> subprocess.Popen[bytes]:
-                nonlocal started
-                started += 1
-                log = tmp_path / f"worker{started}.log"
-                return stack.enter_context(running("worker", "--threads", "4", env=env, log=log))
-
-            workers = [start_worker() for _ in range(WORKERS)]
-            job = http.post("/api/batch_dial_jobs", json=job_body(ws, rows=ROWS, cap=CAP)).json()
+        with (
+            start_stack(env, workers=WORKERS, dial_limit=CAP, per_number=CAP, timeout=30) as procs,
+            ExitStack() as stack,
+        ):
+            http, ws = procs.http, procs.ws
+            provider.api_base = procs.base
+            workers = list(procs.workers)
+            job = procs.create_job(rows=ROWS, cap=CAP)
             began = time.monotonic()
-            http.post(f"{job_url(job)}/paused", json={"paused": False})
+            procs.start(job)
             stranded = Stranded(real_redis, namespace, ws["workspaceId"], job["id"])
             stack.callback(stranded.stop)
             # Kill only once the workers are up and dialing.
-            wait_for(
-                lambda: http.get(job_url(job)).json()["counts"]["finished"] >= CAP, 60, "dials"
-            )
+            procs.wait_finished(job, CAP, 60)
             kills: list[tuple[float, int, int]] = []
             for _ in range(ROUNDS):
+                # The pace of the fault itself: a kill every ~3 s, at random instants.
                 time.sleep(rng.uniform(*EVERY_S))
                 victim = workers.pop(rng.randrange(len(workers)))
                 in_progress = http.get(job_url(job)).json()["counts"]["inProgress"]
@@ -112,7 +101,7 @@ def test_random_worker_kills_lose_nothing_dial_nobody_twice_and_keep_the_cap(
                 victim.wait(timeout=10)
                 finished = http.get(job_url(job)).json()["counts"]["finished"]
                 kills.append((time.monotonic() - began, finished, in_progress))
-                workers.append(start_worker())
+                workers.append(procs.add_worker())
             last_kill = time.monotonic()
             wait_status(http, job, "COMPLETE", 180)
             took = time.monotonic() - began

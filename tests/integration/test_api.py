@@ -12,7 +12,8 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from tests.conftest import assert_error, h, job_body
+from tests.support.bodies import job_body
+from tests.support.http import assert_error, h
 
 Make = Callable[..., dict[str, Any]]
 JOBS = "/api/batch_dial_jobs"

@@ -15,8 +15,8 @@ from domain.pagination import collect
 from domain.signing import SIGNATURE_HEADER, sign
 from producer.http.app import create_app
 from producer.service import Producer
-from tests.conftest import job_body
-from tests.engine_helpers import HangingDialer
+from tests.support.bodies import job_body
+from tests.support.engine import HangingDialer
 from worker.engine.core import Engine
 from worker.engine.timing import Timing
 

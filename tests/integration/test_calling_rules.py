@@ -11,8 +11,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from domain.pagination import collect
-from tests.engine_helpers import CountingDialer, HangingDialer, ScriptedDialer, wait_for
-from tests.integration.test_engine import Rig, _engine, rig  # noqa: F401 -- the fixture
+from tests.support.engine import CountingDialer, HangingDialer, Rig, ScriptedDialer
+from tests.support.waits import wait_for
 from worker.engine.timing import Timing
 
 A, B, C = "+12125550001", "+12125550002", "+12125550003"
@@ -22,19 +22,11 @@ def rows(*numbers: str) -> list[dict[str, Any]]:
     return [{"toNumber": n} for n in numbers]
 
 
-def job_with(rig: Rig, ws: dict[str, Any], numbers: list[str], **extra: Any) -> str:  # noqa: F811
-    body: dict[str, Any] = {
-        "name": "rules",
-        "callAgentId": "agent",
-        "maxConcurrentDials": 3,
-        "fromPhoneNumberIds": [p["id"] for p in ws["phoneNumbers"]],
-        "rows": rows(*numbers),
-    }
-    body.update(extra)
-    return str(rig.producer.create_job(ws["workspaceId"], body)["id"])
+def job_with(rig: Rig, ws: dict[str, Any], numbers: list[str], **extra: Any) -> str:
+    return rig.job(ws, rows(*numbers), 3, **extra)
 
 
-def test_retries_follow_the_policy_and_the_last_attempt_is_the_outcome(rig: Rig) -> None:  # noqa: F811
+def test_retries_follow_the_policy_and_the_last_attempt_is_the_outcome(rig: Rig) -> None:
     """busy, busy, completed for A; no-answer x3 for B (max 3); failed for C is not in
     `on`. Each retry has a new dial id, attempt + 1 and a row.retry_scheduled event."""
     ws = rig.workspace()
@@ -76,7 +68,8 @@ def test_retries_follow_the_policy_and_the_last_attempt_is_the_outcome(rig: Rig)
             assert nxt_ms >= sched["retryAt"] - 1
 
 
-def test_suppressed_numbers_are_skipped_with_an_event(rig: Rig) -> None:  # noqa: F811
+def test_suppressed_numbers_are_skipped_with_an_event(rig: Rig) -> None:
+    """A suppressed number is not dialed: its row ends suppressed with a row.suppressed event."""
     ws = rig.workspace()
     rig.producer.add_suppressions(ws["workspaceId"], [B], "asked not to be called")
     dialer = ScriptedDialer({})
@@ -93,7 +86,9 @@ def test_suppressed_numbers_are_skipped_with_an_event(rig: Rig) -> None:  # noqa
     assert job["counts"]["finished"] == 3
 
 
-def test_opted_out_suppresses_the_number_for_later_jobs(rig: Rig) -> None:  # noqa: F811
+def test_opted_out_suppresses_the_number_for_later_jobs(rig: Rig) -> None:
+    """An opted-out call puts its number on the suppression list (audited), so a later job does not
+    dial it."""
     ws = rig.workspace()
     dialer = ScriptedDialer({A: ["opted-out"]})
     rig.worker(dialer)
@@ -112,7 +107,7 @@ def test_opted_out_suppresses_the_number_for_later_jobs(rig: Rig) -> None:  # no
     assert dialer.numbers() == Counter({A: 1, B: 1, C: 1})
 
 
-def test_a_number_is_not_called_more_than_the_daily_cap(rig: Rig) -> None:  # noqa: F811
+def test_a_number_is_not_called_more_than_the_daily_cap(rig: Rig) -> None:
     """With maxCallsPerNumberPerDay = 1 a second job's row for the same number waits
     (frequencyCap, until the first call is a day old) while its other rows go on."""
     ws = rig.workspace()
@@ -144,7 +139,7 @@ def test_a_number_is_not_called_more_than_the_daily_cap(rig: Rig) -> None:  # no
     assert job["counts"]["cancelled"] == 1 and job["counts"]["queued"] == 0
 
 
-def test_recipient_hours_hold_only_the_rows_outside_them(rig: Rig) -> None:  # noqa: F811
+def test_recipient_hours_hold_only_the_rows_outside_them(rig: Rig) -> None:
     """Rows in New York (inside 08:00-21:00-like hours chosen around now) are dialed;
     rows whose explicit timezone is 12 hours away wait with recipientHours and the
     true next opening; nothing blocks the in-hours rows behind them."""
@@ -190,7 +185,7 @@ def test_recipient_hours_hold_only_the_rows_outside_them(rig: Rig) -> None:  # n
     assert rig.status(ws, job_id) == "ACTIVE"
 
 
-def test_a_worker_added_mid_job_gets_a_share_of_the_calls(rig: Rig) -> None:  # noqa: F811
+def test_a_worker_added_mid_job_gets_a_share_of_the_calls(rig: Rig) -> None:
     """Freed slots are refilled by the process that saw the call end; once a second
     worker process is alive, the first sends what is over its share (cap / workers)
     to the broker, so the newcomer takes calls instead of idling."""
@@ -207,14 +202,14 @@ def test_a_worker_added_mid_job_gets_a_share_of_the_calls(rig: Rig) -> None:  # 
     assert max(first.peak, second.peak) <= 8
 
 
-def test_a_dial_with_an_unknown_outcome_is_not_retried(rig: Rig) -> None:  # noqa: F811
+def test_a_dial_with_an_unknown_outcome_is_not_retried(rig: Rig) -> None:
     """A dial the reaper ends (lease_expired: its worker died mid-call) may have reached
     the person, so a retry policy on `failed` does not call them again; a plain
     `failed` from the dialer is retried."""
     ws = rig.workspace()
     retry = {"maxAttempts": 3, "on": ["failed"], "backoffSeconds": [0]}
     job_id = job_with(rig, ws, [A], retry=retry)
-    engine, _ = _engine(rig, HangingDialer(), Timing(lease_ms=1500))
+    engine, _ = rig.engine(HangingDialer(), Timing(lease_ms=1500))
     rig.start(ws, job_id)
     engine.pump(ws["workspaceId"], job_id)
     assert engine.dial(ws["workspaceId"], job_id, 0) == "ok"

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import h, job_body
+from tests.support.bodies import job_body
+from tests.support.http import h
 
 Make = Callable[..., dict[str, Any]]
 
@@ -50,6 +51,7 @@ def problems(response: Any) -> dict[str, str]:
 def test_bad_fields_are_named(
     api: TestClient, make_workspace: Make, extra: dict[str, Any], path: str, words: str
 ) -> None:
+    """Each invalid calling-rules field is refused with its path and a message that says why."""
     ws = make_workspace()
     found = problems(api.post(JOBS, json=job_body(ws, **extra), headers=h(ws)))
     assert path in found, found
@@ -57,6 +59,7 @@ def test_bad_fields_are_named(
 
 
 def test_a_row_timezone_must_be_an_iana_name(api: TestClient, make_workspace: Make) -> None:
+    """A row timezone that is not an IANA name is refused on that row."""
     ws = make_workspace()
     body = job_body(ws, rows=2)
     body["rows"][1]["timezone"] = "Mars/Olympus"
@@ -65,6 +68,8 @@ def test_a_row_timezone_must_be_an_iana_name(api: TestClient, make_workspace: Ma
 
 
 def test_job_and_queue_show_the_new_fields(api: TestClient, make_workspace: Make) -> None:
+    """The job view shows recipientHours and the retry policy with its defaults; the queue shows
+    each row's zones and where they came from."""
     ws = make_workspace()
     body = job_body(
         ws,
@@ -94,6 +99,7 @@ def test_job_and_queue_show_the_new_fields(api: TestClient, make_workspace: Make
 def test_a_number_without_a_known_zone_uses_the_job_timezone(
     api: TestClient, make_workspace: Make
 ) -> None:
+    """A number in no time zone (international freephone) takes the job's timezone."""
     ws = make_workspace()
     # +800: international freephone, valid but in no time zone.
     body = job_body(ws, rows=0, recipientHours={"startTime": "08:00", "endTime": "21:00"})
@@ -108,6 +114,8 @@ def test_a_number_without_a_known_zone_uses_the_job_timezone(
 def test_recipient_hours_can_change_but_only_be_turned_on_at_create(
     api: TestClient, make_workspace: Make
 ) -> None:
+    """recipientHours can be changed on a job that has them but not added to one created without
+    them."""
     ws = make_workspace()
     plain = api.post(JOBS, json=job_body(ws), headers=h(ws)).json()
     refused = api.put(

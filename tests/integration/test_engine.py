@@ -6,26 +6,16 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import redis
 
-from config.redis import make_redis
-from config.settings import load_settings
 from domain.keys import job_member
-from domain.pagination import collect
 from domain.replay import peak_concurrency
-from producer.service import Producer
-from producer.validation import Limits
-from tests.conftest import REDIS_URL
-from tests.engine_helpers import CountingDialer, HangingDialer, wait_for
-from worker.dialers.base import Dialer
-from worker.engine.core import Engine
+from tests.support.engine import CountingDialer, HangingDialer, Rig
+from tests.support.waits import wait_for
 from worker.engine.timing import Timing
-from worker.runtime import WorkerRuntime, build_runtime
 
 NUMBERS = ("+12125550100", "+13125550100", "+14155550100")
 
@@ -33,99 +23,6 @@ NUMBERS = ("+12125550100", "+13125550100", "+14155550100")
 @pytest.fixture(autouse=True)
 def _quiet_dramatiq() -> None:
     logging.getLogger("dramatiq").setLevel(logging.WARNING)
-
-
-class Rig:
-    """A producer and a worker runtime sharing one Redis namespace."""
-
-    def __init__(self, client: redis.Redis, broker_client: redis.Redis, namespace: str) -> None:
-        self.client = client
-        self.broker_client = broker_client
-        self.namespace = namespace
-        self.producer = Producer(client, namespace, Limits(max_rows=5000))
-        self.runtimes: list[WorkerRuntime] = []
-
-    def workspace(
-        self,
-        dial_limit: int = 10,
-        per_number: int | None = None,
-        numbers: tuple[str, ...] = NUMBERS,
-    ) -> dict[str, Any]:
-        return self.producer.workspaces.create("ws", dial_limit, list(numbers), per_number)
-
-    def job(self, ws: dict[str, Any], rows: int, cap: int, **extra: Any) -> str:
-        body: dict[str, Any] = {
-            "name": "engine test",
-            "callAgentId": "agent",
-            "maxConcurrentDials": cap,
-            "fromPhoneNumberIds": [p["id"] for p in ws["phoneNumbers"]],
-            "rows": [
-                {"toNumber": f"+1212555{i:04d}", "inputs": {"i": str(i)}} for i in range(rows)
-            ],
-        }
-        body.update(extra)
-        return str(self.producer.create_job(ws["workspaceId"], body)["id"])
-
-    def worker(
-        self, dialer: Dialer, threads: int = 8, timing: Timing | None = None
-    ) -> WorkerRuntime:
-        settings = load_settings(redis_url="redis://127.0.0.1:6379/0", namespace=self.namespace)
-        runtime = build_runtime(
-            settings,
-            threads=threads,
-            state_client=self.client,
-            broker_client=self.broker_client,
-            dialer=dialer,
-            timing=timing or Timing(lease_ms=5_000, recheck_ms=1_000),
-        )
-        runtime.start()
-        self.runtimes.append(runtime)
-        return runtime
-
-    def status(self, ws: dict[str, Any], job_id: str) -> str:
-        return str(self.producer.get_job(ws["workspaceId"], job_id)["status"])
-
-    def events(self, ws: dict[str, Any], job_id: str) -> list[dict[str, Any]]:
-        return collect(lambda **kw: self.producer.events(ws["workspaceId"], job_id, **kw))
-
-    def dials(self, ws: dict[str, Any], job_id: str) -> list[dict[str, Any]]:
-        return collect(lambda **kw: self.producer.dials(ws["workspaceId"], job_id, **kw))
-
-    def start(self, ws: dict[str, Any], job_id: str) -> None:
-        self.producer.set_paused(ws["workspaceId"], job_id, False)
-
-    def wait_status(
-        self, ws: dict[str, Any], job_id: str, status: str, timeout: float = 30
-    ) -> None:
-        wait_for(lambda: self.status(ws, job_id) == status, timeout, f"job {status}")
-
-    def leases_left(self) -> int:
-        total = 0
-        for key in self.client.scan_iter(match=f"{self.namespace}:*sem"):
-            total += int(self.client.zcard(key))
-        return total + int(self.client.zcard(f"{self.namespace}:deadlines"))
-
-
-def _rig(client: redis.Redis, url: str, namespace: str) -> Iterator[Rig]:
-    built = Rig(client, make_redis(url, decode=False), namespace)
-    yield built
-    for runtime in built.runtimes:
-        runtime.stop(grace_s=2)
-    built.broker_client.close()
-
-
-@pytest.fixture
-def rig(any_redis: redis.Redis, namespace: str, request: pytest.FixtureRequest) -> Iterator[Rig]:
-    """A rig on fakeredis and, in a second run, on the real Redis."""
-    backend = request.node.callspec.params.get("any_redis")
-    url = f"memory://{namespace}" if backend == "fakeredis" else REDIS_URL
-    yield from _rig(any_redis, url, namespace)
-
-
-@pytest.fixture
-def real_rig(real_redis: redis.Redis, namespace: str) -> Iterator[Rig]:
-    """A rig on the real Redis only (for figures fakeredis is too slow to show)."""
-    yield from _rig(real_redis, REDIS_URL, namespace)
 
 
 def test_every_row_is_dialed_once_within_the_caps(rig: Rig) -> None:
@@ -287,31 +184,12 @@ def test_cancel_stops_new_dials_and_counts_every_row(rig: Rig) -> None:
     assert rig.leases_left() == 0
 
 
-class DroppingOutbox:
-    """An outbox that records messages instead of sending them."""
-
-    def __init__(self) -> None:
-        self.dials: list[tuple[str, str, int]] = []
-        self.pumps: list[tuple[str, str]] = []
-
-    def send_pump(self, ws_id: str, job_id: str) -> None:
-        self.pumps.append((ws_id, job_id))
-
-    def send_dial(self, ws_id: str, job_id: str, index: int) -> None:
-        self.dials.append((ws_id, job_id, index))
-
-
-def _engine(rig: Rig, dialer: Dialer, timing: Timing) -> tuple[Engine, DroppingOutbox]:
-    outbox = DroppingOutbox()
-    return Engine(rig.client, rig.producer.keys, dialer, outbox, timing), outbox
-
-
 def test_a_message_delivered_twice_dials_once(rig: Rig) -> None:
     """The same dial message run twice places one call; the second claims nothing."""
     ws = rig.workspace()
     job = rig.job(ws, rows=2, cap=2)
     dialer = HangingDialer()
-    engine, outbox = _engine(rig, dialer, Timing())
+    engine, outbox = rig.engine(dialer, Timing())
     rig.start(ws, job)
     assert engine.pump(ws["workspaceId"], job) == "open"
     assert [d[2] for d in outbox.dials] == [0, 1]
@@ -324,7 +202,7 @@ def test_a_lapsed_lease_frees_the_slot_and_fails_the_dial(rig: Rig) -> None:
     """A dial whose holder died (no renewal) loses its lease; the reaper ends it failed."""
     ws = rig.workspace()
     job = rig.job(ws, rows=1, cap=1)
-    engine, _ = _engine(rig, HangingDialer(), Timing(lease_ms=1500))
+    engine, _ = rig.engine(HangingDialer(), Timing(lease_ms=1500))
     rig.start(ws, job)
     engine.pump(ws["workspaceId"], job)
     assert engine.dial(ws["workspaceId"], job, 0) == "ok"
@@ -344,14 +222,14 @@ def test_renewed_leases_outlive_their_first_expiry(rig: Rig) -> None:
     """A call whose process keeps renewing keeps its slot past the lease time."""
     ws = rig.workspace()
     job = rig.job(ws, rows=1, cap=1)
-    engine, _ = _engine(rig, HangingDialer(), Timing(lease_ms=800))
+    engine, _ = rig.engine(HangingDialer(), Timing(lease_ms=800))
     rig.start(ws, job)
     engine.pump(ws["workspaceId"], job)
     engine.dial(ws["workspaceId"], job, 0)
     deadline = time.monotonic() + 2.5
     while time.monotonic() < deadline:
         assert engine.renew() == 0
-        time.sleep(0.05)
+        time.sleep(0.05)  # the point: a live holder renewing every 50 ms, past the lease
         assert engine.reap() == 0
     assert rig.dials(ws, job)[0]["status"] == "in-progress"
     assert rig.leases_left() == 4
@@ -362,12 +240,12 @@ def test_a_provider_held_call_ends_at_the_max_call_duration(rig: Rig) -> None:
     maximum call duration, and its slots are freed."""
     ws = rig.workspace()
     job = rig.job(ws, rows=1, cap=1)
-    engine, _ = _engine(rig, HangingDialer(handoff=True), Timing(lease_ms=100, max_call_ms=2_000))
+    engine, _ = rig.engine(HangingDialer(handoff=True), Timing(lease_ms=100, max_call_ms=2_000))
     rig.start(ws, job)
     engine.pump(ws["workspaceId"], job)
     engine.dial(ws["workspaceId"], job, 0)
     assert engine.keeper.held() == []
-    time.sleep(0.4)
+    time.sleep(0.4)  # the point: time passes beyond the lease (0.1 s), not the call (2 s)
     assert engine.reap() == 0  # past the lease time, within the call duration
     wait_for(lambda: engine.reap() == 1, 5, "the provider call to time out")
     finished = [e for e in rig.events(ws, job) if e["type"] == "dial.finished"]
@@ -379,7 +257,7 @@ def test_lost_messages_are_recovered_by_the_pump(rig: Rig) -> None:
     """Rows released whose messages never ran go back to the queue and are released again."""
     ws = rig.workspace()
     job = rig.job(ws, rows=3, cap=3)
-    engine, outbox = _engine(rig, HangingDialer(), Timing(stale_release_ms=200))
+    engine, outbox = rig.engine(HangingDialer(), Timing(stale_release_ms=200))
     rig.start(ws, job)
     engine.pump(ws["workspaceId"], job)
     assert len(outbox.dials) == 3
@@ -397,7 +275,7 @@ def test_the_pump_of_a_job_that_is_not_active_releases_nothing(rig: Rig) -> None
     """A pump run for a paused or finished job sends no dial and drops its wake-up."""
     ws = rig.workspace()
     job = rig.job(ws, rows=0, cap=1)
-    engine, outbox = _engine(rig, HangingDialer(), Timing())
+    engine, outbox = rig.engine(HangingDialer(), Timing())
     rig.start(ws, job)
     assert rig.status(ws, job) == "COMPLETE"
     assert engine.pump(ws["workspaceId"], job) == "idle"
@@ -416,7 +294,7 @@ def test_a_schedule_changed_while_paused_applies_before_any_claim(rig: Rig) -> N
     schedule that is closed: the window is computed again first."""
     ws = rig.workspace()
     job = rig.job(ws, rows=3, cap=3)
-    engine, _ = _engine(rig, HangingDialer(), Timing())
+    engine, _ = rig.engine(HangingDialer(), Timing())
     rig.start(ws, job)
     assert engine.pump(ws["workspaceId"], job) == "open"
     rig.producer.set_paused(ws["workspaceId"], job, True)
@@ -439,7 +317,7 @@ class SlowHandoffDialer(HangingDialer):
         self.delay_s = delay_s
 
     def place(self, request: Any, on_end: Any) -> Any:
-        time.sleep(self.delay_s)
+        time.sleep(self.delay_s)  # the slow provider itself
         return super().place(request, on_end)
 
 
@@ -447,7 +325,7 @@ def test_a_handoff_after_the_lease_lapsed_does_not_revive_it(rig: Rig) -> None:
     """A provider answering after the lease lapsed gets no slot back: the dial fails."""
     ws = rig.workspace()
     job = rig.job(ws, rows=1, cap=1)
-    engine, _ = _engine(rig, SlowHandoffDialer(0.5), Timing(lease_ms=200))
+    engine, _ = rig.engine(SlowHandoffDialer(0.5), Timing(lease_ms=200))
     rig.start(ws, job)
     engine.pump(ws["workspaceId"], job)
     assert engine.dial(ws["workspaceId"], job, 0) == "ok"
@@ -460,7 +338,7 @@ def test_staging_an_update_does_not_disturb_running_claims(rig: Rig) -> None:
     """A staged update leaves the running configuration's version alone."""
     ws = rig.workspace()
     job = rig.job(ws, rows=2, cap=2)
-    engine, _ = _engine(rig, HangingDialer(), Timing())
+    engine, _ = rig.engine(HangingDialer(), Timing())
     rig.start(ws, job)
     engine.pump(ws["workspaceId"], job)
     before = rig.client.hget(rig.producer.keys.job(ws["workspaceId"], job), "ver")
@@ -475,7 +353,7 @@ def test_renewal_drops_ended_dials_and_ends_overdue_ones(rig: Rig) -> None:
     call is ended as failed (max_call_duration)."""
     ws = rig.workspace()
     job = rig.job(ws, rows=2, cap=2)
-    engine, _ = _engine(rig, HangingDialer(), Timing(lease_ms=5_000, max_call_ms=400))
+    engine, _ = rig.engine(HangingDialer(), Timing(lease_ms=5_000, max_call_ms=400))
     rig.start(ws, job)
     engine.pump(ws["workspaceId"], job)
     engine.dial(ws["workspaceId"], job, 0)
@@ -484,8 +362,7 @@ def test_renewal_drops_ended_dials_and_ends_overdue_ones(rig: Rig) -> None:
     engine.ends.finish(first, "completed")  # e.g. a provider callback
     assert engine.renew() == 0
     assert engine.keeper.held() == [second]
-    time.sleep(0.5)
-    assert engine.renew() == 1
+    wait_for(lambda: engine.renew() == 1, 5, "the overdue dial to be ended")
     assert engine.keeper.held() == []
     reasons = [e.get("reason") for e in rig.events(ws, job) if e["type"] == "dial.finished"]
     assert reasons == [None, "max_call_duration"]
@@ -497,7 +374,7 @@ def test_a_job_completing_drops_its_staged_configuration(rig: Rig) -> None:
     """A COMPLETE job shows no pendingConfig."""
     ws = rig.workspace()
     job = rig.job(ws, rows=1, cap=1)
-    engine, _ = _engine(rig, HangingDialer(), Timing())
+    engine, _ = rig.engine(HangingDialer(), Timing())
     rig.start(ws, job)
     engine.pump(ws["workspaceId"], job)
     engine.dial(ws["workspaceId"], job, 0)

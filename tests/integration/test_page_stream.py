@@ -27,9 +27,9 @@ from producer.http.errors import install_error_handlers
 from producer.http.routes.events_stream import event_stream_router
 from producer.service import Producer
 from producer.validation import Limits
-from tests.conftest import job_body
-from tests.e2e.procs import free_port
-from tests.engine_helpers import wait_for
+from tests.support.bodies import job_body
+from tests.support.procs import free_port
+from tests.support.waits import wait_for
 
 pytestmark = pytest.mark.redis
 

@@ -10,7 +10,7 @@ import redis
 from domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from producer import jobs as jobs_module
 from producer.service import Producer
-from tests.conftest import job_body
+from tests.support.bodies import job_body
 
 
 def test_lifecycle_through_the_python_api(producer: Producer, workspace: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from domain.errors import InvalidInput, NotFound
 from domain.keys import Keys
 from producer.schemas import workspace as settings_models
 from producer.service import Producer
-from tests.conftest import assert_error, h
+from tests.support.http import assert_error, h
 
 Make = Callable[..., dict[str, Any]]
 SUPP = "/api/suppressions"

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from domain.errors import InvalidInput, MalformedBody
 from domain.keys import Keys
 from producer.service import Producer
-from tests.conftest import assert_error, h
+from tests.support.http import assert_error, h
 
 Make = Callable[..., dict[str, Any]]
 WS = "/api/workspace"

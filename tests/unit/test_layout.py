@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["batchdial", "config", "domain", "producer", "worker"]
+PACKAGES = ["batchdial", "config", "domain", "producer", "worker", "bench"]
 
 
 def _imports(path: Path) -> set[str]:

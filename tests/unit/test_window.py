@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from producer.window import window_view
+from tests.support.bodies import sample_schedule
 
 # Monday 2026-11-30, in New York (UTC-5 in winter).
 MONDAY_10_NY = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
@@ -13,21 +14,11 @@ MONDAY_18_NY = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
 
 
 def _config(**overrides: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "schedule": {
-            "days": [
-                {
-                    "dayOfWeek": 1,
-                    "timeSlots": [
-                        {"startTime": "09:00", "endTime": "12:00"},
-                        {"startTime": "13:00", "endTime": "17:00"},
-                    ],
-                },
-                {"dayOfWeek": 3, "timeSlots": [{"startTime": "08:30", "endTime": "24:00"}]},
-            ],
-            "timezone": "America/New_York",
-        }
-    }
+    schedule = sample_schedule()  # Mondays 09:00-12:00 and 13:00-17:00 in New York
+    schedule["days"].append(
+        {"dayOfWeek": 3, "timeSlots": [{"startTime": "08:30", "endTime": "24:00"}]}
+    )
+    config: dict[str, Any] = {"schedule": schedule}
     config.update(overrides)
     return config
 

@@ -17,6 +17,9 @@ import httpx
 
 from domain.signing import SIGNATURE_HEADER, sign
 
+#: The dialer secret the suites' providers and APIs share.
+SECRET = "test-secret-do-not-use"
+
 
 class Provider:
     """State of the test provider; ``api_base`` is where callbacks go."""
@@ -51,7 +54,7 @@ class Provider:
         threading.Thread(target=self._end_later, args=(body,), daemon=True).start()
 
     def _end_later(self, body: dict[str, Any]) -> None:
-        time.sleep(self.call_seconds)
+        time.sleep(self.call_seconds)  # the call itself: it lasts this long
         with self.lock:
             self.live -= 1
             self.live_by_number[body["fromNumber"]] -= 1
@@ -102,7 +105,7 @@ def provider_server(provider: Provider) -> Iterator[str]:
 
 
 def main() -> None:
-    """Run the provider by hand: ``python -m tests.e2e.provider --api URL --secret S``."""
+    """Run the provider by hand: ``python -m tests.support.provider --api URL --secret S``."""
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -116,7 +119,7 @@ def main() -> None:
         print(f"provider: BATCHDIAL_DIALER_URL={url} (Ctrl-C stops)", flush=True)
         try:
             while True:
-                time.sleep(5)
+                time.sleep(5)  # a status line every 5 s while it runs by hand
                 print(
                     f"provider: {len(provider.requests)} calls, {provider.live} live, "
                     f"peak {provider.peak}",

@@ -1,4 +1,4 @@
-"""The test provider of tests/e2e/provider.py, with faults it can inject per row, and a
+"""The test provider of tests/support/provider.py, with faults it can inject per row, and a
 server for it that can go away (connection refused) and come back on the same port."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from domain.signing import SIGNATURE_HEADER, sign
-from tests.e2e.provider import Provider
+from tests.support.provider import Provider
 
 #: Faults a row may get (the row's index modulo the plan's length picks one).
 #: - ``5xx``: the first request answers 503 and places no call; the retry places it.
@@ -72,7 +72,7 @@ class FaultyProvider(Provider):
         if first and fault == "slow":
             with self.lock:
                 self.injected[fault] += 1
-            time.sleep(self.slow_s)
+            time.sleep(self.slow_s)  # the fault itself: an answer slower than the timeout
         elif first and fault == "drop":
             with self.lock:
                 self.injected[fault] += 1
@@ -106,7 +106,7 @@ class FaultyProvider(Provider):
     ) -> None:
         """The ``sync`` mode: the call lasts while the request is open."""
         placed = self._count_in(body, key)
-        time.sleep(self.call_seconds)
+        time.sleep(self.call_seconds)  # the call itself, inside the open request
         if placed:
             with self.lock:
                 self.live -= 1
@@ -126,7 +126,7 @@ class FaultyProvider(Provider):
         threading.Thread(target=self._end_later, args=(body, fault), daemon=True).start()
 
     def _end_later(self, body: dict[str, Any], fault: str = "ok") -> None:
-        time.sleep(self.call_seconds)
+        time.sleep(self.call_seconds)  # the call itself: it lasts this long
         with self.lock:
             self.live -= 1
             self.live_by_number[body["fromNumber"]] -= 1

@@ -1,7 +1,9 @@
-"""Helpers to run batchdial's own processes in tests: bounded, and always stopped."""
+"""batchdial's own processes in tests (``batchdial …`` as a subprocess): bounded in time,
+and always stopped (TERM, then KILL, by process group)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -10,12 +12,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from tests.engine_helpers import wait_for
+from tests.support.waits import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
+
+#: The pool of numbers of a workspace created by :func:`workspace`.
+NUMBERS = ("+12125550100", "+13125550100", "+14155550100")
 
 
 def free_port() -> int:
@@ -52,6 +58,25 @@ def batchdial(
         cwd=ROOT,
         check=False,
     )
+
+
+def workspace(env: dict[str, str], dial_limit: int, per_number: int) -> dict[str, Any]:
+    """``batchdial workspace create`` with the :data:`NUMBERS` pool; its JSON answer."""
+    args = [
+        "workspace",
+        "create",
+        "--name",
+        "e2e",
+        "--dial-limit",
+        str(dial_limit),
+        "--per-number-limit",
+        str(per_number),
+    ]
+    for number in NUMBERS:
+        args += ["--number", number]
+    done = batchdial(*args, env=env)
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
 
 
 @contextmanager
