@@ -56,7 +56,9 @@ def _detail(value: Any) -> bool:
     )
 
 
-def assert_spec_error(response: Any, status: int | None = None, code: str | None = None) -> dict[str, Any]:
+def assert_spec_error(
+    response: Any, status: int | None = None, code: str | None = None
+) -> dict[str, Any]:
     """``response`` is a 4xx (``status`` if given) in the SPEC error shape; returns ``error``."""
     got = response.status_code
     text = response.content[:500]
