@@ -99,6 +99,14 @@ def test_a_bad_command_setting_stops_with_its_name(
     assert done.stdout == ""
 
 
+def test_a_flag_wins_over_its_variable(namespace: str) -> None:
+    """`--threads` given on the command line is used instead of BATCHDIAL_WORKER_THREADS."""
+    env = {**env_for(namespace, REDIS_URL), "BATCHDIAL_WORKER_THREADS": "8"}
+    done = batchdial("worker", "--threads", "0", env=env)
+    assert done.returncode == 2, done.stderr
+    assert "--threads must be at least 1" in done.stderr
+
+
 def test_a_newcomer_session_against_a_real_api(
     real_redis: redis.Redis, namespace: str, tmp_path: Path
 ) -> None:
