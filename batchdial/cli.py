@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 
@@ -31,32 +30,28 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--serve",
         action="store_true",
-        default=os.environ.get("BATCHDIAL_DEMO_SERVE", "") == "1",
+        default=None,
         help="then keep running and serve the Batch Dials page until Ctrl-C "
         "(BATCHDIAL_DEMO_SERVE=1)",
     )
     demo.add_argument(
         "--host",
-        default=os.environ.get("BATCHDIAL_API_HOST", "127.0.0.1"),
         help="with --serve: address of the page (BATCHDIAL_API_HOST, default 127.0.0.1)",
     )
     demo.add_argument(
         "--port",
         type=int,
-        default=int(os.environ.get("BATCHDIAL_API_PORT", "8000")),
         help="with --serve: port of the page (BATCHDIAL_API_PORT, default 8000)",
     )
 
     api = sub.add_parser("api", help="serve the HTTP API")
     api.add_argument(
         "--host",
-        default=os.environ.get("BATCHDIAL_API_HOST", "127.0.0.1"),
         help="address to listen on (BATCHDIAL_API_HOST, default 127.0.0.1)",
     )
     api.add_argument(
         "--port",
         type=int,
-        default=int(os.environ.get("BATCHDIAL_API_PORT", "8000")),
         help="port to listen on (BATCHDIAL_API_PORT, default 8000)",
     )
 
@@ -64,13 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--processes",
         type=int,
-        default=int(os.environ.get("BATCHDIAL_WORKER_PROCESSES", "1")),
         help="worker processes (BATCHDIAL_WORKER_PROCESSES, default 1)",
     )
     worker.add_argument(
         "--threads",
         type=int,
-        default=int(os.environ.get("BATCHDIAL_WORKER_THREADS", "8")),
         help="threads per process (BATCHDIAL_WORKER_THREADS, default 8)",
     )
     worker.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -99,6 +92,25 @@ def _parser() -> argparse.ArgumentParser:
         help="simultaneous dials per number (default: the dial limit)",
     )
     return parser
+
+
+#: Options whose default is a setting (so that a bad value is reported by its variable's
+#: name, like every other setting): option -> field of :class:`Settings`.
+_DEFAULTS_FROM_SETTINGS = {
+    "host": "api_host",
+    "port": "api_port",
+    "processes": "worker_processes",
+    "threads": "worker_threads",
+    "serve": "demo_serve",
+}
+
+
+def _fill_defaults(args: argparse.Namespace, settings: Settings) -> None:
+    """Give each such option that was not on the command line its setting's value."""
+    given = vars(args)
+    for option, field in _DEFAULTS_FROM_SETTINGS.items():
+        if option in given and given[option] is None:
+            setattr(args, option, getattr(settings, field))
 
 
 def _workspace_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -174,7 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"batchdial: {exc}\n")
         return 2
-    configure_logging(os.environ.get("BATCHDIAL_LOG_LEVEL", "INFO"))
+    _fill_defaults(args, settings)
+    configure_logging(settings.log_level)
     if args.command == "workspace":
         return _workspace_create(settings, args)
     if args.command == "api":

@@ -47,7 +47,7 @@ from config.redis import make_redis
 NOOP_QUEUE = "noop"
 LIMITED_QUEUE = "limited"
 #: Retries of the limited actor, as a user of ConcurrentRateLimiter would set them.
-RETRY_OPTIONS = {"max_retries": 1_000_000, "min_backoff": 100, "max_backoff": 2_000}
+RETRY_OPTIONS: dict[str, Any] = {"max_retries": 1_000_000, "min_backoff": 100, "max_backoff": 2_000}
 
 
 def declare(broker: RedisBroker, namespace: str, url: str, records: list[Any]) -> dict[str, Any]:
@@ -64,7 +64,7 @@ def declare(broker: RedisBroker, namespace: str, url: str, records: list[Any]) -
         if limiter is None:
             if not backend:
                 backend.append(RedisBackend(client=redis.Redis.from_url(url)))
-            limiter = ConcurrentRateLimiter(
+            limiter = ConcurrentRateLimiter(  # type: ignore[no-untyped-call]
                 backend[0], f"{namespace}:limiter:{tag}", limit=cap, ttl=900_000
             )
             limiters[(tag, cap)] = limiter
@@ -86,7 +86,7 @@ def declare(broker: RedisBroker, namespace: str, url: str, records: list[Any]) -
 def prefill(broker: RedisBroker, actor: Any, args: tuple[Any, ...], n: int) -> None:
     """Enqueue ``n`` messages of ``actor`` quickly: the broker's own enqueue script,
     sent in pipelined batches of 1,000 instead of one round trip each."""
-    broker._max_unpack_size()  # cached once, outside the pipeline
+    broker._max_unpack_size()  # type: ignore[no-untyped-call] # cached once, outside the pipeline
     dispatch = broker.scripts["dispatch"]
     client: redis.Redis = broker.client
     sent = 0
@@ -217,7 +217,12 @@ def _child(args: argparse.Namespace) -> int:
     line = sys.stdin.readline().strip()
     if line == "go":
         worker.start()
-        threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+
+        def stop_at_next_line() -> None:
+            sys.stdin.readline()
+            stop.set()
+
+        threading.Thread(target=stop_at_next_line, daemon=True).start()
         stop.wait(args.max_seconds)
         worker.stop(timeout=30_000)
     usage = resource.getrusage(resource.RUSAGE_SELF)

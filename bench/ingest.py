@@ -25,24 +25,15 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import phonenumbers
 import redis
 
-from bench.common import (
-    Figure,
-    Scratch,
-    Section,
-    distinct_numbers,
-    median,
-    py_spy,
-    runs_text,
-    scratch,
-    summarize_pyspy,
-)
-from bench.suite import Ctx
+from bench.common import Ctx, Figure, Section, median, runs_text
+from bench.profiling import py_spy, summarize_pyspy
+from bench.scratch import Scratch, distinct_numbers, scratch
 from producer.service import Producer
 from producer.validation import Limits
 
@@ -158,7 +149,7 @@ def _timed_client(url: str, clock: dict[str, float]) -> redis.Redis:
         def execute_command(self, *args: Any, **options: Any) -> Any:
             t0 = time.perf_counter()
             try:
-                return super().execute_command(*args, **options)
+                return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
             finally:
                 clock["redis"] += time.perf_counter() - t0
 
@@ -176,7 +167,7 @@ def _timed_client(url: str, clock: dict[str, float]) -> redis.Redis:
             pipe.execute = execute  # type: ignore[method-assign]
             return pipe
 
-    return cast(redis.Redis, Timed.from_url(url, decode_responses=True))
+    return Timed.from_url(url, decode_responses=True)
 
 
 @contextmanager
@@ -205,7 +196,7 @@ def _stage_clocks(clock: dict[str, float]) -> Iterator[None]:
     try:
         yield
     finally:
-        jobs._parse, jobs.encode_row = parse, encode  # type: ignore[assignment]
+        jobs._parse, jobs.encode_row = parse, encode
 
 
 def measure_stages(s: Scratch, rows: int, repeats: int) -> dict[str, Any]:

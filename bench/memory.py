@@ -18,17 +18,9 @@ import threading
 import time
 from typing import Any, cast
 
-from bench.common import (
-    Figure,
-    JobRef,
-    Scratch,
-    Section,
-    batchdial_worker,
-    median,
-    rss_kb,
-    scratch,
-)
-from bench.suite import Ctx
+from bench.common import Ctx, Figure, Section, median
+from bench.procs import batchdial_worker, rss_kb
+from bench.scratch import JobRef, Scratch, scratch
 
 BYTES_TARGET = 200
 RSS_TOLERANCE = 0.10
@@ -37,7 +29,7 @@ CALL_S = 0.2
 
 
 def _used_memory(s: Scratch) -> int:
-    return int(cast(dict[str, Any], s.client.info("memory"))["used_memory"])
+    return int(s.client.info("memory")["used_memory"])
 
 
 def redis_bytes(ctx: Ctx, s: Scratch, rows: int) -> dict[str, Any]:

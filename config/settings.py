@@ -6,6 +6,7 @@ time, so tests and embedded runs can build their own.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Literal
 
@@ -32,6 +33,8 @@ SIMULATED_STATUSES = (
 )
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 ENV_PREFIX = "BATCHDIAL_"
+#: Values of ``BATCHDIAL_LOG_LEVEL`` (any case), most verbose first.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def parse_outcome_weights(text: str) -> dict[str, float]:
@@ -92,6 +95,15 @@ class Settings(BaseSettings):
     max_inputs_per_row: int = Field(50, ge=0)
     max_input_key_chars: int = Field(64, ge=1)
     max_input_value_chars: int = Field(1024, ge=1)
+    log_level: str = Field("INFO", description="level of the log lines every process writes")
+    # Defaults of the command's options (a flag given on the command line wins):
+    # `batchdial api --host/--port` (and `demo --serve`), `batchdial worker
+    # --processes/--threads`, `batchdial demo --serve`.
+    api_host: str = Field("127.0.0.1", min_length=1)
+    api_port: int = Field(8000, ge=0, le=65535)
+    worker_processes: int = Field(1, ge=1)
+    worker_threads: int = Field(8, ge=1)
+    demo_serve: bool = False
 
     @field_validator("namespace")
     @classmethod
@@ -116,6 +128,21 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("an http:// or https:// URL")
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        # The standard library's other names (WARN, FATAL, NOTSET) work as well.
+        if level not in logging.getLevelNamesMapping():
+            raise ValueError(f"one of {', '.join(LOG_LEVELS)} (any case)")
+        return level
+
+    @field_validator("demo_serve", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        # Set but empty (`BATCHDIAL_DEMO_SERVE=`) has always meant "do not serve".
+        return False if isinstance(value, str) and not value.strip() else value
 
     @field_validator("simulated_outcomes")
     @classmethod

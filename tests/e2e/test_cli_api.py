@@ -76,6 +76,38 @@ def test_bad_input_and_bad_settings_are_named(namespace: str) -> None:
     assert "BATCHDIAL_METRICS_PORT" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("command", "variable", "value"),
+    [
+        (("worker",), "BATCHDIAL_WORKER_THREADS", "abc"),
+        (("worker",), "BATCHDIAL_WORKER_PROCESSES", "0"),
+        (("api",), "BATCHDIAL_API_PORT", "http"),
+        (("api",), "BATCHDIAL_LOG_LEVEL", "LOUD"),
+        (("demo",), "BATCHDIAL_DEMO_SERVE", "maybe"),
+    ],
+)
+def test_a_bad_command_setting_stops_with_its_name(
+    namespace: str, command: tuple[str, ...], variable: str, value: str
+) -> None:
+    """A bad value behind a command's option stops it at start, naming the variable and what
+    it accepts, without a traceback."""
+    env = {**env_for(namespace, REDIS_URL), variable: value}
+    done = batchdial(*command, env=env)
+    assert done.returncode == 2, done.stderr
+    assert f"{variable}:" in done.stderr
+    assert repr(value) in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_a_flag_wins_over_its_variable(namespace: str) -> None:
+    """`--threads` given on the command line is used instead of BATCHDIAL_WORKER_THREADS."""
+    env = {**env_for(namespace, REDIS_URL), "BATCHDIAL_WORKER_THREADS": "8"}
+    done = batchdial("worker", "--threads", "0", env=env)
+    assert done.returncode == 2, done.stderr
+    assert "--threads must be at least 1" in done.stderr
+
+
 def test_a_newcomer_session_against_a_real_api(
     real_redis: redis.Redis, namespace: str, tmp_path: Path
 ) -> None:

@@ -23,6 +23,10 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.metrics_port == 9191
     assert settings.max_call_seconds == 3600
     assert sum(settings.outcome_weights.values()) == 100
+    assert settings.log_level == "INFO"
+    assert (settings.api_host, settings.api_port) == ("127.0.0.1", 8000)
+    assert (settings.worker_processes, settings.worker_threads) == (1, 8)
+    assert settings.demo_serve is False
 
 
 @pytest.mark.parametrize(
@@ -37,6 +41,15 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         ("BATCHDIAL_SIMULATED_CALL_SECONDS", "-1", "greater than or equal to 0"),
         ("BATCHDIAL_MAX_CALL_SECONDS", "0", "greater than 0"),
         ("BATCHDIAL_DIALER_URL", "ftp://x", "http://"),
+        ("BATCHDIAL_WORKER_THREADS", "abc", "valid integer"),
+        ("BATCHDIAL_WORKER_THREADS", "0", "greater than or equal to 1"),
+        ("BATCHDIAL_WORKER_PROCESSES", "two", "valid integer"),
+        ("BATCHDIAL_WORKER_PROCESSES", "0", "greater than or equal to 1"),
+        ("BATCHDIAL_API_PORT", "http", "valid integer"),
+        ("BATCHDIAL_API_PORT", "70000", "less than or equal to 65535"),
+        ("BATCHDIAL_API_HOST", "", "at least 1 character"),
+        ("BATCHDIAL_LOG_LEVEL", "LOUD", "DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("BATCHDIAL_DEMO_SERVE", "maybe", "valid boolean"),
     ],
 )
 def test_bad_values_name_the_variable(
@@ -48,6 +61,28 @@ def test_bad_values_name_the_variable(
         load_settings()
     assert variable in str(info.value)
     assert fragment in str(info.value)
+
+
+def test_command_defaults_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variables behind the commands' options parse into typed settings."""
+    monkeypatch.setenv("BATCHDIAL_API_HOST", "0.0.0.0")
+    monkeypatch.setenv("BATCHDIAL_API_PORT", "8080")
+    monkeypatch.setenv("BATCHDIAL_WORKER_PROCESSES", "3")
+    monkeypatch.setenv("BATCHDIAL_WORKER_THREADS", "16")
+    monkeypatch.setenv("BATCHDIAL_LOG_LEVEL", "warning")
+    settings = load_settings()
+    assert (settings.api_host, settings.api_port) == ("0.0.0.0", 8080)
+    assert (settings.worker_processes, settings.worker_threads) == (3, 16)
+    assert settings.log_level == "WARNING"
+
+
+@pytest.mark.parametrize(
+    ("value", "serve"), [("1", True), ("true", True), ("0", False), ("no", False), ("", False)]
+)
+def test_demo_serve_is_a_boolean(monkeypatch: pytest.MonkeyPatch, value: str, serve: bool) -> None:
+    """BATCHDIAL_DEMO_SERVE takes the usual boolean words; set but empty means off."""
+    monkeypatch.setenv("BATCHDIAL_DEMO_SERVE", value)
+    assert load_settings().demo_serve is serve
 
 
 def test_http_dialer_needs_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
