@@ -87,6 +87,10 @@ def test_key_names_live_in_one_module() -> None:
         for module in _modules(package):
             if module.name == "keys.py":
                 continue
+            if module.relative_to(ROOT).as_posix() == "bench/dramatiq_baseline.py":
+                # The baseline is plain dramatiq, not batchdial: its rate limiter's key is
+                # dramatiq's, in a scratch namespace of its own.
+                continue
             text = module.read_text(encoding="utf-8")
             assert 'f"{self.namespace}' not in text, module
             assert 'f"{namespace}:' not in text, module
