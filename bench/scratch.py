@@ -37,7 +37,7 @@ def drop_namespace(client: redis.Redis, namespace: str) -> int:
     assert namespace.startswith("bench-"), namespace
     deleted = 0
     batch: list[str] = []
-    for key in client.scan_iter(match=f"{namespace}:*", count=2000):
+    for key in client.scan_iter(match=Keys(namespace).every_key, count=2000):
         batch.append(key)
         if len(batch) >= 500:
             deleted += client.unlink(*batch)

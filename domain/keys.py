@@ -170,6 +170,11 @@ class Keys:
         return self._n("K_WORKERS")
 
     @property
+    def every_key(self) -> str:
+        """Glob pattern matching every key of the namespace (clean-up of scratch runs)."""
+        return f"{self.namespace}:*"
+
+    @property
     def broker_namespace(self) -> str:
         """Prefix of dramatiq's own keys and queues."""
         return f"{self.namespace}:dramatiq"
