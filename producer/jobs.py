@@ -15,6 +15,12 @@ import structlog
 
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.keys import Keys, job_member
+from domain.protocol import (
+    parse_cancel_job,
+    parse_commit_job,
+    parse_set_paused,
+    parse_update_config,
+)
 from domain.scripts import Scripts
 from producer.grouping import Grouping, check_groups
 from producer.schemas.base import parse_body
@@ -127,21 +133,26 @@ class JobCommands:
                 for gid in grouping.groups:
                     pipe.expire(self._k.group_queue(ws_id, job_id, gid), STAGING_TTL_S)
                 pipe.execute()
-        self._scripts(
-            "commit_job",
-            self._job_keys(ws_id, job_id),
-            [job_id, ws_id, json.dumps(config, separators=(",", ":")), len(rows), n_groups],
+        parse_commit_job(
+            self._scripts(
+                "commit_job",
+                self._job_keys(ws_id, job_id),
+                [job_id, ws_id, json.dumps(config, separators=(",", ":")), len(rows), n_groups],
+            )
         )
         log.info("job_created", ws_id=ws_id, job_id=job_id, rows=len(rows))
         return job_id
 
     def set_paused(self, ws_id: str, job_id: str, paused: bool) -> str:
         """Start/resume (``paused=False``) or pause a job; returns its status after."""
-        outcome, before, after = self._scripts(
-            "set_paused",
-            self._job_keys(ws_id, job_id),
-            ["1" if paused else "0", job_id, job_member(ws_id, job_id)],
+        change = parse_set_paused(
+            self._scripts(
+                "set_paused",
+                self._job_keys(ws_id, job_id),
+                ["1" if paused else "0", job_id, job_member(ws_id, job_id)],
+            )
         )
+        outcome, before, after = change.outcome, change.before, change.after
         if outcome == "missing":
             raise NotFound(f"no batch dial job {job_id}")
         if outcome == "conflict":
@@ -155,7 +166,7 @@ class JobCommands:
                 status_from=before,
                 status_to=after,
             )
-        return str(after)
+        return after
 
     def update(self, ws_id: str, job_id: str, body: bytes | str | dict[str, Any]) -> str:
         """Change the configuration (at once, or staged while ACTIVE); returns the outcome."""
@@ -180,17 +191,20 @@ class JobCommands:
             new = {**base, **fields}
             if fields.keys() & {"recipientHours", "schedule", "disableSchedule"}:
                 self._check_recipient_hours(ws_id, job_id, new, fields)
-            outcome, status = self._scripts(
-                "update_config",
-                self._job_keys(ws_id, job_id),
-                [
-                    f"{ver}:{pver or 0}",
-                    mode,
-                    json.dumps(new, separators=(",", ":")),
-                    details,
-                    job_id,
-                ],
+            result = parse_update_config(
+                self._scripts(
+                    "update_config",
+                    self._job_keys(ws_id, job_id),
+                    [
+                        f"{ver}:{pver or 0}",
+                        mode,
+                        json.dumps(new, separators=(",", ":")),
+                        details,
+                        job_id,
+                    ],
+                )
             )
+            outcome, status = result.outcome, result.status
             if outcome == "missing":
                 raise NotFound(f"no batch dial job {job_id}")
             if outcome == "conflict":
@@ -203,7 +217,7 @@ class JobCommands:
                     outcome=outcome,
                     changes=sorted(fields),
                 )
-                return str(outcome)
+                return outcome
         raise Conflict("the job kept changing while it was being updated; try again")
 
     def _check_recipient_hours(
@@ -225,8 +239,15 @@ class JobCommands:
 
     def cancel(self, ws_id: str, job_id: str) -> int:
         """Cancel a job; returns how many waiting rows were cancelled."""
-        outcome, before, cancelled = self._scripts(
-            "cancel_job", self._job_keys(ws_id, job_id), [job_id, job_member(ws_id, job_id)]
+        cancellation = parse_cancel_job(
+            self._scripts(
+                "cancel_job", self._job_keys(ws_id, job_id), [job_id, job_member(ws_id, job_id)]
+            )
+        )
+        outcome, before, cancelled = (
+            cancellation.outcome,
+            cancellation.before,
+            cancellation.cancelled,
         )
         if outcome == "missing":
             raise NotFound(f"no batch dial job {job_id}")
@@ -238,6 +259,6 @@ class JobCommands:
                 ws_id=ws_id,
                 job_id=job_id,
                 status_from=before,
-                rows_cancelled=int(cancelled),
+                rows_cancelled=cancelled,
             )
-        return int(cancelled)
+        return cancelled
