@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import secrets
 import sys
 import time
@@ -137,7 +136,15 @@ def run_demo(
         elapsed = time.monotonic() - started
         code = _summary(producer, ws_id, job["id"], rows=rows, cap=cap, elapsed=elapsed, out=out)
         if serve is not None:
-            _serve(producer, state, ws, limits=limits, serve=serve, out=out)
+            _serve(
+                producer,
+                state,
+                ws,
+                limits=limits,
+                serve=serve,
+                out=out,
+                quiet_logs="log_level" not in settings.model_fields_set,
+            )
     finally:
         runtime.stop(grace_s=5)
     return code
@@ -182,8 +189,12 @@ def _serve(
     limits: Limits,
     serve: Serve,
     out: TextIO,
+    quiet_logs: bool,
 ) -> None:
-    """Serve the API and the page over the demo's Redis until Ctrl-C (or SIGTERM)."""
+    """Serve the API and the page over the demo's Redis until Ctrl-C (or SIGTERM).
+
+    ``quiet_logs`` (no ``BATCHDIAL_LOG_LEVEL`` given) keeps the log to warnings.
+    """
     import uvicorn  # noqa: PLC0415 -- only --serve needs the server
 
     from producer.http.app import create_app  # noqa: PLC0415
@@ -210,7 +221,7 @@ def _serve(
         timeout_graceful_shutdown=2,  # open event streams must not hold up Ctrl-C long
     )
     server = uvicorn.Server(config)
-    if "BATCHDIAL_LOG_LEVEL" not in os.environ:
+    if quiet_logs:
         # Keep the address and key on screen: a line per dial would scroll them away.
         logging.getLogger().setLevel(logging.WARNING)
     address = f"http://{serve.host}:{serve.port}/"

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     simulated_call_seconds: float = Field(1.0, ge=0, le=86400)
     simulated_outcomes: str = "completed=70,no-answer=20,busy=5,failed=5"
     metrics_port: int = Field(9191, ge=0, le=65535)
+    # Where `batchdial worker` serves /metrics: every interface, as Prometheus scrapes
+    # from outside the host or pod.
+    metrics_host: str = Field("0.0.0.0", min_length=1)  # noqa: S104
+    # Keep the Prometheus multiprocess directory when `batchdial worker` stops (debugging).
+    keep_metrics_dir: bool = False
     max_call_seconds: float = Field(3600.0, gt=0, le=7 * 86400)
     lease_seconds: float = Field(30.0, ge=1, le=3600)
     # Limits of the HTTP API and the producer (documented in the README).

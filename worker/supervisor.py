@@ -54,9 +54,8 @@ def serve_metrics(settings: Settings, path: Path) -> None:
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(path))  # type: ignore[no-untyped-call]
     registry.register(RedisCollector(make_redis(settings.redis_url), Keys(settings.namespace)))
-    host = os.environ.get("BATCHDIAL_METRICS_HOST", "0.0.0.0")  # noqa: S104 -- scraped from outside
     try:
-        start_http_server(settings.metrics_port, addr=host, registry=registry)
+        start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
     except OSError as exc:
         raise ConfigError(
             f"BATCHDIAL_METRICS_PORT={settings.metrics_port}: cannot listen on it ({exc}); "
@@ -117,7 +116,7 @@ def run_workers(settings: Settings, processes: int, threads: int) -> int:
             child.kill()
             child.wait()
         _mark_dead(path, child.pid)
-    if not os.environ.get("BATCHDIAL_KEEP_METRICS_DIR"):
+    if not settings.keep_metrics_dir:
         shutil.rmtree(path, ignore_errors=True)
     log.info("workers_stopped")
     return 0

@@ -50,6 +50,8 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         ("BATCHDIAL_API_HOST", "", "at least 1 character"),
         ("BATCHDIAL_LOG_LEVEL", "LOUD", "DEBUG, INFO, WARNING, ERROR, CRITICAL"),
         ("BATCHDIAL_DEMO_SERVE", "maybe", "valid boolean"),
+        ("BATCHDIAL_METRICS_HOST", "", "at least 1 character"),
+        ("BATCHDIAL_KEEP_METRICS_DIR", "perhaps", "valid boolean"),
     ],
 )
 def test_bad_values_name_the_variable(
@@ -74,6 +76,17 @@ def test_command_defaults_come_from_the_environment(monkeypatch: pytest.MonkeyPa
     assert (settings.api_host, settings.api_port) == ("0.0.0.0", 8080)
     assert (settings.worker_processes, settings.worker_threads) == (3, 16)
     assert settings.log_level == "WARNING"
+
+
+def test_worker_metrics_settings_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker supervisor's metrics address and keep-dir flag are settings too."""
+    assert (load_settings().metrics_host, load_settings().keep_metrics_dir) == ("0.0.0.0", False)
+    monkeypatch.setenv("BATCHDIAL_METRICS_HOST", "127.0.0.1")
+    monkeypatch.setenv("BATCHDIAL_KEEP_METRICS_DIR", "yes")
+    settings = load_settings()
+    assert (settings.metrics_host, settings.keep_metrics_dir) == ("127.0.0.1", True)
 
 
 @pytest.mark.parametrize(
