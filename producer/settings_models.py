@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
 )
 
+from domain.pacing import MAX_DIALS_PER_SECOND, MIN_DIALS_PER_SECOND
 from producer import validation as v
 
 #: Numbers one ``POST /api/suppressions`` may carry (as many as rows in a job).
@@ -80,6 +81,15 @@ class WorkspaceUpdate(_In):
         description=(
             "calls to one number allowed in any rolling 24 h across the workspace's jobs; "
             "null turns the cap off"
+        ),
+    )
+    maxDialsPerSecond: StrictInt | None = Field(  # noqa: N815 -- wire names are camelCase
+        default=None,
+        ge=MIN_DIALS_PER_SECOND,
+        le=MAX_DIALS_PER_SECOND,
+        description=(
+            "dial starts allowed in any one-second window across the workspace's jobs "
+            "(a carrier's calls-per-second limit); null turns pacing off"
         ),
     )
 
