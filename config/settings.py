@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import ConfigError
+from domain.pacing import MAX_DIALS_PER_SECOND, MIN_DIALS_PER_SECOND
 
 #: Dial statuses a simulated call may end with.
 SIMULATED_STATUSES = (
@@ -94,6 +95,14 @@ class Settings(BaseSettings):
     keep_metrics_dir: bool = False
     max_call_seconds: float = Field(3600.0, gt=0, le=7 * 86400)
     lease_seconds: float = Field(30.0, ge=1, le=3600)
+    max_dials_per_second: int | None = Field(
+        None,
+        ge=MIN_DIALS_PER_SECOND,
+        le=MAX_DIALS_PER_SECOND,
+        description="dial starts allowed in any one-second window, all workspaces together "
+        "(a carrier account's calls-per-second limit); unset = no limit. Give every "
+        "worker the same value.",
+    )
     # Limits of the HTTP API and the producer (documented in the README).
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     max_rows_per_job: int = Field(100_000, ge=1)

@@ -11,12 +11,18 @@ tag so that every multi-key script touches one cluster slot)::
     ns:workers                      zset   worker process id -> last heartbeat (ms, Redis time)
     ns:stats                        hash   namespace-wide totals for metrics (jobs:<status>,
                                            queued, inProgress, finished:<status>)
+    ns:pace                         string GCRA theoretical arrival time (µs, Redis time) of
+                                           the next dial start of all workspaces together
+                                           (BATCHDIAL_MAX_DIALS_PER_SECOND); expires once past
     ns:{ws}:ws                      hash   workspace record (name, dialLimit, createdAt)
     ns:{ws}:numbers                 hash   phone number id -> JSON {number, max}
     ns:{ws}:jobs                    zset   all members score 0, member "<newest-first key>:<job id>"
     ns:{ws}:sem                     zset   dial id -> lease expiry: the workspace's live dials
     ns:{ws}:num:<pn>:sem            zset   dial id -> lease expiry: one pool number's dials
     ns:{ws}:waiting                 set    "<ws>|<job>" of jobs refused for workspace/number room
+    ns:{ws}:pace                    string GCRA theoretical arrival time (µs, Redis time) of
+                                           the workspace's next dial start (maxDialsPerSecond);
+                                           expires once it is in the past
     ns:{ws}:job:<id>                hash   job record and counters
     ns:{ws}:job:<id>:rows           hash   row index -> JSON {toNumber, inputs}
     ns:{ws}:job:<id>:queue          zset   row index -> dialing order; waiting, not yet released
@@ -31,6 +37,8 @@ tag so that every multi-key script touches one cluster slot)::
                                            backoff or frequency cap); not in :queue meanwhile
     ns:{ws}:job:<id>:holdwhy        hash   row index -> why it is held (retryBackoff|frequencyCap)
     ns:{ws}:job:<id>:att            hash   row index -> attempts made (rows that were retried)
+    ns:{ws}:job:<id>:paced          zset   row index -> when a claim last refused it for pacing
+                                           (released rows a worker's pacer retries)
     ns:{ws}:job:<id>:groups         hash   group id -> JSON {zones, source}: recipients' time
                                            zone sets (jobs with recipientHours only)
     ns:{ws}:job:<id>:gq:<gid>       zset   row index -> dialing order: the group's waiting rows
@@ -74,6 +82,7 @@ JOB_PARTS: dict[str, str] = {
     "K_ATT": "att",
     "K_GROUPS": "groups",
     "K_GOPEN": "gopen",
+    "K_PACED": "paced",
 }
 #: Lua name -> suffix of the per-workspace keys (after ``ns:{ws}:``).
 WS_PARTS: dict[str, str] = {
@@ -84,6 +93,7 @@ WS_PARTS: dict[str, str] = {
     "K_WAITING": "waiting",
     "K_SUPPRESSED": "suppressed",
     "K_SUPPINFO": "suppinfo",
+    "K_WS_PACE": "pace",
 }
 #: Lua name -> suffix of the namespace-wide keys (after ``ns:``).
 NS_PARTS: dict[str, str] = {
@@ -94,6 +104,7 @@ NS_PARTS: dict[str, str] = {
     "K_DEADLINES": "deadlines",
     "K_STATS": "stats",
     "K_WORKERS": "workers",
+    "K_PACE": "pace",
 }
 #: Keys with a variable part: Lua function name -> (base, format after the base).
 VARIABLE_PARTS: dict[str, tuple[str, str]] = {
@@ -175,6 +186,11 @@ class Keys:
         return f"{self.namespace}:*"
 
     @property
+    def pace(self) -> str:
+        """String: GCRA theoretical arrival time (µs) of the next start, all workspaces."""
+        return self._n("K_PACE")
+
+    @property
     def broker_namespace(self) -> str:
         """Prefix of dramatiq's own keys and queues."""
         return f"{self.namespace}:dramatiq"
@@ -222,6 +238,10 @@ class Keys:
     def suppression_info(self, ws_id: str) -> str:
         """Hash: suppressed E.164 number -> JSON of why and since when."""
         return self._w(ws_id, "K_SUPPINFO")
+
+    def ws_pace(self, ws_id: str) -> str:
+        """String: GCRA theoretical arrival time (µs) of the workspace's next start."""
+        return self._w(ws_id, "K_WS_PACE")
 
     def number_sem(self, ws_id: str, number_id: str) -> str:
         """Sorted set: one pool number's dials in progress (dial id -> lease expiry)."""
@@ -290,6 +310,10 @@ class Keys:
     def attempts(self, ws_id: str, job_id: str) -> str:
         """Hash: row index -> attempts made so far (rows that were retried)."""
         return self._j(ws_id, job_id, "K_ATT")
+
+    def paced(self, ws_id: str, job_id: str) -> str:
+        """Sorted set: released rows a claim refused for pacing (index -> when)."""
+        return self._j(ws_id, job_id, "K_PACED")
 
     def groups(self, ws_id: str, job_id: str) -> str:
         """Hash: group id -> JSON of the recipients' time zones shared by its rows."""

@@ -71,17 +71,25 @@ def parse_scheduler(raw: object) -> SchedulerRun:
 
 #: The limit that refused a claim: the job's cap, the workspace's dial limit, the numbers'.
 Limit = Literal["job", "workspace", "number"]
-#: Why a claim took nothing (the row went back to the queue, was ended or is held).
-Refusal = Literal["gone", "stale", "paused", "closed", "hours", "suppressed", "capped", "full"]
+#: The pacing limit that refused a claim: the workspace's ``maxDialsPerSecond`` or
+#: ``BATCHDIAL_MAX_DIALS_PER_SECOND`` (all workspaces together).
+PaceLimit = Literal["workspace", "global"]
+#: Why a claim took nothing (the row went back to the queue, was ended or is held; a
+#: ``paced`` row stays released for the worker to claim again when a start conforms).
+Refusal = Literal[
+    "gone", "stale", "paused", "closed", "hours", "suppressed", "capped", "full", "paced"
+]
 ClaimOutcome = Literal["ok", Refusal]
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimRefused:
-    """``claim.lua`` took nothing; ``limit`` says which limit was full (``full`` only)."""
+    """``claim.lua`` took nothing; ``limit`` says which limit was full (``full``) or which
+    pacing limit refused (``paced``, with ``wait_ms``: how long until a start conforms)."""
 
     outcome: Refusal
-    limit: Limit | None = None
+    limit: Limit | PaceLimit | None = None
+    wait_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +109,17 @@ class Claimed:
 
 def parse_claim(raw: object) -> Claimed | ClaimRefused:
     """``{'gone'} | {'stale'} | {'paused'} | {'closed'} | {'hours'} | {'suppressed'} |
-    {'capped'} | {'full', limit} | {'ok', fromNumber, fromNumberId, row JSON, startedAt,
-    openedAt or '', dial id, attempt}``"""
+    {'capped'} | {'full', limit} | {'paced', pace limit, wait ms} | {'ok', fromNumber,
+    fromNumberId, row JSON, startedAt, openedAt or '', dial id, attempt}``"""
     reply = _reply(raw)
     outcome = _word(reply[0], ClaimOutcome)
     if outcome != "ok":
         refusal = cast(Refusal, outcome)
         if refusal == "full":
             return ClaimRefused(refusal, cast(Limit, _word(reply[1], Limit)))
+        if refusal == "paced":
+            which = cast(PaceLimit, _word(reply[1], PaceLimit))
+            return ClaimRefused(refusal, which, max(0, int(reply[2])))
         return ClaimRefused(refusal)
     _, from_number, number_id, row, started, opened, dial_id, attempt = reply
     return Claimed(

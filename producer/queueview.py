@@ -5,7 +5,9 @@ Rows waiting in the queue or released to the broker are listed first, in dialing
 order; then rows held for a retry backoff or a frequency cap, by when they are due.
 ``waitingFor`` is the first reason that holds now: ``paused`` (the job is not running),
 ``retryBackoff`` / ``frequencyCap`` (held), ``schedule`` (the job's window is closed),
-``recipientHours`` (outside the recipient's hours), else ``capacity``. ``nextEligibleAt``
+``recipientHours`` (outside the recipient's hours), ``pacing`` (released, and a claim
+refused it because a start now would exceed a dials-per-second limit: a worker claims
+it again when one conforms), else ``capacity``. ``nextEligibleAt``
 is the first instant, from now or from when the hold ends, at which the job's window and
 every recipient zone's hours are all open (null when the job is not running or never).
 """
@@ -69,6 +71,20 @@ def _parse_cursor(cursor: str | None) -> tuple[str, float, str]:
     if not math.isfinite(score):
         raise _bad_cursor()
     return phase, score, member
+
+
+def _waiting_for(
+    held_for: str | None, schedules: list[WeeklySchedule | None], now: datetime, *, paced: bool
+) -> str:
+    """Why a running job's row waits now: ``schedules`` are the job's, then the
+    recipient zones'; ``held_for`` is why a held row is held until later (else None)."""
+    if held_for is not None:
+        return held_for
+    if not is_open(schedules[0], now):
+        return "schedule"
+    if not all(is_open(s, now) for s in schedules[1:]):
+        return "recipientHours"
+    return "pacing" if paced else "capacity"
 
 
 class QueueView:
@@ -137,7 +153,8 @@ class QueueView:
             pipe.hmget(k.attempts(ws_id, job_id), members)
             pipe.hmget(k.hold_why(ws_id, job_id), members)
             pipe.hgetall(k.groups(ws_id, job_id))
-            raws, attempts, whys, raw_groups = pipe.execute()
+            pipe.zmscore(k.paced(ws_id, job_id), members)
+            raws, attempts, whys, raw_groups, paced = pipe.execute()
         config = job.config
         job_schedule = schedule_of(config) if config else None
         hours = hours_of(config) if config else None
@@ -151,7 +168,7 @@ class QueueView:
             return [job_schedule, *group_schedules(zones, hours, job_zone)]
 
         out = []
-        for entry, raw, att, why in zip(page, raws, attempts, whys, strict=True):
+        for entry, raw, att, why, paced_at in zip(page, raws, attempts, whys, paced, strict=True):
             data = json.loads(raw) if raw else ["", {}]
             gid = str(data[2]) if len(data) > 2 else None
             item: dict[str, Any] = {
@@ -177,15 +194,13 @@ class QueueView:
             if key not in memo:
                 memo[key] = next_eligible(schedules, start)
             eligible = memo[key]
-            if entry.held and start > now:
-                reason = why or "retryBackoff"
-            elif not is_open(job_schedule, now):
-                reason = "schedule"
-            elif not all(is_open(s, now) for s in schedules[1:]):
-                reason = "recipientHours"
-            else:
-                reason = "capacity"
-            item["waitingFor"] = reason
+            held_now = entry.held and start > now
+            item["waitingFor"] = _waiting_for(
+                (why or "retryBackoff") if held_now else None,
+                schedules,
+                now,
+                paced=paced_at is not None and not entry.held,
+            )
             item["nextEligibleAt"] = (
                 iso_ms(round(eligible.timestamp() * 1000)) if eligible else None
             )

@@ -1,7 +1,8 @@
 """Workspace settings: the workspace object of ``GET /api/workspace`` and its changes.
 
-The one setting so far, ``maxCallsPerNumberPerDay``, is a field of the workspace hash
-(absent = off), read by the engine's claim script each time it is about to dial.
+The settings, ``maxCallsPerNumberPerDay`` and ``maxDialsPerSecond``, are fields of the
+workspace hash (absent = off), read by the engine's claim script each time it is about
+to dial.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ log = structlog.get_logger(__name__)
 
 #: Field of the workspace hash that holds the frequency cap (read by worker/lua/claim.lua).
 CALLS_PER_DAY_FIELD = "maxCallsPerNumberPerDay"
+#: Field of the workspace hash that holds the pacing limit (read by claim.lua).
+DIALS_PER_SECOND_FIELD = "maxDialsPerSecond"
 #: Settings a PATCH may change.
-SETTINGS = (CALLS_PER_DAY_FIELD,)
+SETTINGS = (CALLS_PER_DAY_FIELD, DIALS_PER_SECOND_FIELD)
 
 
 def parse_update(body: bytes | str | dict[str, Any]) -> WorkspaceUpdate:
@@ -43,9 +46,10 @@ class WorkspaceSettings:
         self._ws = workspaces
 
     def get(self, ws_id: str) -> dict[str, Any]:
-        """``{"id", "name", "dialLimit", "phoneNumbers", "maxCallsPerNumberPerDay"}``."""
+        """``{"id", "name", "dialLimit", "phoneNumbers", "maxCallsPerNumberPerDay",
+        "maxDialsPerSecond"}``."""
         ws = self._ws.get(ws_id)
-        cap = self._r.hget(self._k.workspace(ws_id), CALLS_PER_DAY_FIELD)
+        cap, rate = self._r.hmget(self._k.workspace(ws_id), SETTINGS)
         numbers = sorted(ws.numbers.values(), key=lambda p: (p.number, p.id))
         return {
             "id": ws.id,
@@ -53,6 +57,7 @@ class WorkspaceSettings:
             "dialLimit": ws.dial_limit,
             "phoneNumbers": [p.as_dict() for p in numbers],
             CALLS_PER_DAY_FIELD: int(cap) if cap is not None else None,
+            DIALS_PER_SECOND_FIELD: int(rate) if rate is not None else None,
         }
 
     def update(self, ws_id: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:
@@ -65,12 +70,14 @@ class WorkspaceSettings:
             if not pipe.exists(key):
                 raise Unauthorized("the workspace of this API key no longer exists")
             pipe.multi()
-            cap = change.maxCallsPerNumberPerDay
-            if CALLS_PER_DAY_FIELD in change.model_fields_set:
-                if cap is None:
-                    pipe.hdel(key, CALLS_PER_DAY_FIELD)
+            for name in SETTINGS:
+                if name not in change.model_fields_set:
+                    continue
+                value = getattr(change, name)
+                if value is None:
+                    pipe.hdel(key, name)
                 else:
-                    pipe.hset(key, CALLS_PER_DAY_FIELD, cap)
+                    pipe.hset(key, name, value)
 
         self._r.transaction(apply, key)
         log.info("workspace_updated", ws_id=ws_id, changes=sorted(change.model_fields_set))

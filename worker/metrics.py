@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from domain.protocol import Limit, SchedulerOutcome, words
+from domain.protocol import Limit, PaceLimit, SchedulerOutcome, words
 
 DIALS_STARTED = Counter("batchdial_dials_started_total", "Dials started (slots taken).")
 SEMAPHORE_REFUSALS = Counter(
     "batchdial_semaphore_refusals_total",
     "Claims refused because a limit was full, by the limit that refused.",
+    ["limit"],
+)
+PACING_REFUSALS = Counter(
+    "batchdial_pacing_refusals_total",
+    "Claims refused because a start now would exceed a dials-per-second limit, by limit.",
     ["limit"],
 )
 PUMP_RUNS = Counter(
@@ -36,6 +41,8 @@ PROVIDER_RETRIES = Counter(
 # Every series exists from the start (at 0), so dashboards and alerts see them at once.
 for _limit in words(Limit):
     SEMAPHORE_REFUSALS.labels(_limit)
+for _pace in words(PaceLimit):
+    PACING_REFUSALS.labels(_pace)
 for _kind in ("connect", "timeout", "5xx", "4xx"):
     PROVIDER_ERRORS.labels(_kind)
 for _outcome in words(SchedulerOutcome):

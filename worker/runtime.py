@@ -48,6 +48,7 @@ def timing_of(settings: Settings) -> Timing:
     return Timing(
         lease_ms=int(settings.lease_seconds * 1000),
         max_call_ms=int(settings.max_call_seconds * 1000),
+        max_dials_per_second=settings.max_dials_per_second,
     )
 
 

@@ -21,11 +21,17 @@ end
 
 -- Append one event to the job's stream. `fields` is a flat table of strings,
 -- numbers and booleans; `extra` is JSON object text (or '') whose members are
--- added to the event. Returns the event id (the stream entry id).
-local function emit(fields, extra)
+-- added to the event. Returns the event id (the stream entry id). `at` (ms, optional)
+-- makes the event's time that instant (a script's own TIME; Redis's clock moves on
+-- while a script runs) unless the stream already holds a later entry.
+local function emit(fields, extra, at)
   local body = cjson.encode(fields)
   if extra and extra ~= '' and extra ~= '{}' then
     body = string.sub(body, 1, -2) .. ',' .. string.sub(extra, 2)
+  end
+  if at then
+    local id = redis.pcall('XADD', K_EVENTS, string.format('%d', at) .. '-*', 'e', body)
+    if type(id) == 'string' then return id end
   end
   return redis.call('XADD', K_EVENTS, '*', 'e', body)
 end

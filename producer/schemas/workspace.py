@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import ConfigDict, Field, StrictInt, StrictStr, field_validator
 
+from domain.pacing import MAX_DIALS_PER_SECOND, MIN_DIALS_PER_SECOND
 from producer import validation as v
 from producer.schemas.base import E164Number, StrictIn
 
@@ -61,6 +62,15 @@ class WorkspaceUpdate(StrictIn):
         description=(
             "calls to one number allowed in any rolling 24 h across the workspace's jobs; "
             "null turns the cap off"
+        ),
+    )
+    maxDialsPerSecond: StrictInt | None = Field(  # noqa: N815 -- wire names are camelCase
+        default=None,
+        ge=MIN_DIALS_PER_SECOND,
+        le=MAX_DIALS_PER_SECOND,
+        description=(
+            "dial starts allowed in any one-second window across the workspace's jobs "
+            "(a carrier's calls-per-second limit); null turns pacing off"
         ),
     )
 

@@ -35,6 +35,7 @@ def test_get_answers_the_workspace_with_the_cap_off(api: TestClient, make_worksp
             {"id": by_number["+14155550100"], "number": "+14155550100", "maxConcurrentDials": 3},
         ],
         CAP: None,
+        "maxDialsPerSecond": None,
     }
 
 
@@ -131,7 +132,7 @@ def test_routes_are_documented(api: TestClient) -> None:
     ref = patch["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert schema["additionalProperties"] is False
-    assert set(schema["properties"]) == {CAP}
+    assert set(schema["properties"]) == {CAP, "maxDialsPerSecond"}
 
 
 # -- Python API (fakeredis and real Redis) -----------------------------------------

@@ -6,7 +6,8 @@ through the dialer, and ends it (:mod:`worker.engine.endings`) or leaves it to i
 owner: the dialer's own timer, or the provider, which reports the end by callback.
 Rows that an end releases into the freed slot are dialed here too, one after another,
 while this process holds less than its fair share of the job's calls; the rest go to
-the broker.
+the broker. A claim refused for pacing leaves its row released and parks it in the
+pacer (:mod:`worker.engine.pacing`), which claims it again when a start conforms.
 """
 
 from __future__ import annotations
@@ -30,8 +31,14 @@ from worker.engine.heartbeat import Heartbeat
 from worker.engine.jobconfig import JobConfig, JobConfigs
 from worker.engine.leases import LeaseKeeper
 from worker.engine.outbox import Outbox
+from worker.engine.pacing import Pacer
 from worker.engine.timing import Timing
-from worker.metrics import DIALS_STARTED, SEMAPHORE_REFUSALS, WINDOW_TO_FIRST_DIAL
+from worker.metrics import (
+    DIALS_STARTED,
+    PACING_REFUSALS,
+    SEMAPHORE_REFUSALS,
+    WINDOW_TO_FIRST_DIAL,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +77,7 @@ class Dialing:
         self._continuations = ThreadPoolExecutor(
             max_workers=CONTINUATION_THREADS, thread_name_prefix="batchdial-continue"
         )
+        self.pacer = Pacer(self._try_paced)
 
     def dial(self, ws_id: str, job_id: str, index: int) -> ClaimOutcome:
         """Claim row ``index`` with its leases and place the call; returns the claim outcome.
@@ -103,12 +111,39 @@ class Dialing:
         return self._keeper.held_for(job_id) >= -(-config.cap // workers)
 
     def drain(self) -> None:
-        """Take no new call: rows released from now on go to the broker for others."""
+        """Take no new call: rows released from now on go to the broker for others, and
+        so do the rows waiting in the pacer."""
         self._draining.set()
+        for ws_id, job_id, index in self.pacer.take_all():
+            self._outbox.send_dial(ws_id, job_id, index)
 
     def close(self) -> None:
-        """Stop the continuation threads (after the dialer has no call left)."""
+        """Stop the pacer and the continuation threads (after the dialer has no call left)."""
+        self.pacer.close()
         self._continuations.shutdown(wait=True)
+
+    def _try_paced(self, ws_id: str, job_id: str, index: int) -> None:
+        """The pacer's row is due: claim it again on a continuation thread."""
+        if self._draining.is_set():
+            self.pacer.tried(ws_id, job_id, index)
+            self._outbox.send_dial(ws_id, job_id, index)
+            return
+        try:
+            self._continuations.submit(self._paced_safely, ws_id, job_id, index)
+        except RuntimeError:  # shutting down: the broker takes it
+            self.pacer.tried(ws_id, job_id, index)
+            self._outbox.send_dial(ws_id, job_id, index)
+
+    def _paced_safely(self, ws_id: str, job_id: str, index: int) -> None:
+        released: list[int] = []
+        try:
+            with structlog.contextvars.bound_contextvars(ws_id=ws_id, job_id=job_id):
+                _, released = self._dial_once(ws_id, job_id, index)
+        except Exception:  # worker-loop boundary; the released row is recovered as stale
+            log.exception("paced_dial_failed", job_id=job_id)
+        finally:
+            self.pacer.tried(ws_id, job_id, index)
+        self._continue_safely(ws_id, job_id, released)
 
     def _dial_chain(self, ws_id: str, job_id: str, indexes: list[int]) -> None:
         """Dial released rows in this thread; what is left over goes to the broker.
@@ -149,7 +184,10 @@ class Dialing:
                 return "gone", []
             claim = self._claim(ws_id, job_id, index, template, config=config)
         if isinstance(claim, ClaimRefused):
-            if claim.limit is not None:
+            if claim.outcome == "paced":
+                PACING_REFUSALS.labels(claim.limit).inc()
+                self.pacer.park(ws_id, job_id, index, claim.wait_ms or 0)
+            elif claim.limit is not None:
                 SEMAPHORE_REFUSALS.labels(claim.limit).inc()
             log.debug("dial_not_claimed", job_id=job_id, index=index, outcome=claim.outcome)
             return claim.outcome, []
@@ -224,6 +262,7 @@ class Dialing:
                     ",".join(config.pool),
                     ws_id,
                     dial_member(ws_id, job_id, template),
+                    self._timing.max_dials_per_second or "",
                 ],
             )
         )

@@ -9,7 +9,7 @@ import redis
 
 @dataclass(frozen=True)
 class Timing:
-    """Durations the engine works with, in milliseconds."""
+    """Durations the engine works with, in milliseconds (and the global dial rate)."""
 
     lease_ms: int = 30_000
     max_call_ms: int = 3_600_000
@@ -22,6 +22,9 @@ class Timing:
     stale_release_ms: int = 15_000
     #: A taken wake-up is retried after this long if its scheduler run never happened.
     wakeup_retry_ms: int = 30_000
+    #: Dial starts allowed a second across all workspaces (None: no limit); the claim
+    #: enforces it (``BATCHDIAL_MAX_DIALS_PER_SECOND``).
+    max_dials_per_second: int | None = None
 
 
 def redis_now_ms(client: redis.Redis) -> int:

@@ -8,14 +8,23 @@
 -- number called maxCallsPerNumberPerDay times in the last 24 h holds the row until the
 -- oldest of those calls is a day old (row.frequency_capped).
 -- The pool number is the least busy one with room; ties rotate (a per-job counter).
+-- Pacing (the workspace's maxDialsPerSecond, ARGV[11] for all workspaces together) is
+-- checked last, by GCRA on Redis TIME in microseconds (domain/pacing.py explains the
+-- interval and tolerance): when a start now would not conform, the row stays released
+-- (its release time refreshed, so it is not taken back as lost), is listed in :paced,
+-- and the claim answers how long until a start conforms, for the worker to try again
+-- then. dial.started gets the claim's instant as its stream id, so event times are the
+-- instants the pacing counted.
 -- uses: _lib.lua
 -- KEYS: the job script keys (see _lib.lua).
 -- ARGV: ARGV[1] wake-up member, ARGV[2] job id, ARGV[3] config version, ARGV[4] row index,
 -- ARGV[5] dial id with '{attempt}' where the attempt goes, ARGV[6] lease (ms),
 -- ARGV[7] the job's cap, ARGV[8] pool number ids joined by ',', ARGV[9] workspace id,
--- ARGV[10] the dial's deadline member, with '{attempt}' as in ARGV[5]
+-- ARGV[10] the dial's deadline member, with '{attempt}' as in ARGV[5],
+-- ARGV[11] dial starts a second allowed across all workspaces ('' or '0' = no limit)
 -- Returns (protocol.Claimed | protocol.ClaimRefused): {'gone'} | {'stale'} | {'paused'} | {'closed'} | {'hours'} | {'suppressed'} |
 --          {'capped'} | {'full', 'job'|'workspace'|'number'}
+--        | {'paced', 'workspace'|'global', ms until a start conforms}
 --        | {'ok', fromNumber, fromNumberId, row JSON, startedAt, openedAt of the window if
 --          this is its first dial (else ''), dial id, attempt}
 local DAY_MS = 86400000
@@ -25,11 +34,14 @@ if not job[1] then return {'gone'} end
 local score = redis.call('ZSCORE', K_RELEASED, index)
 if not score then return {'gone'} end
 if job[2] ~= ARGV[3] then return {'stale'} end
-local now = now_ms()
+local clock = redis.call('TIME')
+local now_us = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local now = math.floor(now_us / 1000)
 
 local function unrelease()
   redis.call('ZREM', K_RELEASED, index)
   redis.call('ZREM', K_RELT, index)
+  redis.call('ZREM', K_PACED, index)
 end
 local function back()
   unrelease()
@@ -74,7 +86,7 @@ if redis.call('ZSCORE', K_SUPPRESSED, to_number) then
   return {'suppressed'}
 end
 
-local ws = redis.call('HMGET', K_WS, 'dialLimit', 'maxCallsPerNumberPerDay')
+local ws = redis.call('HMGET', K_WS, 'dialLimit', 'maxCallsPerNumberPerDay', 'maxDialsPerSecond')
 local per_day = tonumber(ws[2] or '')
 local freq_key = nil
 if per_day then
@@ -128,6 +140,31 @@ if best == nil then
   return {'full', 'number'}
 end
 
+-- Pacing (GCRA, as domain/pacing.py): each limit's key holds the theoretical arrival
+-- time (µs) of its next start; a start conforms when now >= TAT - tolerance.
+local SECOND_US, TOLERANCE_US = 1000000, 20000
+local paces = {}
+local function pace(key, per_second, which)
+  if not per_second or per_second <= 0 then return end
+  local interval = math.ceil((SECOND_US + TOLERANCE_US) / per_second)
+  local tat = math.max(tonumber(redis.call('GET', key) or 0), now_us)
+  paces[#paces + 1] = {key, tat + interval, which, tat - (per_second * interval - SECOND_US)}
+end
+pace(K_WS_PACE, tonumber(ws[3] or ''), 'workspace')
+pace(K_PACE, tonumber(ARGV[11] or ''), 'global')
+local wait_us, wait_for = 0, nil
+for _, p in ipairs(paces) do
+  if p[4] - now_us > wait_us then wait_us, wait_for = p[4] - now_us, p[3] end
+end
+if wait_for then
+  redis.call('ZADD', K_RELT, now, index)
+  redis.call('ZADD', K_PACED, now, index)
+  return {'paced', wait_for, math.ceil(wait_us / 1000)}
+end
+for _, p in ipairs(paces) do
+  redis.call('SET', p[1], string.format('%d', p[2]), 'PX', math.ceil((p[2] - now_us) / 1000) + 1)
+end
+
 local attempt = tonumber(redis.call('HGET', K_ATT, index) or 0) + 1
 local dial_id = string.gsub(ARGV[5], '{attempt}', tostring(attempt))
 local k_this_dial = k_dial(dial_id)
@@ -151,7 +188,7 @@ redis.call('HSET', k_this_dial, 'dialId', dial_id, 'jobId', job_id, 'wsId', ARGV
   'attempt', attempt, 'leaseUntil', expiry, 'owner', 'worker')
 emit({type = 'dial.started', jobId = job_id, dialId = dial_id, rowId = row_id,
   to = 'in-progress', fromNumber = best_number, toNumber = to_number,
-  attempt = attempt}, '')
+  attempt = attempt}, '', now)
 local opened = redis.call('HGET', K_JOB, 'openedAt')
 if opened then redis.call('HDEL', K_JOB, 'openedAt') end
 return {'ok', best_number, ids[best], row, now, opened or '', dial_id, attempt}

@@ -36,6 +36,7 @@ for _, index in ipairs(stale) do
   local score = redis.call('ZSCORE', K_RELEASED, index)
   redis.call('ZREM', K_RELEASED, index)
   redis.call('ZREM', K_RELT, index)
+  redis.call('ZREM', K_PACED, index)
   if score then requeue(index, score, is_grouped()) end
 end
 local held_next = unhold_due(now, 1000)
