@@ -14,6 +14,7 @@ import redis
 
 from config.broker import make_broker
 from config.redis import make_redis
+from domain.keys import Keys
 from domain.replay import peak_concurrency
 from tests.support.http import read_all
 from tests.support.procs import NUMBERS, env_for
@@ -110,6 +111,10 @@ def test_a_killed_worker_loses_no_row_and_leaks_no_slot(
         http, victim = stack.http, stack.workers[0]
         job = stack.create_job(rows=150, cap=10)
         url = f"/api/batch_dial_jobs/{job['id']}"
+        # Both worker processes must be up before the job starts, or on a busy machine the
+        # first one takes every call and the victim holds none when it is killed.
+        workers_key = Keys(namespace).workers
+        wait_for(lambda: real_redis.zcard(workers_key) >= 2, 60, "both workers alive")
         stack.start(job)
         stack.wait_finished(job, 30, 30)
         os.killpg(victim.pid, signal.SIGKILL)
