@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from config.broker import BrokerOutbox
 from domain.dials import DialEnds
 from domain.errors import InvalidInput, MalformedBody, Unauthorized
 from domain.jsonbody import parse_json_object
@@ -298,8 +299,11 @@ def create_app(
     limits: Limits | None = None,
     max_body_bytes: int = 32 * 1024 * 1024,
     dialer_secret: str | None = None,
+    outbox: BrokerOutbox | None = None,
 ) -> FastAPI:
-    """The API over one Redis and namespace."""
+    """The API over one Redis and namespace. With ``outbox`` (the workers' broker), a
+    provider's callback that ends a dial sends the dial messages of the rows released
+    into the freed slot at once; without, the job's scheduler releases them."""
     app = FastAPI(
         title="batchdial",
         version="0.1.0",
@@ -308,6 +312,7 @@ def create_app(
     app.state.producer = Producer(client, namespace, limits)
     app.state.dial_ends = DialEnds(client, Keys(namespace))
     app.state.dialer_secret = dialer_secret
+    app.state.dial_outbox = outbox
     app.state.redis_metrics = CollectorRegistry(auto_describe=False)
     app.state.redis_metrics.register(RedisCollector(client, Keys(namespace)))
     install_error_handlers(app)
