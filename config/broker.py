@@ -4,10 +4,12 @@ of the rows a provider's callback released, SPEC §6)."""
 
 from __future__ import annotations
 
+import time
+
 import dramatiq
 import redis
-from dramatiq.broker import Consumer
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.broker import Consumer, MessageProxy
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
@@ -21,6 +23,7 @@ from domain.keys import DIAL_QUEUE, SCHEDULER_QUEUE, Keys
 
 __all__ = [
     "DIAL_ACTOR",
+    "DIAL_BUSY_S",
     "DIAL_POLL_MS",
     "DIAL_QUEUE",
     "SCHEDULER_ACTOR",
@@ -32,21 +35,49 @@ __all__ = [
 #: The scheduler actor's name ("pump": what deploy/ and the dashboards know it by).
 SCHEDULER_ACTOR = "batchdial.pump"
 DIAL_ACTOR = "batchdial.dial"
-#: The longest an idle worker waits between two looks at the dial queue (ms). dramatiq
-#: backs off up to its worker timeout (``RedisConsumer.__next__``: 50-100 % of it once
-#: idle); a row released into a freed slot waits that long for a worker, so the dial
-#: queue is looked at more often than the others.
-DIAL_POLL_MS = 16
+#: The longest a worker waits between two looks at an empty dial queue (ms) while its
+#: dials are busy. dramatiq backs off up to its worker timeout once a queue is empty
+#: (``_RedisConsumer.__next__``: 50-100 % of it); a row released into a freed slot
+#: (by a provider's callback, in the API) waits that long for a worker.
+DIAL_POLL_MS = 8
+#: How long after its last dial message a worker keeps looking that often; after that
+#: it waits the worker timeout again (each look costs CPU: ~0.7 ms).
+DIAL_BUSY_S = 10.0
+
+
+class _DialConsumer(_RedisConsumer):
+    """The dial queue's consumer: polls every :data:`DIAL_POLL_MS` while dials come,
+    at the worker timeout when none came for :data:`DIAL_BUSY_S`."""
+
+    def __init__(self, broker: RedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
+        self._idle_timeout = timeout
+        self._busy_until = 0.0
+        super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
+
+    @property
+    def timeout(self) -> int:  # read by _RedisConsumer.__next__ at each empty look
+        if time.monotonic() < self._busy_until:
+            return min(DIAL_POLL_MS, self._idle_timeout)
+        return self._idle_timeout
+
+    @timeout.setter
+    def timeout(self, value: int) -> None:
+        self._idle_timeout = value
+
+    def __next__(self) -> MessageProxy | None:
+        message: MessageProxy | None = super().__next__()  # type: ignore[no-untyped-call]
+        if message is not None:
+            self._busy_until = time.monotonic() + DIAL_BUSY_S
+        return message
 
 
 class BatchdialBroker(RedisBroker):
-    """dramatiq's Redis broker, polling the dial queue more often when idle."""
+    """dramatiq's Redis broker, looking at the dial queue often while dials come."""
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
-        """A consumer of ``queue_name``; the dial queue's idle wait is capped at
-        :data:`DIAL_POLL_MS`."""
+        """A consumer of ``queue_name`` (the dial queue's: :class:`_DialConsumer`)."""
         if queue_name == DIAL_QUEUE:
-            timeout = min(timeout, DIAL_POLL_MS)
+            return _DialConsumer(self, queue_name, prefetch, timeout)
         return super().consume(queue_name, prefetch, timeout)
 
 

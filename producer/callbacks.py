@@ -75,16 +75,33 @@ async def dial_status(dial_id: str, request: Request) -> dict[str, Any]:
     if report.status not in allowed:
         raise InvalidInput([Problem("status", f"must be one of {', '.join(sorted(allowed))}")])
     ends: DialEnds = request.app.state.dial_ends
-    ref = await run_in_threadpool(ends.locate, dial_id)
-    if ref is None:
-        raise NotFound(f"no dial {dial_id}")
-    if report.status in LIVE_STATUSES:
-        changed = await run_in_threadpool(ends.set_live_status, ref, report.status)
-        return {"dialId": dial_id, "status": report.status, "changed": changed}
-    details = report.model_extra or None
     outbox: BrokerOutbox | None = request.app.state.dial_outbox
-    result = await run_in_threadpool(_end, ends, outbox, ref, report.status, details)
-    return {"dialId": dial_id, "status": report.status, "changed": result.outcome == "finished"}
+    # One hop to a thread for the whole of it: an end's refill waits on every hop.
+    live = report.status in LIVE_STATUSES
+    found, changed = await run_in_threadpool(
+        _apply, ends, outbox, dial_id, report.status, report.model_extra or None, live=live
+    )
+    if not found:
+        raise NotFound(f"no dial {dial_id}")
+    return {"dialId": dial_id, "status": report.status, "changed": changed}
+
+
+def _apply(
+    ends: DialEnds,
+    outbox: BrokerOutbox | None,
+    dial_id: str,
+    status: str,
+    details: dict[str, Any] | None,
+    *,
+    live: bool,
+) -> tuple[bool, bool]:
+    """Find the dial and apply the report; returns (found, changed)."""
+    ref = ends.locate(dial_id)
+    if ref is None:
+        return False, False
+    if live:
+        return True, ends.set_live_status(ref, status)
+    return True, _end(ends, outbox, ref, status, details).outcome == "finished"
 
 
 def _end(
