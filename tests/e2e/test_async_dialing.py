@@ -77,7 +77,7 @@ class StandIn:
             self.closing.wait()  # the provider never answers (until the test ends)
             return
         if self.mode == "hold":
-            self.closing.wait(self.call_seconds)  # the call lasts this long
+            self.closing.wait(self.hold_s(body))  # the call lasts this long
             self._ended()
             _answer(handler, {"status": "completed"})
             return
@@ -85,6 +85,10 @@ class StandIn:
         timer = threading.Timer(self.call_seconds, self._report_end, args=(body["dialId"],))
         timer.daemon = True
         timer.start()
+
+    def hold_s(self, body: dict[str, Any]) -> float:
+        """How long the call of ``body`` lasts (in ``hold`` mode)."""
+        return self.call_seconds
 
     def _ended(self) -> None:
         with self.lock:
