@@ -139,16 +139,21 @@ def _flag(path: str) -> str:
 def _api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
+    from config.broker import BrokerOutbox, make_broker  # noqa: PLC0415
     from producer.http.app import create_app  # noqa: PLC0415
     from producer.service import limits_of  # noqa: PLC0415
 
     secret = settings.dialer_secret.get_secret_value() if settings.dialer_secret else None
+    # The workers' broker (same Redis and namespace): a provider's callback sends the
+    # next dial messages from here at once.
+    broker = make_broker(make_redis(settings.redis_url, decode=False), settings.namespace)
     app = create_app(
         make_redis(settings.redis_url),
         settings.namespace,
         limits=limits_of(settings),
         max_body_bytes=settings.max_body_bytes,
         dialer_secret=secret,
+        outbox=BrokerOutbox(broker),
     )
     uvicorn.run(
         app,

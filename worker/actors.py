@@ -1,5 +1,5 @@
 """The dramatiq actors: the scheduler (``batchdial.pump``) and the dialer (``batchdial.dial``),
-and the outbox that sends their messages.
+on a broker; the outbox that sends their messages is ``config.broker.BrokerOutbox``.
 
 They are registered on a given broker (never on a global one at import time) and do
 nothing but call the engine. The dial actor never retries: dramatiq's ``Retries``
@@ -15,35 +15,16 @@ import dramatiq
 import structlog
 from dramatiq.brokers.redis import RedisBroker
 
-from config.broker import DIAL_QUEUE, SCHEDULER_QUEUE
+from config.broker import (
+    DIAL_ACTOR,
+    DIAL_QUEUE,
+    SCHEDULER_ACTOR,
+    SCHEDULER_QUEUE,
+    BrokerOutbox,
+)
 from worker.engine.core import Engine
 
-#: The scheduler actor's name ("pump": what deploy/ and the dashboards know it by).
-SCHEDULER_ACTOR = "batchdial.pump"
-DIAL_ACTOR = "batchdial.dial"
-
-
-class BrokerOutbox:
-    """The engine's outbox over a broker: messages to the actors, by their names."""
-
-    def __init__(self, broker: RedisBroker) -> None:
-        self._broker = broker
-
-    def send_pump(self, ws_id: str, job_id: str) -> None:
-        """Ask for one run of the job's scheduler."""
-        self._send(SCHEDULER_QUEUE, SCHEDULER_ACTOR, (ws_id, job_id))
-
-    def send_dial(self, ws_id: str, job_id: str, index: int) -> None:
-        """Ask for one dial of a released row."""
-        self._send(DIAL_QUEUE, DIAL_ACTOR, (ws_id, job_id, index))
-
-    def _send(self, queue_name: str, actor_name: str, args: tuple[object, ...]) -> None:
-        # What Actor.send builds (dramatiq/actor.py, message_with_options), without
-        # needing the actor object: the engine exists before the actors that call it.
-        message = dramatiq.Message(  # type: ignore[var-annotated]
-            queue_name=queue_name, actor_name=actor_name, args=args, kwargs={}, options={}
-        )
-        self._broker.enqueue(message)
+__all__ = ["DIAL_ACTOR", "SCHEDULER_ACTOR", "Actors", "BrokerOutbox"]
 
 
 class Actors:

@@ -14,15 +14,16 @@ import dramatiq
 import redis
 import structlog
 
-from config.broker import make_broker
+from config.broker import BrokerOutbox, make_broker
 from config.redis import make_redis
 from config.settings import Settings
 from domain.keys import Keys
-from worker.actors import Actors, BrokerOutbox
+from worker.actors import Actors
 from worker.dialers.base import Dialer
 from worker.dialers.http import HttpDialer
 from worker.dialers.simulated import SimulatedDialer
 from worker.engine.core import Engine
+from worker.engine.loop import EventLoop
 from worker.engine.timers import Timekeeper
 from worker.engine.timing import Timing
 
@@ -32,15 +33,16 @@ log = structlog.get_logger(__name__)
 SHUTDOWN_GRACE_S = 30.0
 
 
-def make_dialer(settings: Settings) -> Dialer:
-    """The dialer backend the settings choose."""
+def make_dialer(settings: Settings, loop: EventLoop | None = None) -> Dialer:
+    """The dialer backend the settings choose; ``loop`` is the process's event loop
+    (where simulated calls in progress live)."""
     if settings.dialer == "http":
         assert settings.dialer_url is not None
         secret = settings.dialer_secret.get_secret_value() if settings.dialer_secret else None
         return HttpDialer(
             settings.dialer_url, secret=secret, timeout_s=settings.dialer_timeout_seconds
         )
-    return SimulatedDialer(settings.simulated_call_seconds, settings.outcome_weights)
+    return SimulatedDialer(settings.simulated_call_seconds, settings.outcome_weights, loop=loop)
 
 
 def timing_of(settings: Settings) -> Timing:
@@ -110,12 +112,14 @@ def build_runtime(
         middleware = Prometheus()
         broker.add_middleware(middleware)
         broker.emit_after("process_boot")
+    loop = EventLoop()
     engine = Engine(
         state,
         Keys(settings.namespace),
-        dialer or make_dialer(settings),
+        dialer or make_dialer(settings, loop),
         BrokerOutbox(broker),
         timing or timing_of(settings),
+        loop=loop,
     )
     actors = Actors(broker, engine)
     if middleware is not None:
@@ -129,6 +133,10 @@ def build_runtime(
             ):
                 metric.labels(actor.queue_name, actor.actor_name)
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+    # A process takes no more messages than it has threads to start them: a message it
+    # held beyond that would keep its row (and so a slot) from the other workers while
+    # it waits (dramatiq's default is twice the threads).
+    worker.queue_prefetch = threads
     return WorkerRuntime(engine, actors, Timekeeper(engine), worker)
 
 

@@ -10,6 +10,7 @@ import redis
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from config.broker import BrokerOutbox
 from domain.dials import DialEnds
 from domain.keys import Keys
 from domain.metrics import RedisCollector
@@ -44,8 +45,11 @@ def create_app(
     limits: Limits | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     dialer_secret: str | None = None,
+    outbox: BrokerOutbox | None = None,
 ) -> FastAPI:
-    """The API over one Redis and namespace."""
+    """The API over one Redis and namespace. With ``outbox`` (the workers' broker), a
+    provider's callback that ends a dial sends the dial messages of the rows released
+    into the freed slot at once; without, the job's scheduler releases them."""
     app = FastAPI(
         title="batchdial",
         version="0.1.0",
@@ -54,6 +58,7 @@ def create_app(
     app.state.producer = Producer(client, namespace, limits)
     app.state.dial_ends = DialEnds(client, Keys(namespace))
     app.state.dialer_secret = dialer_secret
+    app.state.dial_outbox = outbox
     app.state.redis_metrics = CollectorRegistry(auto_describe=False)
     app.state.redis_metrics.register(RedisCollector(client, Keys(namespace)))
     install_error_handlers(app)

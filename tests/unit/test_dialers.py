@@ -3,6 +3,7 @@ simulated dialer's outcomes and timing, and the signature helpers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -12,8 +13,8 @@ import httpx
 import pytest
 
 from domain.signing import SIGNATURE_HEADER, sign, verify
-from worker.dialers.base import DialRequest
-from worker.dialers.http import HttpDialer
+from worker.dialers.base import DialRequest, Placed
+from worker.dialers.http import WORKER_HEADER, HttpDialer
 from worker.dialers.simulated import SimulatedDialer
 
 REQUEST = DialRequest(
@@ -21,17 +22,39 @@ REQUEST = DialRequest(
 )
 
 
+class Dialer:
+    """An http dialer against ``handler``, placing on an event loop of the test's own
+    (what the engine does on the process's loop); pauses are recorded, not slept."""
+
+    def __init__(
+        self,
+        handler: Callable[[httpx.Request], httpx.Response],
+        sleeps: list[float] | None = None,
+    ) -> None:
+        self.sleeps = sleeps if sleeps is not None else []
+
+        async def sleep(seconds: float) -> None:
+            self.sleeps.append(seconds)
+
+        self.inner = HttpDialer(
+            "http://provider.test/dial",
+            secret="k",
+            backoff_s=(0.1, 0.2, 0.4),
+            sleep=sleep,
+            client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+            worker_id="host:1",
+        )
+
+    def place(self, request: DialRequest, on_end: Callable[[str, str], None]) -> Placed:
+        answer = self.inner.place(request, on_end)
+        assert not isinstance(answer, Placed), "the http dialer places on the loop"
+        return asyncio.run(answer)
+
+
 def dialer_for(
     handler: Callable[[httpx.Request], httpx.Response], sleeps: list[float] | None = None
-) -> HttpDialer:
-    transport = httpx.MockTransport(handler)
-    return HttpDialer(
-        "http://provider.test/dial",
-        secret="k",
-        backoff_s=(0.1, 0.2, 0.4),
-        sleep=(sleeps.append if sleeps is not None else lambda _s: None),
-        client=httpx.Client(transport=transport),
-    )
+) -> Dialer:
+    return Dialer(handler, sleeps)
 
 
 def never(_status: str, _reason: str) -> None:
@@ -60,6 +83,7 @@ def test_terminal_status_in_the_answer_ends_the_dial() -> None:
         "attempt": 1,
     }
     assert seen[0].headers["Idempotency-Key"] == "dial_j_0_1_x"
+    assert seen[0].headers[WORKER_HEADER] == "host:1"
     assert verify("k", "dial_j_0_1_x", seen[0].content, seen[0].headers[SIGNATURE_HEADER]) is None
 
 
@@ -112,7 +136,7 @@ def test_retries_run_out_into_a_failed_dial() -> None:
 
 
 def test_simulated_calls_end_after_their_time_with_the_weighted_outcomes() -> None:
-    """Zero-length calls end at once; others end on the timer thread after their time."""
+    """Zero-length calls end at once; others end on a timer of the event loop."""
     instant = SimulatedDialer(0, {"busy": 1})
     assert instant.place(REQUEST, never).status == "busy"
     timed = SimulatedDialer(0.2, {"completed": 1, "failed": 0})

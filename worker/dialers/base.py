@@ -1,8 +1,15 @@
-"""The dialer interface every backend implements."""
+"""The dialer interface every backend implements.
+
+A dialer answers :meth:`Dialer.place` at once, either with what placing the call gave
+(:class:`Placed`: a backend that needs no network, or a test double), or with a
+coroutine that places it (the http dialer). The engine runs such a coroutine on the
+process's event loop (:mod:`worker.engine.loop`) and records its answer when it comes,
+so that a call waiting on a provider holds no worker thread.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -49,15 +56,20 @@ class Placed:
     details: dict[str, Any] | None = field(default=None)
 
 
-#: Called once when a call that lives in this process ends: (status, reason).
+#: Called once when a call that lives in this process ends: (status, reason). It may
+#: be called from any thread, the event loop's included, and returns at once.
 OnEnd = Callable[[str, str], None]
+#: What :meth:`Dialer.place` answers: what placing gave, or a coroutine that places it
+#: (awaiting only the network and timers: it runs on the process's event loop).
+Answer = Placed | Coroutine[Any, Any, Placed]
 
 
 class Dialer(Protocol):
     """Places calls."""
 
-    def place(self, request: DialRequest, on_end: OnEnd) -> Placed:
-        """Place ``request``; see :class:`Placed` for what the answer means."""
+    def place(self, request: DialRequest, on_end: OnEnd) -> Answer:
+        """Place ``request`` without blocking: a :class:`Placed` (see there what it
+        means) or a coroutine that gives one; see :data:`Answer`."""
         ...
 
     def close(self) -> None:

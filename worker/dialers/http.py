@@ -4,13 +4,22 @@ A 2xx answer with a terminal ``status`` ends the dial at once; a 2xx answer with
 one hands the call to the provider, which reports the end to
 ``POST /api/dials/{dialId}/status``. Connection errors, timeouts and 5xx answers are
 retried with backoff under the same ``Idempotency-Key``; a 4xx answer fails the dial.
+
+Placing is asynchronous (``httpx.AsyncClient``): :meth:`HttpDialer.place` returns a
+coroutine that the engine runs on the process's event loop, so a provider that takes
+its time to answer (or holds the request for the whole call) holds no worker thread.
+Each request names the process that placed it (``X-Batchdial-Worker``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-import time
-from collections.abc import Callable
+import os
+import socket
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import httpx
 import structlog
@@ -24,6 +33,11 @@ log = structlog.get_logger(__name__)
 
 #: Seconds to wait before each retry of a failed attempt.
 DEFAULT_BACKOFF_S = (0.5, 1.0, 2.0, 4.0)
+#: The header that names the worker process placing a dial (host:pid).
+WORKER_HEADER = "X-Batchdial-Worker"
+#: Connections kept open to the provider for reuse (there is no limit on how many are
+#: open at once: the caps bound the calls, and each call in progress may hold one).
+KEEPALIVE_CONNECTIONS = 256
 
 
 class HttpDialer:
@@ -36,28 +50,53 @@ class HttpDialer:
         secret: str | None = None,
         timeout_s: float = 10.0,
         backoff_s: tuple[float, ...] = DEFAULT_BACKOFF_S,
-        sleep: Callable[[float], None] = time.sleep,
-        client: httpx.Client | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        client: httpx.AsyncClient | None = None,
+        worker_id: str | None = None,
     ) -> None:
         self.url = url
         self._secret = secret
         self._backoff = backoff_s
         self._sleep = sleep
-        self._client = client or httpx.Client(timeout=timeout_s)
+        self._timeout_s = timeout_s
+        self._client = client
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
 
-    def place(self, request: DialRequest, on_end: OnEnd) -> Placed:
-        """POST the dial; retry what may be transient; read the answer."""
+    def place(self, request: DialRequest, on_end: OnEnd) -> Coroutine[Any, Any, Placed]:
+        """A coroutine that POSTs the dial, retries what may be transient and reads
+        the answer (run it on the event loop)."""
+        return self._post(request)
+
+    def _http(self) -> httpx.AsyncClient:
+        # Made on the loop that uses it (an AsyncClient belongs to one loop).
+        self._loop = asyncio.get_running_loop()
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=self._timeout_s,
+                limits=httpx.Limits(
+                    max_connections=None, max_keepalive_connections=KEEPALIVE_CONNECTIONS
+                ),
+            )
+        return self._client
+
+    async def _post(self, request: DialRequest) -> Placed:
         body = json.dumps(request.as_json(), separators=(",", ":")).encode()
-        headers = {"content-type": "application/json", "Idempotency-Key": request.dial_id}
+        headers = {
+            "content-type": "application/json",
+            "Idempotency-Key": request.dial_id,
+            WORKER_HEADER: self.worker_id,
+        }
+        client = self._http()
         problem = ""
         for attempt, pause in enumerate((0.0, *self._backoff)):
             if pause:
                 PROVIDER_RETRIES.inc()
-                self._sleep(pause)
+                await self._sleep(pause)
             if self._secret:
                 headers[SIGNATURE_HEADER] = sign(self._secret, request.dial_id, body)
             try:
-                answer = self._client.post(self.url, content=body, headers=headers)
+                answer = await client.post(self.url, content=body, headers=headers)
             except httpx.HTTPError as exc:
                 PROVIDER_ERRORS.labels(
                     "timeout" if isinstance(exc, httpx.TimeoutException) else "connect"
@@ -100,5 +139,13 @@ class HttpDialer:
         return Placed(handoff=True)
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self._client.close()
+        """Close the connection pool (on the loop that used it, if it still runs)."""
+        client, loop = self._client, self._loop
+        if client is None:
+            return
+        if loop is not None and loop.is_running():
+            with contextlib.suppress(Exception):  # stopping: a pool left open dies with us
+                asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(5)
+        elif loop is None:
+            with contextlib.suppress(Exception):
+                asyncio.run(client.aclose())

@@ -4,7 +4,8 @@ the actors and the timers call.
 - :meth:`Engine.pump` (scheduler actor): one run of the job's scheduler
   (:mod:`worker.engine.scheduler`).
 - :meth:`Engine.dial` (dial actor): claims a released row and places the call
-  (:mod:`worker.engine.dialing`).
+  (:mod:`worker.engine.dialing`), handing a placement that waits on a provider to the
+  process's event loop (:mod:`worker.engine.loop`).
 - :meth:`Engine.end`: ends a dial (:mod:`worker.engine.endings`) and returns the rows
   released into the freed slot.
 - :meth:`Engine.take_wakeups`, :meth:`Engine.reap`, :meth:`Engine.renew`,
@@ -25,6 +26,7 @@ from worker.engine.endings import Endings
 from worker.engine.heartbeat import Heartbeat
 from worker.engine.jobconfig import JobConfigs
 from worker.engine.leases import LeaseKeeper
+from worker.engine.loop import EventLoop
 from worker.engine.outbox import Outbox
 from worker.engine.scheduler import Scheduler
 from worker.engine.timing import Timing, redis_now_ms
@@ -40,8 +42,12 @@ class Engine:
         dialer: Dialer,
         outbox: Outbox,
         timing: Timing | None = None,
+        *,
+        loop: EventLoop | None = None,
     ) -> None:
         self._r = client
+        #: The process's event loop, where calls waiting on a provider live.
+        self.loop = loop or EventLoop()
         self.dialer = dialer
         self.outbox = outbox
         self.timing = timing or Timing()
@@ -62,6 +68,7 @@ class Engine:
             keeper=self.keeper,
             heartbeat=self.presence,
             endings=self.endings,
+            loop=self.loop,
         )
 
     @property
@@ -125,5 +132,7 @@ class Engine:
         self.dialing.drain()
 
     def close(self) -> None:
-        """Stop the continuation threads (after the dialer has no call left)."""
+        """Stop the continuation threads and the event loop (after the dialer has no
+        call left; a call still waiting on the loop is abandoned, and its lease lapses)."""
         self.dialing.close()
+        self.loop.stop()

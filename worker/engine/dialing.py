@@ -8,6 +8,13 @@ Rows that an end releases into the freed slot are dialed here too, one after ano
 while this process holds less than its fair share of the job's calls; the rest go to
 the broker. A claim refused for pacing leaves its row released and parks it in the
 pacer (:mod:`worker.engine.pacing`), which claims it again when a start conforms.
+
+A dialer that answers with a coroutine (the http dialer) is not waited for: the
+coroutine runs on the process's event loop (:mod:`worker.engine.loop`) and the actor's
+thread returns at once, so a call in progress never holds a thread. When the answer
+comes, the continuation threads record it (a handoff, an end, or a failure) and dial
+the rows its end released; ends reported from the loop (simulated timers) go there
+too, since recording touches Redis and nothing may block the loop.
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ import json
 import secrets
 import threading
 from collections import deque
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import redis
 import structlog
@@ -30,6 +39,7 @@ from worker.engine.endings import Endings
 from worker.engine.heartbeat import Heartbeat
 from worker.engine.jobconfig import JobConfig, JobConfigs
 from worker.engine.leases import LeaseKeeper
+from worker.engine.loop import EventLoop
 from worker.engine.outbox import Outbox
 from worker.engine.pacing import Pacer
 from worker.engine.timing import Timing
@@ -63,6 +73,7 @@ class Dialing:
         keeper: LeaseKeeper,
         heartbeat: Heartbeat,
         endings: Endings,
+        loop: EventLoop,
     ) -> None:
         self._k = keys
         self._dialer = dialer
@@ -72,6 +83,7 @@ class Dialing:
         self._keeper = keeper
         self._heartbeat = heartbeat
         self._endings = endings
+        self._loop = loop
         self._scripts = Scripts(client, "engine")
         self._draining = threading.Event()
         self._continuations = ThreadPoolExecutor(
@@ -223,26 +235,66 @@ class Dialing:
             attempt=claim.attempt,
         )
         try:
-            placed = self._dialer.place(
-                request, lambda status, reason: self._ended_elsewhere(ref, status, reason)
+            answer = self._dialer.place(
+                request,
+                lambda status, reason: self._offload(self._ended_elsewhere, ref, status, reason),
             )
         except Exception as exc:  # worker-loop boundary: the dial must still end
             log.exception("dialer_failed", dial_id=dial_id, job_id=job_id)
-            placed = Placed(status="failed", reason=f"dialer error: {type(exc).__name__}")
+            answer = Placed(status="failed", reason=f"dialer error: {type(exc).__name__}")
+        if isinstance(answer, Placed):
+            return self._record(ref, answer)
+        self._loop.submit(self._await_answer(ref, answer))
+        return []
+
+    def _record(self, ref: DialRef, placed: Placed) -> list[int]:
+        """Record what placing gave; returns the rows released if the call ended."""
         if placed.status is not None:
             return _released(
                 self._endings.end_or_defer(ref, placed.status, placed.reason, placed.details)
             )
         if placed.handoff and self._keeper.handoff(ref) == "lost":
-            log.warning("lease_lost_before_handoff", dial_id=dial_id, job_id=job_id)
+            log.warning("lease_lost_before_handoff", dial_id=ref.dial_id, job_id=ref.job_id)
             return _released(self._endings.end_or_defer(ref, "failed", "lease_lost"))
         return []
 
+    async def _await_answer(self, ref: DialRef, answer: Coroutine[Any, Any, Placed]) -> None:
+        """On the event loop: wait for the provider's answer, then record it on a
+        continuation thread. The lease is renewed all the while (the dial is held)."""
+        try:
+            placed = await answer
+        except Exception as exc:  # event-loop boundary: the dial must still end
+            log.exception("dialer_failed", dial_id=ref.dial_id, job_id=ref.job_id)
+            placed = Placed(status="failed", reason=f"dialer error: {type(exc).__name__}")
+        self._offload(self._answered, ref, placed)
+
+    def _answered(self, ref: DialRef, placed: Placed) -> None:
+        """A continuation thread: the answer of a call placed on the loop."""
+        with structlog.contextvars.bound_contextvars(ws_id=ref.ws_id, job_id=ref.job_id):
+            self._dial_chain(ref.ws_id, ref.job_id, self._record(ref, placed))
+
+    def _offload(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` on a continuation thread (so that nothing blocks the loop);
+        inline once those are stopped."""
+        try:
+            self._continuations.submit(self._safely, fn, *args)
+        except RuntimeError:  # shutting down
+            self._safely(fn, *args)
+
+    @staticmethod
+    def _safely(fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:  # thread boundary; a dial left held is ended by its lease
+            log.exception("continuation_failed")
+
     def _ended_elsewhere(self, ref: DialRef, status: str, reason: str) -> None:
-        """A call living in this process ended (simulated timer): end it, continue."""
+        """A call living in this process ended (simulated timer; on a continuation
+        thread): end it, and dial into its slot."""
         result = self._endings.end_or_defer(ref, status, reason)
         if result is not None:
-            self.continue_with(ref.ws_id, ref.job_id, result.released)
+            with structlog.contextvars.bound_contextvars(ws_id=ref.ws_id, job_id=ref.job_id):
+                self._dial_chain(ref.ws_id, ref.job_id, result.released)
 
     def _claim(
         self, ws_id: str, job_id: str, index: int, template: str, *, config: JobConfig

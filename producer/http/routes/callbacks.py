@@ -8,11 +8,16 @@ captured callback cannot be replayed.
 
 from __future__ import annotations
 
+from typing import Any
+
+import redis
+import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from domain.dials import LIVE_STATUSES, DialEnds
+from config.broker import BrokerOutbox
+from domain.dials import LIVE_STATUSES, DialEnds, DialRef, FinishResult
 from domain.errors import InvalidInput, NotFound, Unauthorized
 from domain.signing import SIGNATURE_HEADER, verify
 from producer.http.deps import body_doc
@@ -22,6 +27,7 @@ from producer.schemas.callbacks import REPORTABLE_STATUSES, StatusIn
 from producer.schemas.responses import DialStatusChange
 
 router = APIRouter(tags=["provider"])
+log = structlog.get_logger(__name__)
 
 
 @router.post(
@@ -55,13 +61,50 @@ async def dial_status(dial_id: str, request: Request) -> JSONResponse:
         allowed = ", ".join(sorted(REPORTABLE_STATUSES))
         raise InvalidInput.one("status", f"must be one of {allowed}")
     ends: DialEnds = request.app.state.dial_ends
-    ref = await run_in_threadpool(ends.locate, dial_id)
-    if ref is None:
+    outbox: BrokerOutbox | None = request.app.state.dial_outbox
+    # One hop to a thread for the whole of it: an end's refill waits on every hop.
+    live = report.status in LIVE_STATUSES
+    found, changed = await run_in_threadpool(
+        _apply, ends, outbox, dial_id, report.status, report.model_extra or None, live=live
+    )
+    if not found:
         raise NotFound(f"no dial {dial_id}")
-    if report.status in LIVE_STATUSES:
-        changed = await run_in_threadpool(ends.set_live_status, ref, report.status)
-        return JSONResponse({"dialId": dial_id, "status": report.status, "changed": changed})
-    details = report.model_extra or None
-    result = await run_in_threadpool(lambda: ends.finish(ref, report.status, details=details))
-    changed = result.outcome == "finished"
     return JSONResponse({"dialId": dial_id, "status": report.status, "changed": changed})
+
+
+def _apply(
+    ends: DialEnds,
+    outbox: BrokerOutbox | None,
+    dial_id: str,
+    status: str,
+    details: dict[str, Any] | None,
+    *,
+    live: bool,
+) -> tuple[bool, bool]:
+    """Find the dial and apply the report; returns (found, changed)."""
+    ref = ends.locate(dial_id)
+    if ref is None:
+        return False, False
+    if live:
+        return True, ends.set_live_status(ref, status)
+    return True, _end(ends, outbox, ref, status, details).outcome == "finished"
+
+
+def _end(
+    ends: DialEnds,
+    outbox: BrokerOutbox | None,
+    ref: DialRef,
+    status: str,
+    details: dict[str, Any] | None,
+) -> FinishResult:
+    """End the dial; send the dial messages of the rows released into its slot."""
+    result = ends.finish(ref, status, details=details, release=outbox is not None)
+    if outbox is None:
+        return result
+    try:
+        for index in result.released:
+            outbox.send_dial(ref.ws_id, ref.job_id, index)
+    except redis.RedisError as exc:  # the end is recorded; a released row is taken back
+        # by the job's scheduler after Timing.stale_release_ms and released again
+        log.warning("refill_not_sent", dial_id=ref.dial_id, error=type(exc).__name__)
+    return result
