@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
+from fastapi.testclient import TestClient
 
 from domain.keys import Keys
+from domain.storage import is_storage_full, read_memory, snapshot
 from producer.jobs import STAGING_TTL_S
 from tests.faults.helpers import dial_report, log_events, log_problems, wait_status
-from tests.support.http import assert_error, job_url, read_all
+from tests.support.http import assert_error, h, job_url, producer_of, read_all
 from tests.support.procs import env_for
 from tests.support.redis_server import own_redis
 from tests.support.stack import StackFactory
@@ -169,3 +172,54 @@ def test_redis_full_refuses_writes_keeps_reads_and_recovers(
     assert report["unfinished"] == []
     assert ready_after == 200 and full_after == 0
     assert api_problems == []  # 503s, not stack traces
+
+
+#: What Redis answers a refused write: redis-py's own class (Redis 7, also from inside
+#: a script), and the text a Redis 6 script error carries.
+OOM_REFUSALS = [
+    redis.OutOfMemoryError("command not allowed when used memory > 'maxmemory'."),
+    redis.ResponseError(
+        "Error running script (call to f_0a1b): @user_script:12: -OOM command not allowed"
+        " when used memory > 'maxmemory'."
+    ),
+]
+
+
+@pytest.mark.parametrize("refusal", OOM_REFUSALS, ids=["OutOfMemoryError", "script-error"])
+def test_a_refused_write_answers_503_storage_full(
+    api: TestClient, make_workspace: Callable[..., dict[str, Any]], refusal: redis.ResponseError
+) -> None:
+    """A write refused for memory, by a command or inside a Lua script, answers 503
+    storage_full with what an operator can do; another refusal is not storage_full."""
+    ws = make_workspace()
+    producer = producer_of(api)
+
+    def refuse(*_args: Any) -> Any:
+        raise refusal
+
+    producer.cancel_job = refuse  # type: ignore[method-assign]
+    answer = api.post("/api/batch_dial_jobs/job_0/cancel", headers=h(ws))
+    error = assert_error(answer, 503, "storage_full")
+    assert "maxmemory" in error["message"] and "no effect" in error["message"]
+    assert not is_storage_full(redis.ResponseError("WRONGTYPE Operation against a key"))
+
+
+def test_reads_fall_back_when_redis_refuses_multi(tmp_path: Path) -> None:
+    """Over maxmemory Redis refuses MULTI even for reads; :func:`snapshot` answers the
+    same reads through a plain pipeline, and a write through it is still refused."""
+    with own_redis(tmp_path / "redis") as server:
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        client.hset("h", mapping={"a": "1"})
+        client.config_set("maxmemory-policy", "noeviction")
+        client.config_set("maxmemory", "1")  # far under what an empty Redis uses
+        with pytest.raises(redis.OutOfMemoryError), client.pipeline(transaction=True) as pipe:
+            pipe.hgetall("h").execute()
+        assert snapshot(client, lambda p: p.hgetall("h").zcard("z")) == [{"a": "1"}, 0]
+        with pytest.raises(redis.OutOfMemoryError):
+            snapshot(client, lambda p: p.set("k", "v"))
+        memory = read_memory(client)
+        assert memory is not None and memory.full and (memory.ratio or 0) > 1
+        client.config_set("maxmemory", "0")
+        memory = read_memory(client)
+        assert memory is not None and not memory.full and memory.ratio is None
+        client.close()
