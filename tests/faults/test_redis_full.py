@@ -18,6 +18,7 @@ import httpx
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from redis.client import Pipeline
 
 from domain.keys import Keys
 from domain.storage import is_storage_full, read_memory, snapshot
@@ -194,7 +195,7 @@ def test_a_refused_write_answers_503_storage_full(
     ws = make_workspace()
     producer = producer_of(api)
 
-    def refuse(*_args: Any) -> Any:
+    def refuse(ws_id: str, job_id: str) -> dict[str, Any]:
         raise refusal
 
     producer.cancel_job = refuse  # type: ignore[method-assign]
@@ -212,9 +213,16 @@ def test_reads_fall_back_when_redis_refuses_multi(tmp_path: Path) -> None:
         client.hset("h", mapping={"a": "1"})
         client.config_set("maxmemory-policy", "noeviction")
         client.config_set("maxmemory", "1")  # far under what an empty Redis uses
-        with pytest.raises(redis.OutOfMemoryError), client.pipeline(transaction=True) as pipe:
-            pipe.hgetall("h").execute()
-        assert snapshot(client, lambda p: p.hgetall("h").zcard("z")) == [{"a": "1"}, 0]
+
+        def reads(pipe: Pipeline) -> None:
+            pipe.hgetall("h")
+            pipe.zcard("z")
+
+        with client.pipeline(transaction=True) as pipe:
+            reads(pipe)
+            with pytest.raises(redis.OutOfMemoryError):
+                pipe.execute()
+        assert snapshot(client, reads) == [{"a": "1"}, 0]
         with pytest.raises(redis.OutOfMemoryError):
             snapshot(client, lambda p: p.set("k", "v"))
         memory = read_memory(client)
