@@ -157,7 +157,8 @@ def test_redis_full_refuses_writes_keeps_reads_and_recovers(
     print(
         f"\nredis full: {len(created)} create(s) of {FILL_ROWS} rows stored in {fill_s:.1f}s "
         f"before one was refused ({refused.status_code} {error['code']}); used_memory "
-        f"{info['used_memory']} of maxmemory {info['maxmemory']}; job {full_at['finished']}/"
+        f"{used} before the fill, {info['used_memory']} of maxmemory {info['maxmemory']} at the "
+        f"refusal; job {full_at['finished']}/"
         f"{ROWS} finished when full, {when_freed['finished']} when freed; writes "
         f"{ {k: a.status_code for k, a in writes.items()} }, reads all 200; /readyz "
         f"{ready.status_code}; used ratio {ratio:.3f}; staged keys of the refused create "
