@@ -138,12 +138,16 @@ def _memory_metrics(memory: MemoryUse | None) -> Iterator[GaugeMetricFamily]:
     """Redis memory against maxmemory (nothing when INFO is not answered)."""
     if memory is None:
         return
-    if memory.ratio is not None:
-        yield GaugeMetricFamily(
-            "batchdial_redis_memory_used_ratio",
-            "Redis memory used as a share of its maxmemory (absent without maxmemory).",
-            value=memory.ratio,
-        )
+    yield GaugeMetricFamily(
+        "batchdial_redis_memory_used_bytes",
+        "Redis memory used, as maxmemory counts it (less the AOF and replication buffers).",
+        value=memory.used,
+    )
+    yield GaugeMetricFamily(
+        "batchdial_redis_memory_max_bytes",
+        "Redis' maxmemory (0: no limit).",
+        value=memory.limit,
+    )
     yield GaugeMetricFamily(
         "batchdial_storage_full",
         f"1 while Redis is at {FULL_RATIO:.0%} or more of its maxmemory: writes are refused"

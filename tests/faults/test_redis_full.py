@@ -131,8 +131,10 @@ def test_redis_full_refuses_writes_keeps_reads_and_recovers(
             assert_error(ready, 503, "storage_full")
             metrics = http.get("/metrics").text
             assert _metric(metrics, "batchdial_storage_full") == 1
-            ratio = _metric(metrics, "batchdial_redis_memory_used_ratio")
-            assert ratio is not None and ratio > 1
+            used_now = _metric(metrics, "batchdial_redis_memory_used_bytes") or 0
+            limit = _metric(metrics, "batchdial_redis_memory_max_bytes") or 0
+            ratio = used_now / limit if limit else 0
+            assert ratio > 1
 
             # Nothing half-stored is visible: the list holds the job and the creates that
             # answered 201; the refused create's staged rows, if any, expire.
