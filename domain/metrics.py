@@ -5,7 +5,8 @@ answers, the API for provider callbacks), once: the count follows the atomic end
 script's answer. Totals that must be right whichever process is scraped (jobs by
 status, rows queued, dials in progress, the dial queue, scheduler lag) are read from
 Redis on every scrape by :class:`RedisCollector`. No job id, row id or phone number
-is ever a label value.
+is ever a label value. Redis memory against ``maxmemory`` is read with ``INFO memory``
+(:mod:`domain.storage`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from domain.keys import Keys
 from domain.protocol import RecoveryReason, words
+from domain.storage import FULL_RATIO, MemoryUse, read_memory
 
 JOB_STATUSES = ("INIT", "ACTIVE", "PAUSED", "COMPLETE", "CANCELLED")
 #: At most this many active jobs are inspected per scrape for `batchdial_jobs_stalled`.
@@ -67,6 +69,7 @@ class RedisCollector(Collector):
                 pipe.time()
                 stats, queue_len, oldest, now = pipe.execute()
             stalled = self._stalled()
+            memory = read_memory(self._r)
         except redis.RedisError:
             return
         stats = cast(dict[str, str], stats)
@@ -110,6 +113,7 @@ class RedisCollector(Collector):
             "ACTIVE jobs with an open window and rows waiting but nothing dialing.",
             value=stalled,
         )
+        yield from _memory_metrics(memory)
 
     def _stalled(self) -> int:
         members = cast(list[str], self._r.zrange(self._k.wakeups, 0, STALLED_SCAN_LIMIT - 1))
@@ -128,6 +132,28 @@ class RedisCollector(Collector):
             if status == "ACTIVE" and window == "open" and waiting and not dialing:
                 stalled += 1
         return stalled
+
+
+def _memory_metrics(memory: MemoryUse | None) -> Iterator[GaugeMetricFamily]:
+    """Redis memory against maxmemory (nothing when INFO is not answered)."""
+    if memory is None:
+        return
+    yield GaugeMetricFamily(
+        "batchdial_redis_memory_used_bytes",
+        "Redis memory used, as maxmemory counts it (less the AOF and replication buffers).",
+        value=memory.used,
+    )
+    yield GaugeMetricFamily(
+        "batchdial_redis_memory_max_bytes",
+        "Redis' maxmemory (0: no limit).",
+        value=memory.limit,
+    )
+    yield GaugeMetricFamily(
+        "batchdial_storage_full",
+        f"1 while Redis is at {FULL_RATIO:.0%} or more of its maxmemory: writes are refused"
+        " (503 storage_full), reads still work.",
+        value=1 if memory.full else 0,
+    )
 
 
 def observe_end(status: str, started_ms: int | None, ended_ms: int | None) -> None:

@@ -21,10 +21,12 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import redis
+from redis.client import Pipeline
 
 from domain.errors import InvalidInput, Problem
 from domain.keys import Keys
 from domain.pagination import Page, check_limit, decode_cursor, encode_cursor
+from domain.storage import snapshot
 from domain.stored_config import hours_of, job_zone_of, schedule_of
 from domain.time.eligibility import JOB_ZONE, group_schedules, next_eligible
 from domain.time.schedule import WeeklySchedule, is_open
@@ -99,7 +101,8 @@ class QueueView:
         n = check_limit(limit)
         phase, after, after_member = _parse_cursor(cursor)
         k = self._k
-        with self._r.pipeline(transaction=True) as pipe:
+
+        def reads(pipe: Pipeline) -> None:
             pipe.hmget(k.job(ws_id, job_id), ["status", "config", "grouped"])
             pipe.time()
             if phase == "queue":
@@ -119,7 +122,9 @@ class QueueView:
                     num=n + 1,
                     withscores=True,
                 )
-            results = pipe.execute()
+
+        # One snapshot: the job's state, Redis' clock and the three sets at one moment.
+        results = snapshot(self._r, reads)
         (status, raw_config, grouped), (seconds, micros) = results[0], results[1]
         now = datetime.fromtimestamp(int(seconds) + int(micros) / 1e6, UTC)
         if phase == "queue":

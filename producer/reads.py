@@ -8,10 +8,12 @@ import re
 from typing import Any, cast
 
 import redis
+from redis.client import Pipeline
 
 from domain.errors import InvalidInput, NotFound, Problem
 from domain.keys import Keys
 from domain.pagination import Page, check_limit, decode_cursor, encode_cursor
+from domain.storage import snapshot
 from domain.time.timefmt import iso_ms, stream_id_ms
 from producer.queueview import QueueView
 from producer.window import window_view
@@ -83,13 +85,17 @@ class JobReads:
 
     def get(self, ws_id: str, job_id: str) -> dict[str, Any]:
         """The job object of SPEC §4.2."""
-        with self._r.pipeline(transaction=True) as pipe:
-            pipe.hgetall(self._k.job(ws_id, job_id))
-            pipe.zcard(self._k.queue(ws_id, job_id))
-            pipe.zcard(self._k.released(ws_id, job_id))
-            pipe.hlen(self._k.dialing(ws_id, job_id))
-            pipe.zcard(self._k.held(ws_id, job_id))
-            record, waiting, released, dialing, held = pipe.execute()
+        k = self._k
+
+        def reads(pipe: Pipeline) -> None:
+            pipe.hgetall(k.job(ws_id, job_id))
+            pipe.zcard(k.queue(ws_id, job_id))
+            pipe.zcard(k.released(ws_id, job_id))
+            pipe.hlen(k.dialing(ws_id, job_id))
+            pipe.zcard(k.held(ws_id, job_id))
+
+        # One snapshot, so that a row moving from the queue to dialing is counted once.
+        record, waiting, released, dialing, held = snapshot(self._r, reads)
         if not record:
             raise NotFound(f"no batch dial job {job_id}")
         return job_view(record, waiting, released, dialing, held)

@@ -22,6 +22,7 @@ from domain.errors import (
     TooLarge,
     Unauthorized,
 )
+from domain.storage import is_storage_full
 from producer.validation import path_of
 
 log = structlog.get_logger(__name__)
@@ -108,7 +109,24 @@ def install_error_handlers(app: FastAPI) -> None:
     for away in (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
         app.add_exception_handler(away, _redis_away)
 
+    @app.exception_handler(redis.ResponseError)
+    async def _redis_refused(request: Request, exc: redis.ResponseError) -> JSONResponse:
+        # OutOfMemoryError, or the same refusal met by a write inside a Lua script.
+        if is_storage_full(exc):
+            log.warning("storage_full", path=request.url.path, method=request.method)
+            return error_response(503, "storage_full", STORAGE_FULL_MESSAGE)
+        raise exc  # any other refusal is unexpected: answered by the handler below
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected_error", path=request.url.path, error=type(exc).__name__)
         return error_response(500, "internal", "an unexpected error happened; it was logged")
+
+
+#: What a write answers while Redis is at maxmemory: what happened, and what to do.
+STORAGE_FULL_MESSAGE = (
+    "the store is full: Redis is at its maxmemory limit (maxmemory-policy noeviction) and "
+    "refuses writes, so this request had no effect; reads still work. An operator must "
+    "free memory in Redis (raise maxmemory, e.g. CONFIG SET maxmemory, or remove data that "
+    "is no longer needed); then retry"
+)

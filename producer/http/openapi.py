@@ -22,7 +22,10 @@ _WHY = {
     409: "the job's state does not allow this",
     413: "the request body is over the configured limit",
     422: "the request is invalid; every problem is listed in details",
-    503: "Redis is not reachable right now; retry shortly",
+    503: (
+        "Redis is not reachable right now (code unavailable), or is at its maxmemory "
+        "limit and refuses writes (code storage_full); retry later"
+    ),
 }
 
 

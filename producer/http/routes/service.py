@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from domain.storage import read_memory
 from producer.http.deps import Prod
 from producer.http.errors import error_response
 from producer.http.openapi import errors
@@ -23,11 +24,20 @@ def healthz() -> JSONResponse:
 
 @router.get("/readyz", response_model=Status, responses=errors())
 def readyz(producer: Prod) -> JSONResponse:
-    """Redis answers."""
+    """Redis answers, and is not at its maxmemory limit (503 ``storage_full`` then: reads
+    are served, writes refused)."""
     try:
         producer.redis.ping()
+        memory = read_memory(producer.redis)
     except redis.RedisError as exc:
         return error_response(503, "unavailable", f"Redis is not reachable: {type(exc).__name__}")
+    if memory is not None and memory.full:
+        return error_response(
+            503,
+            "storage_full",
+            f"Redis is full ({memory.describe()}): writes are refused, reads still work. "
+            "Free memory in Redis: raise maxmemory or remove data that is no longer needed",
+        )
     return JSONResponse({"status": "ready"})
 
 
