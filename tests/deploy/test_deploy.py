@@ -346,7 +346,7 @@ def test_api_deployment_probes_and_replicas() -> None:
     (container,) = api["spec"]["template"]["spec"]["containers"]
     assert container["args"][:1] == ["api"]
     assert "0.0.0.0" in container["args"]
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz?serving=true"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
     assert ports == {"http": 8000}

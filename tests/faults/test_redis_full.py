@@ -129,6 +129,9 @@ def test_redis_full_refuses_writes_keeps_reads_and_recovers(
             assert reads[job_url(job)].json()["name"] != "renamed"
             ready = http.get("/readyz")
             assert_error(ready, 503, "storage_full")
+            # The load balancer's probe keeps the API in service: it can still serve.
+            serving = http.get("/readyz", params={"serving": "true"})
+            assert (serving.status_code, serving.json()) == (200, {"status": "storage_full"})
             metrics = http.get("/metrics").text
             assert _metric(metrics, "batchdial_storage_full") == 1
             used_now = _metric(metrics, "batchdial_redis_memory_used_bytes") or 0

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import redis
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -23,15 +25,35 @@ def healthz() -> JSONResponse:
 
 
 @router.get("/readyz", response_model=Status, responses=errors())
-def readyz(producer: Prod) -> JSONResponse:
+def readyz(
+    producer: Prod,
+    serving: Annotated[
+        bool,
+        Query(
+            alias="serving",
+            description=(
+                "true: ready while the API can serve (Redis reachable), full or not, "
+                "for a load balancer's readiness probe; a full Redis answers 200 "
+                '`{"status": "storage_full"}`'
+            ),
+        ),
+    ] = False,
+) -> JSONResponse:
     """Redis answers, and is not at its maxmemory limit (503 ``storage_full`` then: reads
-    are served, writes refused)."""
+    are served, writes refused).
+
+    A full Redis still lets the API serve reads and answer writes with an actionable
+    503, so a readiness probe that took every API instance out of service would only
+    turn those answers into connection errors: probes ask with ``serving=true``.
+    """
     try:
         producer.redis.ping()
         memory = read_memory(producer.redis)
     except redis.RedisError as exc:
         return error_response(503, "unavailable", f"Redis is not reachable: {type(exc).__name__}")
     if memory is not None and memory.full:
+        if serving:
+            return JSONResponse({"status": "storage_full"})
         return error_response(
             503,
             "storage_full",
