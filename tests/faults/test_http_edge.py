@@ -188,6 +188,7 @@ def test_a_body_trickled_slower_than_the_read_timeout_is_answered_408(api: Api) 
     assert b"connection: close" in head.lower()
     # The bound of the issue: answered within a bounded time of the timeout (generous).
     assert waited < READ_TIMEOUT_S + 4, waited
+    print(f"408 body_timeout after {waited:.2f} s (read timeout {READ_TIMEOUT_S} s)")
     listed = httpx.get(f"{api.base}{JOBS}", headers={"api_key": api.key}, timeout=5).json()
     assert listed["data"] == []
 
