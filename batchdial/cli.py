@@ -152,6 +152,7 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
         settings.namespace,
         limits=limits_of(settings),
         max_body_bytes=settings.max_body_bytes,
+        body_read_timeout_s=settings.body_read_timeout_seconds,
         dialer_secret=secret,
         outbox=BrokerOutbox(broker),
     )

@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     )
     # Limits of the HTTP API and the producer (documented in the README).
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    body_read_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="a request body not received whole this long after the API starts "
+        "reading it is answered 408 body_timeout (and its connection closed)",
+    )
     max_rows_per_job: int = Field(100_000, ge=1)
     max_inputs_per_row: int = Field(50, ge=0)
     max_input_key_chars: int = Field(64, ge=1)

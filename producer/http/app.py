@@ -16,11 +16,14 @@ from domain.keys import Keys
 from domain.metrics import RedisCollector
 from producer.http.deps import workspace_id
 from producer.http.errors import install_error_handlers
-from producer.http.middleware.body_limit import BodyLimit
+from producer.http.middleware.body_limit import BODY_READ_TIMEOUT_SECONDS, BodyLimit
+from producer.http.middleware.last_resort import LastResort
 from producer.http.middleware.metrics import Measure
+from producer.http.middleware.security_headers import SecurityHeaders
 from producer.http.openapi import install_openapi
 from producer.http.routes import (
     callbacks,
+    docs,
     events_stream,
     jobs,
     page,
@@ -44,6 +47,7 @@ def create_app(
     *,
     limits: Limits | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    body_read_timeout_s: float = BODY_READ_TIMEOUT_SECONDS,
     dialer_secret: str | None = None,
     outbox: BrokerOutbox | None = None,
 ) -> FastAPI:
@@ -54,6 +58,9 @@ def create_app(
         title="batchdial",
         version="0.1.0",
         description="Outbound calling campaigns (batch dial jobs). See SPEC §4.",
+        # FastAPI's pages load their scripts from a CDN: ours serve them (routes/docs.py).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.producer = Producer(client, namespace, limits)
     app.state.dial_ends = DialEnds(client, Keys(namespace))
@@ -62,12 +69,16 @@ def create_app(
     app.state.redis_metrics = CollectorRegistry(auto_describe=False)
     app.state.redis_metrics.register(RedisCollector(client, Keys(namespace)))
     install_error_handlers(app)
+    # Outermost last: SecurityHeaders > LastResort > BodyLimit > Measure > the routes.
     app.add_middleware(Measure)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, read_timeout_s=body_read_timeout_s)
+    app.add_middleware(LastResort)
+    app.add_middleware(SecurityHeaders)
     for module in (jobs, service, callbacks, suppressions, workspace):
         app.include_router(module.router)
     app.include_router(events_stream.event_stream_router(workspace_id))
     app.include_router(page.page_router())
+    app.include_router(docs.docs_router(app))
     install_openapi(
         app, (JobCreate, JobUpdate, PausedIn, SuppressionsAdd, WorkspaceUpdate, StatusIn)
     )

@@ -27,6 +27,17 @@ from producer.validation import path_of
 
 log = structlog.get_logger(__name__)
 
+
+class BodyTimeout(Exception):
+    """Raised while reading a request body that took longer than the read timeout."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(
+            f"the request body was not received within {timeout_s:g} s; send it faster "
+            f"or in a smaller request"
+        )
+
+
 _STATUS: dict[type[BatchDialError], tuple[int, str]] = {
     InvalidInput: (422, "invalid_input"),
     MalformedBody: (400, "malformed_body"),
@@ -55,6 +66,16 @@ def error_response(
     )
 
 
+def body_timeout_response(exc: BodyTimeout) -> JSONResponse:
+    """408 ``body_timeout``; the connection closes (the rest of the body is not awaited)."""
+    return error_response(408, "body_timeout", str(exc), headers={"Connection": "close"})
+
+
+def internal_error_response() -> JSONResponse:
+    """500 ``internal``: what an unexpected exception answers (it is logged)."""
+    return error_response(500, "internal", "an unexpected error happened; it was logged")
+
+
 def _methods_of(request: Request) -> list[str]:
     """Every method the routes of the request's path answer."""
     methods: set[str] = set()
@@ -65,7 +86,12 @@ def _methods_of(request: Request) -> list[str]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer every error in the SPEC shape: ours, FastAPI's, and Redis being away."""
+    """Answer every error in the SPEC shape: ours, FastAPI's, and Redis being away.
+
+    Unexpected exceptions are answered by :class:`producer.http.middleware.last_resort.
+    LastResort` (not by a handler here: Starlette re-raises after such a handler, and
+    the server then drops the connection).
+    """
 
     @app.exception_handler(BatchDialError)
     async def _ours(_request: Request, exc: BatchDialError) -> JSONResponse:
@@ -115,12 +141,12 @@ def install_error_handlers(app: FastAPI) -> None:
         if is_storage_full(exc):
             log.warning("storage_full", path=request.url.path, method=request.method)
             return error_response(503, "storage_full", STORAGE_FULL_MESSAGE)
-        raise exc  # any other refusal is unexpected: answered by the handler below
+        raise exc  # any other refusal is unexpected: answered 500 by LastResort
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected_error", path=request.url.path, error=type(exc).__name__)
-        return error_response(500, "internal", "an unexpected error happened; it was logged")
+    @app.exception_handler(BodyTimeout)
+    async def _body_timeout(request: Request, exc: BodyTimeout) -> JSONResponse:
+        log.info("body_timeout", method=request.method, path=request.url.path)
+        return body_timeout_response(exc)
 
 
 #: What a write answers while Redis is at maxmemory: what happened, and what to do.

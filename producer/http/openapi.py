@@ -20,6 +20,7 @@ _WHY = {
     401: "no API key, or one that matches no workspace",
     404: "no such resource in the caller's workspace",
     409: "the job's state does not allow this",
+    408: "the request body did not arrive within the read timeout",
     413: "the request body is over the configured limit",
     422: "the request is invalid; every problem is listed in details",
     503: (
@@ -30,8 +31,13 @@ _WHY = {
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses`` of a route for the error statuses it can answer (and 503)."""
-    return {status: {"model": Error, "description": _WHY[status]} for status in (*statuses, 503)}
+    """The ``responses`` of a route for the error statuses it can answer (and 503); a
+    route that reads a body (413) can also time out reading it (408)."""
+    body = (408,) if 413 in statuses else ()
+    return {
+        status: {"model": Error, "description": _WHY[status]}
+        for status in sorted({*statuses, *body, 503})
+    }
 
 
 def install_openapi(app: FastAPI, bodies: tuple[type[BaseModel], ...]) -> None:

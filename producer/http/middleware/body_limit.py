@@ -1,24 +1,41 @@
-"""Answers 413 to a request body over the limit, without reading it all."""
+"""Answers 413 to a request body over the limit, without reading it all, and 408 to a
+body that takes too long to arrive."""
 
 from __future__ import annotations
 
+import time
+
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.errors import TooLarge
-from producer.http.errors import error_response
+from producer.http.errors import BodyTimeout, body_timeout_response, error_response
+
+#: Default of ``read_timeout_s`` (BATCHDIAL_BODY_READ_TIMEOUT_SECONDS says the same).
+BODY_READ_TIMEOUT_SECONDS = 30.0
 
 
 class BodyLimit:
-    """ASGI middleware: a declared or streamed body over ``max_bytes`` is :class:`TooLarge`.
+    """ASGI middleware: a declared or streamed body over ``max_bytes`` is :class:`TooLarge`;
+    a body not received whole within ``read_timeout_s`` of the route's first read is
+    :class:`BodyTimeout`.
 
     A ``Content-Length`` over the limit is answered at once; a body that grows past it
     while a route reads it raises :class:`TooLarge` there (the error handlers answer
-    it), or here if it surfaces outside them.
+    it), or here if it surfaces outside them. The read timeout bounds the whole body,
+    not each chunk, so a client trickling a byte a second holds a request for at most
+    ``read_timeout_s``; the 408 then closes its connection.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        read_timeout_s: float = BODY_READ_TIMEOUT_SECONDS,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout_s = read_timeout_s
 
     def _error(self) -> TooLarge:
         return TooLarge(f"the request body is over the limit of {self.max_bytes} bytes")
@@ -29,23 +46,35 @@ class BodyLimit:
             return
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._answer(self._error(), scope, receive, send)
+                await error_response(413, "too_large", str(self._error()))(scope, receive, send)
                 return
         seen = 0
+        deadline: float | None = None
+        whole = False
 
         async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, deadline, whole
+            if whole:
+                # The body is in; what follows is the wait for a disconnect (streams).
+                return await receive()
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + self.read_timeout_s
+            try:
+                with anyio.fail_after(max(deadline - now, 0)):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeout(self.read_timeout_s) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     raise self._error()
+                whole = not message.get("more_body", False)
             return message
 
         try:
             await self.app(scope, limited, send)
         except TooLarge as exc:
-            await self._answer(exc, scope, receive, send)
-
-    async def _answer(self, exc: TooLarge, scope: Scope, receive: Receive, send: Send) -> None:
-        await error_response(413, "too_large", str(exc))(scope, receive, send)
+            await error_response(413, "too_large", str(exc))(scope, receive, send)
+        except BodyTimeout as exc:
+            await body_timeout_response(exc)(scope, receive, send)

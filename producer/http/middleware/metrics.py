@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from prometheus_client import Counter, Histogram
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HTTP_REQUESTS = Counter(
@@ -12,6 +13,8 @@ HTTP_REQUESTS = Counter(
     "HTTP requests answered by the API, by method, route template and status.",
     ["method", "route", "status"],
 )
+#: The status label of a request whose client went away before its answer (nginx's).
+CLIENT_CLOSED = 499
 HTTP_SECONDS = Histogram(
     "batchdial_http_request_duration_seconds",
     "Time to answer an HTTP request, by method and route template.",
@@ -20,7 +23,11 @@ HTTP_SECONDS = Histogram(
 
 
 class Measure:
-    """ASGI middleware: counts and times requests by route template (not by id)."""
+    """ASGI middleware: counts and times requests by route template (not by id).
+
+    A request whose client disconnected before its answer counts as
+    :data:`CLIENT_CLOSED`, one that raised before answering as 500.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -40,6 +47,9 @@ class Measure:
 
         try:
             await self.app(scope, receive, send_status)
+        except ClientDisconnect:
+            status = CLIENT_CLOSED
+            raise
         finally:
             template = getattr(scope.get("route"), "path", "unmatched")
             method = str(scope.get("method", ""))
