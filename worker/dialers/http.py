@@ -16,6 +16,7 @@ import httpx
 import structlog
 
 from domain.dials import TERMINAL_STATUSES
+from domain.provider_details import bound_details
 from domain.signing import SIGNATURE_HEADER, sign
 from worker.dialers.base import DialRequest, OnEnd, Placed
 from worker.metrics import PROVIDER_ERRORS, PROVIDER_RETRIES
@@ -90,13 +91,15 @@ class HttpDialer:
 
     @staticmethod
     def _read(answer: httpx.Response) -> Placed:
+        """The answer's final status (with the bounded details beside it), or a handoff."""
         try:
             data = answer.json()
         except ValueError:
             data = None
         status = data.get("status") if isinstance(data, dict) else None
-        if isinstance(status, str) and status in TERMINAL_STATUSES:
-            return Placed(status=status, details={"answer": status})
+        if isinstance(data, dict) and isinstance(status, str) and status in TERMINAL_STATUSES:
+            others = {str(k): v for k, v in data.items() if k != "status"}
+            return Placed(status=status, details={"answer": status, **bound_details(others)})
         return Placed(handoff=True)
 
     def close(self) -> None:

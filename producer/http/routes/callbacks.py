@@ -4,6 +4,9 @@ Authenticated by an HMAC-SHA256 signature of the body (``domain/signing.py``) wi
 the shared ``BATCHDIAL_DIALER_SECRET``, not by a workspace API key: the provider,
 not the workspace, calls it. A signature outside the time tolerance is refused, so a
 captured callback cannot be replayed.
+
+Of the fields beside ``status``, only the carrier's allowlist is kept, bounded in size;
+the rest is dropped and the drop recorded (``domain/provider_details.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from domain.dials import LIVE_STATUSES, DialEnds
 from domain.errors import InvalidInput, NotFound, Unauthorized
+from domain.provider_details import bound_details
 from domain.signing import SIGNATURE_HEADER, verify
 from producer.http.deps import body_doc
 from producer.http.openapi import errors
@@ -61,7 +65,7 @@ async def dial_status(dial_id: str, request: Request) -> JSONResponse:
     if report.status in LIVE_STATUSES:
         changed = await run_in_threadpool(ends.set_live_status, ref, report.status)
         return JSONResponse({"dialId": dial_id, "status": report.status, "changed": changed})
-    details = report.model_extra or None
+    details = bound_details(report.model_extra or {}) or None
     result = await run_in_threadpool(lambda: ends.finish(ref, report.status, details=details))
     changed = result.outcome == "finished"
     return JSONResponse({"dialId": dial_id, "status": report.status, "changed": changed})
