@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from domain.dials import DialEnds
 from domain.keys import Keys
 from domain.metrics import RedisCollector
+from domain.signing import SYSTEM_CLOCK, Clock
 from producer.http.deps import workspace_id
 from producer.http.errors import install_error_handlers
 from producer.http.middleware.body_limit import BodyLimit
@@ -44,8 +45,9 @@ def create_app(
     limits: Limits | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     dialer_secret: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> FastAPI:
-    """The API over one Redis and namespace."""
+    """The API over one Redis and namespace; ``clock`` times signature checks."""
     app = FastAPI(
         title="batchdial",
         version="0.1.0",
@@ -54,6 +56,7 @@ def create_app(
     app.state.producer = Producer(client, namespace, limits)
     app.state.dial_ends = DialEnds(client, Keys(namespace))
     app.state.dialer_secret = dialer_secret
+    app.state.clock = clock
     app.state.redis_metrics = CollectorRegistry(auto_describe=False)
     app.state.redis_metrics.register(RedisCollector(client, Keys(namespace)))
     install_error_handlers(app)

@@ -3,7 +3,7 @@
 Authenticated by an HMAC-SHA256 signature of the body (``domain/signing.py``) with
 the shared ``BATCHDIAL_DIALER_SECRET``, not by a workspace API key: the provider,
 not the workspace, calls it. A signature outside the time tolerance is refused, so a
-captured callback cannot be replayed.
+captured callback cannot be replayed (the time is the app's clock, ``create_app(clock=)``).
 
 Of the fields beside ``status``, only the carrier's allowlist is kept, bounded in size;
 the rest is dropped and the drop recorded (``domain/provider_details.py``).
@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from domain.dials import LIVE_STATUSES, DialEnds
 from domain.errors import InvalidInput, NotFound, Unauthorized
 from domain.provider_details import bound_details
-from domain.signing import SIGNATURE_HEADER, verify
+from domain.signing import SIGNATURE_HEADER, Clock, verify
 from producer.http.deps import body_doc
 from producer.http.openapi import errors
 from producer.schemas.base import parse_body
@@ -51,7 +51,8 @@ async def dial_status(dial_id: str, request: Request) -> JSONResponse:
     secret: str | None = request.app.state.dialer_secret
     if not secret:
         raise Unauthorized("status callbacks need BATCHDIAL_DIALER_SECRET set on the API")
-    problem = verify(secret, dial_id, body, request.headers.get(SIGNATURE_HEADER))
+    clock: Clock = request.app.state.clock
+    problem = verify(secret, dial_id, body, request.headers.get(SIGNATURE_HEADER), clock.time())
     if problem:
         raise Unauthorized(problem)
     report = parse_body(StatusIn, body)
