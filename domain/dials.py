@@ -102,8 +102,9 @@ class DialEnds:
         if status not in TERMINAL_STATUSES:
             raise ValueError(f"{status!r} does not end a dial")
         extra = encode({"provider": details}) if details else ""
-        if len(extra.encode()) > MAX_DETAILS_BYTES + len('{"provider":}'):
-            log.warning("provider_details_truncated", dial_id=ref.dial_id, bytes=len(extra))
+        size = len(extra.encode())
+        if size > MAX_DETAILS_BYTES + len('{"provider":}'):
+            log.warning("provider_details_truncated", dial_id=ref.dial_id, bytes=size)
             extra = encode({"provider": {"detailsTruncated": True}})
         ended = parse_finish_dial(
             self._scripts(

@@ -4,6 +4,8 @@ A 2xx answer with a terminal ``status`` ends the dial at once; a 2xx answer with
 one hands the call to the provider, which reports the end to
 ``POST /api/dials/{dialId}/status``. Connection errors, timeouts and 5xx answers are
 retried with backoff under the same ``Idempotency-Key``; a 4xx answer fails the dial.
+Of the answer's fields beside ``status``, only the bounded allowlist of
+``domain/provider_details.py`` is kept as details of the dial's end.
 """
 
 from __future__ import annotations
