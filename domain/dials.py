@@ -3,16 +3,19 @@ and by the API (provider status callbacks)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
+import structlog
 
 from domain.keys import Keys, dial_member, job_member
 from domain.metrics import LEASE_RECOVERIES, observe_end
 from domain.protocol import FinishResult, parse_dial_status, parse_finish_dial
+from domain.provider_details import MAX_DETAILS_BYTES, encode
 from domain.scripts import Scripts
+
+log = structlog.get_logger(__name__)
 
 __all__ = [
     "LIVE_STATUSES",
@@ -90,9 +93,19 @@ class DialEnds:
         release: bool = False,
         details: dict[str, Any] | None = None,
     ) -> FinishResult:
-        """End the dial with ``status`` (idempotent); ``release`` hands back freed rows."""
+        """End the dial with ``status`` (idempotent); ``release`` hands back freed rows.
+
+        ``details`` (what the provider reported beside the status, already bounded by
+        ``domain.provider_details.bound_details``) go into the event under ``provider``;
+        details over MAX_DETAILS_BYTES are replaced by ``{"detailsTruncated": true}``.
+        """
         if status not in TERMINAL_STATUSES:
             raise ValueError(f"{status!r} does not end a dial")
+        extra = encode({"provider": details}) if details else ""
+        size = len(extra.encode())
+        if size > MAX_DETAILS_BYTES + len('{"provider":}'):
+            log.warning("provider_details_truncated", dial_id=ref.dial_id, bytes=size)
+            extra = encode({"provider": {"detailsTruncated": True}})
         ended = parse_finish_dial(
             self._scripts(
                 "finish_dial",
@@ -106,7 +119,7 @@ class DialEnds:
                     "1" if only_if_expired else "0",
                     dial_member(ref.ws_id, ref.job_id, ref.dial_id),
                     "1" if release else "0",
-                    json.dumps({"provider": details}, separators=(",", ":")) if details else "",
+                    extra,
                 ],
             )
         )

@@ -4,6 +4,10 @@ Header ``X-Batchdial-Signature: t=<unix seconds>,v1=<hex>`` where ``hex`` is
 HMAC-SHA256(secret, ``"<t>.<dial id>." + body``). The timestamp bounds replay (a
 signature older or newer than the tolerance is refused); the dial id binds the
 signature to one dial, so a callback captured for one dial cannot end another.
+
+The time a signature is checked against comes from a :class:`Clock` (``create_app(clock=)``):
+:data:`SYSTEM_CLOCK` in service, :class:`FixedClock` in tests, so that a boundary test
+(exactly 300 s ahead: accepted; 301 s: refused) does not depend on when it runs.
 """
 
 from __future__ import annotations
@@ -12,10 +16,44 @@ import hashlib
 import hmac
 import re
 import time
+from typing import Protocol
 
 SIGNATURE_HEADER = "X-Batchdial-Signature"
 TOLERANCE_S = 300
 
+
+class Clock(Protocol):
+    """Where "now" comes from for signature checks."""
+
+    def time(self) -> float:
+        """Seconds since the epoch."""
+        ...
+
+
+class SystemClock:
+    """The host's clock (``time.time``)."""
+
+    def time(self) -> float:
+        """Seconds since the epoch, now."""
+        return time.time()
+
+
+class FixedClock:
+    """A clock that reads what it was set to, and moves only when told (tests, demos)."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def time(self) -> float:
+        """The time it was set to."""
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock ``seconds`` on (negative: back)."""
+        self.at += seconds
+
+
+SYSTEM_CLOCK: Clock = SystemClock()
 
 _TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -32,7 +70,9 @@ def sign(secret: str, dial_id: str, body: bytes, at: int | None = None) -> str:
 def verify(
     secret: str, dial_id: str, body: bytes, header: str | None, now: float | None = None
 ) -> str | None:
-    """None if ``header`` signs ``body`` for ``dial_id`` within the tolerance; else why not."""
+    """None if ``header`` signs ``body`` for ``dial_id`` within the tolerance of ``now``
+    (seconds since the epoch; default: the system clock); else why not. A signature
+    exactly TOLERANCE_S seconds old or ahead is accepted."""
     if not header:
         return f"the {SIGNATURE_HEADER} header is missing"
     parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)

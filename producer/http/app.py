@@ -14,6 +14,7 @@ from config.broker import BrokerOutbox
 from domain.dials import DialEnds
 from domain.keys import Keys
 from domain.metrics import RedisCollector
+from domain.signing import SYSTEM_CLOCK, Clock
 from producer.http.deps import workspace_id
 from producer.http.errors import install_error_handlers
 from producer.http.middleware.body_limit import BODY_READ_TIMEOUT_SECONDS, BodyLimit
@@ -50,10 +51,12 @@ def create_app(
     body_read_timeout_s: float = BODY_READ_TIMEOUT_SECONDS,
     dialer_secret: str | None = None,
     outbox: BrokerOutbox | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> FastAPI:
-    """The API over one Redis and namespace. With ``outbox`` (the workers' broker), a
-    provider's callback that ends a dial sends the dial messages of the rows released
-    into the freed slot at once; without, the job's scheduler releases them."""
+    """The API over one Redis and namespace; ``clock`` times signature checks. With
+    ``outbox`` (the workers' broker), a provider's callback that ends a dial sends the
+    dial messages of the rows released into the freed slot at once; without, the job's
+    scheduler releases them."""
     app = FastAPI(
         title="batchdial",
         version="0.1.0",
@@ -66,6 +69,7 @@ def create_app(
     app.state.dial_ends = DialEnds(client, Keys(namespace))
     app.state.dialer_secret = dialer_secret
     app.state.dial_outbox = outbox
+    app.state.clock = clock
     app.state.redis_metrics = CollectorRegistry(auto_describe=False)
     app.state.redis_metrics.register(RedisCollector(client, Keys(namespace)))
     install_error_handlers(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +10,7 @@ import redis
 import structlog
 from fastapi.testclient import TestClient
 
+from domain.signing import FixedClock
 from producer.http.app import create_app
 from producer.validation import Limits
 from tests.abuse.shape import SECRET
@@ -35,8 +37,20 @@ def _plain_tracebacks() -> Iterator[None]:
 
 
 @pytest.fixture
-def secured_api(real_redis: redis.Redis, namespace: str) -> Iterator[TestClient]:
-    """The in-process API over the test's namespace, with a dialer secret set.
+def clock() -> FixedClock:
+    """The clock of ``secured_api``'s signature checks, pinned at a whole second of now.
+
+    Pinned, so that a boundary (a signature exactly TOLERANCE_S seconds ahead) does not
+    depend on when the test runs; at now, so that a signature made with the real time
+    (``sign`` without ``at``) a moment later is well inside the tolerance.
+    """
+    return FixedClock(float(int(time.time())))
+
+
+@pytest.fixture
+def secured_api(real_redis: redis.Redis, namespace: str, clock: FixedClock) -> Iterator[TestClient]:
+    """The in-process API over the test's namespace, with a dialer secret set and its
+    signature checks timed by ``clock``.
 
     A 500 is answered (not raised into the test), so a check sees the status it got.
     """
@@ -46,6 +60,7 @@ def secured_api(real_redis: redis.Redis, namespace: str) -> Iterator[TestClient]
         limits=Limits(max_rows=2000),
         max_body_bytes=1_000_000,
         dialer_secret=SECRET,
+        clock=clock,
     )
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client

@@ -6,8 +6,6 @@ import hashlib
 import hmac
 import json
 import sys
-import time
-import types
 from collections.abc import Callable
 from typing import Any
 
@@ -18,9 +16,8 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-import domain.signing
 from domain.pagination import collect
-from domain.signing import SIGNATURE_HEADER, TOLERANCE_S, sign
+from domain.signing import SIGNATURE_HEADER, TOLERANCE_S, FixedClock, sign
 from tests.abuse.shape import JOBS, SECRET, assert_spec_error, snapshot
 from tests.support.engine import start_one_dial
 from tests.support.http import producer_of
@@ -113,50 +110,56 @@ def _dial_events(api: TestClient, live: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 BODY = b'{"status":"completed"}'
-NOW = int(time.time())
 
 
+#: Each bad header, made from the dial id and the API's (pinned) time in whole seconds.
 @pytest.mark.parametrize(
     "make",
     [
-        pytest.param(lambda d: None, id="missing"),
-        pytest.param(lambda d: "", id="empty"),
-        pytest.param(lambda d: sign("other", d, BODY), id="wrong-secret"),
+        pytest.param(lambda d, now: None, id="missing"),
+        pytest.param(lambda d, now: "", id="empty"),
+        pytest.param(lambda d, now: sign("other", d, BODY, now), id="wrong-secret"),
         pytest.param(
-            lambda d: sign(SECRET, d, b'{"status":"busy"}'), id="signature-of-another-body"
+            lambda d, now: sign(SECRET, d, b'{"status":"busy"}', now),
+            id="signature-of-another-body",
         ),
-        pytest.param(lambda d: f"v1={_hex(d, BODY, NOW)}", id="no-t"),
-        pytest.param(lambda d: f"t={NOW}", id="no-v1"),
-        pytest.param(lambda d: f"t={NOW},v1={_hex(d, BODY, NOW)[:32]}", id="v1-truncated"),
-        pytest.param(lambda d: f"t={NOW},v1={_hex(d, BODY, NOW).upper()}", id="v1-upper-case"),
+        pytest.param(lambda d, now: f"v1={_hex(d, BODY, now)}", id="no-t"),
+        pytest.param(lambda d, now: f"t={now}", id="no-v1"),
+        pytest.param(lambda d, now: f"t={now},v1={_hex(d, BODY, now)[:32]}", id="v1-truncated"),
+        pytest.param(lambda d, now: f"t={now},v1={_hex(d, BODY, now).upper()}", id="v1-upper-case"),
         pytest.param(
-            lambda d: f"t={NOW + 1},v1={_hex(d, BODY, NOW)}", id="t-signed-but-header-t-changed"
+            lambda d, now: f"t={now + 1},v1={_hex(d, BODY, now)}",
+            id="t-signed-but-header-t-changed",
         ),
-        pytest.param(lambda d: f"t=-{NOW},v1={_hex(d, BODY, -NOW)}", id="t-negative"),
-        pytest.param(lambda d: f"t={NOW}.0,v1={_hex(d, BODY, NOW)}", id="t-float"),
-        pytest.param(lambda d: f"t={'9' * 400},v1=00", id="t-huge"),
+        pytest.param(lambda d, now: f"t=-{now},v1={_hex(d, BODY, -now)}", id="t-negative"),
+        pytest.param(lambda d, now: f"t={now}.0,v1={_hex(d, BODY, now)}", id="t-float"),
+        pytest.param(lambda d, now: f"t={'9' * 400},v1=00", id="t-huge"),
         pytest.param(
-            lambda d: sign(SECRET, d, BODY, int(time.time()) - TOLERANCE_S - 1),
-            id="stale-301-s-old",
+            lambda d, now: sign(SECRET, d, BODY, now - TOLERANCE_S - 1), id="stale-301-s-old"
         ),
         pytest.param(
-            lambda d: sign(SECRET, d, BODY, int(time.time()) + TOLERANCE_S + 1),
-            id="future-301-s-ahead",
+            lambda d, now: sign(SECRET, d, BODY, now + TOLERANCE_S + 1), id="future-301-s-ahead"
         ),
-        pytest.param(lambda d: b"t=\xb2\xb3,v1=00", id="t-in-superscript-digits-latin-1"),
+        pytest.param(lambda d, now: b"t=\xb2\xb3,v1=00", id="t-in-superscript-digits-latin-1"),
     ],
 )
 def test_bad_or_stale_signatures_are_401_and_change_nothing(
     secured_api: TestClient,
     real_redis: redis.Redis,
     namespace: str,
-    make: Callable[[str], str | bytes | None],
+    clock: FixedClock,
+    make: Callable[[str, int], str | bytes | None],
 ) -> None:
-    """Every malformed, wrong, stale or future signature: 401 in the SPEC shape, no change."""
+    """Every malformed, wrong, stale or future signature: 401 in the SPEC shape, no change.
+
+    The API's clock is pinned (``clock``), so the 301 s cases are exactly 301 s off
+    whenever the test runs (signing with ``int(time.time())`` against the real clock made
+    them 300.x s off, and accepted, about one run in two).
+    """
     api = secured_api
     live = _live(api, real_redis)
     before = snapshot(real_redis, namespace)
-    signature = make(live["dial_id"])
+    signature = make(live["dial_id"], int(clock.time()))
     if isinstance(signature, bytes):
         # TestClient's client refuses non-ASCII header values: send raw latin-1 octets.
         response: httpx.Response | httpx2.Response = _raw_asgi_post(
@@ -166,6 +169,43 @@ def test_bad_or_stale_signatures_are_401_and_change_nothing(
         response = _callback(api, live["dial_id"], BODY, signature)
     assert_spec_error(response, 401, "unauthorized")
     assert snapshot(real_redis, namespace) == before
+
+
+@pytest.mark.parametrize(
+    ("offset_s", "clock_fraction_s", "accepted"),
+    [
+        pytest.param(TOLERANCE_S, 0.0, True, id="exactly-300-s-ahead"),
+        pytest.param(TOLERANCE_S + 1, 0.0, False, id="301-s-ahead"),
+        pytest.param(-TOLERANCE_S, 0.0, True, id="exactly-300-s-old"),
+        pytest.param(-TOLERANCE_S - 1, 0.0, False, id="301-s-old"),
+        # The API's clock half-way through a second: 300.5 s off is past the tolerance.
+        pytest.param(TOLERANCE_S + 1, 0.5, False, id="300.5-s-ahead"),
+        pytest.param(TOLERANCE_S, 0.5, True, id="299.5-s-ahead"),
+        pytest.param(-TOLERANCE_S, 0.5, False, id="300.5-s-old"),
+    ],
+)
+def test_the_tolerance_boundary_is_exact(
+    secured_api: TestClient,
+    real_redis: redis.Redis,
+    clock: FixedClock,
+    *,
+    offset_s: int,
+    clock_fraction_s: float,
+    accepted: bool,
+) -> None:
+    """A signature at most TOLERANCE_S seconds from the API's clock is good; one a moment
+    more is 401. The clock is pinned, so each case is the same on every run."""
+    api = secured_api
+    live = _live(api, real_redis)
+    signed_at = int(clock.time()) + offset_s
+    clock.advance(clock_fraction_s)
+    signature = sign(SECRET, live["dial_id"], BODY, signed_at)
+    response = _callback(api, live["dial_id"], BODY, signature)
+    if accepted:
+        assert response.status_code == 200, response.text
+        assert response.json()["changed"] is True
+    else:
+        assert_spec_error(response, 401, "unauthorized")
 
 
 def _raw_asgi_post(api: TestClient, path: str, body: bytes, signature: bytes) -> httpx.Response:
@@ -185,28 +225,25 @@ def _raw_asgi_post(api: TestClient, path: str, body: bytes, signature: bytes) ->
 
 
 def test_a_captured_callback_replayed_after_the_window_is_401(
-    secured_api: TestClient,
-    real_redis: redis.Redis,
-    namespace: str,
-    monkeypatch: pytest.MonkeyPatch,
+    secured_api: TestClient, real_redis: redis.Redis, namespace: str, clock: FixedClock
 ) -> None:
     """A callback that was valid when captured is refused once its time has passed.
 
     A live status is delivered (accepted); the final one is captured and held. When the
-    API's clock is past the tolerance, replaying either (same bytes, same header) is 401
+    API's (pinned) clock is past the tolerance, replaying either (same bytes, same header) is 401
     and changes nothing; the dial stays live.
     """
     api = secured_api
     live = _live(api, real_redis)
     ringing = b'{"status":"ringing"}'
-    ringing_sig = sign(SECRET, live["dial_id"], ringing)
-    captured_sig = sign(SECRET, live["dial_id"], BODY)
+    now = int(clock.time())
+    ringing_sig = sign(SECRET, live["dial_id"], ringing, now)
+    captured_sig = sign(SECRET, live["dial_id"], BODY, now)
     assert _callback(api, live["dial_id"], ringing, ringing_sig).status_code == 200
     before = snapshot(real_redis, namespace)
     events_before = _dial_events(api, live)
 
-    later = time.time() + TOLERANCE_S + 1
-    monkeypatch.setattr(domain.signing, "time", types.SimpleNamespace(time=lambda: later))
+    clock.advance(TOLERANCE_S + 1)
     for body, signature in ((ringing, ringing_sig), (BODY, captured_sig)):
         assert_spec_error(_callback(api, live["dial_id"], body, signature), 401, "unauthorized")
     assert snapshot(real_redis, namespace) == before
@@ -214,8 +251,8 @@ def test_a_captured_callback_replayed_after_the_window_is_401(
     assert [e["type"] for e in events_before].count("dial.finished") == 0
 
     # Inside the window the captured callback was (and would be) good: it ends the dial.
-    monkeypatch.undo()
-    fresh = _callback(api, live["dial_id"], BODY, sign(SECRET, live["dial_id"], BODY))
+    clock.advance(-(TOLERANCE_S + 1))
+    fresh = _callback(api, live["dial_id"], BODY, sign(SECRET, live["dial_id"], BODY, now))
     assert fresh.status_code == 200
     assert fresh.json()["changed"] is True
 

@@ -21,7 +21,7 @@ from tests.support.procs import NUMBERS, env_for
 from tests.support.provider import SECRET, Provider, provider_server
 from tests.support.redis_server import REDIS_URL, sem_members
 from tests.support.stack import StackFactory
-from tests.support.waits import wait_for
+from tests.support.waits import wait_for, wait_until
 from worker.actors import DIAL_ACTOR
 
 pytestmark = pytest.mark.e2e
@@ -138,20 +138,27 @@ def test_a_killed_worker_loses_no_row_and_leaks_no_slot(
         )
 
 
-def test_windows_open_and_close_on_time(
-    real_redis: redis.Redis, namespace: str, start_stack: StackFactory
-) -> None:
-    """At a minute boundary one job's window opens and another's closes: the first dials
-    only after it (and soon), the second never after it."""
+def _schedules_around_the_next_minute() -> tuple[datetime, dict[str, Any], dict[str, Any]]:
+    """The next minute boundary at least 8 s away, a UTC schedule that opens at it and one
+    that closes at it. Chosen once the stack is up, so that a slow start cannot eat the
+    margin (the jobs must be created and started before the boundary). Never midnight:
+    the closing slot would have to end at 24:00 of the day before, and a slot of the new
+    day would open the closing job's window at 00:00 (a second job.window_closed); so
+    just before midnight it waits (polling) for the new day and takes 00:01."""
     now = datetime.now(UTC)
     boundary = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
     if (boundary - now).total_seconds() < 8:
         boundary += timedelta(minutes=1)
-    day = (boundary.isoweekday()) % 7
-    hhmm = boundary.strftime("%H:%M")
-    if hhmm == "00:00":  # the closing slot would have to end at 24:00 of the day before
-        boundary += timedelta(minutes=1)
-        day, hhmm = boundary.isoweekday() % 7, boundary.strftime("%H:%M")
+    if boundary.strftime("%H:%M") == "00:00":
+        today = now.date()
+
+        def new_day() -> datetime | None:
+            at = datetime.now(UTC)
+            return at if at.date() != today else None
+
+        now = wait_until(new_day, 70, "midnight", every=0.1)
+        boundary = now.replace(hour=0, minute=1, second=0, microsecond=0)
+    day, hhmm = boundary.isoweekday() % 7, boundary.strftime("%H:%M")
     opening = {
         "days": [{"dayOfWeek": day, "timeSlots": [{"startTime": hhmm, "endTime": "24:00"}]}],
         "timezone": "UTC",
@@ -160,6 +167,14 @@ def test_windows_open_and_close_on_time(
         "days": [{"dayOfWeek": day, "timeSlots": [{"startTime": "00:00", "endTime": hhmm}]}],
         "timezone": "UTC",
     }
+    return boundary, opening, closing
+
+
+def test_windows_open_and_close_on_time(
+    real_redis: redis.Redis, namespace: str, start_stack: StackFactory
+) -> None:
+    """At a minute boundary one job's window opens and another's closes: the first dials
+    only after it (and soon), the second never after it."""
     env = env_for(
         namespace,
         REDIS_URL,
@@ -169,6 +184,7 @@ def test_windows_open_and_close_on_time(
     )
     with start_stack(env) as stack:
         http = stack.http
+        boundary, opening, closing = _schedules_around_the_next_minute()
         a = stack.create_job(rows=5, cap=1, schedule=opening)
         b = stack.create_job(rows=500, cap=2, schedule=closing)
         for job in (a, b):

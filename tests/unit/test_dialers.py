@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from domain.provider_details import MAX_DETAILS_BYTES
 from domain.signing import SIGNATURE_HEADER, sign, verify
 from worker.dialers.base import DialRequest, Placed
 from worker.dialers.http import WORKER_HEADER, HttpDialer
@@ -85,6 +86,21 @@ def test_terminal_status_in_the_answer_ends_the_dial() -> None:
     assert seen[0].headers["Idempotency-Key"] == "dial_j_0_1_x"
     assert seen[0].headers[WORKER_HEADER] == "host:1"
     assert verify("k", "dial_j_0_1_x", seen[0].content, seen[0].headers[SIGNATURE_HEADER]) is None
+
+
+def test_details_of_the_answer_are_bounded_and_the_drop_recorded() -> None:
+    """An answer with a final status brings allowlisted details along; a 1 MiB field of
+    any other name is dropped and named (domain/provider_details.py)."""
+    answer = {"status": "busy", "sipCode": "486", "x": "a" * 1024 * 1024}
+    placed = dialer_for(lambda _r: httpx.Response(200, json=answer)).place(REQUEST, never)
+    assert placed.status == "busy"
+    assert placed.details == {
+        "answer": "busy",
+        "sipCode": "486",
+        "droppedFields": ["x"],
+        "droppedFieldCount": 1,
+    }
+    assert len(json.dumps(placed.details)) <= MAX_DETAILS_BYTES
 
 
 @pytest.mark.parametrize("answer", [{}, {"status": "ringing"}, None])

@@ -9,6 +9,9 @@ Placing is asynchronous (``httpx.AsyncClient``): :meth:`HttpDialer.place` return
 coroutine that the engine runs on the process's event loop, so a provider that takes
 its time to answer (or holds the request for the whole call) holds no worker thread.
 Each request names the process that placed it (``X-Batchdial-Worker``).
+
+Of the answer's fields beside ``status``, only the bounded allowlist of
+``domain/provider_details.py`` is kept as details of the dial's end.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import httpx
 import structlog
 
 from domain.dials import TERMINAL_STATUSES
+from domain.provider_details import bound_details
 from domain.signing import SIGNATURE_HEADER, sign
 from worker.dialers.base import DialRequest, OnEnd, Placed
 from worker.metrics import PROVIDER_ERRORS, PROVIDER_RETRIES
@@ -129,13 +133,15 @@ class HttpDialer:
 
     @staticmethod
     def _read(answer: httpx.Response) -> Placed:
+        """The answer's final status (with the bounded details beside it), or a handoff."""
         try:
             data = answer.json()
         except ValueError:
             data = None
         status = data.get("status") if isinstance(data, dict) else None
-        if isinstance(status, str) and status in TERMINAL_STATUSES:
-            return Placed(status=status, details={"answer": status})
+        if isinstance(data, dict) and isinstance(status, str) and status in TERMINAL_STATUSES:
+            others = {str(k): v for k, v in data.items() if k != "status"}
+            return Placed(status=status, details={"answer": status, **bound_details(others)})
         return Placed(handoff=True)
 
     def close(self) -> None:

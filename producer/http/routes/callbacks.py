@@ -3,7 +3,10 @@
 Authenticated by an HMAC-SHA256 signature of the body (``domain/signing.py``) with
 the shared ``BATCHDIAL_DIALER_SECRET``, not by a workspace API key: the provider,
 not the workspace, calls it. A signature outside the time tolerance is refused, so a
-captured callback cannot be replayed.
+captured callback cannot be replayed (the time is the app's clock, ``create_app(clock=)``).
+
+Of the fields beside ``status``, only the carrier's allowlist is kept, bounded in size;
+the rest is dropped and the drop recorded (``domain/provider_details.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from starlette.concurrency import run_in_threadpool
 from config.broker import BrokerOutbox
 from domain.dials import LIVE_STATUSES, DialEnds, DialRef, FinishResult
 from domain.errors import InvalidInput, NotFound, Unauthorized
-from domain.signing import SIGNATURE_HEADER, verify
+from domain.provider_details import bound_details
+from domain.signing import SIGNATURE_HEADER, Clock, verify
 from producer.http.deps import body_doc
 from producer.http.openapi import errors
 from producer.schemas.base import parse_body
@@ -53,7 +57,8 @@ async def dial_status(dial_id: str, request: Request) -> JSONResponse:
     secret: str | None = request.app.state.dialer_secret
     if not secret:
         raise Unauthorized("status callbacks need BATCHDIAL_DIALER_SECRET set on the API")
-    problem = verify(secret, dial_id, body, request.headers.get(SIGNATURE_HEADER))
+    clock: Clock = request.app.state.clock
+    problem = verify(secret, dial_id, body, request.headers.get(SIGNATURE_HEADER), clock.time())
     if problem:
         raise Unauthorized(problem)
     report = parse_body(StatusIn, body)
@@ -64,8 +69,9 @@ async def dial_status(dial_id: str, request: Request) -> JSONResponse:
     outbox: BrokerOutbox | None = request.app.state.dial_outbox
     # One hop to a thread for the whole of it: an end's refill waits on every hop.
     live = report.status in LIVE_STATUSES
+    details = bound_details(report.model_extra or {}) or None
     found, changed = await run_in_threadpool(
-        _apply, ends, outbox, dial_id, report.status, report.model_extra or None, live=live
+        _apply, ends, outbox, dial_id, report.status, details, live=live
     )
     if not found:
         raise NotFound(f"no dial {dial_id}")
