@@ -44,6 +44,7 @@ def create_app(
     limits: Limits | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     dialer_secret: str | None = None,
+    max_streams_per_key: int = events_stream.MAX_STREAMS_PER_KEY,
 ) -> FastAPI:
     """The API over one Redis and namespace."""
     app = FastAPI(
@@ -61,7 +62,9 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     for module in (jobs, service, callbacks, suppressions, workspace):
         app.include_router(module.router)
-    app.include_router(events_stream.event_stream_router(workspace_id))
+    app.include_router(
+        events_stream.event_stream_router(workspace_id, max_streams_per_key=max_streams_per_key)
+    )
     app.include_router(page.page_router())
     install_openapi(
         app, (JobCreate, JobUpdate, PausedIn, SuppressionsAdd, WorkspaceUpdate, StatusIn)
