@@ -15,6 +15,8 @@ import json
 import math
 import selectors
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,7 +33,7 @@ import structlog
 from producer.service import Producer
 from producer.validation import Limits
 from tests.support.bodies import job_body
-from tests.support.procs import env_for, free_port, running
+from tests.support.procs import ROOT, env_for, free_port, running
 from tests.support.redis_server import REDIS_URL
 from tests.support.waits import wait_for, wait_until
 
@@ -210,9 +212,7 @@ def test_300_streams_on_a_long_log_do_not_hold_up_the_other_routes(
     env = env_for(namespace, REDIS_URL, BATCHDIAL_MAX_STREAMS_PER_KEY=str(STREAMS + 10))
     with ExitStack() as stack:
         api = stack.enter_context(api_process(env, tmp_path / "api.log"))
-        http = stack.enter_context(
-            httpx.Client(base_url=api.base, headers={"api_key": key}, timeout=15)
-        )
+        http = stack.enter_context(httpx.Client(base_url=api.base, headers={"api_key": key}))
         # Warm up: one whole read of the log and one stream, so that imports, pools and
         # caches are in the baseline rather than in the growth.
         assert http.get(f"/api/batch_dial_jobs/{job_id}/events?limit=500").status_code == 200
@@ -221,6 +221,19 @@ def test_300_streams_on_a_long_log_do_not_hold_up_the_other_routes(
         warm.close()
         baseline = rss_mb(api.pid)
 
+        # The latencies are measured by a process of their own, so that this one's
+        # readers do not compete with the measurement for the GIL.
+        prober = stack.enter_context(
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.faults.test_stream_load", api.base, key, job_id],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+            )
+        )
+        assert prober.stdout is not None and prober.stdin is not None
+        assert prober.stdout.readline().strip() == "ready"
         socks: list[socket.socket] = []
         started = time.monotonic()
         # One stream in ten is read; the others never are, with a small receive buffer.
@@ -236,28 +249,21 @@ def test_300_streams_on_a_long_log_do_not_hold_up_the_other_routes(
         stack.callback(reader.join, 10)
         stack.callback(readers.stop.set)
         opened_s = time.monotonic() - started
+        prober.stdin.write("go\n")
+        prober.stdin.flush()
+        peak = baseline
+        while prober.poll() is None:
+            assert time.monotonic() < started + 60, "the latency probe did not finish"
+            peak = max(peak, rss_mb(api.pid))
+            time.sleep(0.05)  # the pace of the memory samples, not a wait for a condition
+        sampled_s = time.monotonic() - started
+        out, _ = prober.communicate()
+        timeline = [tuple(row) for row in json.loads(out.splitlines()[-1])]
         latencies: dict[str, list[float]] = {"/healthz": [], "GET job": []}
         statuses: dict[int, int] = {}
-        timeline: list[tuple[float, str, float]] = []
-        peak = baseline
-        deadline = started + 30
-        job_path = f"/api/batch_dial_jobs/{job_id}"
-        for n in range(SAMPLES):
-            name, path = ("/healthz", "/healthz") if n % 2 == 0 else ("GET job", job_path)
-            t0 = time.monotonic()
-            try:
-                status = http.get(path).status_code
-            except httpx.TimeoutException:
-                status = 0  # held up for the whole timeout: counted with that latency
-            latencies[name].append(time.monotonic() - t0)
-            timeline.append((t0 - started, name, time.monotonic() - t0))
+        for _at, name, took, status in timeline:
+            latencies[name].append(took)
             statuses[status] = statuses.get(status, 0) + 1
-            peak = max(peak, rss_mb(api.pid))
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.03)  # the pace of the samples, not a wait for a condition
-        sampled_s = time.monotonic() - started
-
         every = latencies["/healthz"] + latencies["GET job"]
         print(
             f"\nstreams={STREAMS} opened in {opened_s:.2f} s;"
@@ -268,7 +274,7 @@ def test_300_streams_on_a_long_log_do_not_hold_up_the_other_routes(
                 f"  {name}: p50={percentile(values, 0.5) * 1000:.0f} ms"
                 f" p99={percentile(values, 0.99) * 1000:.0f} ms max={max(values) * 1000:.0f} ms"
             )
-        slow = [f"{at:.1f}s {name} {t * 1000:.0f}ms" for at, name, t in timeline if t > 0.1]
+        slow = [f"{at:.1f}s {name} {t * 1000:.0f}ms" for at, name, t, _ in timeline if t > 0.1]
         print(f"  samples over 100 ms: {slow}")
         print(f"  RSS while sampling: baseline={baseline:.0f} MB peak={peak:.0f} MB")
         assert statuses == {200: len(every)}
@@ -347,3 +353,35 @@ def test_streams_beyond_the_per_key_limit_are_429_and_a_gone_client_frees_its_sl
         # And the key is at its limit again.
         again = httpx.get(api.base + path, headers={"api_key": key}, timeout=10)
         assert again.status_code == 429
+
+
+def probe_latency(base: str, key: str, job_id: str) -> list[tuple[float, str, float, int]]:
+    """:data:`SAMPLES` requests, /healthz and GET job in turn, 30 ms apart (at most 30 s):
+    (seconds since the first, route, seconds taken, status; 0 for a 15 s timeout)."""
+    out: list[tuple[float, str, float, int]] = []
+    started = time.monotonic()
+    with httpx.Client(base_url=base, headers={"api_key": key}, timeout=15) as http:
+        for n in range(SAMPLES):
+            name, path = (
+                ("/healthz", "/healthz")
+                if n % 2 == 0
+                else ("GET job", f"/api/batch_dial_jobs/{job_id}")
+            )
+            t0 = time.monotonic()
+            try:
+                status = http.get(path).status_code
+            except httpx.TimeoutException:
+                status = 0
+            out.append((t0 - started, name, time.monotonic() - t0, status))
+            if time.monotonic() > started + 30:
+                break
+            time.sleep(0.03)  # the pace of the samples, not a wait for a condition
+    return out
+
+
+if __name__ == "__main__":
+    # The latency probe of the test above, as a process of its own: "ready", then on a
+    # line from stdin it samples and prints the samples as one JSON line.
+    print("ready", flush=True)
+    sys.stdin.readline()
+    print(json.dumps(probe_latency(*sys.argv[1:4])), flush=True)

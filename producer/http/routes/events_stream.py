@@ -65,7 +65,7 @@ PAGE_READERS_SHARE = 0.5
 #: At most this many streams of one app wait on Redis at once; others wait for a turn.
 MAX_WAITING_STREAMS = 64
 #: At most this many streams of one app are being opened (authorised, checked) at once.
-MAX_OPENING = 4
+MAX_OPENING = 2
 #: Default of ``max_streams_per_key`` (BATCHDIAL_MAX_STREAMS_PER_KEY says the same).
 MAX_STREAMS_PER_KEY = 20
 #: ``Retry-After`` of a stream refused for the per-key limit (seconds).
