@@ -1,7 +1,8 @@
 """Server-sent events: a job's event log, live (``GET …/{job_id}/events/stream``).
 
-The events are the objects of ``GET …/{job_id}/events`` (read through the same
-:meth:`Producer.events`), each sent as one SSE message whose ``id`` is the event id,
+The events are the objects of ``GET …/{job_id}/events`` (encoded by
+:func:`producer.reads.event_json`, which splices the stored JSON rather than parsing
+it), each sent as one SSE message whose ``id`` is the event id,
 so a client resumes where it stopped with ``Last-Event-ID`` (or ``?cursor=``).
 
 What one stream may cost is bounded, so that open streams never hold up the other
@@ -14,7 +15,10 @@ up to 23 s and grew the API by 400 MB):
   socket is full). A stream holds one page, never the whole log.
 - Page reads run on at most :data:`MAX_PAGE_READERS` threads of all streams together:
   they are CPU work (parsing and encoding events) and, under the GIL, many of them at
-  once would starve the threads and the event loop the other routes need.
+  once would starve the threads and the event loop the other routes need. That thread
+  rests as long as each page took (:data:`PAGE_READERS_SHARE`), and opening a stream
+  (authorising, checking the resume id) runs on :data:`MAX_OPENING` threads of its own,
+  not on the pool every route shares.
 - New events are waited for with bounded ``XREAD BLOCK`` calls on threads of their own
   (at most :data:`MAX_WAITING_STREAMS` at once), so that waiting streams never use up
   the threads other routes run on.
