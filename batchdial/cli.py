@@ -136,6 +136,10 @@ def _flag(path: str) -> str:
     )
 
 
+#: The GIL switch interval of ``batchdial api`` (seconds; Python's default is 0.005).
+API_SWITCH_INTERVAL_S = 0.001
+
+
 def _api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
@@ -155,7 +159,12 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
         body_read_timeout_s=settings.body_read_timeout_seconds,
         dialer_secret=secret,
         outbox=BrokerOutbox(broker),
+        max_streams_per_key=settings.max_streams_per_key,
     )
+    # A thread that computes (an event stream encoding a page of its backlog) keeps the
+    # GIL up to the switch interval whenever a thread back from Redis wants it: at the
+    # default 5 ms per reply, requests took 50-250 ms while streams caught up (issue 13).
+    sys.setswitchinterval(API_SWITCH_INTERVAL_S)
     uvicorn.run(
         app,
         host=args.host,

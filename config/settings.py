@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     max_inputs_per_row: int = Field(50, ge=0)
     max_input_key_chars: int = Field(64, ge=1)
     max_input_value_chars: int = Field(1024, ge=1)
+    max_streams_per_key: int = Field(
+        20,
+        ge=1,
+        description="event streams one API key (workspace) may have open in one API "
+        "process; one more is answered 429",
+    )
     log_level: str = Field("INFO", description="level of the log lines every process writes")
     # Defaults of the command's options (a flag given on the command line wins):
     # `batchdial api --host/--port` (and `demo --serve`), `batchdial worker

@@ -52,6 +52,7 @@ def create_app(
     dialer_secret: str | None = None,
     outbox: BrokerOutbox | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    max_streams_per_key: int = events_stream.MAX_STREAMS_PER_KEY,
 ) -> FastAPI:
     """The API over one Redis and namespace; ``clock`` times signature checks. With
     ``outbox`` (the workers' broker), a provider's callback that ends a dial sends the
@@ -80,7 +81,9 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     for module in (jobs, service, callbacks, suppressions, workspace):
         app.include_router(module.router)
-    app.include_router(events_stream.event_stream_router(workspace_id))
+    app.include_router(
+        events_stream.event_stream_router(workspace_id, max_streams_per_key=max_streams_per_key)
+    )
     app.include_router(page.page_router())
     app.include_router(docs.docs_router(app))
     install_openapi(
