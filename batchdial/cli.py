@@ -141,6 +141,7 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
 
     from config.broker import BrokerOutbox, make_broker  # noqa: PLC0415
     from producer.http.app import create_app  # noqa: PLC0415
+    from producer.http.routes.providers import CarrierAuth  # noqa: PLC0415
     from producer.service import limits_of  # noqa: PLC0415
 
     secret = settings.dialer_secret.get_secret_value() if settings.dialer_secret else None
@@ -154,6 +155,7 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
         max_body_bytes=settings.max_body_bytes,
         dialer_secret=secret,
         outbox=BrokerOutbox(broker),
+        carriers=CarrierAuth.from_settings(settings),
     )
     uvicorn.run(
         app,

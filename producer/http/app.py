@@ -21,6 +21,7 @@ from producer.http.middleware.metrics import Measure
 from producer.http.openapi import install_openapi
 from producer.http.routes import (
     callbacks,
+    dials,
     events_stream,
     jobs,
     page,
@@ -28,6 +29,8 @@ from producer.http.routes import (
     suppressions,
     workspace,
 )
+from producer.http.routes.providers import CarrierAuth
+from producer.http.routes.providers import twilio as twilio_status
 from producer.schemas.callbacks import StatusIn
 from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn
 from producer.schemas.workspace import SuppressionsAdd, WorkspaceUpdate
@@ -46,10 +49,12 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     dialer_secret: str | None = None,
     outbox: BrokerOutbox | None = None,
+    carriers: CarrierAuth | None = None,
 ) -> FastAPI:
     """The API over one Redis and namespace. With ``outbox`` (the workers' broker), a
     provider's callback that ends a dial sends the dial messages of the rows released
-    into the freed slot at once; without, the job's scheduler releases them."""
+    into the freed slot at once; without, the job's scheduler releases them.
+    ``carriers``: what verifies the carriers' own callbacks (none: they are refused)."""
     app = FastAPI(
         title="batchdial",
         version="0.1.0",
@@ -59,12 +64,13 @@ def create_app(
     app.state.dial_ends = DialEnds(client, Keys(namespace))
     app.state.dialer_secret = dialer_secret
     app.state.dial_outbox = outbox
+    app.state.carriers = carriers or CarrierAuth()
     app.state.redis_metrics = CollectorRegistry(auto_describe=False)
     app.state.redis_metrics.register(RedisCollector(client, Keys(namespace)))
     install_error_handlers(app)
     app.add_middleware(Measure)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    for module in (jobs, service, callbacks, suppressions, workspace):
+    for module in (jobs, service, callbacks, dials, twilio_status, suppressions, workspace):
         app.include_router(module.router)
     app.include_router(events_stream.event_stream_router(workspace_id))
     app.include_router(page.page_router())
