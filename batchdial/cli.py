@@ -145,6 +145,7 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
 
     from config.broker import BrokerOutbox, make_broker  # noqa: PLC0415
     from producer.http.app import create_app  # noqa: PLC0415
+    from producer.http.routes.providers import CarrierAuth  # noqa: PLC0415
     from producer.service import limits_of  # noqa: PLC0415
 
     secret = settings.dialer_secret.get_secret_value() if settings.dialer_secret else None
@@ -160,6 +161,7 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
         dialer_secret=secret,
         outbox=BrokerOutbox(broker),
         max_streams_per_key=settings.max_streams_per_key,
+        carriers=CarrierAuth.from_settings(settings),
     )
     # A thread that computes (an event stream encoding a page of its backlog) keeps the
     # GIL up to the switch interval whenever a thread back from Redis wants it: at the

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
@@ -36,6 +37,12 @@ _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 ENV_PREFIX = "BATCHDIAL_"
 #: Values of ``BATCHDIAL_LOG_LEVEL`` (any case), most verbose first.
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: An Account SID as Twilio issues them (twilio.com/docs/iam/api/account).
+_ACCOUNT_SID_RE = re.compile(r"^AC[0-9a-fA-F]{32}$")
+#: The settings each real carrier's dialer cannot start without (SPEC §8.1).
+CARRIER_SETTINGS: dict[str, tuple[str, ...]] = {
+    "twilio": ("public_url", "twilio_account_sid", "twilio_auth_token", "twilio_agent_url"),
+}
 
 
 def parse_outcome_weights(text: str) -> dict[str, float]:
@@ -64,6 +71,12 @@ def parse_outcome_weights(text: str) -> dict[str, float]:
     return weights
 
 
+def _is_set(value: object) -> bool:
+    if isinstance(value, SecretStr):
+        return bool(value.get_secret_value().strip())
+    return bool(value)
+
+
 class Settings(BaseSettings):
     """Every setting of the service; see the README's configuration table."""
 
@@ -81,10 +94,23 @@ class Settings(BaseSettings):
         "memory:// runs on an in-process Redis (fakeredis)",
     )
     namespace: str = Field("batchdial", description="prefix of every Redis key and queue")
-    dialer: Literal["simulated", "http"] = "simulated"
+    dialer: Literal["simulated", "http", "twilio"] = "simulated"
     dialer_url: str | None = None
     dialer_secret: SecretStr | None = None
     dialer_timeout_seconds: float = Field(10.0, gt=0, le=600)
+    # Real carriers (SPEC §8.1): where the carrier reaches `batchdial api`, and the
+    # carrier's own settings (README: "Twilio").
+    public_url: str | None = Field(
+        None,
+        description="base URL under which carriers reach `batchdial api` (their callbacks "
+        "go to routes under it, and their signatures are computed over it)",
+    )
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_agent_url: str | None = Field(
+        None, description="the agent's TwiML URL: a template with {callAgentId} and {dialId}"
+    )
+    twilio_api_base: str = "https://api.twilio.com"
     simulated_call_seconds: float = Field(1.0, ge=0, le=86400)
     simulated_outcomes: str = "completed=70,no-answer=20,busy=5,failed=5"
     metrics_port: int = Field(9191, ge=0, le=65535)
@@ -156,6 +182,42 @@ class Settings(BaseSettings):
             raise ValueError("an http:// or https:// URL")
         return value
 
+    @field_validator("public_url", "twilio_api_base")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        base = value.strip().rstrip("/")
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("an http:// or https:// URL with a host")
+        if parts.query or parts.fragment:
+            raise ValueError("a base URL without ?query or #fragment")
+        return base
+
+    @field_validator("twilio_account_sid")
+    @classmethod
+    def _check_account_sid(cls, value: str | None) -> str | None:
+        if value is not None and not _ACCOUNT_SID_RE.match(value):
+            raise ValueError("an Account SID: 'AC' and 32 hex digits (the Twilio console shows it)")
+        return value
+
+    @field_validator("twilio_agent_url")
+    @classmethod
+    def _check_agent_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            filled = value.format(callAgentId="agent", dialId="dial")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(
+                "a URL template whose only placeholders are {callAgentId} and {dialId}"
+            ) from None
+        parts = urlsplit(filled)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("an http:// or https:// URL (the agent's TwiML)")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -183,6 +245,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{ENV_PREFIX}DIALER=http needs {ENV_PREFIX}DIALER_URL (where dial requests go)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_carrier(self) -> Settings:
+        needs = CARRIER_SETTINGS.get(self.dialer, ())
+        missing = [name for name in needs if not _is_set(getattr(self, name))]
+        if missing:
+            names = ", ".join(f"{ENV_PREFIX}{name.upper()}" for name in missing)
+            raise ValueError(f"{ENV_PREFIX}DIALER={self.dialer} needs {names} set")
         return self
 
     @property

@@ -3,21 +3,29 @@ and by the API (provider status callbacks)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
 import structlog
 
-from domain.keys import Keys, dial_member, job_member
+from domain.keys import Keys, dial_member, job_member, split_dial_member
 from domain.metrics import LEASE_RECOVERIES, observe_end
-from domain.protocol import FinishResult, parse_dial_status, parse_finish_dial
+from domain.protocol import (
+    FinishResult,
+    PutBackOutcome,
+    parse_dial_status,
+    parse_finish_dial,
+    parse_put_back,
+)
 from domain.provider_details import MAX_DETAILS_BYTES, encode
 from domain.scripts import Scripts
 
 log = structlog.get_logger(__name__)
 
 __all__ = [
+    "CARRIER_CALL_TTL_S",
     "LIVE_STATUSES",
     "RETRYABLE_STATUSES",
     "TERMINAL_STATUSES",
@@ -36,6 +44,9 @@ TERMINAL_STATUSES = frozenset(
 RETRYABLE_STATUSES = TERMINAL_STATUSES - {"completed", "opted-out"}
 #: Statuses a dial may pass through before it ends.
 LIVE_STATUSES = frozenset({"queued", "ringing", "in-progress"})
+#: How long a carrier's call id finds its dial (longer than the longest allowed call,
+#: BATCHDIAL_MAX_CALL_SECONDS <= 7 days, so that a late callback still finds it).
+CARRIER_CALL_TTL_S = 8 * 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +93,55 @@ class DialEnds:
         if number_id is None:
             return None
         return DialRef(ws_id, job_id, dial_id, number_id)
+
+    def locate_call(self, carrier: str, call_id: str) -> DialRef | None:
+        """Find a dial by the carrier's id of its call (see :meth:`record_call`)."""
+        member = cast(str | None, self._r.get(self._k.carrier_call(carrier, call_id)))
+        if member is None:
+            return None
+        _, _, dial_id = split_dial_member(member)
+        return self.locate(dial_id)
+
+    def record_call(self, ref: DialRef, carrier: str, call_id: str) -> None:
+        """Key the dial by the carrier's id of its call as well as by ours: the dial
+        record names it (``carrier``, ``carrierCallId``) and the call id finds the dial."""
+        with self._r.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                self._k.dial(ref.ws_id, ref.dial_id),
+                mapping={"carrier": carrier, "carrierCallId": call_id},
+            )
+            pipe.set(
+                self._k.carrier_call(carrier, call_id),
+                dial_member(ref.ws_id, ref.job_id, ref.dial_id),
+                ex=CARRIER_CALL_TTL_S,
+            )
+            pipe.execute()
+
+    def put_back(
+        self,
+        ref: DialRef,
+        wait_ms: int,
+        *,
+        reason: str,
+        details: dict[str, Any] | None = None,
+    ) -> PutBackOutcome:
+        """Take back a dial whose call was not placed (a carrier's rate limit): its slots
+        are freed and its row is dialed again after ``wait_ms`` (``put_back.lua``)."""
+        return parse_put_back(
+            self._scripts(
+                "put_back",
+                self._k.script_keys(ref.ws_id, ref.job_id),
+                [
+                    job_member(ref.ws_id, ref.job_id),
+                    ref.job_id,
+                    ref.dial_id,
+                    max(0, int(wait_ms)),
+                    dial_member(ref.ws_id, ref.job_id, ref.dial_id),
+                    reason,
+                    json.dumps({"provider": details}, separators=(",", ":")) if details else "",
+                ],
+            )
+        ).outcome
 
     def finish(
         self,
@@ -130,14 +190,16 @@ class DialEnds:
             LEASE_RECOVERIES.labels(ended.reason).inc()
         return ended
 
-    def set_live_status(self, ref: DialRef, status: str) -> bool:
-        """Record a non-final status (``ringing``, ``in-progress``) of a live dial."""
+    def set_live_status(self, ref: DialRef, status: str, *, carrier: bool = False) -> bool:
+        """Record a non-final status (``ringing``, ``in-progress``) of a live dial, only
+        when it moves the dial forward. ``carrier``: compared with the furthest status
+        the carrier reported, not with the claim's (see ``dial_status.lua``)."""
         if status not in LIVE_STATUSES:
             raise ValueError(f"{status!r} is not a live status")
         return parse_dial_status(
             self._scripts(
                 "dial_status",
                 self._k.script_keys(ref.ws_id, ref.job_id),
-                [ref.job_id, ref.dial_id, status],
+                [ref.job_id, ref.dial_id, status, "1" if carrier else ""],
             )
         ).changed

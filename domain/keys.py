@@ -14,6 +14,9 @@ tag so that every multi-key script touches one cluster slot)::
     ns:pace                         string GCRA theoretical arrival time (µs, Redis time) of
                                            the next dial start of all workspaces together
                                            (BATCHDIAL_MAX_DIALS_PER_SECOND); expires once past
+    ns:ccall:<carrier>:<call id>    string "<ws>|<job>|<dial>" of the dial a carrier's call
+                                           belongs to (Twilio's CallSid...); expires
+                                           CARRIER_CALL_TTL_S after the handoff
     ns:{ws}:ws                      hash   workspace record (name, dialLimit, createdAt)
     ns:{ws}:numbers                 hash   phone number id -> JSON {number, max}
     ns:{ws}:jobs                    zset   all members score 0, member "<newest-first key>:<job id>"
@@ -179,6 +182,10 @@ class Keys:
     def workers(self) -> str:
         """Sorted set: live worker processes (id -> last heartbeat, ms Redis time)."""
         return self._n("K_WORKERS")
+
+    def carrier_call(self, carrier: str, call_id: str) -> str:
+        """String: the dial member (:func:`dial_member`) of a carrier's call id."""
+        return f"{self.namespace}:ccall:{carrier}:{call_id}"
 
     @property
     def every_key(self) -> str:

@@ -189,6 +189,25 @@ def parse_handoff(raw: object) -> Handoff:
     return Handoff(cast(HandoffOutcome, _word(raw, HandoffOutcome)))
 
 
+# -- job/put_back.lua ---------------------------------------------------------------------
+
+PutBackOutcome = Literal["held", "cancelled", "ended", "missing"]
+
+
+@dataclass(frozen=True, slots=True)
+class PutBack:
+    """``put_back.lua``: ``held`` (the row waits to be dialed again), ``cancelled`` (its
+    job was cancelled meanwhile), ``ended`` (the dial was no longer live: nothing done)
+    or ``missing``."""
+
+    outcome: PutBackOutcome
+
+
+def parse_put_back(raw: object) -> PutBack:
+    """``'held' | 'cancelled' | 'ended' | 'missing'``"""
+    return PutBack(cast(PutBackOutcome, _word(raw, PutBackOutcome)))
+
+
 #: Why a held dial was not renewed: it ended elsewhere, its lease lapsed, or it ran past
 #: the longest allowed call.
 NotRenewed = Literal["ended", "lost", "overdue"]

@@ -46,6 +46,7 @@ CONFIG_FIELDS = (
     "disableSchedule",
     "recipientHours",
     "retry",
+    "voicemail",
 )
 
 

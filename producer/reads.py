@@ -69,6 +69,7 @@ def job_view(
         },
         "recipientHours": config.get("recipientHours"),
         "retry": config.get("retry"),
+        "voicemail": config.get("voicemail"),
         # Not in SPEC §4.2: for the page's "window open now / next opens or closes".
         "window": window_view(config),
     }

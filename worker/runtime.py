@@ -17,11 +17,13 @@ import structlog
 from config.broker import BrokerOutbox, make_broker
 from config.redis import make_redis
 from config.settings import Settings
+from domain.errors import ConfigError
 from domain.keys import Keys
 from worker.actors import Actors
 from worker.dialers.base import Dialer
 from worker.dialers.http import HttpDialer
 from worker.dialers.simulated import SimulatedDialer
+from worker.dialers.twilio import TwilioDialer
 from worker.engine.core import Engine
 from worker.engine.loop import EventLoop
 from worker.engine.timers import Timekeeper
@@ -33,9 +35,27 @@ log = structlog.get_logger(__name__)
 SHUTDOWN_GRACE_S = 30.0
 
 
+def make_twilio_dialer(settings: Settings) -> TwilioDialer:
+    """The twilio dialer of ``settings`` (checked complete when they were loaded)."""
+    sid, token = settings.twilio_account_sid, settings.twilio_auth_token
+    agent_url, public_url = settings.twilio_agent_url, settings.public_url
+    if not (sid and token and agent_url and public_url):
+        raise ConfigError("BATCHDIAL_DIALER=twilio needs its settings (README: Twilio)")
+    return TwilioDialer(
+        sid,
+        token.get_secret_value(),
+        agent_url=agent_url,
+        public_url=public_url,
+        api_base=settings.twilio_api_base,
+        timeout_s=settings.dialer_timeout_seconds,
+    )
+
+
 def make_dialer(settings: Settings, loop: EventLoop | None = None) -> Dialer:
     """The dialer backend the settings choose; ``loop`` is the process's event loop
     (where simulated calls in progress live)."""
+    if settings.dialer == "twilio":
+        return make_twilio_dialer(settings)
     if settings.dialer == "http":
         assert settings.dialer_url is not None
         secret = settings.dialer_secret.get_secret_value() if settings.dialer_secret else None

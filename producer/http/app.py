@@ -24,6 +24,7 @@ from producer.http.middleware.security_headers import SecurityHeaders
 from producer.http.openapi import install_openapi
 from producer.http.routes import (
     callbacks,
+    dials,
     docs,
     events_stream,
     jobs,
@@ -32,6 +33,8 @@ from producer.http.routes import (
     suppressions,
     workspace,
 )
+from producer.http.routes.providers import CarrierAuth
+from producer.http.routes.providers import twilio as twilio_status
 from producer.schemas.callbacks import StatusIn
 from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn
 from producer.schemas.workspace import SuppressionsAdd, WorkspaceUpdate
@@ -53,11 +56,13 @@ def create_app(
     outbox: BrokerOutbox | None = None,
     clock: Clock = SYSTEM_CLOCK,
     max_streams_per_key: int = events_stream.MAX_STREAMS_PER_KEY,
+    carriers: CarrierAuth | None = None,
 ) -> FastAPI:
     """The API over one Redis and namespace; ``clock`` times signature checks. With
     ``outbox`` (the workers' broker), a provider's callback that ends a dial sends the
     dial messages of the rows released into the freed slot at once; without, the job's
-    scheduler releases them."""
+    scheduler releases them. ``carriers``: what verifies the carriers' own callbacks
+    (none: they are refused)."""
     app = FastAPI(
         title="batchdial",
         version="0.1.0",
@@ -71,6 +76,7 @@ def create_app(
     app.state.dialer_secret = dialer_secret
     app.state.dial_outbox = outbox
     app.state.clock = clock
+    app.state.carriers = carriers or CarrierAuth()
     app.state.redis_metrics = CollectorRegistry(auto_describe=False)
     app.state.redis_metrics.register(RedisCollector(client, Keys(namespace)))
     install_error_handlers(app)
@@ -79,7 +85,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, read_timeout_s=body_read_timeout_s)
     app.add_middleware(LastResort)
     app.add_middleware(SecurityHeaders)
-    for module in (jobs, service, callbacks, suppressions, workspace):
+    for module in (jobs, service, callbacks, dials, twilio_status, suppressions, workspace):
         app.include_router(module.router)
     app.include_router(
         events_stream.event_stream_router(workspace_id, max_streams_per_key=max_streams_per_key)

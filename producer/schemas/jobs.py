@@ -143,6 +143,26 @@ class RetryIn(StrictIn):
         return v.check_backoff(value)
 
 
+class VoicemailIn(StrictIn):
+    """What to do when an answering machine picks up (SPEC §8.5): turns on the carrier's
+    detection (Twilio ``MachineDetection``). ``hangup``: a machine ends the dial as
+    ``voicemail``; ``retry``: the same, and the row is tried again (the job's ``retry``
+    must name ``voicemail``); ``leave_message``: detection waits for the greeting's end
+    so the agent can leave a message, and the dial ends as ``voicemail``."""
+
+    action: Literal["hangup", "retry", "leave_message"]
+
+
+def _check_voicemail(voicemail: VoicemailIn | None, retry: RetryIn | None) -> None:
+    retried = retry is not None and "voicemail" in retry.on
+    if voicemail is not None and voicemail.action == "retry" and not retried:
+        raise v.fail(
+            "voicemail_retry",
+            "action 'retry' needs a retry policy that names voicemail "
+            '(retry.on: [..., "voicemail"])',
+        )
+
+
 class RowIn(StrictIn):
     """One person to call and the inputs the agent gets."""
 
@@ -189,7 +209,14 @@ class JobCreate(StrictIn):
     disableSchedule: StrictBool = False  # noqa: N815
     recipientHours: HoursIn | None = None  # noqa: N815
     retry: RetryIn | None = None
+    voicemail: VoicemailIn | None = None
     rows: list[RowIn] = Field(default_factory=list)
+
+    @field_validator("voicemail")
+    @classmethod
+    def _voicemail(cls, value: VoicemailIn | None, info: ValidationInfo) -> VoicemailIn | None:
+        _check_voicemail(value, info.data.get("retry"))
+        return value
 
     @field_validator("maxConcurrentDials")
     @classmethod
@@ -263,6 +290,14 @@ class JobUpdate(StrictIn):
     disableSchedule: StrictBool | None = None  # noqa: N815
     recipientHours: HoursIn | None = None  # noqa: N815
     retry: RetryIn | None = None
+    voicemail: VoicemailIn | None = None
+
+    @field_validator("voicemail")
+    @classmethod
+    def _voicemail(cls, value: VoicemailIn | None, info: ValidationInfo) -> VoicemailIn | None:
+        if "retry" in info.data and info.data["retry"] is not None:
+            _check_voicemail(value, info.data["retry"])
+        return value
 
     @field_validator("maxConcurrentDials")
     @classmethod

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from producer.schemas.jobs import HoursIn, JobStatus, RetryIn, ScheduleIn
+from producer.schemas.jobs import HoursIn, JobStatus, RetryIn, ScheduleIn, VoicemailIn
 
 # ruff: noqa: N815 -- wire names are camelCase
 
@@ -63,6 +63,7 @@ class Job(BaseModel):
     counts: JobCounts
     recipientHours: HoursIn | None
     retry: RetryIn | None
+    voicemail: VoicemailIn | None = None
     window: Window
 
 
@@ -101,6 +102,22 @@ class Dial(BaseModel):
     startedAt: Instant | None
     endedAt: Instant | None
     attempt: int
+
+
+class DialDetail(BaseModel):
+    """One dial with what its agent needs (``GET /api/dials/{dialId}``, SPEC §8.1)."""
+
+    dialId: str
+    jobId: str
+    rowId: str | None
+    callAgentId: str
+    toNumber: str | None
+    fromNumber: str | None
+    attempt: int
+    status: str | None
+    startedAt: Instant | None
+    endedAt: Instant | None
+    inputs: dict[str, str] = Field(description="the row's inputs, for the agent")
 
 
 class Event(BaseModel):

@@ -37,6 +37,10 @@ BY_API_KEY: dict[tuple[str, str], dict[str, Any] | None] = {
 BY_API_KEY_WS_ITEM: dict[tuple[str, str], dict[str, Any] | None] = {
     ("DELETE", "/api/suppressions/{number}"): None,
 }
+#: Routes on one dial (``{dial_id}``), authenticated by a workspace API key.
+BY_API_KEY_DIAL: dict[tuple[str, str], dict[str, Any] | None] = {
+    ("GET", "/api/dials/{dial_id}"): None,
+}
 #: Routes authenticated by the provider's HMAC signature, not by an API key.
 BY_SIGNATURE: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/dials/{dial_id}/status"): {"status": "completed"},
@@ -66,7 +70,7 @@ def _state(api: TestClient, client: redis.Redis, namespace: str, ws_id: str, job
 def test_the_table_covers_every_route_with_a_path_id(secured_api: TestClient) -> None:
     """Every (method, path) of the OpenAPI document that takes an id has its abuse case."""
     documented = _routes_with_a_path_id(secured_api)
-    covered = set(BY_API_KEY) | set(BY_API_KEY_WS_ITEM) | set(BY_SIGNATURE)
+    covered = set(BY_API_KEY) | set(BY_API_KEY_WS_ITEM) | set(BY_API_KEY_DIAL) | set(BY_SIGNATURE)
     assert documented - covered == set(), "routes with an id and no authorisation case"
     assert covered - documented == set(), "cases for routes that no longer exist"
 
@@ -111,6 +115,42 @@ def test_another_workspace_gets_404_and_changes_nothing(
 
     listed = api.get(JOBS, headers={"api_key": other["apiKey"]}).json()
     assert listed == {"data": [], "nextCursor": None}
+
+
+def test_another_workspace_gets_404_for_a_dial(
+    secured_api: TestClient, real_redis: redis.Redis, namespace: str
+) -> None:
+    """Another workspace's key on the owner's live dial: the 404 the owner gets for a
+    dial that does not exist, and nothing changed; the owner reads it."""
+    api = secured_api
+    producer = producer_of(api)
+    owner = producer.workspaces.create("owner", 10, ["+12125550100"])
+    other = producer.workspaces.create("other", 10, ["+14155550100"])
+    live = start_one_dial(real_redis, producer, owner)
+    job_id, dial_id = live["job_id"], live["dial_id"]
+    missing = dial_id[:-4] + "0000"
+    before = _state(api, real_redis, namespace, owner["workspaceId"], job_id)
+    for (method, template), payload in BY_API_KEY_DIAL.items():
+        foreign = api.request(
+            method,
+            template.format(dial_id=dial_id),
+            json=payload,
+            headers={"api_key": other["apiKey"]},
+        )
+        error = assert_spec_error(foreign, 404, "not_found")
+        absent = api.request(
+            method,
+            template.format(dial_id=missing),
+            json=payload,
+            headers={"api_key": owner["apiKey"]},
+        )
+        assert_spec_error(absent, 404, "not_found")
+        assert json.dumps(error).replace(dial_id, "ID") == json.dumps(
+            absent.json()["error"]
+        ).replace(missing, "ID")
+        assert _state(api, real_redis, namespace, owner["workspaceId"], job_id) == before
+    own = api.get(f"/api/dials/{dial_id}", headers={"api_key": owner["apiKey"]})
+    assert own.status_code == 200 and own.json()["dialId"] == dial_id
 
 
 def test_another_workspace_cannot_touch_a_workspace_item(

@@ -26,6 +26,8 @@ class DialRequest:
     call_agent_id: str
     inputs: dict[str, str]
     attempt: int
+    #: The job's ``voicemail.action`` (SPEC §8.5), or None: no machine detection.
+    voicemail: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The body of SPEC §6's dial request."""
@@ -47,13 +49,19 @@ class Placed:
 
     ``status`` set: the call already ended with it. ``status`` None and ``handoff``
     False: the call lives in this process and ``on_end`` will be called. ``handoff``
-    True: the provider holds the call and reports its end by callback.
+    True: the provider holds the call and reports its end by callback; a carrier names
+    its call (``carrier``, ``call_id``) so that the dial can be found by that id too.
+    ``retry_in_s`` set: no call was placed (the carrier's rate limit): the row goes
+    back to its job and is dialed again after that many seconds, with no failed dial.
     """
 
     status: str | None = None
     handoff: bool = False
     reason: str = ""
     details: dict[str, Any] | None = field(default=None)
+    carrier: str = ""
+    call_id: str | None = None
+    retry_in_s: float | None = None
 
 
 #: Called once when a call that lives in this process ends: (status, reason). It may

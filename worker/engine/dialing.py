@@ -233,6 +233,7 @@ class Dialing:
             call_agent_id=config.call_agent_id,
             inputs=row[1] if len(row) > 1 else {},
             attempt=claim.attempt,
+            voicemail=config.voicemail,
         )
         try:
             answer = self._dialer.place(
@@ -253,6 +254,16 @@ class Dialing:
             return _released(
                 self._endings.end_or_defer(ref, placed.status, placed.reason, placed.details)
             )
+        if placed.retry_in_s is not None:
+            # No call was placed (a carrier's rate limit): the row goes back, no failed dial.
+            self._keeper.forget(ref.dial_id)
+            outcome = self._endings.ends.put_back(
+                ref, round(placed.retry_in_s * 1000), reason=placed.reason, details=placed.details
+            )
+            log.info("dial_put_back", dial_id=ref.dial_id, job_id=ref.job_id, outcome=outcome)
+            return []
+        if placed.call_id:
+            self._endings.ends.record_call(ref, placed.carrier, placed.call_id)
         if placed.handoff and self._keeper.handoff(ref) == "lost":
             log.warning("lease_lost_before_handoff", dial_id=ref.dial_id, job_id=ref.job_id)
             return _released(self._endings.end_or_defer(ref, "failed", "lease_lost"))

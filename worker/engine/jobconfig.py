@@ -28,6 +28,8 @@ class JobConfig:
     #: Recipient groups (jobs with recipientHours): group id -> the schedules that must
     #: all be open for its rows to be dialed (empty: no recipient hours).
     groups: tuple[tuple[str, tuple[WeeklySchedule, ...]], ...] = ()
+    #: The job's ``voicemail.action`` (SPEC §8.5), or None.
+    voicemail: str | None = None
 
 
 def load_groups(
@@ -83,6 +85,7 @@ class JobConfigs:
             call_agent_id=str(config["callAgentId"]),
             schedule=schedule_of(config),
             groups=groups,
+            voicemail=(config.get("voicemail") or {}).get("action"),
         )
         with self._lock:
             self._cache[(ws_id, job_id)] = loaded

@@ -64,8 +64,9 @@ local retry = config.retry
 local retrying = false
 -- A dial the engine ended because its outcome is unknown (its worker died, or the
 -- provider never reported its end) may have reached the person: never retried.
+-- So is a carrier call whose placement could not be confirmed (placement_unknown).
 local unknown = reason == 'lease_expired' or reason == 'lease_lost'
-  or reason == 'max_call_duration'
+  or reason == 'max_call_duration' or reason == 'placement_unknown'
 if type(retry) == 'table' and job[1] ~= 'CANCELLED' and not unknown
     and attempt < tonumber(retry.maxAttempts) then
   for _, on in ipairs(retry.on) do

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from config.broker import BrokerOutbox
-from domain.dials import LIVE_STATUSES, DialEnds, DialRef, FinishResult
+from domain.dials import LIVE_STATUSES, DialEnds
 from domain.errors import InvalidInput, NotFound, Unauthorized
 from domain.provider_details import bound_details
 from domain.signing import SIGNATURE_HEADER, Clock, verify
+from producer.dialreports import end_and_refill
 from producer.http.deps import body_doc
 from producer.http.openapi import errors
 from producer.schemas.base import parse_body
@@ -93,24 +93,4 @@ def _apply(
         return False, False
     if live:
         return True, ends.set_live_status(ref, status)
-    return True, _end(ends, outbox, ref, status, details).outcome == "finished"
-
-
-def _end(
-    ends: DialEnds,
-    outbox: BrokerOutbox | None,
-    ref: DialRef,
-    status: str,
-    details: dict[str, Any] | None,
-) -> FinishResult:
-    """End the dial; send the dial messages of the rows released into its slot."""
-    result = ends.finish(ref, status, details=details, release=outbox is not None)
-    if outbox is None:
-        return result
-    try:
-        for index in result.released:
-            outbox.send_dial(ref.ws_id, ref.job_id, index)
-    except redis.RedisError as exc:  # the end is recorded; a released row is taken back
-        # by the job's scheduler after Timing.stale_release_ms and released again
-        log.warning("refill_not_sent", dial_id=ref.dial_id, error=type(exc).__name__)
-    return result
+    return True, end_and_refill(ends, outbox, ref, status, details).outcome == "finished"

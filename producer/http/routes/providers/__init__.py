@@ -1,0 +1,31 @@
+"""Carriers' own callback routes (SPEC §8.1), one module per carrier.
+
+Each verifies the carrier's own signature over ``BATCHDIAL_PUBLIC_URL`` (refusing with
+401 and changing nothing when it fails), maps the carrier's statuses onto SPEC §4.7's
+in one table of its module, and applies them through :mod:`producer.dialreports`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from config.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierAuth:
+    """What the API needs to verify carriers' callbacks."""
+
+    #: ``BATCHDIAL_PUBLIC_URL``: the base URL carriers call (and sign), no trailing slash.
+    public_url: str | None = None
+    #: ``BATCHDIAL_TWILIO_AUTH_TOKEN``: the key of ``X-Twilio-Signature``.
+    twilio_auth_token: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CarrierAuth:
+        """The carriers' verification settings of ``settings``."""
+        token = settings.twilio_auth_token
+        return cls(
+            public_url=settings.public_url,
+            twilio_auth_token=token.get_secret_value() if token else None,
+        )
