@@ -90,7 +90,7 @@ def bench_pacing(ctx: Ctx) -> Section:
                 value=ratio,
                 target=f">= {RATE_TARGET}",
                 met=ratio >= RATE_TARGET,
-                baseline_label="design ceiling 1 s / (1 s + 20 ms)",
+                baseline_label="design rate 1 s / (1 s + 20 ms)",
                 baseline=1000 / 1020,
                 ratio=ratio / (1000 / 1020),
                 runs=d["ratio"],
