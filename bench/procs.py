@@ -104,6 +104,9 @@ def batchdial_worker(
     log = tmp / f"worker-{processes}x{threads}-{call_s}-{secrets.token_hex(3)}.log"
     args = ("worker", "--processes", str(processes), "--threads", str(threads))
     heartbeats = f"{scratch_ns.keys.broker_namespace}:__heartbeats__"
+    # Brokers of workers stopped earlier in the namespace stay in the set: only new
+    # members say that the processes started here are ready.
+    before = set(cast(list[str], scratch_ns.client.zrange(heartbeats, 0, -1)))
     with running(*args, env=env, log=log) as proc:
         procs = WorkerProcs(proc, log, processes)
         deadline = time.monotonic() + 60
@@ -112,7 +115,8 @@ def batchdial_worker(
                 raise BenchError(f"batchdial worker exited: {procs.log_tail()}")
             # Each worker process's broker registers in dramatiq's heartbeat set when its
             # consumers first fetch: that is "ready", whatever the log level.
-            ready = scratch_ns.client.zcard(heartbeats)
+            members = set(cast(list[str], scratch_ns.client.zrange(heartbeats, 0, -1)))
+            ready = len(members - before)
             if ready >= processes and len(procs.children) >= processes:
                 break
             if time.monotonic() > deadline:

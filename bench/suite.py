@@ -36,6 +36,8 @@ def _registry() -> dict[str, tuple[str, Callable[[Ctx], Section]]]:
         ingest,
         latency,
         memory,
+        pacing,
+        provider,
         throughput,
         utilisation,
     )
@@ -49,11 +51,16 @@ def _registry() -> dict[str, tuple[str, Callable[[Ctx], Section]]]:
         "ingest": ("3. Ingest", ingest.bench_ingest),
         "memory": ("4. Memory", memory.bench_memory),
         "latency": ("5. Latency: window opening, pause", latency.bench_latency),
+        "provider": (
+            "7. The provider's side: utilisation and slot refill",
+            provider.bench_provider,
+        ),
+        "pacing": ("8. Pacing accuracy", pacing.bench_pacing),
     }
 
 
 ALIASES = {"scaleout": "throughput", "scale-out": "throughput", "window": "latency"}
-ORDER = ("utilisation", "throughput", "ingest", "memory", "latency")
+ORDER = ("utilisation", "throughput", "ingest", "memory", "latency", "provider", "pacing")
 
 
 def find_py_spy() -> str | None:

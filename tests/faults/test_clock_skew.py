@@ -120,7 +120,7 @@ def test_workers_a_minute_off_keep_leases_windows_and_caps(
         BATCHDIAL_SIMULATED_CALL_SECONDS="0.3",
         BATCHDIAL_SIMULATED_OUTCOMES="completed=1",
         BATCHDIAL_LEASE_SECONDS="2",
-        BATCHDIAL_LOG_LEVEL="INFO",
+        BATCHDIAL_LOG_LEVEL="DEBUG",  # dial_started is a debug line
     )
     offsets = {}
     for skew in SKEWS:

@@ -211,7 +211,9 @@ class Dialing:
         """Place the claimed call; returns the rows released if it ended at once."""
         dial_id = claim.dial_id
         DIALS_STARTED.inc()
-        log.info(
+        # At debug: a line per dial cost a third of a dial's worker CPU (bench/RESULTS.md);
+        # the start is in the job's event log (dial.started) and in the metrics anyway.
+        log.debug(
             "dial_started",
             ws_id=ws_id,
             job_id=job_id,

@@ -158,10 +158,11 @@ class Endings:
         return self.ends.finish(ref, status, reason=reason, release=True, details=details)
 
     def _recorded(self, ref: DialRef, status: str, reason: str, result: FinishResult) -> None:
-        """The dial's end is in Redis: stop renewing it, and log the state change."""
+        """The dial's end is in Redis: stop renewing it, and log the state change (at
+        debug, as the start: the end is in the job's event log, dial.finished)."""
         self._keeper.forget(ref.dial_id)
         if result.outcome == "finished":
-            log.info(
+            log.debug(
                 "dial_finished",
                 ws_id=ref.ws_id,
                 dial_id=ref.dial_id,
