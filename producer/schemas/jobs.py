@@ -6,6 +6,7 @@ from itertools import pairwise
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -147,7 +148,13 @@ class RowIn(StrictIn):
     """One person to call and the inputs the agent gets."""
 
     toNumber: StrictStr = Field(examples=["+12125550123"], json_schema_extra=E164_SCHEMA)  # noqa: N815
-    inputs: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    inputs: dict[StrictStr, StrictStr] = Field(
+        default_factory=dict,
+        json_schema_extra={
+            "propertyNames": {"minLength": 1, "pattern": v.IDENTIFIER_PATTERN},
+            "additionalProperties": {"type": "string", "pattern": v.TEXT_PATTERN},
+        },
+    )
     timezone: StrictStr | None = Field(
         default=None, examples=["America/Chicago"], json_schema_extra=ZONE_SCHEMA
     )
@@ -168,13 +175,28 @@ class RowIn(StrictIn):
         return v.check_inputs(value, v.context_of(info.context))
 
 
-Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
-AgentId = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+#: An identifier: no control or invisible character (:func:`validation.check_identifier`).
+_IDENTIFIER: dict[str, JsonValue] = {"pattern": v.IDENTIFIER_PATTERN}
+Name = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=200, json_schema_extra=_IDENTIFIER),
+    AfterValidator(v.check_identifier),
+]
+AgentId = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=200, json_schema_extra=_IDENTIFIER),
+    AfterValidator(v.check_identifier),
+]
 #: The id of one of the workspace's numbers (``GET /api/workspace``); the custom format
 #: says so, as no pattern can.
 PhoneNumberId = Annotated[
     StrictStr,
-    Field(min_length=1, max_length=100, json_schema_extra={"format": "phone-number-id"}),
+    Field(
+        min_length=1,
+        max_length=100,
+        json_schema_extra={**_IDENTIFIER, "format": "phone-number-id"},
+    ),
+    AfterValidator(v.check_identifier),
 ]
 
 

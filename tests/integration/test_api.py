@@ -324,8 +324,6 @@ def test_cancel_marks_waiting_rows_cancelled(api: TestClient, make_workspace: Ma
     assert_error(api.put(url, json={"name": "x"}, headers=h(ws)), 409)
 
 
-
-
 def test_cancel_with_nothing_waiting_is_not_a_500(api: TestClient, make_workspace: Make) -> None:
     """A job with no waiting row (here: an INIT job without rows) cancels with 200.
 
@@ -340,6 +338,8 @@ def test_cancel_with_nothing_waiting_is_not_a_500(api: TestClient, make_workspac
     assert cancelled.json()["status"] == "CANCELLED"
     assert cancelled.json()["counts"]["cancelled"] == 0
     assert [e["type"] for e in events(api, ws, job["id"])].count("job.cancelled") == 1
+
+
 # -- lists -----------------------------------------------------------------------
 
 
