@@ -261,7 +261,9 @@ _NEVER_NULL = ("name", "callAgentId", "maxConcurrentDials", "fromPhoneNumberIds"
 
 def _not_nullable(schema: dict[str, Any]) -> None:
     """Drop ``null`` from the document's types of :data:`_NEVER_NULL` (``_not_null``
-    refuses it; the Python types keep ``None`` as "not given")."""
+    refuses it; the Python types keep ``None`` as "not given"), and say that an update
+    changes at least one field (``JobCommands.update`` refuses ``{}``)."""
+    schema["minProperties"] = 1
     for name in _NEVER_NULL:
         field = schema["properties"][name]
         types = [t for t in field.pop("anyOf", []) if t.get("type") != "null"]

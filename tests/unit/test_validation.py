@@ -395,3 +395,9 @@ def test_integral_numbers_are_integers_in_every_integer_field() -> None:
     for bad in [3.5, True, "3", float(2**60), float("inf")]:
         assert "maxConcurrentDials" in problems(body(maxConcurrentDials=bad))
     assert "too large" in problems(body(maxConcurrentDials=float(2**60)))["maxConcurrentDials"]
+
+
+def test_the_document_says_an_update_changes_something() -> None:
+    """PUT ``{}`` is refused (nothing to change), so the schema says minProperties 1
+    (schemathesis found ``{}`` refused as a schema-valid body)."""
+    assert JobUpdate.model_json_schema()["minProperties"] == 1
