@@ -16,6 +16,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from domain.errors import InvalidInput
 from tests.abuse.shape import JOBS, assert_spec_error, snapshot
 from tests.support.bodies import job_body
 from tests.support.http import h
@@ -199,3 +200,15 @@ def test_an_integral_number_is_an_integer(api: TestClient, make_workspace: Make)
     assert [d["path"] for d in assert_spec_error(half, 422)["details"]] == [
         "maxCallsPerNumberPerDay"
     ]
+
+
+@pytest.mark.parametrize("char", INVISIBLE, ids=[f"U+{ord(c):04X}" for c in INVISIBLE])
+def test_a_workspace_name_refuses_control_and_invisible_characters(
+    api: TestClient, char: str
+) -> None:
+    """`workspace create --name` is an identifier too (it shows in the web page)."""
+    producer = api.app.state.producer  # type: ignore[attr-defined]
+    with pytest.raises(InvalidInput) as info:
+        producer.workspaces.create(f"Acme{char}", 5, ["+12125550100"])
+    assert [p.path for p in info.value.problems] == ["name"]
+    assert f"U+{ord(char):04X}" in info.value.problems[0].message
