@@ -71,4 +71,6 @@ def test_schemathesis_all_checks_all_phases(
             timeout=RUN_TIMEOUT_S,
             check=False,
         )
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    report = tmp_path / "schemathesis.txt"  # the whole report (the message keeps its tail)
+    report.write_text(done.stdout + done.stderr)
+    assert done.returncode == 0, f"{report}:\n" + done.stdout[-6000:] + done.stderr[-2000:]
