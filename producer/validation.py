@@ -9,30 +9,43 @@ numbers) and the configured limits read them from the validation context
 
 from __future__ import annotations
 
-import zoneinfo
 from dataclasses import dataclass, field
-from functools import cache
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
-import phonenumbers
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
 from domain.dials import RETRYABLE_STATUSES
 from domain.errors import Problem
 from domain.time.schedule import parse_hhmm
+from domain.time.zones import is_iana_zone
+from producer.phones import PHONE_PATTERN, normalize_phone_number
+from producer.textrules import (
+    IDENTIFIER_PATTERN,
+    TEXT_PATTERN,
+    describe_char,
+    first_forbidden_char,
+    shown,
+)
+
+__all__ = [
+    "IDENTIFIER_PATTERN",
+    "PHONE_PATTERN",
+    "TEXT_PATTERN",
+    "Context",
+    "Limits",
+    "check_identifier",
+    "check_text_value",
+    "fail",
+    "normalize_phone_number",
+    "problems_of",
+]
 
 #: Most attempts a retry policy may ask for (and most backoff steps it may list).
 MAX_ATTEMPTS = 10
 #: Longest backoff between two attempts of a row (a week).
 MAX_BACKOFF_S = 7 * 24 * 3600
-
-_REASONS = {
-    phonenumbers.ValidationResult.TOO_SHORT: "is too short for its country",
-    phonenumbers.ValidationResult.TOO_LONG: "is too long for its country",
-    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "has no valid country code",
-    phonenumbers.ValidationResult.INVALID_LENGTH: "has an invalid length for its country",
-}
 
 
 @dataclass(frozen=True)
@@ -68,39 +81,88 @@ def fail(code: str, message: str, **ctx: Any) -> PydanticCustomError:
     return PydanticCustomError(code, message, ctx or None)
 
 
-def normalize_phone_number(text: str) -> str:
-    """The E.164 form of a dialable number; raises a pydantic error saying what is wrong."""
-    if not text.startswith("+"):
+def check_identifier(text: str) -> str:
+    """``text`` if it holds no control or invisible character (NUL, CR/LF, bidi
+    controls, zero-width characters...): identifiers and keys reach the provider and the
+    logs as they are, and must read as what they are."""
+    bad = first_forbidden_char(text)
+    if bad is not None:
+        index, char = bad
         raise fail(
-            "phone_number",
-            "must be in E.164 form: '+', country code and number, e.g. +12125550123",
+            "control_character",
+            f"must not contain control or invisible characters: {describe_char(char)} at "
+            f"position {index}",
         )
-    try:
-        parsed = phonenumbers.parse(text, None)
-    except phonenumbers.NumberParseException as exc:
-        raise fail("phone_number", f"is not a phone number ({exc._msg})") from None
-    if not phonenumbers.is_valid_number(parsed):
-        reason = _REASONS.get(phonenumbers.is_possible_number_with_reason(parsed))
-        if reason is None:
-            reason = "is not a valid, dialable number for its country"
-        region = phonenumbers.region_code_for_number(parsed)
-        where = (
-            f"+{parsed.country_code}, {region}"
-            if region
-            else f"country code +{parsed.country_code}"
-        )
-        raise fail("phone_number", f"{text} {reason} ({where}): it is not a dialable number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return text
 
 
-@cache
-def _zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+def check_text_value(text: str) -> str:
+    """``text`` if it holds no NUL (nor a lone surrogate, which no UTF-8 store can
+    keep); nothing else in a value is refused or changed."""
+    for index, char in enumerate(text):
+        if char == "\x00" or "\ud800" <= char <= "\udfff":
+            raise fail(
+                "control_character",
+                f"must not contain {describe_char(char)} (at position {index})",
+            )
+    return text
+
+
+#: Floats up to this magnitude are exactly the integer they read as (2**53).
+_EXACT_FLOAT_LIMIT = 2**53
+
+
+def whole_number(value: object) -> object:
+    """An integral JSON number written with a fraction or an exponent (``90.0``, ``1e2``)
+    as the int it is; anything else unchanged, for the strict int check to judge.
+
+    JSON Schema's ``integer`` is any number without a fractional part, so ``90.0`` is one;
+    the document's ``"type": "integer"`` stays true. Beyond 2**53 a float may not be the
+    integer that was written, so it is refused rather than altered.
+    """
+    if type(value) is float and value.is_integer():
+        if abs(value) > _EXACT_FLOAT_LIMIT:
+            raise fail(
+                "integer",
+                f"{value!r} is too large to be read exactly with a fraction or an exponent; "
+                "write the integer's digits",
+            )
+        return int(value)
+    return value
+
+
+def _int_shape(annotation: object) -> str | None:
+    """``"int"`` for an integer field (``StrictInt``, ``StrictInt | None``), ``"list"`` for
+    a list of them, else None (a field that also takes floats is not an integer field)."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if annotation is int:
+        return "int"
+    if origin is Annotated:
+        return _int_shape(args[0])
+    if origin in (Union, UnionType):
+        shapes = {_int_shape(a) for a in args if a is not type(None)}
+        return shapes.pop() if len(shapes) == 1 else None
+    if origin is list and len(args) == 1 and _int_shape(args[0]) == "int":
+        return "list"
+    return None
+
+
+def whole_numbers_for(annotation: object, value: object) -> object:
+    """``value`` of a field of type ``annotation`` with :func:`whole_number` applied where
+    the field is an integer (or a list of integers)."""
+    shape = _int_shape(annotation)
+    if shape == "int":
+        return whole_number(value)
+    if shape == "list" and isinstance(value, list):
+        return [whole_number(item) for item in value]
+    return value
 
 
 def check_timezone(name: str) -> str:
-    """``name`` if it is a valid IANA timezone name."""
-    if name not in _zones():
+    """``name`` if it is a time zone of the IANA tz database
+    (:func:`domain.time.zones.iana_zone_names`: not ``localtime``, ``Factory``,
+    ``posixrules`` nor a ``posix/`` or ``right/`` copy)."""
+    if not is_iana_zone(name):
         raise fail(
             "timezone",
             f"{name!r} is not an IANA timezone name (such as America/New_York or UTC)",
@@ -129,14 +191,25 @@ def check_inputs(inputs: dict[str, str], ctx: Context | None) -> dict[str, str]:
         if not key or len(key) > limits.max_input_key_chars:
             raise fail(
                 "input_key",
-                f"input name {key[:40]!r} must be 1 to {limits.max_input_key_chars} characters",
+                f"input name {shown(key)} must be 1 to {limits.max_input_key_chars} characters",
+            )
+        bad = first_forbidden_char(key)
+        if bad is not None:
+            raise fail(
+                "input_key",
+                f"input name {shown(key)} must not contain control or invisible characters: "
+                f"{describe_char(bad[1])} at position {bad[0]}",
             )
         if len(value) > limits.max_input_value_chars:
             raise fail(
                 "input_value",
-                f"input {key!r} is {len(value)} characters long; at most "
+                f"input {shown(key)} is {len(value)} characters long; at most "
                 f"{limits.max_input_value_chars} are allowed",
             )
+        try:
+            check_text_value(value)
+        except PydanticCustomError as exc:
+            raise fail("input_value", f"input {shown(key)} {exc.message()}") from None
     return inputs
 
 

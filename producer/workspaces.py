@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 
 from domain.errors import InvalidInput, Problem, Unauthorized
 from domain.keys import Keys
+from producer.textrules import describe_char, first_forbidden_char
 from producer.validation import normalize_phone_number
 
 API_KEY_PREFIX = "bd_"
@@ -69,6 +70,14 @@ class Workspaces:
         problems = []
         if not name.strip():
             problems.append(Problem("name", "must not be empty"))
+        elif (bad := first_forbidden_char(name)) is not None:
+            problems.append(
+                Problem(
+                    "name",
+                    "must not contain control or invisible characters: "
+                    f"{describe_char(bad[1])} at position {bad[0]}",
+                )
+            )
         if dial_limit < 1:
             problems.append(Problem("dialLimit", f"must be at least 1, got {dial_limit}"))
         if per_number_limit is not None and per_number_limit < 1:

@@ -1,4 +1,5 @@
-"""The IANA zones of a phone number (phonenumbers' timezone data, names canonical).
+"""The IANA zones: which names are zones (:func:`is_iana_zone`), and the zones of a phone
+number (phonenumbers' timezone data, names canonical).
 
 Pure computations but for reading the system's time zone data once.
 """
@@ -8,14 +9,49 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import os
-from zoneinfo import TZPATH, ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import TZPATH, ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
-__all__ = ["zones_for_number"]
+__all__ = ["iana_zone_names", "is_iana_zone", "zones_for_number"]
 
 _UNKNOWN_ZONE = "Etc/Unknown"  # what phonenumbers answers when it knows no zone
+
+
+#: Names that are files of a zoneinfo directory but no place's time: ``localtime`` (the
+#: host's own setting, a link a distribution adds), ``posixrules`` (zic's default rules) and
+#: ``Factory`` (the tz database's placeholder, "-00", for a host whose zone is not set).
+NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
+def is_iana_zone(name: str) -> bool:
+    """Whether ``name`` is a time zone of the IANA tz database: see :func:`iana_zone_names`."""
+    return name in iana_zone_names()
+
+
+@functools.cache
+def iana_zone_names() -> frozenset[str]:
+    """Every name the tz database defines as a place's time: its ``Zone`` and ``Link``
+    lines (``America/New_York``, ``UTC``, and the older links such as ``US/Eastern``),
+    but for :data:`NOT_ZONES`; each one zoneinfo can load.
+
+    The names come from ``tzdata.zi`` (the tz source zic compiles, which the system's tz
+    data and the ``tzdata`` package both ship) where zoneinfo finds it; otherwise from
+    ``zoneinfo.available_timezones()``. So no ``posix/`` or ``right/`` copy, no path
+    (``../../etc/passwd``) and nothing a host added to its zoneinfo directory is a zone.
+    """
+    names: set[str] = set()
+    for raw in _zone_data_files("tzdata.zi")[:1]:
+        for line in raw.decode("utf-8").splitlines():
+            fields = line.split()
+            if len(fields) >= 2 and fields[0] == "Z":  # Z NAME STDOFF RULES FORMAT [UNTIL]
+                names.add(fields[1])
+            elif len(fields) >= 3 and fields[0] == "L":  # L TARGET LINK-NAME
+                names.add(fields[2])
+    if not names:
+        names = set(available_timezones())
+    return frozenset(name for name in names - NOT_ZONES if _loadable(name))
 
 
 def zones_for_number(e164: str) -> tuple[str, ...]:

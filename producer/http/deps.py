@@ -25,14 +25,31 @@ def workspace_id(
     api_key: Annotated[str | None, Header(alias="api_key", convert_underscores=False)] = None,
     authorization: Annotated[str | None, Header()] = None,
 ) -> str:
-    """The caller's workspace, from ``api_key: KEY`` or ``Authorization: Bearer KEY``."""
-    key = api_key
-    if key is None and authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+    """The caller's workspace, from ``api_key: KEY`` or ``Authorization: Bearer KEY``.
+
+    An empty header counts as not sent, so ``api_key:`` beside a Bearer token takes the
+    token. Both given and different is refused (which one was meant cannot be told).
+    """
+    return current_producer(request).workspaces.authenticate(presented_key(api_key, authorization))
+
+
+def presented_key(api_key: str | None, authorization: str | None) -> str | None:
+    """The API key the request presents (None if none); :class:`Unauthorized` if it
+    presents two different ones or a malformed ``Authorization`` and no ``api_key``."""
+    header_key = (api_key or "").strip() or None
+    bearer = None
+    if authorization and authorization.strip():
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            bearer = token.strip()
+        elif header_key is None:
             raise Unauthorized("use 'Authorization: Bearer KEY' or the header 'api_key: KEY'")
-        key = token.strip()
-    return current_producer(request).workspaces.authenticate(key)
+    if header_key is not None and bearer is not None and header_key != bearer:
+        raise Unauthorized(
+            "both the header 'api_key' and 'Authorization: Bearer' were sent, with different "
+            "keys; send one of them"
+        )
+    return header_key or bearer
 
 
 async def json_body(request: Request) -> bytes:

@@ -8,22 +8,42 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from domain.errors import InvalidInput
 from domain.jsonbody import parse_json_object
 from producer import validation as v
 
-#: What the document says a phone number looks like: E.164. Stricter than what the API
-#: accepts (phonenumbers also reads ``+1 212-555-0123``), never looser. The custom format
-#: names the further check no pattern can state: the number is valid and dialable.
-E164_SCHEMA: dict[str, Any] = {"pattern": r"^\+[1-9][0-9]{6,14}$", "format": "e164"}
+#: What the document says a phone number looks like: exactly the syntax the API accepts
+#: (:data:`validation.PHONE_PATTERN`: E.164, optionally with spaces, dashes, dots or
+#: parentheses). The custom format names the further check no pattern can state: the
+#: number is valid and dialable, and its digits are its E.164 form.
+E164_SCHEMA: dict[str, Any] = {"pattern": v.PHONE_PATTERN, "format": "e164"}
 
 
 class StrictIn(BaseModel):
     """Input models refuse unknown fields, so a typo is an error, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _whole_numbers(cls, value: object, info: ValidationInfo) -> object:
+        """``90.0`` for an integer field is the integer 90 (JSON Schema's ``integer`` is
+        any number without a fraction, so the document says the same); every integer
+        field of every request model, so that none is forgotten."""
+        if info.field_name is None:
+            return value
+        return v.whole_numbers_for(cls.model_fields[info.field_name].annotation, value)
 
 
 #: A phone number as given, stored in its E.164 form.

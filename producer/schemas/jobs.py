@@ -6,6 +6,7 @@ from itertools import pairwise
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -167,7 +168,13 @@ class RowIn(StrictIn):
     """One person to call and the inputs the agent gets."""
 
     toNumber: StrictStr = Field(examples=["+12125550123"], json_schema_extra=E164_SCHEMA)  # noqa: N815
-    inputs: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    inputs: dict[StrictStr, StrictStr] = Field(
+        default_factory=dict,
+        json_schema_extra={
+            "propertyNames": {"minLength": 1, "pattern": v.IDENTIFIER_PATTERN},
+            "additionalProperties": {"type": "string", "pattern": v.TEXT_PATTERN},
+        },
+    )
     timezone: StrictStr | None = Field(
         default=None, examples=["America/Chicago"], json_schema_extra=ZONE_SCHEMA
     )
@@ -188,13 +195,28 @@ class RowIn(StrictIn):
         return v.check_inputs(value, v.context_of(info.context))
 
 
-Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
-AgentId = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+#: An identifier: no control or invisible character (:func:`validation.check_identifier`).
+_IDENTIFIER: dict[str, JsonValue] = {"pattern": v.IDENTIFIER_PATTERN}
+Name = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=200, json_schema_extra=_IDENTIFIER),
+    AfterValidator(v.check_identifier),
+]
+AgentId = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=200, json_schema_extra=_IDENTIFIER),
+    AfterValidator(v.check_identifier),
+]
 #: The id of one of the workspace's numbers (``GET /api/workspace``); the custom format
 #: says so, as no pattern can.
 PhoneNumberId = Annotated[
     StrictStr,
-    Field(min_length=1, max_length=100, json_schema_extra={"format": "phone-number-id"}),
+    Field(
+        min_length=1,
+        max_length=100,
+        json_schema_extra={**_IDENTIFIER, "format": "phone-number-id"},
+    ),
+    AfterValidator(v.check_identifier),
 ]
 
 
@@ -266,7 +288,9 @@ _NEVER_NULL = ("name", "callAgentId", "maxConcurrentDials", "fromPhoneNumberIds"
 
 def _not_nullable(schema: dict[str, Any]) -> None:
     """Drop ``null`` from the document's types of :data:`_NEVER_NULL` (``_not_null``
-    refuses it; the Python types keep ``None`` as "not given")."""
+    refuses it; the Python types keep ``None`` as "not given"), and say that an update
+    changes at least one field (``JobCommands.update`` refuses ``{}``)."""
+    schema["minProperties"] = 1
     for name in _NEVER_NULL:
         field = schema["properties"][name]
         types = [t for t in field.pop("anyOf", []) if t.get("type") != "null"]

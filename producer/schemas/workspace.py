@@ -29,8 +29,16 @@ class SuppressionsAdd(StrictIn):
         json_schema_extra={"maxItems": MAX_NUMBERS_PER_REQUEST},
     )
     reason: StrictStr | None = Field(
-        default=None, max_length=MAX_REASON_CHARS, examples=["asked not to be called"]
+        default=None,
+        max_length=MAX_REASON_CHARS,
+        examples=["asked not to be called"],
+        json_schema_extra={"pattern": v.TEXT_PATTERN},
     )
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str | None) -> str | None:
+        return None if value is None else v.check_text_value(value)
 
     @field_validator("numbers", mode="before")
     @classmethod

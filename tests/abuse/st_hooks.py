@@ -3,7 +3,8 @@
 The OpenAPI document states every rule a schema can carry; what none can is named by a
 custom ``format`` (a dialable number, an id of the workspace's numbers, a time zone of
 the tz database, a cursor a list gave out) and by rules across fields (a slot ends
-after it starts, each number once, a cap within the workspace's dial limit). Here the
+after it starts, each number once, a cap within the workspace's dial limit) or on the
+stored job (``recipientHours`` changes only on a job created with them). Here the
 run learns both: strategies for the formats, and a filter that keeps out of the
 *positive* cases a body the API's own models refuse. Negative cases are untouched.
 
@@ -65,5 +66,9 @@ def filter_case(context: schemathesis.HookContext, case: schemathesis.Case) -> b
     if label == "POST /api/batch_dial_jobs":
         return _accepted(JobCreate, case.body)
     if label == "PUT /api/batch_dial_jobs/{job_id}":
+        # recipientHours changes only on a job created with them (a rule on the stored
+        # job, which no schema of the body can state): such a body is not positive here.
+        if isinstance(case.body, dict) and case.body.get("recipientHours") is not None:
+            return False
         return _accepted(JobUpdate, case.body)
     return True

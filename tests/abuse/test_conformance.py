@@ -26,16 +26,12 @@ pytestmark = pytest.mark.e2e
 
 #: Examples per operation and phase: ~1,300 requests, about a minute on two cores.
 MAX_EXAMPLES = 30
+#: The run's own bound (``st`` is stopped after it) and the test's, above it: on two
+#: shared cores the run took 85-185 s (load average 10), over the suite's default of 120 s.
+RUN_TIMEOUT_S = 420
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "3 failures left (issue 12): a 500 from cancel_job.lua on a job the stateful "
-        "phase built (domain/lua), 90.0 for an integer setting (StrictInt), and numbers "
-        "that break the E.164 pattern but phonenumbers still reads (+917410410123*)"
-    ),
-)
+@pytest.mark.timeout(RUN_TIMEOUT_S + 60)
 def test_schemathesis_all_checks_all_phases(
     real_redis: redis.Redis, namespace: str, tmp_path: Path
 ) -> None:
@@ -72,7 +68,9 @@ def test_schemathesis_all_checks_all_phases(
             cwd=tmp_path,
             capture_output=True,
             text=True,
-            timeout=240,
+            timeout=RUN_TIMEOUT_S,
             check=False,
         )
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    report = tmp_path / "schemathesis.txt"  # the whole report (the message keeps its tail)
+    report.write_text(done.stdout + done.stderr)
+    assert done.returncode == 0, f"{report}:\n" + done.stdout[-6000:] + done.stderr[-2000:]

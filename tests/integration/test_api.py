@@ -324,6 +324,22 @@ def test_cancel_marks_waiting_rows_cancelled(api: TestClient, make_workspace: Ma
     assert_error(api.put(url, json={"name": "x"}, headers=h(ws)), 409)
 
 
+def test_cancel_with_nothing_waiting_is_not_a_500(api: TestClient, make_workspace: Make) -> None:
+    """A job with no waiting row (here: an INIT job without rows) cancels with 200.
+
+    Regression (issue 12, schemathesis' stateful phase): cancel_job.lua wrote the
+    decrement as ``-n``; with n = 0 Lua formats it ``-0``, which HINCRBY refuses
+    ("value is not an integer or out of range"), so the cancel answered 500.
+    """
+    ws = make_workspace()
+    job = create(api, ws, rows=0)
+    cancelled = api.post(f"{JOBS}/{job['id']}/cancel", headers=h(ws))
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "CANCELLED"
+    assert cancelled.json()["counts"]["cancelled"] == 0
+    assert [e["type"] for e in events(api, ws, job["id"])].count("job.cancelled") == 1
+
+
 # -- lists -----------------------------------------------------------------------
 
 

@@ -60,18 +60,20 @@ def test_patch_sets_and_null_turns_the_cap_off(
     assert api.patch(WS, json={CAP: None}, headers=h(ws)).json()[CAP] is None
 
 
-@pytest.mark.parametrize("value", [1, 1000])
-def test_the_bounds_are_inclusive(api: TestClient, make_workspace: Make, value: int) -> None:
-    """1 and 1000 are accepted."""
+@pytest.mark.parametrize("value", [1, 1000, 2.0, 1e3])
+def test_the_bounds_are_inclusive(api: TestClient, make_workspace: Make, value: float) -> None:
+    """1 and 1000 are accepted; so is an integer written 2.0 or 1e3 (JSON Schema's
+    integer, issue 13), stored as the integer."""
     ws = make_workspace()
-    assert api.patch(WS, json={CAP: value}, headers=h(ws)).json()[CAP] == value
+    stored = api.patch(WS, json={CAP: value}, headers=h(ws)).json()[CAP]
+    assert (stored, type(stored)) == (int(value), int)
 
 
-@pytest.mark.parametrize("value", [0, -1, 1001, "5", 5.5, 2.0, True, [], {}])
+@pytest.mark.parametrize("value", [0, -1, 1001, "5", 5.5, 1000.5, True, [], {}])
 def test_invalid_caps_are_422_and_change_nothing(
     api: TestClient, make_workspace: Make, value: Any
 ) -> None:
-    """Out of range or not an integer (strictly: no strings, floats or booleans): 422."""
+    """Out of range or not an integer (strictly: no strings, fractions or booleans): 422."""
     ws = make_workspace()
     api.patch(WS, json={CAP: 4}, headers=h(ws))
     error = assert_error(api.patch(WS, json={CAP: value}, headers=h(ws)), 422, "invalid_input")

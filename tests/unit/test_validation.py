@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
 
+from domain.time.zones import iana_zone_names
+from producer.phones import PHONE_PATTERN, normalize_phone_number, phone_digits
 from producer.schemas.jobs import JobCreate, JobUpdate
-from producer.validation import Context, Limits, path_of, problems_of
+from producer.schemas.workspace import WorkspaceUpdate
+from producer.textrules import IDENTIFIER_PATTERN, first_forbidden_char
+from producer.validation import Context, Limits, check_timezone, path_of, problems_of
 
 CTX = Context(
     dial_limit=10, phone_number_ids=frozenset({"pn_a", "pn_b"}), limits=Limits(max_rows=5)
@@ -241,3 +250,154 @@ def test_path_of_formats_indexes_and_keys() -> None:
     assert path_of(("rows", 3, "toNumber")) == "rows[3].toNumber"
     assert path_of(("rows", 0, "inputs", "k", "[key]")) == "rows[0].inputs.k(key)"
     assert path_of(()) == ""
+
+
+# -- issue 13: numbers, zones, characters, integers -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("number", "fragment"),
+    [
+        ("+1 212 555 0123 ext 5", "extensions are not supported: 'ext 5'"),
+        ("+1 212 555 0123 x5", "extensions are not supported: 'x5'"),
+        ("+1212-555-0123;ext=5", "extensions are not supported: ';ext=5'"),
+        ("+12125550123 #5", "extensions are not supported"),
+        ("+12125550123\u0000", "U+0000 (NUL) at position 12"),
+        ("+12125550123\n", "U+000A (LF)"),
+        ("+1212\u202e5550123", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+        ("+8613800138000;phone-context=x", "parameters are not allowed in a phone number: ';phone"),
+        ("+1-800-FLOWERS", "letters are not allowed"),
+        ("+917410410123*", "'*' not allowed"),
+        ("+1 212 555 0123 /", "'/' not allowed"),
+        ("+1--212--555", "too short"),
+        ("+1-212-555-0123-", "separators go between digits only"),
+        ("+1 212   555 0123", "at most two in a row"),
+        ("+0 212 555 0123", "no country code starts with 0"),
+        ("+44 (0)20 7946 0958", "would be stored as +442079460958"),
+    ],
+)
+def test_numbers_that_would_be_altered_are_refused_with_the_reason(
+    number: str, fragment: str
+) -> None:
+    """Item 5 (issue 13): nothing phonenumbers would read as another number gets in."""
+    found = problems(body(rows=[{"toNumber": number}]))
+    assert fragment in found["rows[0].toNumber"]
+    assert "\u0000" not in found["rows[0].toNumber"]
+    assert "\u202e" not in found["rows[0].toNumber"]
+
+
+@pytest.mark.parametrize(
+    "number", ["+12125550123", "+1 212 555 0123", "+1-212-555-0123", "+1 (212) 555.0123"]
+)
+def test_e164_with_separators_is_stored_as_its_digits(number: str) -> None:
+    """Spaces, dashes, dots and parentheses are separators only."""
+    assert normalize_phone_number(number) == "+12125550123"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.from_regex(PHONE_PATTERN, fullmatch=True),
+        st.text(alphabet="+0123456789 ().-;#xX*\u0000", max_size=30),
+    )
+)
+def test_the_documented_pattern_is_exactly_the_accepted_syntax(text: str) -> None:
+    """The OpenAPI pattern and the syntax check agree on every string: a string the
+    pattern refuses is refused, and one it admits fails, if at all, as an undialable
+    number (the custom format), never for its syntax."""
+    matches = re.fullmatch(PHONE_PATTERN.removeprefix("^").removesuffix("$"), text) is not None
+    try:
+        phone_digits(text)
+    except PydanticCustomError:
+        assert not matches, text
+    else:
+        assert matches, text
+
+
+@pytest.mark.parametrize(
+    "zone", ["localtime", "Factory", "posixrules", "right/UTC", "posix/UTC", "Etc/GMT+14", "utc"]
+)
+def test_names_that_are_no_iana_zone_are_refused(zone: str) -> None:
+    """Item 6 (issue 13): localtime and Factory are host files, not zones."""
+    found = problems(body(schedule={**slots(("09:00", "10:00")), "timezone": zone}))
+    assert "not an IANA timezone name" in found["schedule.timezone"]
+    row = {"toNumber": "+12125550123", "timezone": zone}
+    assert "not an IANA timezone name" in problems(body(rows=[row]))["rows[0].timezone"]
+
+
+def test_every_zone_of_the_tz_database_is_accepted() -> None:
+    """Each zone of zone1970.tab and the common links (US/Eastern, UTC) are zones."""
+    table = Path("/usr/share/zoneinfo/zone1970.tab")
+    if not table.exists():
+        pytest.skip("no system tz data")
+    names = [
+        line.split("\t")[2] for line in table.read_text().splitlines() if not line.startswith("#")
+    ]
+    assert len(names) > 300
+    for name in [*names, "UTC", "US/Eastern", "Asia/Calcutta", "Etc/GMT-14"]:
+        assert check_timezone(name) == name
+    assert not any(n.startswith(("posix/", "right/")) for n in iana_zone_names())
+
+
+def test_the_identifier_pattern_is_exactly_the_identifier_check() -> None:
+    """Every BMP character: the document's pattern refuses it iff check_identifier does."""
+    pattern = re.compile(IDENTIFIER_PATTERN)
+    for code in [*range(0xD800), *range(0xE000, 0x10000), 0x1F600, 0xE0001]:
+        char = chr(code)
+        assert (pattern.fullmatch(char) is None) == (first_forbidden_char(char) is not None)
+    for char in ["\u0000", "\r", "\n", "\t", "\u007f", "\u0085", "\u009f", "\u202a", "\u202e"]:
+        assert first_forbidden_char(f"a{char}") == (1, char)
+    for char in ["\u2066", "\u2069", "\u200b", "\u200f", "\u2060", "\ufeff", "\u2028"]:
+        assert first_forbidden_char(f"a{char}") == (1, char)
+    assert first_forbidden_char("Café 🎉 日本 \u00e9\u0301") is None
+
+
+@pytest.mark.parametrize("char", ["\u0000", "\r\n", "\u202e", "\u200b", "\ufeff"])
+def test_identifiers_and_keys_refuse_control_and_invisible_characters(char: str) -> None:
+    """Item 8 (issue 13): name, callAgentId, ids and input names, each at its path."""
+    row = {"toNumber": "+12125550123", "inputs": {f"k{char}": "v"}}
+    found = problems(
+        body(
+            name=f"n{char}", callAgentId=f"a{char}", fromPhoneNumberIds=[f"pn_a{char}"], rows=[row]
+        )
+    )
+    assert set(found) == {"name", "callAgentId", "fromPhoneNumberIds[0]", "rows[0].inputs"}
+    assert "control or invisible characters" in found["name"]
+    update = problems({"name": f"n{char}", "callAgentId": f"a{char}"}, JobUpdate)
+    assert set(update) == {"name", "callAgentId"}
+
+
+def test_input_values_refuse_only_nul_and_lone_surrogates() -> None:
+    """A value keeps every other character exactly; NUL and a lone surrogate are refused."""
+    kept = "a\tb\r\nc \u202e \u200b \ufeff é\u0301"
+    job = JobCreate.model_validate(
+        body(rows=[{"toNumber": "+12125550123", "inputs": {"k": kept}}]),
+        context={"batchdial": CTX},
+    )
+    assert job.rows[0].inputs == {"k": kept}
+    for bad in ["a\u0000", "\ud800"]:
+        found = problems(body(rows=[{"toNumber": "+12125550123", "inputs": {"k": bad}}]))
+        assert "must not contain" in found["rows[0].inputs"]
+
+
+def test_integral_numbers_are_integers_in_every_integer_field() -> None:
+    """``3.0`` is 3 (JSON Schema's integer); ``3.5``, ``True``, ``"3"`` and 2**60.0 are not."""
+    data = body(maxConcurrentDials=3.0)
+    data["schedule"]["days"][0]["dayOfWeek"] = 1.0
+    data["retry"] = {"maxAttempts": 2.0, "backoffSeconds": [60.0, 1e2]}
+    job = JobCreate.model_validate(data, context={"batchdial": CTX})
+    assert (job.maxConcurrentDials, job.retry and job.retry.backoffSeconds) == (3, [60, 100])
+    assert type(job.maxConcurrentDials) is int
+    assert JobUpdate.model_validate({"maxConcurrentDials": 4.0}).maxConcurrentDials == 4
+    assert WorkspaceUpdate.model_validate({"maxCallsPerNumberPerDay": 90.0}).model_dump() == {
+        "maxCallsPerNumberPerDay": 90
+    }
+    for bad in [3.5, True, "3", float(2**60), float("inf")]:
+        assert "maxConcurrentDials" in problems(body(maxConcurrentDials=bad))
+    assert "too large" in problems(body(maxConcurrentDials=float(2**60)))["maxConcurrentDials"]
+
+
+def test_the_document_says_an_update_changes_something() -> None:
+    """PUT ``{}`` is refused (nothing to change), so the schema says minProperties 1
+    (schemathesis found ``{}`` refused as a schema-valid body)."""
+    assert JobUpdate.model_json_schema()["minProperties"] == 1

@@ -20,14 +20,16 @@ if n > 0 then
   end
   redis.call('ZUNIONSTORE', K_CANCELLED, 3, K_CANCELLED, K_QUEUE, K_RELEASED)
   redis.call('DEL', K_QUEUE, K_RELEASED, K_RELT, K_HELD, K_HOLDWHY)
+  redis.call('HINCRBY', K_JOB, 'cancelled', n)
+  -- Only when n > 0: with n = 0, Lua writes -n as "-0", which HINCRBY refuses
+  -- ("value is not an integer or out of range"), and the cancel failed.
+  redis.call('HINCRBY', K_STATS, 'queued', -n)
 end
 for _, gid in ipairs(redis.call('HKEYS', K_GROUPS)) do redis.call('DEL', k_group_queue(gid)) end
 redis.call('DEL', K_GOPEN)
 redis.call('ZREM', K_WAKEUPS, ARGV[2])
 local now = now_ms()
 redis.call('HSET', K_JOB, 'status', 'CANCELLED', 'updatedAt', now, 'cancelledAt', now)
-redis.call('HINCRBY', K_JOB, 'cancelled', n)
-redis.call('HINCRBY', K_STATS, 'queued', -n)
 job_moved(before, 'CANCELLED')
 redis.call('HDEL', K_JOB, 'pending')
 emit({type = 'job.cancelled', jobId = ARGV[1], from = before, to = 'CANCELLED',
