@@ -150,7 +150,8 @@ def test_get_and_patch_the_rate(api: TestClient, make_workspace: Make) -> None:
     assert api.patch(WS, json={RATE: None}, headers=h(ws)).json()[RATE] is None
 
 
-@pytest.mark.parametrize("value", [0, -1, 1001, "5", 5.5, 2.0, True, [], {}])
+# 2.0 is the integer 2 (JSON Schema's integer), as in every integer field.
+@pytest.mark.parametrize("value", [0, -1, 1001, "5", 5.5, True, [], {}])
 def test_invalid_rates_are_422_naming_the_field(
     api: TestClient, make_workspace: Make, value: Any
 ) -> None:
