@@ -10,6 +10,8 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from domain.pagination import collect
 from tests.support.engine import CountingDialer, HangingDialer, Rig, ScriptedDialer
 from tests.support.waits import wait_for
