@@ -198,7 +198,10 @@ def test_recipient_hours_hold_only_the_rows_outside_them(rig: Rig) -> None:
 
 @pytest.mark.xfail(
     strict=False,
-    reason="open defect (issue 14): after the async-dialing merge the second worker timed out taking calls in 1 of 2 clean-clone runs",
+    reason=(
+        "open defect (issue 14): after the async-dialing merge the second worker "
+        "timed out taking calls in 1 of 2 clean-clone runs"
+    ),
 )
 def test_a_worker_added_mid_job_gets_a_share_of_the_calls(rig: Rig) -> None:
     """Freed slots are refilled by the process that saw the call end; once a second
