@@ -40,18 +40,24 @@ DIAL_ACTOR = "batchdial.dial"
 #: (``_RedisConsumer.__next__``: 50-100 % of it); a row released into a freed slot
 #: (by a provider's callback, in the API) waits that long for a worker.
 DIAL_POLL_MS = 8
-#: How long after its last dial message a worker keeps looking that often; after that
-#: it waits the worker timeout again (each look costs CPU: ~0.7 ms).
+#: How long after its last dial message (or its start) a worker keeps looking that
+#: often; after that it waits the worker timeout again (each look costs CPU: ~0.7 ms).
 DIAL_BUSY_S = 10.0
 
 
 class _DialConsumer(_RedisConsumer):
     """The dial queue's consumer: polls every :data:`DIAL_POLL_MS` while dials come,
-    at the worker timeout when none came for :data:`DIAL_BUSY_S`."""
+    at the worker timeout when none came for :data:`DIAL_BUSY_S`.
+
+    It starts busy: a worker that joins a running job finds a dial message only in the
+    few milliseconds before a busy worker takes it, so looking once a second (the idle
+    pace) it could wait many seconds for its first call while the others, over their
+    share, keep sending rows to the broker and taking them back themselves.
+    """
 
     def __init__(self, broker: RedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
         self._idle_timeout = timeout
-        self._busy_until = 0.0
+        self._busy_until = time.monotonic() + DIAL_BUSY_S
         super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
 
     @property
