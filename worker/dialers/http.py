@@ -17,7 +17,6 @@ Of the answer's fields beside ``status``, only the bounded allowlist of
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import socket
@@ -31,6 +30,7 @@ from domain.dials import TERMINAL_STATUSES
 from domain.provider_details import bound_details
 from domain.signing import SIGNATURE_HEADER, sign
 from worker.dialers.base import DialRequest, OnEnd, Placed
+from worker.dialers.loopclient import LoopClient
 from worker.metrics import PROVIDER_ERRORS, PROVIDER_RETRIES
 
 log = structlog.get_logger(__name__)
@@ -39,9 +39,6 @@ log = structlog.get_logger(__name__)
 DEFAULT_BACKOFF_S = (0.5, 1.0, 2.0, 4.0)
 #: The header that names the worker process placing a dial (host:pid).
 WORKER_HEADER = "X-Batchdial-Worker"
-#: Connections kept open to the provider for reuse (there is no limit on how many are
-#: open at once: the caps bound the calls, and each call in progress may hold one).
-KEEPALIVE_CONNECTIONS = 256
 
 
 class HttpDialer:
@@ -62,27 +59,13 @@ class HttpDialer:
         self._secret = secret
         self._backoff = backoff_s
         self._sleep = sleep
-        self._timeout_s = timeout_s
-        self._client = client
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._http = LoopClient(timeout_s, client)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
 
     def place(self, request: DialRequest, on_end: OnEnd) -> Coroutine[Any, Any, Placed]:
         """A coroutine that POSTs the dial, retries what may be transient and reads
         the answer (run it on the event loop)."""
         return self._post(request)
-
-    def _http(self) -> httpx.AsyncClient:
-        # Made on the loop that uses it (an AsyncClient belongs to one loop).
-        self._loop = asyncio.get_running_loop()
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=self._timeout_s,
-                limits=httpx.Limits(
-                    max_connections=None, max_keepalive_connections=KEEPALIVE_CONNECTIONS
-                ),
-            )
-        return self._client
 
     async def _post(self, request: DialRequest) -> Placed:
         body = json.dumps(request.as_json(), separators=(",", ":")).encode()
@@ -91,7 +74,7 @@ class HttpDialer:
             "Idempotency-Key": request.dial_id,
             WORKER_HEADER: self.worker_id,
         }
-        client = self._http()
+        client = self._http.get()
         problem = ""
         for attempt, pause in enumerate((0.0, *self._backoff)):
             if pause:
@@ -145,13 +128,5 @@ class HttpDialer:
         return Placed(handoff=True)
 
     def close(self) -> None:
-        """Close the connection pool (on the loop that used it, if it still runs)."""
-        client, loop = self._client, self._loop
-        if client is None:
-            return
-        if loop is not None and loop.is_running():
-            with contextlib.suppress(Exception):  # stopping: a pool left open dies with us
-                asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(5)
-        elif loop is None:
-            with contextlib.suppress(Exception):
-                asyncio.run(client.aclose())
+        """Close the connection pool."""
+        self._http.close()

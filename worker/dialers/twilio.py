@@ -29,7 +29,6 @@ Twilio's ``code`` and ``message`` in its details.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -42,6 +41,7 @@ import httpx
 import structlog
 
 from worker.dialers.base import DialRequest, OnEnd, Placed
+from worker.dialers.loopclient import LoopClient
 from worker.metrics import PROVIDER_ERRORS, PROVIDER_RETRIES
 
 log = structlog.get_logger(__name__)
@@ -99,14 +99,12 @@ class TwilioDialer:
         self._agent_url = agent_url
         self._public_url = public_url.rstrip("/")
         self.calls_url = f"{api_base.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Calls.json"
-        self._timeout_s = timeout_s
         self._backoff = backoff_s
         self._rate_limit_wait_s = rate_limit_wait_s
         self._reconcile_delay_s = reconcile_delay_s
         self._sleep = sleep
         self._clock = clock
-        self._client = client
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._http = LoopClient(timeout_s, client)
 
     def place(self, request: DialRequest, on_end: OnEnd) -> Coroutine[Any, Any, Placed]:
         """A coroutine that creates the call (run it on the event loop)."""
@@ -134,18 +132,11 @@ class TwilioDialer:
             form.append(("MachineDetection", detection))
         return form
 
-    def _http(self) -> httpx.AsyncClient:
-        # Made on the loop that uses it (an AsyncClient belongs to one loop).
-        self._loop = asyncio.get_running_loop()
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self._timeout_s)
-        return self._client
-
     async def _create(self, request: DialRequest) -> Placed:
         started = self._clock()
         body = urlencode(self.form(request)).encode()
         headers = {"content-type": "application/x-www-form-urlencoded"}
-        client = self._http()
+        client = self._http.get()
         problem = ""
         for attempt, pause in enumerate((0.0, *self._backoff)):
             if pause:
@@ -224,7 +215,7 @@ class TwilioDialer:
         since = datetime.fromtimestamp(started - RECONCILE_SKEW_S, UTC)
         params = {"To": request.to_number, "From": request.from_number, "PageSize": "50"}
         try:
-            answer = await self._http().get(self.calls_url, params=params, auth=self._auth)
+            answer = await self._http.get().get(self.calls_url, params=params, auth=self._auth)
             answer.raise_for_status()
             calls = answer.json()["calls"]
             found = [call for call in calls if _created_since(call, since)]
@@ -245,16 +236,8 @@ class TwilioDialer:
         )
 
     def close(self) -> None:
-        """Close the connection pool (on the loop that used it, if it still runs)."""
-        client, loop = self._client, self._loop
-        if client is None:
-            return
-        if loop is not None and loop.is_running():
-            with contextlib.suppress(Exception):  # stopping: a pool left open dies with us
-                asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(5)
-        elif loop is None:
-            with contextlib.suppress(Exception):
-                asyncio.run(client.aclose())
+        """Close the connection pool."""
+        self._http.close()
 
 
 def _error_of(answer: httpx.Response) -> dict[str, Any]:
