@@ -19,8 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ import structlog
 from producer.service import Producer
 from producer.validation import Limits
 from tests.support.bodies import job_body
-from tests.support.procs import ROOT, env_for, free_port, running
+from tests.support.procs import ROOT, api_process, env_for
 from tests.support.redis_server import REDIS_URL
 from tests.support.waits import wait_for, wait_until
 
@@ -50,34 +49,6 @@ READ_EVERY = 10
 P99_BOUND_S = 0.200
 #: How much the API's resident memory may grow while the 300 streams are open.
 RSS_GROWTH_BOUND_MB = 150
-
-
-@dataclass
-class Api:
-    """A running ``batchdial api``: its base URL and process id."""
-
-    base: str
-    pid: int
-    port: int
-
-
-@contextmanager
-def api_process(env: dict[str, str], log: Path) -> Iterator[Api]:
-    """A real ``batchdial api`` on a free port (its pid too, to read its memory)."""
-    port = free_port()
-    with running("api", "--port", str(port), env=env, log=log) as proc:
-        base = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"the API exited: {log.read_text()[-2000:]}")
-            try:
-                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, 30, "the API to answer")
-        yield Api(base, proc.pid, port)
 
 
 def rss_mb(pid: int, field_name: str = "VmRSS") -> float:

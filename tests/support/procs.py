@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -103,9 +104,19 @@ def running(*args: str, env: dict[str, str], log: Path) -> Iterator[subprocess.P
                     proc.wait(timeout=5)
 
 
+@dataclass(frozen=True)
+class Api:
+    """A running ``batchdial api``: its base URL, process id and port."""
+
+    base: str
+    pid: int
+    port: int
+
+
 @contextmanager
-def api_server(env: dict[str, str], log: Path) -> Iterator[str]:
-    """A real ``batchdial api`` on a free port; yields its base URL once it answers."""
+def api_process(env: dict[str, str], log: Path) -> Iterator[Api]:
+    """A real ``batchdial api`` on a free port, once it answers (its pid too, to read
+    its memory or signal it)."""
     port = free_port()
     with running("api", "--port", str(port), env=env, log=log) as proc:
         base = f"http://127.0.0.1:{port}"
@@ -119,4 +130,11 @@ def api_server(env: dict[str, str], log: Path) -> Iterator[str]:
                 return False
 
         wait_for(up, 30, "the API to answer")
-        yield base
+        yield Api(base, proc.pid, port)
+
+
+@contextmanager
+def api_server(env: dict[str, str], log: Path) -> Iterator[str]:
+    """A real ``batchdial api`` on a free port; yields its base URL once it answers."""
+    with api_process(env, log) as api:
+        yield api.base
