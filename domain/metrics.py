@@ -37,6 +37,11 @@ CALL_DURATION = Histogram(
     "Time from a dial's start to its end.",
     buckets=(0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600),
 )
+CALLBACK_REFILLS = Counter(
+    "batchdial_callback_refills_total",
+    "Dial messages sent at once by the process that recorded a reported end (the API, "
+    "for carriers' callbacks), for the rows released into the freed slot.",
+)
 LEASE_RECOVERIES = Counter(
     "batchdial_lease_recoveries_total",
     "Dials ended because their holder stopped renewing or ran past the longest call.",

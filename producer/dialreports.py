@@ -10,6 +10,7 @@ import structlog
 
 from config.broker import BrokerOutbox
 from domain.dials import DialEnds, DialRef, FinishResult
+from domain.metrics import CALLBACK_REFILLS
 
 log = structlog.get_logger(__name__)
 
@@ -29,6 +30,7 @@ def end_and_refill(
     try:
         for index in result.released:
             outbox.send_dial(ref.ws_id, ref.job_id, index)
+            CALLBACK_REFILLS.inc()
     except redis.RedisError as exc:  # the end is recorded; a released row is taken back
         # by the job's scheduler after Timing.stale_release_ms and released again
         log.warning("refill_not_sent", dial_id=ref.dial_id, error=type(exc).__name__)

@@ -57,14 +57,23 @@ def test_one_process_with_8_threads_holds_200_calls_the_provider_keeps_open(
             assert sem_members(real_redis, namespace) == 0
 
 
+def callback_refills(http: httpx.Client) -> float:
+    """The API's ``batchdial_callback_refills_total``."""
+    for line in http.get("/metrics").text.splitlines():
+        if line.startswith("batchdial_callback_refills_total "):
+            return float(line.split()[1])
+    raise AssertionError("no batchdial_callback_refills_total in the API's /metrics")
+
+
 @pytest.mark.timeout(120)
-def test_a_slot_freed_by_the_status_callback_is_refilled_in_milliseconds(
+def test_a_slot_freed_by_the_status_callback_is_refilled_by_the_api_at_once(
     real_redis: redis.Redis, namespace: str, tmp_path: Path
 ) -> None:
     """A provider that accepts each dial at once and reports the end by the signed
     status callback (as real carriers do): the API that records the end sends the next
-    row's dial at once, so the freed slot waits milliseconds, not a scheduler run
-    (issue 14 targets p50 <= 20 ms, p90 <= 50 ms; bounded generously here)."""
+    row's dial at once (``batchdial_callback_refills_total``), so the freed slot waits
+    for no scheduler run. How long it waits is a figure (printed here; measured in
+    bench 7, issue 14's target p50 <= 20 ms), not asserted: tests do not time."""
     rows, cap = 80, 5
     stand_in = StandIn("callback", call_seconds=0.25)
     with serve(stand_in) as dial_url:
@@ -88,7 +97,10 @@ def test_a_slot_freed_by_the_status_callback_is_refilled_in_milliseconds(
                 f"the API answered callbacks in {statistics.median(stand_in.callback_s) * 1000:.1f}"
                 " ms (p50)"
             )
-            assert p50 < 75, f"refill p50 {p50:.1f} ms"
+            refilled = callback_refills(http)
+            # Nearly every row after the first `cap` is released by an end the API
+            # recorded (a few may go back to the scheduler after a refused claim).
+            assert refilled >= (rows - cap) * 0.8, f"{refilled} refills sent by the API"
             assert stand_in.peak <= cap
             check_once(stand_in, http, url, rows)
             assert sem_members(real_redis, namespace) == 0
