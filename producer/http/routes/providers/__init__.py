@@ -20,6 +20,8 @@ class CarrierAuth:
     public_url: str | None = None
     #: ``BATCHDIAL_TWILIO_AUTH_TOKEN``: the key of ``X-Twilio-Signature``.
     twilio_auth_token: str | None = None
+    #: ``BATCHDIAL_TELNYX_PUBLIC_KEY``: the base64 Ed25519 key of ``telnyx-signature-ed25519``.
+    telnyx_public_key: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CarrierAuth:
@@ -28,4 +30,5 @@ class CarrierAuth:
         return cls(
             public_url=settings.public_url,
             twilio_auth_token=token.get_secret_value() if token else None,
+            telnyx_public_key=settings.telnyx_public_key,
         )
