@@ -324,5 +324,8 @@ def load_settings(**overrides: object) -> Settings:
             field = str(err["loc"][0]) if err["loc"] else ""
             name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
             message = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(f"{name}: {message} (got {err.get('input')!r})")
+            # A check of the whole settings (loc empty) has them all as its input,
+            # secrets in the clear: name no value then.
+            got = f" (got {err.get('input')!r})" if field else ""
+            problems.append(f"{name}: {message}{got}")
         raise ConfigError("invalid setting: " + "; ".join(problems)) from None
