@@ -9,7 +9,7 @@ active calls for given connection", the Call Control webhooks, "Rate Limiting",
   {"call_control_id", "call_leg_id", "call_session_id", "is_alive": false, …}}``.
   ``command_id``: a repeated one within 60 s makes no call (it is answered with the
   call the first one made). Errors as ``{"errors": [{"code", "title", "detail"}]}``;
-  429 with code 10011 and ``x-ratelimit-reset`` when told to.
+  429 with code 10011 and ``x-ratelimit-reset`` for the numbers told.
 - ``GET /v2/connections/{id}/active_calls``: the calls not yet hung up, newest first,
   cursor-paginated (``page[size]``, ``page[after]``; ``meta.cursors.after``).
 - Each call then lives through its :class:`Script`: ``call.initiated``,
@@ -157,8 +157,9 @@ class TelnyxStandIn:
         self.dials: Counter[str] = Counter()  # Dial requests per `to` (answered or not)
         self.duplicates: Counter[str] = Counter()  # repeated command_ids per `to`
         self.rate_limited: Counter[str] = Counter()
-        #: Answer this many Dials (of any number) with 429 / 10011 first.
-        self.rate_limit_first = 0
+        #: Numbers whose first Dial is answered 429 / 10011 (by number, not "the first
+        #: Dials", so that which row is put back does not depend on timing).
+        self.rate_limit_once: set[str] = set()
         #: Numbers whose first Dial makes the call, then drops the connection unanswered.
         self.drop_after_dial: set[str] = set()
         #: A number whose dropped Dial makes every later active-calls list answer 500
@@ -217,9 +218,9 @@ class TelnyxStandIn:
         to = str(dial.get("to", ""))
         with self.lock:
             self.dials[to] += 1
-            limited = self.rate_limit_first > 0
+            limited = to in self.rate_limit_once
             if limited:
-                self.rate_limit_first -= 1
+                self.rate_limit_once.discard(to)
                 self.rate_limited[to] += 1
         problem = _invalid(dial)
         if problem:
