@@ -1,7 +1,7 @@
 """A stand-in for Telnyx Call Control (v2) and its webhooks, built from Telnyx's public
 reference (developers.telnyx.com: Call Commands "Dial", Call Information "List all
 active calls for given connection", the Call Control webhooks, "Rate Limiting",
-"Webhook Fundamentals"), for the telnyx dialer's tests.
+"Dials Per Second Limit", "Webhook Fundamentals"), for the telnyx dialer's tests.
 
 - ``POST /v2/calls``: ``Authorization: Bearer <API key>`` checked (401, code 10009),
   the JSON checked (``connection_id`` this connection, ``to``/``from`` in E.164,
@@ -9,7 +9,8 @@ active calls for given connection", the Call Control webhooks, "Rate Limiting",
   {"call_control_id", "call_leg_id", "call_session_id", "is_alive": false, …}}``.
   ``command_id``: a repeated one within 60 s makes no call (it is answered with the
   call the first one made). Errors as ``{"errors": [{"code", "title", "detail"}]}``;
-  429 with code 10011 and ``x-ratelimit-reset`` for the numbers told.
+  429 with code 90103 (the account's dials per second, "Dials Per Second Limit") and
+  ``x-ratelimit-reset`` for the numbers told.
 - ``GET /v2/connections/{id}/active_calls``: the calls not yet hung up, newest first,
   cursor-paginated (``page[size]``, ``page[after]``; ``meta.cursors.after``).
 - Each call then lives through its :class:`Script`: ``call.initiated``,
@@ -157,7 +158,7 @@ class TelnyxStandIn:
         self.dials: Counter[str] = Counter()  # Dial requests per `to` (answered or not)
         self.duplicates: Counter[str] = Counter()  # repeated command_ids per `to`
         self.rate_limited: Counter[str] = Counter()
-        #: Numbers whose first Dial is answered 429 / 10011 (by number, not "the first
+        #: Numbers whose first Dial is answered 429 / 90103 (by number, not "the first
         #: Dials", so that which row is put back does not depend on timing).
         self.rate_limit_once: set[str] = set()
         #: Numbers whose first Dial makes the call, then drops the connection unanswered.
@@ -227,7 +228,8 @@ class TelnyxStandIn:
             _json(handler, 422, _error(*problem))
             return
         if limited:
-            _json(handler, 429, _error("10011", "Too many requests"), {"x-ratelimit-reset": "1"})
+            error = _error("90103", "Dials per second limit reached")
+            _json(handler, 429, error, {"x-ratelimit-reset": "1"})
             return
         command = dial.get("command_id")
         with self.lock:

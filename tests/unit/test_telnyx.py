@@ -536,7 +536,7 @@ def test_a_4xx_fails_with_telnyxs_error_and_a_429_puts_the_row_back() -> None:
         "code": "10016",
         "title": "Phone number must be in +E.164 format",
     }
-    limited = {"errors": [{"code": "10011", "title": "Too many requests"}]}
+    limited = {"errors": [{"code": "90103", "title": "Dials per second limit reached"}]}
     back = place(
         dialer(
             lambda r: httpx.Response(429, json=limited, headers={"x-ratelimit-reset": "4"}),

@@ -33,9 +33,9 @@ within :data:`RESEND_WITHIN_S` of the first send. If the list cannot be read, th
 window has passed, or a re-sent Dial is refused, the dial ends ``failed`` with
 ``reason: placement_unknown`` (never retried: the person may have been called).
 Errors before anything was sent (connection refused, DNS, a pool timeout) are retried.
-A 429 (code 10011) places no call: the row goes back to its job (``Placed.retry_in_s``,
-after ``x-ratelimit-reset`` seconds when Telnyx says). Other 4xx answers fail the dial
-with Telnyx's error in its details.
+A 429 (code 90103, dials per second, or 10011) places no call: the row goes back to
+its job (``Placed.retry_in_s``, after ``x-ratelimit-reset`` seconds when Telnyx says).
+Other 4xx answers fail the dial with Telnyx's error in its details.
 """
 
 from __future__ import annotations
@@ -66,8 +66,10 @@ EVENTS_PATH = "/api/providers/telnyx/events"
 #: ``greeting_end`` also reports the end of a machine's greeting (the beep), so that the
 #: agent can leave a message: as Twilio's ``Enable`` / ``DetectMessageEnd``.
 MACHINE_DETECTION = {"hangup": "detect", "retry": "detect", "leave_message": "greeting_end"}
-#: Telnyx's error code for "Too many requests" (with HTTP 429; API error codes).
-RATE_LIMITED_CODE = "10011"
+#: Telnyx's rate-limit error codes (with HTTP 429): 90103, the account's dials per
+#: second ("Dials Per Second Limit": 30 by default, summed over 5 s), and 10011, the API's
+#: general "Too many requests" ("Rate Limiting").
+RATE_LIMITED_CODES = ("90103", "10011")
 #: Seconds before each retry of a Dial that surely did not reach Telnyx.
 DEFAULT_BACKOFF_S = (0.5, 1.0, 2.0, 4.0)
 #: Seconds a rate-limited row waits at least before it is dialed again (plus up to half
@@ -243,7 +245,7 @@ class TelnyxDialer:
             return self._created(answer, adopted=False)
         PROVIDER_ERRORS.labels("4xx").inc()
         error = _error_of(answer)
-        if answer.status_code == 429 or error.get("code") == RATE_LIMITED_CODE:
+        if answer.status_code == 429 or error.get("code") in RATE_LIMITED_CODES:
             wait_s = self._rate_limit_wait(answer)
             if resend:
                 # A call may exist already: a put-back would dial the row under a new
