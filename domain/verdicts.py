@@ -5,6 +5,7 @@ keeps its slot until the call really ends and then ends as the verdict says."""
 
 from __future__ import annotations
 
+import json
 from typing import cast
 
 import redis
@@ -32,3 +33,13 @@ class MachineVerdicts:
         """The verdict remembered on the dial, if any."""
         value = self._r.hget(self._k.dial(ref.ws_id, ref.dial_id), "answeredBy")
         return cast(str | None, value) or None
+
+    def voicemail_action(self, ref: DialRef) -> str | None:
+        """The ``voicemail.action`` of the dial's job (SPEC §8.5), if it has one."""
+        raw = cast(str | None, self._r.hget(self._k.job(ref.ws_id, ref.job_id), "config"))
+        try:
+            voicemail = json.loads(raw).get("voicemail") if raw else None
+        except (ValueError, AttributeError):
+            return None
+        action = voicemail.get("action") if isinstance(voicemail, dict) else None
+        return action if isinstance(action, str) else None

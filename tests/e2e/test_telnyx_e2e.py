@@ -1,7 +1,7 @@
 """A whole job through a real API and a real worker with ``BATCHDIAL_DIALER=telnyx``
 against the stand-in Telnyx (tests/support/telnyx_api.py): every row called once, the
 caps and the pool spread measured at the stand-in, every hangup cause mapped, an
-answering machine ended as voicemail and retried, forged, stale, future and replayed
+answering machine hung up on, ended as voicemail and retried, forged, stale, future and replayed
 webhooks refused or without effect, a lost Dial answer reconciled from the active
 calls without a second call, an unknowable one failed as placement_unknown, 429s
 backed off with no failed dial, and ``GET /api/dials/{dialId}`` for the agent."""
@@ -181,6 +181,14 @@ def test_a_whole_job_through_the_telnyx_dialer(
         assert {n: last[n]["status"] for n in N} == EXPECTED
         machine = sorted((d for d in dials if d["toNumber"] == MACHINE), key=lambda d: d["attempt"])
         assert [d["status"] for d in machine] == ["voicemail", "completed"]
+        # The machine was hung up on by the API (voicemail.action retry); nobody else.
+        machine_calls = stand_in.calls_to(MACHINE)
+        assert stand_in.hangups == [
+            (machine_calls[0].call_control_id, f"{machine[0]['dialId']}.machine-hangup")
+        ]
+        assert machine_calls[0].events["call.hangup"]["data"]["payload"]["hangup_source"] == (
+            "caller"
+        )
         finished = [e for e in events if e["type"] == "dial.finished"]
         ends = Counter(e["dialId"] for e in finished)
         assert set(ends.values()) == {1}, ends  # every dial ended once, replays or not

@@ -11,6 +11,8 @@ active calls for given connection", the Call Control webhooks, "Rate Limiting",
   call the first one made). Errors as ``{"errors": [{"code", "title", "detail"}]}``;
   429 with code 90103 (the account's dials per second, "Dials Per Second Limit") and
   ``x-ratelimit-reset`` for the numbers told.
+- ``POST /v2/calls/{call_control_id}/actions/hangup`` (Call Commands "Hangup call"):
+  the call ends; 422 (code 90018) for a call that has ended.
 - ``GET /v2/connections/{id}/active_calls``: the calls not yet hung up, newest first,
   cursor-paginated (``page[size]``, ``page[after]``; ``meta.cursors.after``).
 - Each call then lives through its :class:`Script`: ``call.initiated``,
@@ -41,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 from nacl.signing import SigningKey
@@ -50,6 +52,7 @@ API_KEY = "KEY0123456789ABCDEF_stand-in-secret"
 CONNECTION_ID = "1293384261075731461"
 PUBLIC_URL = "https://dialer.example.test"
 EVENTS_PATH = "/api/providers/telnyx/events"
+HANGUP = "/actions/hangup"
 #: Causes of a call that was answered (``call.answered`` comes first).
 ANSWERED = ("normal_clearing", "time_limit")
 #: The SIP code Telnyx reports beside each cause (``sip_hangup_cause``).
@@ -108,6 +111,8 @@ class Call:
     call_session_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     alive: bool = True
+    #: Ended by a hangup command (``hangup_source`` ``caller``).
+    by_command: bool = False
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     release: threading.Event = field(default_factory=threading.Event)
 
@@ -175,6 +180,7 @@ class TelnyxStandIn:
         self.peak = 0
         self.open_from: Counter[str] = Counter()
         self.peak_from: Counter[str] = Counter()
+        self.hangups: list[tuple[str, str]] = []  # hangup commands: (call_control_id, command_id)
         self.webhooks: list[tuple[str, str, int]] = []  # (call_control_id, event, HTTP status)
         self.errors: list[str] = []
         self.closing = threading.Event()
@@ -189,8 +195,24 @@ class TelnyxStandIn:
             self._dial(handler)
         elif method == "GET" and path == f"/v2/connections/{CONNECTION_ID}/active_calls":
             self._active_calls(handler)
+        elif method == "POST" and path.startswith("/v2/calls/") and path.endswith(HANGUP):
+            self._hangup(handler, unquote(path.removeprefix("/v2/calls/").removesuffix(HANGUP)))
         else:
             _json(handler, 404, _error("10005", "Resource not found"))
+
+    def _hangup(self, handler: BaseHTTPRequestHandler, call_control_id: str) -> None:
+        """Call Commands "Hangup call": the call ends (its ``call.hangup`` follows)."""
+        length = int(handler.headers.get("content-length", "0"))
+        command = json.loads(handler.rfile.read(length) or b"{}").get("command_id")
+        with self.lock:
+            call = next((c for c in self.calls if c.call_control_id == call_control_id), None)
+            if call is None or not call.alive:
+                _json(handler, 422, _error("90018", "Call has already ended"))
+                return
+            self.hangups.append((call_control_id, str(command)))
+            call.by_command = True
+            call.release.set()
+        _json(handler, 200, {"data": {"result": "ok"}})
 
     def _active_calls(self, handler: BaseHTTPRequestHandler) -> None:
         query = parse_qs(urlsplit(handler.path).query)
@@ -284,7 +306,7 @@ class TelnyxStandIn:
             self._webhook(call, event, script)
         if script.hold:
             call.release.wait(60)
-        if self.closing.wait(self.step_s):
+        if not call.by_command and self.closing.wait(self.step_s):
             return
         with self.lock:
             call.alive = False
@@ -333,7 +355,9 @@ class TelnyxStandIn:
         elif event_type == "call.hangup":
             payload |= {
                 "hangup_cause": script.cause,
-                "hangup_source": "callee" if script.cause != "originator_cancel" else "caller",
+                "hangup_source": "caller"
+                if call.by_command or script.cause == "originator_cancel"
+                else "callee",
                 "sip_hangup_cause": SIP_CODES.get(script.cause, "unspecified"),
                 "start_time": call.started_at,
                 "state": "hangup",

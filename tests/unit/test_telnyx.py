@@ -45,6 +45,7 @@ from producer.http.routes.providers.telnyx import (
     details_of,
     dial_status_of,
 )
+from producer.telnyx_commands import TelnyxCommands
 from tests.support.telnyx_api import (
     API_KEY,
     CONNECTION_ID,
@@ -562,3 +563,37 @@ def test_a_429_after_a_lost_answer_waits_and_sends_the_same_dial() -> None:
 
     placed = place(dialer(handle))
     assert placed.handoff and len(posts) == 3 and len(set(posts)) == 1
+
+
+def test_the_hangup_command_names_the_call_and_says_what_failed() -> None:
+    """The API's one command: POST …/actions/hangup with the Bearer key and command_id."""
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if len(seen) == 1:
+            return httpx.Response(200, json={"data": {"result": "ok"}})
+        return httpx.Response(422, json={"errors": [{"code": "90018"}]})
+
+    commands = TelnyxCommands(
+        API_KEY, "https://api.example/", transport=httpx.MockTransport(handle)
+    )
+    assert asyncio.run(commands.hangup("v3:a/b", "dial_x.machine-hangup")) is None
+    assert seen[0].url == "https://api.example/v2/calls/v3%3Aa%2Fb/actions/hangup"
+    assert seen[0].headers["authorization"] == f"Bearer {API_KEY}"
+    assert json.loads(seen[0].content) == {"command_id": "dial_x.machine-hangup"}
+    problem = asyncio.run(commands.hangup("v3:a/b", "dial_x.machine-hangup"))
+    assert problem is not None and "422" in problem
+
+
+def test_the_voicemail_action_is_read_from_the_running_config() -> None:
+    client = fakeredis.FakeRedis(decode_responses=True)
+    keys = Keys("bdtest-verdicts")
+    ref = DialRef("ws_1", "job_ab", "dial_ab_1_1_cd", "pn_1")
+    verdicts = MachineVerdicts(client, keys)
+    assert verdicts.voicemail_action(ref) is None
+    client.hset(keys.job("ws_1", "job_ab"), "config", json.dumps({"callAgentId": "a"}))
+    assert verdicts.voicemail_action(ref) is None
+    config = {"callAgentId": "a", "voicemail": {"action": "retry"}}
+    client.hset(keys.job("ws_1", "job_ab"), "config", json.dumps(config))
+    assert verdicts.voicemail_action(ref) == "retry"

@@ -19,9 +19,11 @@ moves a dial forward (``dial_status.lua``) and an end is recorded once
 Answering machines: ``call.machine.detection.ended`` comes before the call ends. Its
 verdict is remembered on the live dial (``domain/verdicts.py``) and applied when
 ``call.hangup`` comes: a ``machine`` turns an answered end (``completed``) into
-``voicemail``, as Twilio's ``AnsweredBy`` does. batchdial does not hang up on the
-machine, as with Twilio: the dial keeps its slot while the call lasts, and the call is
-the agent's (``leave_message``) until the agent or Telnyx's time limit ends it.
+``voicemail``, as Twilio's ``AnsweredBy`` does, and the dial keeps its slot while the
+call lasts. The verdict reaches batchdial only (the agent gets no webhook), so when the
+job's ``voicemail.action`` is ``hangup`` or ``retry`` the API hangs the call up
+(producer/telnyx_commands.py), where with Twilio the agent's TwiML, told ``AnsweredBy``,
+would; with ``leave_message`` the call stays the agent's.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from producer.http.openapi import errors
 from producer.http.routes.providers import CarrierAuth
 from producer.schemas.responses import DialStatusChange
 from producer.service import Producer
+from producer.telnyx_commands import HANG_UP_ON_MACHINE, TelnyxCommands
 
 router = APIRouter(tags=["provider"])
 
@@ -176,7 +179,7 @@ async def telnyx_events(request: Request) -> JSONResponse:
     call_id = payload.get("call_control_id")
     call_id = call_id if isinstance(call_id, str) else ""
     producer: Producer = request.app.state.producer
-    found, status, changed = await run_in_threadpool(
+    found, status, changed, hang_up = await run_in_threadpool(
         _apply,
         request.app.state.dial_ends,
         MachineVerdicts(producer.redis, producer.keys),
@@ -187,6 +190,9 @@ async def telnyx_events(request: Request) -> JSONResponse:
     )
     if found is None:
         raise NotFound(f"no dial {dial_id or call_id} (not a call of this batchdial)")
+    if hang_up and call_id and auth.telnyx_api_key:
+        commands = TelnyxCommands(auth.telnyx_api_key, auth.telnyx_api_base)
+        await commands.hangup(call_id, command_id=f"{found}.machine-hangup")
     return JSONResponse({"dialId": found, "status": status, "changed": changed})
 
 
@@ -219,25 +225,29 @@ def _apply(
     call_id: str,
     *,
     event: dict[str, Any],
-) -> tuple[str | None, str, bool]:
+) -> tuple[str | None, str, bool, bool]:
     """Find the dial and apply the event; returns (the dial id or None, the status it
-    reported, changed)."""
+    reported, changed, whether to hang the call up: a machine answered a job whose
+    ``voicemail.action`` says so)."""
     ref = _locate(ends, dial_id, call_id)
     if ref is None:
-        return None, "", False
+        return None, "", False, False
     event_type = str(event.get("event_type", ""))
     payload: dict[str, Any] = event["payload"]
     if event_type == MACHINE_DETECTION:
         result = payload.get("result")
         if not isinstance(result, str) or not result:
-            return ref.dial_id, "", False
-        return ref.dial_id, result, verdicts.remember(ref, result[:32])
+            return ref.dial_id, "", False, False
+        changed = verdicts.remember(ref, result[:32])
+        machine = STATUS_TABLE.get(("result", result)) == "voicemail"
+        hang_up = changed and machine and verdicts.voicemail_action(ref) in HANG_UP_ON_MACHINE
+        return ref.dial_id, result, changed, hang_up
     if event_type != HANGUP:
         status = dial_status_of(event_type, payload)
         if status is None:  # an event we do not map: acknowledged, nothing changes
-            return ref.dial_id, event_type, False
-        return ref.dial_id, status, ends.set_live_status(ref, status, carrier=True)
+            return ref.dial_id, event_type, False, False
+        return ref.dial_id, status, ends.set_live_status(ref, status, carrier=True), False
     verdict = verdicts.recall(ref)
     status = dial_status_of(event_type, payload, verdict) or OTHER_HANGUP
     result = end_and_refill(ends, outbox, ref, status, details_of(event, verdict))
-    return ref.dial_id, status, result.outcome == "finished"
+    return ref.dial_id, status, result.outcome == "finished", False
