@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import ConfigError
 from domain.pacing import MAX_DIALS_PER_SECOND, MIN_DIALS_PER_SECOND
+from domain.telnyx import load_public_key
 
 #: Dial statuses a simulated call may end with.
 SIMULATED_STATUSES = (
@@ -42,7 +43,10 @@ _ACCOUNT_SID_RE = re.compile(r"^AC[0-9a-fA-F]{32}$")
 #: The settings each real carrier's dialer cannot start without (SPEC §8.1).
 CARRIER_SETTINGS: dict[str, tuple[str, ...]] = {
     "twilio": ("public_url", "twilio_account_sid", "twilio_auth_token", "twilio_agent_url"),
+    "telnyx": ("public_url", "telnyx_api_key", "telnyx_connection_id", "telnyx_public_key"),
 }
+#: A Telnyx connection (Call Control Application) id: it goes into a URL path as is.
+_CONNECTION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
 
 def parse_outcome_weights(text: str) -> dict[str, float]:
@@ -94,7 +98,7 @@ class Settings(BaseSettings):
         "memory:// runs on an in-process Redis (fakeredis)",
     )
     namespace: str = Field("batchdial", description="prefix of every Redis key and queue")
-    dialer: Literal["simulated", "http", "twilio"] = "simulated"
+    dialer: Literal["simulated", "http", "twilio", "telnyx"] = "simulated"
     dialer_url: str | None = None
     dialer_secret: SecretStr | None = None
     dialer_timeout_seconds: float = Field(10.0, gt=0, le=600)
@@ -111,6 +115,20 @@ class Settings(BaseSettings):
         None, description="the agent's TwiML URL: a template with {callAgentId} and {dialId}"
     )
     twilio_api_base: str = "https://api.twilio.com"
+    # Telnyx Call Control (README: "Telnyx").
+    telnyx_api_key: SecretStr | None = None
+    telnyx_connection_id: str | None = Field(
+        None, description="the id of the Call Control Application (connection) calls go out on"
+    )
+    telnyx_public_key: str | None = Field(
+        None, description="the account's base64 Ed25519 public key (verifies the webhooks)"
+    )
+    telnyx_api_base: str = "https://api.telnyx.com"
+    telnyx_stream_url: str | None = Field(
+        None,
+        description="optional: the agent's media-stream WebSocket URL, a template with "
+        "{callAgentId} and {dialId} (the Dial's stream_url)",
+    )
     simulated_call_seconds: float = Field(1.0, ge=0, le=86400)
     simulated_outcomes: str = "completed=70,no-answer=20,busy=5,failed=5"
     metrics_port: int = Field(9191, ge=0, le=65535)
@@ -182,7 +200,7 @@ class Settings(BaseSettings):
             raise ValueError("an http:// or https:// URL")
         return value
 
-    @field_validator("public_url", "twilio_api_base")
+    @field_validator("public_url", "twilio_api_base", "telnyx_api_base")
     @classmethod
     def _check_base_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -216,6 +234,40 @@ class Settings(BaseSettings):
         parts = urlsplit(filled)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("an http:// or https:// URL (the agent's TwiML)")
+        return value
+
+    @field_validator("telnyx_connection_id")
+    @classmethod
+    def _check_connection_id(cls, value: str | None) -> str | None:
+        if value is not None and not _CONNECTION_ID_RE.match(value):
+            raise ValueError(
+                "the id of a Telnyx Call Control Application (Mission Control: Voice, "
+                "Programmable Voice): letters, digits, '_' and '-' only"
+            )
+        return value
+
+    @field_validator("telnyx_public_key")
+    @classmethod
+    def _check_public_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        load_public_key(value)
+        return value.strip()
+
+    @field_validator("telnyx_stream_url")
+    @classmethod
+    def _check_stream_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            filled = value.format(callAgentId="agent", dialId="dial")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(
+                "a URL template whose only placeholders are {callAgentId} and {dialId}"
+            ) from None
+        parts = urlsplit(filled)
+        if parts.scheme not in ("ws", "wss") or not parts.netloc:
+            raise ValueError("a ws:// or wss:// URL (where Telnyx streams the call's media)")
         return value
 
     @field_validator("log_level")
@@ -272,5 +324,8 @@ def load_settings(**overrides: object) -> Settings:
             field = str(err["loc"][0]) if err["loc"] else ""
             name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
             message = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(f"{name}: {message} (got {err.get('input')!r})")
+            # A check of the whole settings (loc empty) has them all as its input,
+            # secrets in the clear: name no value then.
+            got = f" (got {err.get('input')!r})" if field else ""
+            problems.append(f"{name}: {message}{got}")
         raise ConfigError("invalid setting: " + "; ".join(problems)) from None

@@ -50,6 +50,20 @@ DETAIL_FIELDS: Mapping[str, tuple[str, ...]] = {
         "sipCode",
         "hangupCause",
     ),
+    # The telnyx webhook route: call.hangup's payload, the remembered machine verdict,
+    # and the event's id and time.
+    "telnyx": (
+        "call_control_id",
+        "call_session_id",
+        "hangup_cause",
+        "hangup_source",
+        "sip_hangup_cause",
+        "start_time",
+        "end_time",
+        "answeredBy",
+        "eventId",
+        "occurredAt",
+    ),
 }
 #: The longest string value kept (characters).
 MAX_VALUE_CHARS = 256

@@ -23,6 +23,7 @@ from worker.actors import Actors
 from worker.dialers.base import Dialer
 from worker.dialers.http import HttpDialer
 from worker.dialers.simulated import SimulatedDialer
+from worker.dialers.telnyx import TelnyxDialer
 from worker.dialers.twilio import TwilioDialer
 from worker.engine.core import Engine
 from worker.engine.loop import EventLoop
@@ -51,11 +52,30 @@ def make_twilio_dialer(settings: Settings) -> TwilioDialer:
     )
 
 
+def make_telnyx_dialer(settings: Settings) -> TelnyxDialer:
+    """The telnyx dialer of ``settings`` (checked complete when they were loaded)."""
+    key, connection = settings.telnyx_api_key, settings.telnyx_connection_id
+    if not (key and connection and settings.public_url):
+        raise ConfigError("BATCHDIAL_DIALER=telnyx needs its settings (README: Telnyx)")
+    return TelnyxDialer(
+        key.get_secret_value(),
+        connection_id=connection,
+        public_url=settings.public_url,
+        api_base=settings.telnyx_api_base,
+        stream_url=settings.telnyx_stream_url,
+        # Telnyx ends the call when batchdial stops waiting for its end.
+        time_limit_s=settings.max_call_seconds,
+        timeout_s=settings.dialer_timeout_seconds,
+    )
+
+
 def make_dialer(settings: Settings, loop: EventLoop | None = None) -> Dialer:
     """The dialer backend the settings choose; ``loop`` is the process's event loop
     (where simulated calls in progress live)."""
     if settings.dialer == "twilio":
         return make_twilio_dialer(settings)
+    if settings.dialer == "telnyx":
+        return make_telnyx_dialer(settings)
     if settings.dialer == "http":
         assert settings.dialer_url is not None
         secret = settings.dialer_secret.get_secret_value() if settings.dialer_secret else None

@@ -20,12 +20,20 @@ class CarrierAuth:
     public_url: str | None = None
     #: ``BATCHDIAL_TWILIO_AUTH_TOKEN``: the key of ``X-Twilio-Signature``.
     twilio_auth_token: str | None = None
+    #: ``BATCHDIAL_TELNYX_PUBLIC_KEY``: the base64 Ed25519 key of ``telnyx-signature-ed25519``.
+    telnyx_public_key: str | None = None
+    #: ``BATCHDIAL_TELNYX_API_KEY`` and ``_API_BASE``: to hang up on an answering machine.
+    telnyx_api_key: str | None = None
+    telnyx_api_base: str = "https://api.telnyx.com"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CarrierAuth:
         """The carriers' verification settings of ``settings``."""
-        token = settings.twilio_auth_token
+        token, telnyx_key = settings.twilio_auth_token, settings.telnyx_api_key
         return cls(
             public_url=settings.public_url,
             twilio_auth_token=token.get_secret_value() if token else None,
+            telnyx_public_key=settings.telnyx_public_key,
+            telnyx_api_key=telnyx_key.get_secret_value() if telnyx_key else None,
+            telnyx_api_base=settings.telnyx_api_base,
         )
