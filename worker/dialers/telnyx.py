@@ -54,6 +54,7 @@ import structlog
 
 from domain.telnyx import decode_client_state, encode_client_state
 from worker.dialers.base import DialRequest, OnEnd, Placed
+from worker.dialers.loopclient import LoopClient
 from worker.metrics import PROVIDER_ERRORS, PROVIDER_RETRIES
 
 log = structlog.get_logger(__name__)
@@ -137,14 +138,12 @@ class TelnyxDialer:
         self._time_limit_s = (
             None if time_limit_s is None else max(1, min(MAX_TIME_LIMIT_S, int(time_limit_s)))
         )
-        self._timeout_s = timeout_s
         self._backoff = backoff_s
         self._rate_limit_wait_s = rate_limit_wait_s
         self._reconcile_delay_s = reconcile_delay_s
         self._sleep = sleep
         self._clock = clock
-        self._client = client
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._http = LoopClient(timeout_s, client)
 
     def place(self, request: DialRequest, on_end: OnEnd) -> Coroutine[Any, Any, Placed]:
         """A coroutine that dials (run it on the event loop)."""
@@ -179,16 +178,9 @@ class TelnyxDialer:
             body["stream_bidirectional_mode"] = "rtp"
         return body
 
-    def _http(self) -> httpx.AsyncClient:
-        # Made on the loop that uses it (an AsyncClient belongs to one loop).
-        self._loop = asyncio.get_running_loop()
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self._timeout_s)
-        return self._client
-
     async def _dial(self, request: DialRequest) -> Placed:
         body = self.body(request)
-        client = self._http()
+        client = self._http.get()
         problem = ""
         #: When a Dial that may have reached Telnyx was first sent (None: none yet).
         first_sent: float | None = None
@@ -299,7 +291,7 @@ class TelnyxDialer:
         params: dict[str, str] = {"page[size]": str(PAGE_SIZE)}
         try:
             for _ in range(MAX_PAGES):
-                answer = await self._http().get(
+                answer = await self._http.get().get(
                     self.active_calls_url, params=params, headers=self._headers
                 )
                 answer.raise_for_status()
@@ -324,16 +316,8 @@ class TelnyxDialer:
         return _unknown(f"more than {MAX_PAGES * PAGE_SIZE} active calls to look through")
 
     def close(self) -> None:
-        """Close the connection pool (on the loop that used it, if it still runs)."""
-        client, loop = self._client, self._loop
-        if client is None:
-            return
-        if loop is not None and loop.is_running():
-            with contextlib.suppress(Exception):  # stopping: a pool left open dies with us
-                asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(5)
-        elif loop is None:
-            with contextlib.suppress(Exception):
-                asyncio.run(client.aclose())
+        """Close the connection pool."""
+        self._http.close()
 
 
 def _next_page(page: dict[str, Any], params: dict[str, str]) -> dict[str, str] | None:
