@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -42,6 +43,13 @@ _ACCOUNT_SID_RE = re.compile(r"^AC[0-9a-fA-F]{32}$")
 #: The settings each real carrier's dialer cannot start without (SPEC §8.1).
 CARRIER_SETTINGS: dict[str, tuple[str, ...]] = {
     "twilio": ("public_url", "twilio_account_sid", "twilio_auth_token", "twilio_agent_url"),
+    "livekit": (
+        "public_url",
+        "livekit_url",
+        "livekit_api_key",
+        "livekit_api_secret",
+        "livekit_sip_trunk_id",
+    ),
 }
 
 
@@ -94,7 +102,7 @@ class Settings(BaseSettings):
         "memory:// runs on an in-process Redis (fakeredis)",
     )
     namespace: str = Field("batchdial", description="prefix of every Redis key and queue")
-    dialer: Literal["simulated", "http", "twilio"] = "simulated"
+    dialer: Literal["simulated", "http", "twilio", "livekit"] = "simulated"
     dialer_url: str | None = None
     dialer_secret: SecretStr | None = None
     dialer_timeout_seconds: float = Field(10.0, gt=0, le=600)
@@ -111,6 +119,20 @@ class Settings(BaseSettings):
         None, description="the agent's TwiML URL: a template with {callAgentId} and {dialId}"
     )
     twilio_api_base: str = "https://api.twilio.com"
+    # LiveKit SIP (README: "LiveKit SIP").
+    livekit_url: str | None = Field(
+        None,
+        description="the LiveKit server (or LiveKit Cloud project) URL, http(s):// or "
+        "ws(s)://; its server API is the same host over http(s)",
+    )
+    livekit_api_key: str | None = None
+    livekit_api_secret: SecretStr | None = None
+    livekit_sip_trunk_id: str | None = Field(
+        None, description="the outbound SIP trunk calls go through (ST_…)"
+    )
+    livekit_ringing_timeout_seconds: float = Field(
+        30.0, ge=1, le=300, description="how long a LiveKit call rings before it is no-answer"
+    )
     simulated_call_seconds: float = Field(1.0, ge=0, le=86400)
     simulated_outcomes: str = "completed=70,no-answer=20,busy=5,failed=5"
     metrics_port: int = Field(9191, ge=0, le=65535)
@@ -194,6 +216,33 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment:
             raise ValueError("a base URL without ?query or #fragment")
         return base
+
+    @field_validator("livekit_url")
+    @classmethod
+    def _check_livekit_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        base = value.strip().rstrip("/")
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc:
+            raise ValueError(
+                "the LiveKit URL: https://, wss://, http:// or ws:// and a host "
+                "(LiveKit Cloud shows it as wss://<project>.livekit.cloud)"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("a base URL without ?query or #fragment")
+        return base
+
+    @field_validator("livekit_api_key", "livekit_sip_trunk_id")
+    @classmethod
+    def _check_livekit_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if not value.strip() or any(c.isspace() for c in value):
+            raise ValueError("a LiveKit id without spaces (`lk` and the LiveKit console show it)")
+        if info.field_name == "livekit_sip_trunk_id" and not value.startswith("ST_"):
+            raise ValueError("an outbound SIP trunk id, ST_… (`lk sip outbound list` shows it)")
+        return value
 
     @field_validator("twilio_account_sid")
     @classmethod

@@ -34,6 +34,7 @@ from producer.http.routes import (
     workspace,
 )
 from producer.http.routes.providers import CarrierAuth
+from producer.http.routes.providers import livekit as livekit_webhook
 from producer.http.routes.providers import twilio as twilio_status
 from producer.schemas.callbacks import StatusIn
 from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn
@@ -85,7 +86,16 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, read_timeout_s=body_read_timeout_s)
     app.add_middleware(LastResort)
     app.add_middleware(SecurityHeaders)
-    for module in (jobs, service, callbacks, dials, twilio_status, suppressions, workspace):
+    for module in (
+        jobs,
+        service,
+        callbacks,
+        dials,
+        twilio_status,
+        livekit_webhook,
+        suppressions,
+        workspace,
+    ):
         app.include_router(module.router)
     app.include_router(
         events_stream.event_stream_router(workspace_id, max_streams_per_key=max_streams_per_key)

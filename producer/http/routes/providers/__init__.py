@@ -20,12 +20,19 @@ class CarrierAuth:
     public_url: str | None = None
     #: ``BATCHDIAL_TWILIO_AUTH_TOKEN``: the key of ``X-Twilio-Signature``.
     twilio_auth_token: str | None = None
+    #: ``BATCHDIAL_LIVEKIT_API_KEY``: the issuer of LiveKit's webhook tokens.
+    livekit_api_key: str | None = None
+    #: ``BATCHDIAL_LIVEKIT_API_SECRET``: the key LiveKit signs its webhook tokens with.
+    livekit_api_secret: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CarrierAuth:
         """The carriers' verification settings of ``settings``."""
         token = settings.twilio_auth_token
+        livekit_secret = settings.livekit_api_secret
         return cls(
             public_url=settings.public_url,
             twilio_auth_token=token.get_secret_value() if token else None,
+            livekit_api_key=settings.livekit_api_key,
+            livekit_api_secret=livekit_secret.get_secret_value() if livekit_secret else None,
         )
