@@ -202,6 +202,7 @@ class LiveKitStandIn:
         self.peak_from: Counter[str] = Counter()
         #: (room, event, identity, final HTTP status, attempts) of every webhook sent.
         self.webhooks: list[tuple[str, str, str, int, int]] = []
+        self.pending = 0  # webhooks not yet delivered
         self.errors: list[str] = []
         self.verifier = TokenVerifier(API_KEY, API_SECRET)
         self.closing = threading.Event()
@@ -409,6 +410,7 @@ class LiveKitStandIn:
             self._leave(room, call.participant, ending_of(script))
             call.answer.put(answer_of(script))
             self._replay(room, call)
+            self._depart(room)
             return
         self._set_state(call, "active")
         sip_call = call.participant.info.attributes["sip.callID"]
@@ -423,11 +425,15 @@ class LiveKitStandIn:
             while not call.release.wait(0.05):
                 if call.gone.is_set() or self.closing.is_set():
                     return
-        elif self._wait(call, 2 * self.step_s):
+        elif self._wait(call, 2 * self.step_s if script.talk_s is None else script.talk_s):
             return
         self._leave(room, call.participant, "CLIENT_INITIATED")
         self._replay(room, call)
-        # Everyone left: LiveKit closes the room after its departure timeout.
+        self._depart(room)
+
+    def _depart(self, room: Room) -> None:
+        """The callee left: the agent's session ends, and LiveKit closes the room after
+        its departure timeout (unless batchdial deleted it first)."""
         if not self.closing.wait(self.step_s):
             self.close_room(room, "CLIENT_INITIATED")
 
@@ -516,6 +522,8 @@ class LiveKitStandIn:
 
     def _notify(self, room: Room, kind: str, info: models.ParticipantInfo | None) -> None:
         body = self.event(room, kind, info)
+        with self.lock:
+            self.pending += 1
         self._queues[room.name].put((kind, info.identity if info else "", body))
 
     def _sender(self, room: str) -> queue.Queue[Any]:
@@ -542,13 +550,14 @@ class LiveKitStandIn:
                 answer = self.http.post(self.api_base + WEBHOOK_PATH, content=body, headers=headers)
             except httpx.HTTPError as exc:
                 self.errors.append(f"{kind} {room}: {exc!r}")
-                return
+                break
             status = answer.status_code
             if status < 500:
                 break
             self.closing.wait(min(float(answer.headers.get("Retry-After", "0.2")), 1.0))
         with self.lock:
             self.webhooks.append((room, kind, identity, status, attempts))
+            self.pending -= 1
         if status != 200:
             self.errors.append(f"{kind} {room} {identity}: {status}")
 
@@ -562,9 +571,10 @@ class LiveKitStandIn:
         with self.lock:
             return dict(Counter(call.to for call in self.calls))
 
-    def webhooks_settled(self) -> bool:
-        """Whether every room's webhooks have been delivered."""
-        return all(q.empty() for q in self._queues.values())
+    def settled(self) -> bool:
+        """Whether every room has closed and every webhook has been delivered."""
+        with self.lock:
+            return self.pending == 0 and all(room.closed for room in self.rooms.values())
 
 
 def _sip_problem(body: dict[str, Any], room: Room | None) -> tuple[str, str] | None:

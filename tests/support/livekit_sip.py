@@ -58,6 +58,8 @@ class Script:
     drop: Literal["", "ringing", "answered"] = ""
     #: Seconds it rings before it is answered or fails (None: the stand-in's step).
     ring_s: float | None = None
+    #: Seconds an answered call lasts (None: two steps).
+    talk_s: float | None = None
     #: Webhooks sent again after the end (``participant_joined``, ``participant_left``).
     replay: tuple[str, ...] = field(default_factory=tuple)
 

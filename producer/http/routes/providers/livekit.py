@@ -11,9 +11,10 @@ of LiveKit's signature, so a proxy in front changes nothing here.
 
 What it changes (the table is domain/livekit_calls.py's ``STATUS_TABLE``):
 
-* only events of a dial's room (``batchdial-<dialId>``) and, for ``participant_*``, of
-  its callee (a SIP participant with identity ``callee-<dialId>``): the agent joining
-  and leaving, and other rooms of the project, are acknowledged and change nothing;
+* only events of a dial's room (``batchdial-<dialId>``) whose dial exists and, for
+  ``participant_*``, of its callee (a SIP participant with identity ``callee-<dialId>``):
+  the agent joining and leaving, other rooms of the project, and the rooms of dials put
+  back after a rate limit (whose records are gone) are acknowledged and change nothing;
 * ``participant_joined``: the callee's ``sip.callStatus`` as ``dial.status_changed``
   (``dialing`` -> ``queued``, ``ringing``, ``active`` -> ``in-progress``), only forward;
 * ``participant_left`` (by its ``disconnect_reason``), ``participant_connection_aborted``
@@ -39,7 +40,7 @@ from starlette.concurrency import run_in_threadpool
 
 from config.broker import BrokerOutbox
 from domain.dials import LIVE_STATUSES, DialEnds
-from domain.errors import MalformedBody, NotFound, Unauthorized
+from domain.errors import MalformedBody, Unauthorized
 from domain.livekit_calls import (
     CALL_STATUS_ATTRIBUTE,
     STATUS_TABLE,
@@ -127,7 +128,7 @@ def _callee_report(
 @router.post(
     PATH,
     response_model=DialStatusChange,
-    responses=errors(400, 401, 404, 413),
+    responses=errors(400, 401, 413),
     openapi_extra={
         "parameters": [
             {
@@ -174,7 +175,10 @@ async def livekit_webhook(request: Request) -> JSONResponse:
     outbox: BrokerOutbox | None = request.app.state.dial_outbox
     found, changed = await run_in_threadpool(_apply, ends, outbox, report)
     if found is None:
-        raise NotFound(f"no dial {report.dial_id}")
+        # A dial room whose dial is gone: one put back after a rate limit (its record is
+        # dropped, its room deleted, and LiveKit reports the room's end), or one long
+        # expired. LiveKit signed it, so it is acknowledged; nothing changes.
+        return JSONResponse({"dialId": report.dial_id, "status": "", "changed": False})
     if not found:
         return error_response(
             503,
