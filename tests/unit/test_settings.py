@@ -32,7 +32,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "fragment"),
     [
-        ("BATCHDIAL_DIALER", "carrier-pigeon", "'http' or 'twilio'"),
+        ("BATCHDIAL_DIALER", "carrier-pigeon", "'simulated', 'http', 'twilio'"),
         ("BATCHDIAL_METRICS_PORT", "99999", "less than or equal to 65535"),
         ("BATCHDIAL_REDIS_URL", "postgres://x", "redis://"),
         ("BATCHDIAL_NAMESPACE", "a b", "letters, digits"),
