@@ -606,3 +606,22 @@ def test_a_refused_dispatch_fails_the_dial_before_any_call() -> None:
     placed, methods, _ = run(handle)
     assert placed.status == "failed" and "CreateDispatch" in placed.reason
     assert "CreateSIPParticipant" not in methods and methods[-1] == "DeleteRoom"
+
+
+def test_an_unreachable_livekit_fails_the_dial_after_five_tries_and_calls_no_one() -> None:
+    def handle(method: str, body: dict[str, Any]) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    placed, methods, _ = run(handle)
+    assert placed.status == "failed" and "unreachable" in placed.reason
+    assert methods == ["CreateRoom"] * 5 + ["DeleteRoom"]
+
+
+def test_the_ringing_timeout_is_no_answer() -> None:
+    def handle(method: str, body: dict[str, Any]) -> httpx.Response:
+        if method == "CreateSIPParticipant":
+            return twirp("canceled", 408, "sip request timed out")
+        return ok(method, body)
+
+    placed, _, _ = run(handle)
+    assert (placed.status, placed.reason) == ("no-answer", "ringing_timeout")

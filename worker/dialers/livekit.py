@@ -303,15 +303,19 @@ class LiveKitDialer:
         self, request: DialRequest, service: str, method: str, body: dict[str, Any]
     ) -> Reply:
         """Post a request that may be repeated (it creates nothing twice): a lost answer
-        or a 5xx is sent again too."""
+        or a 5xx is sent again too, with the same pauses as a request never sent."""
         reply = Reply("not_sent")
-        for pause in (0.0, *self._backoff):
+        for attempt, pause in enumerate((0.0, *self._backoff)):
             if pause:
                 PROVIDER_RETRIES.inc()
                 await self._sleep(pause)
-            reply = await self._send(request, service, method, body)
+            reply = await self.twirp.call(service, method, body, room=room_name(request.dial_id))
             if reply.kind == "ok" or (reply.kind == "error" and reply.status < 500):
                 return reply
+            PROVIDER_ERRORS.labels("connect" if reply.kind == "not_sent" else "5xx").inc()
+            log.warning(
+                "livekit_retried", dial_id=request.dial_id, method=method, attempt=attempt + 1
+            )
         return reply
 
     async def _delete_room(self, request: DialRequest, room: str) -> None:
