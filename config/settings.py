@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -44,6 +45,13 @@ _ACCOUNT_SID_RE = re.compile(r"^AC[0-9a-fA-F]{32}$")
 CARRIER_SETTINGS: dict[str, tuple[str, ...]] = {
     "twilio": ("public_url", "twilio_account_sid", "twilio_auth_token", "twilio_agent_url"),
     "telnyx": ("public_url", "telnyx_api_key", "telnyx_connection_id", "telnyx_public_key"),
+    "livekit": (
+        "public_url",
+        "livekit_url",
+        "livekit_api_key",
+        "livekit_api_secret",
+        "livekit_sip_trunk_id",
+    ),
 }
 #: A Telnyx connection (Call Control Application) id: it goes into a URL path as is.
 _CONNECTION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
@@ -98,7 +106,7 @@ class Settings(BaseSettings):
         "memory:// runs on an in-process Redis (fakeredis)",
     )
     namespace: str = Field("batchdial", description="prefix of every Redis key and queue")
-    dialer: Literal["simulated", "http", "twilio", "telnyx"] = "simulated"
+    dialer: Literal["simulated", "http", "twilio", "telnyx", "livekit"] = "simulated"
     dialer_url: str | None = None
     dialer_secret: SecretStr | None = None
     dialer_timeout_seconds: float = Field(10.0, gt=0, le=600)
@@ -128,6 +136,20 @@ class Settings(BaseSettings):
         None,
         description="optional: the agent's media-stream WebSocket URL, a template with "
         "{callAgentId} and {dialId} (the Dial's stream_url)",
+    )
+    # LiveKit SIP (README: "LiveKit SIP").
+    livekit_url: str | None = Field(
+        None,
+        description="the LiveKit server (or LiveKit Cloud project) URL, http(s):// or "
+        "ws(s)://; its server API is the same host over http(s)",
+    )
+    livekit_api_key: str | None = None
+    livekit_api_secret: SecretStr | None = None
+    livekit_sip_trunk_id: str | None = Field(
+        None, description="the outbound SIP trunk calls go through (ST_…)"
+    )
+    livekit_ringing_timeout_seconds: float = Field(
+        30.0, ge=1, le=300, description="how long a LiveKit call rings before it is no-answer"
     )
     simulated_call_seconds: float = Field(1.0, ge=0, le=86400)
     simulated_outcomes: str = "completed=70,no-answer=20,busy=5,failed=5"
@@ -212,6 +234,33 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment:
             raise ValueError("a base URL without ?query or #fragment")
         return base
+
+    @field_validator("livekit_url")
+    @classmethod
+    def _check_livekit_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        base = value.strip().rstrip("/")
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc:
+            raise ValueError(
+                "the LiveKit URL: https://, wss://, http:// or ws:// and a host "
+                "(LiveKit Cloud shows it as wss://<project>.livekit.cloud)"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("a base URL without ?query or #fragment")
+        return base
+
+    @field_validator("livekit_api_key", "livekit_sip_trunk_id")
+    @classmethod
+    def _check_livekit_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if not value.strip() or any(c.isspace() for c in value):
+            raise ValueError("a LiveKit id without spaces (`lk` and the LiveKit console show it)")
+        if info.field_name == "livekit_sip_trunk_id" and not value.startswith("ST_"):
+            raise ValueError("an outbound SIP trunk id, ST_… (`lk sip outbound list` shows it)")
+        return value
 
     @field_validator("twilio_account_sid")
     @classmethod

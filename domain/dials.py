@@ -117,6 +117,15 @@ class DialEnds:
             )
             pipe.execute()
 
+    def placing(self, ref: DialRef) -> bool:
+        """Whether the dial is live and still being placed by a worker (not yet handed to
+        its carrier, ``handoff.lua``): a carrier's report of its end must wait for the
+        worker's answer then (the livekit webhook route)."""
+        status, owner = cast(
+            list[str | None], self._r.hmget(self._k.dial(ref.ws_id, ref.dial_id), "status", "owner")
+        )
+        return status in LIVE_STATUSES and owner != "provider"
+
     def put_back(
         self,
         ref: DialRef,

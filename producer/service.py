@@ -26,6 +26,7 @@ def limits_of(settings: Settings) -> Limits:
         max_inputs_per_row=settings.max_inputs_per_row,
         max_input_key_chars=settings.max_input_key_chars,
         max_input_value_chars=settings.max_input_value_chars,
+        machine_detection=settings.dialer != "livekit",
     )
 
 

@@ -56,6 +56,9 @@ class Limits:
     max_inputs_per_row: int = 50
     max_input_key_chars: int = 64
     max_input_value_chars: int = 1024
+    #: Whether the dialer can tell an answering machine (job field ``voicemail``): the
+    #: livekit dialer cannot (LiveKit SIP reports no machine detection).
+    machine_detection: bool = True
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from domain.keys import Keys
 from worker.actors import Actors
 from worker.dialers.base import Dialer
 from worker.dialers.http import HttpDialer
+from worker.dialers.livekit import LiveKitDialer
 from worker.dialers.simulated import SimulatedDialer
 from worker.dialers.telnyx import TelnyxDialer
 from worker.dialers.twilio import TwilioDialer
@@ -69,6 +70,23 @@ def make_telnyx_dialer(settings: Settings) -> TelnyxDialer:
     )
 
 
+def make_livekit_dialer(settings: Settings) -> LiveKitDialer:
+    """The livekit dialer of ``settings`` (checked complete when they were loaded)."""
+    url, key, secret = settings.livekit_url, settings.livekit_api_key, settings.livekit_api_secret
+    trunk = settings.livekit_sip_trunk_id
+    if not (url and key and secret and trunk and settings.public_url):
+        raise ConfigError("BATCHDIAL_DIALER=livekit needs its settings (README: LiveKit SIP)")
+    return LiveKitDialer(
+        url,
+        key,
+        secret.get_secret_value(),
+        sip_trunk_id=trunk,
+        ringing_timeout_s=settings.livekit_ringing_timeout_seconds,
+        max_call_s=settings.max_call_seconds,
+        timeout_s=settings.dialer_timeout_seconds,
+    )
+
+
 def make_dialer(settings: Settings, loop: EventLoop | None = None) -> Dialer:
     """The dialer backend the settings choose; ``loop`` is the process's event loop
     (where simulated calls in progress live)."""
@@ -76,6 +94,8 @@ def make_dialer(settings: Settings, loop: EventLoop | None = None) -> Dialer:
         return make_twilio_dialer(settings)
     if settings.dialer == "telnyx":
         return make_telnyx_dialer(settings)
+    if settings.dialer == "livekit":
+        return make_livekit_dialer(settings)
     if settings.dialer == "http":
         assert settings.dialer_url is not None
         secret = settings.dialer_secret.get_secret_value() if settings.dialer_secret else None

@@ -34,6 +34,7 @@ from producer.http.routes import (
     workspace,
 )
 from producer.http.routes.providers import CarrierAuth
+from producer.http.routes.providers import livekit as livekit_webhook
 from producer.http.routes.providers import telnyx as telnyx_events
 from producer.http.routes.providers import twilio as twilio_status
 from producer.schemas.callbacks import StatusIn
@@ -86,8 +87,8 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, read_timeout_s=body_read_timeout_s)
     app.add_middleware(LastResort)
     app.add_middleware(SecurityHeaders)
-    routes = (jobs, service, callbacks, dials, twilio_status, telnyx_events, suppressions)
-    for module in (*routes, workspace):
+    routes = (jobs, service, callbacks, dials, twilio_status, telnyx_events, livekit_webhook)
+    for module in (*routes, suppressions, workspace):
         app.include_router(module.router)
     app.include_router(
         events_stream.event_stream_router(workspace_id, max_streams_per_key=max_streams_per_key)

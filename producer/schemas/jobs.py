@@ -154,6 +154,16 @@ class VoicemailIn(StrictIn):
     action: Literal["hangup", "retry", "leave_message"]
 
 
+def _check_detection(voicemail: VoicemailIn | None, context: v.Context | None) -> None:
+    if voicemail is not None and context is not None and not context.limits.machine_detection:
+        raise v.fail(
+            "voicemail_unsupported",
+            "the livekit dialer (BATCHDIAL_DIALER=livekit) cannot detect answering "
+            "machines: LiveKit SIP reports none, so a machine's answer would count as "
+            "completed. Leave voicemail out (the agent can tell a machine itself)",
+        )
+
+
 def _check_voicemail(voicemail: VoicemailIn | None, retry: RetryIn | None) -> None:
     retried = retry is not None and "voicemail" in retry.on
     if voicemail is not None and voicemail.action == "retry" and not retried:
@@ -237,6 +247,7 @@ class JobCreate(StrictIn):
     @field_validator("voicemail")
     @classmethod
     def _voicemail(cls, value: VoicemailIn | None, info: ValidationInfo) -> VoicemailIn | None:
+        _check_detection(value, v.context_of(info.context))
         _check_voicemail(value, info.data.get("retry"))
         return value
 
@@ -319,6 +330,7 @@ class JobUpdate(StrictIn):
     @field_validator("voicemail")
     @classmethod
     def _voicemail(cls, value: VoicemailIn | None, info: ValidationInfo) -> VoicemailIn | None:
+        _check_detection(value, v.context_of(info.context))
         if "retry" in info.data and info.data["retry"] is not None:
             _check_voicemail(value, info.data["retry"])
         return value

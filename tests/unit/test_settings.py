@@ -32,7 +32,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "fragment"),
     [
-        ("BATCHDIAL_DIALER", "carrier-pigeon", "'twilio' or 'telnyx'"),
+        ("BATCHDIAL_DIALER", "carrier-pigeon", "'twilio', 'telnyx' or 'livekit'"),
         ("BATCHDIAL_METRICS_PORT", "99999", "less than or equal to 65535"),
         ("BATCHDIAL_REDIS_URL", "postgres://x", "redis://"),
         ("BATCHDIAL_NAMESPACE", "a b", "letters, digits"),

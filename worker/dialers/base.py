@@ -53,6 +53,9 @@ class Placed:
     its call (``carrier``, ``call_id``) so that the dial can be found by that id too.
     ``retry_in_s`` set: no call was placed (the carrier's rate limit): the row goes
     back to its job and is dialed again after that many seconds, with no failed dial.
+    ``live_status`` set with ``handoff``: how far the call got while it was placed (the
+    livekit dialer's answer means the callee picked up: ``in-progress``), recorded as the
+    carrier's progress.
     """
 
     status: str | None = None
@@ -62,6 +65,7 @@ class Placed:
     carrier: str = ""
     call_id: str | None = None
     retry_in_s: float | None = None
+    live_status: str | None = None
 
 
 #: Called once when a call that lives in this process ends: (status, reason). It may

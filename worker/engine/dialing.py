@@ -266,6 +266,8 @@ class Dialing:
             return []
         if placed.call_id:
             self._endings.ends.record_call(ref, placed.carrier, placed.call_id)
+        if placed.handoff and placed.live_status:
+            self._endings.ends.set_live_status(ref, placed.live_status, carrier=True)
         if placed.handoff and self._keeper.handoff(ref) == "lost":
             log.warning("lease_lost_before_handoff", dial_id=ref.dial_id, job_id=ref.job_id)
             return _released(self._endings.end_or_defer(ref, "failed", "lease_lost"))

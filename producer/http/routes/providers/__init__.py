@@ -25,15 +25,22 @@ class CarrierAuth:
     #: ``BATCHDIAL_TELNYX_API_KEY`` and ``_API_BASE``: to hang up on an answering machine.
     telnyx_api_key: str | None = None
     telnyx_api_base: str = "https://api.telnyx.com"
+    #: ``BATCHDIAL_LIVEKIT_API_KEY``: the issuer of LiveKit's webhook tokens.
+    livekit_api_key: str | None = None
+    #: ``BATCHDIAL_LIVEKIT_API_SECRET``: the key LiveKit signs its webhook tokens with.
+    livekit_api_secret: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CarrierAuth:
         """The carriers' verification settings of ``settings``."""
         token, telnyx_key = settings.twilio_auth_token, settings.telnyx_api_key
+        livekit_secret = settings.livekit_api_secret
         return cls(
             public_url=settings.public_url,
             twilio_auth_token=token.get_secret_value() if token else None,
             telnyx_public_key=settings.telnyx_public_key,
             telnyx_api_key=telnyx_key.get_secret_value() if telnyx_key else None,
             telnyx_api_base=settings.telnyx_api_base,
+            livekit_api_key=settings.livekit_api_key,
+            livekit_api_secret=livekit_secret.get_secret_value() if livekit_secret else None,
         )
