@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import httpx
 import pytest
@@ -250,6 +252,26 @@ def test_a_lost_answer_lists_before_creating_again() -> None:
 
     placed = asyncio.run(dialer(httpx.MockTransport(handle)).place(REQUEST, lambda *_: None))
     assert placed.handoff and seen == ["POST", "GET", "POST"]
+
+
+def test_a_lost_answer_adopts_the_newest_call_since_the_dial_whatever_the_list_order() -> None:
+    """Calls created before the dial started are not ours; of the others, the newest is
+    adopted, oldest-first or newest-first (the page's order is not relied on)."""
+    now = datetime.now(UTC)
+    listed = [
+        {"sid": "CA" + "1" * 32, "date_created": format_datetime(now - timedelta(hours=1))},
+        {"sid": "CA" + "3" * 32, "date_created": format_datetime(now + timedelta(seconds=1))},
+        {"sid": "CA" + "4" * 32, "date_created": format_datetime(now + timedelta(seconds=2))},
+    ]
+    for order in (listed, listed[::-1]):
+
+        def handle(request: httpx.Request, order: list[dict[str, str]] = order) -> httpx.Response:
+            if request.method == "POST":
+                raise httpx.ReadTimeout("lost", request=request)
+            return httpx.Response(200, json={"calls": order})
+
+        placed = asyncio.run(dialer(httpx.MockTransport(handle)).place(REQUEST, lambda *_: None))
+        assert placed.handoff and placed.call_id == "CA" + "4" * 32
 
 
 def test_a_4xx_fails_with_twilios_code_and_a_429_puts_the_row_back() -> None:

@@ -229,7 +229,9 @@ class TwilioDialer:
         if not found:
             log.info("twilio_reconciled_no_call", dial_id=request.dial_id)
             return False
-        sid = str(found[0]["sid"])  # newest first: the list is ordered by date created
+        # The newest of them, whatever order the page lists them in.
+        newest = max(found, key=lambda call: _created_at(call) or datetime.max.replace(tzinfo=UTC))
+        sid = str(newest["sid"])
         log.warning("twilio_reconciled_call", dial_id=request.dial_id, call_sid=sid)
         return Placed(
             handoff=True, carrier=CARRIER, call_id=sid, details={"CallSid": sid, "adopted": True}
@@ -255,13 +257,19 @@ def _error_of(answer: httpx.Response) -> dict[str, Any]:
     }
 
 
-def _created_since(call: dict[str, Any], since: datetime) -> bool:
-    """Whether a listed call was created at or after ``since`` (RFC 2822 times)."""
+def _created_at(call: dict[str, Any]) -> datetime | None:
+    """When a listed call was created (``date_created``, RFC 2822), if it says."""
     raw = call.get("date_created")
     if not isinstance(raw, str):
-        return True  # no time to compare: count it as ours rather than call twice
+        return None
     try:
-        created = parsedate_to_datetime(raw)
+        return parsedate_to_datetime(raw)
     except (TypeError, ValueError):
-        return True
-    return created >= since
+        return None
+
+
+def _created_since(call: dict[str, Any], since: datetime) -> bool:
+    """Whether a listed call was created at or after ``since``; one that gives no time
+    counts as ours rather than call twice."""
+    created = _created_at(call)
+    return created is None or created >= since
