@@ -43,7 +43,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
 
 import httpx
@@ -55,6 +55,7 @@ from livekit.protocol import models, webhook
 from livekit.protocol.room import ListParticipantsResponse
 
 from tests.support.livekit_sip import Answer, Script, answer_of, ending_of
+from tests.support.loopback import answer_json, serve_http
 
 API_KEY = "APIstandin0123"
 API_SECRET = "stand-in-api-secret-0123456789abcdef0123"
@@ -289,7 +290,7 @@ class LiveKitStandIn:
                 room = Room(name, "RM_" + secrets.token_hex(6), str(body.get("metadata", "")))
                 self.rooms[name] = room
                 self._queues[name] = self._sender(name)
-        _json(
+        answer_json(
             handler,
             200,
             _json_of(models.Room(sid=room.sid, name=name, metadata=room.metadata), True),
@@ -302,7 +303,7 @@ class LiveKitStandIn:
             _twirp_error(handler, "not_found", "requested room does not exist")
             return
         self.close_room(room, "ROOM_DELETED")
-        _json(handler, 200, {})
+        answer_json(handler, 200, {})
 
     def _list_participants(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         name = str(body["room"])
@@ -315,7 +316,7 @@ class LiveKitStandIn:
         if room is None or room.closed:
             _twirp_error(handler, "not_found", "requested room does not exist")
             return
-        _json(handler, 200, _json_of(ListParticipantsResponse(participants=infos), True))
+        answer_json(handler, 200, _json_of(ListParticipantsResponse(participants=infos), True))
 
     def _create_dispatch(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         with self.lock:
@@ -341,13 +342,13 @@ class LiveKitStandIn:
             joined_at=int(time.time()),
         )
         self._join(room, Participant(agent))
-        _json(handler, 200, dispatch)
+        answer_json(handler, 200, dispatch)
 
     def _list_dispatch(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         with self.lock:
             room = self.rooms.get(str(body.get("room")))
             found = list(room.dispatches) if room else []
-        _json(handler, 200, {"agent_dispatches": found})
+        answer_json(handler, 200, {"agent_dispatches": found})
 
     def _create_sip_participant(
         self, handler: BaseHTTPRequestHandler, body: dict[str, Any]
@@ -393,7 +394,7 @@ class LiveKitStandIn:
         if answer is None:  # the answer is lost: the connection closes unanswered
             handler.close_connection = True
             return
-        _json(handler, answer.status, answer.body)
+        answer_json(handler, answer.status, answer.body)
 
     # -- a call's life -------------------------------------------------------------------
     def _live(self, call: Call, room: Room) -> None:
@@ -598,55 +599,33 @@ def _sip_problem(body: dict[str, Any], room: Room | None) -> tuple[str, str] | N
     return problems[0] if problems else None
 
 
-def _json(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
-    data = json.dumps(body).encode()
-    try:
-        handler.send_response(status)
-        handler.send_header("content-type", "application/json")
-        handler.send_header("content-length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
-    except OSError:
-        pass
-
-
 def _twirp_error(
     handler: BaseHTTPRequestHandler, code: str, msg: str, meta: dict[str, str] | None = None
 ) -> None:
     body: dict[str, Any] = {"code": code, "msg": msg}
     if meta:
         body["meta"] = meta
-    _json(handler, TWIRP_STATUS[code], body)
+    answer_json(handler, TWIRP_STATUS[code], body)
 
 
 @contextmanager
 def serve(stand_in: LiveKitStandIn) -> Iterator[str]:
     """Serve ``stand_in`` on a free loopback port; yields its URL."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def handle(handler: BaseHTTPRequestHandler, method: str) -> None:
+        if method != "POST":  # Twirp is POST only
+            answer_json(handler, 405, {"code": "bad_route", "msg": "POST only"})
+            return
+        stand_in.handle(handler)
 
-        def do_POST(self) -> None:
-            stand_in.handle(self)
-
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-
-    server = Server(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        stand_in.closing.set()
-        for call in stand_in.calls:
-            call.release.set()
-            call.answer.put(None)
-        for outbox in stand_in._queues.values():
-            outbox.put(None)
-        server.shutdown()
-        server.server_close()
-        stand_in.http.close()
+    with serve_http(handle) as base:
+        try:
+            yield base
+        finally:
+            stand_in.closing.set()
+            for call in stand_in.calls:
+                call.release.set()
+                call.answer.put(None)
+            for outbox in stand_in._queues.values():
+                outbox.put(None)
+            stand_in.http.close()

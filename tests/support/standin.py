@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 
 import httpx
@@ -19,6 +19,7 @@ import httpx
 from domain.signing import SIGNATURE_HEADER, sign
 from tests.support.bodies import job_body
 from tests.support.http import read_all
+from tests.support.loopback import answer_json, serve_http
 from tests.support.procs import env_for
 from tests.support.provider import SECRET
 from tests.support.redis_server import REDIS_URL
@@ -77,9 +78,9 @@ class StandIn:
         if self.mode == "hold":
             self.closing.wait(self.hold_s(body))  # the call lasts this long
             self._ended()
-            _answer(handler, {"status": "completed"})
+            answer_json(handler, 200, {"status": "completed"})
             return
-        _answer(handler, {})
+        answer_json(handler, 200, {})
         timer = threading.Timer(self.call_seconds, self._report_end, args=(body["dialId"],))
         timer.daemon = True
         timer.start()
@@ -121,48 +122,23 @@ class StandIn:
         return [(a - e) * 1000 for e, a in zip(ends, later, strict=False)]
 
 
-def _answer(handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
-    data = json.dumps(body).encode()
-    try:
-        handler.send_response(200)
-        handler.send_header("content-type", "application/json")
-        handler.send_header("content-length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
-    except OSError:
-        pass  # the worker went away (killed, or stopped waiting)
-
-
 @contextmanager
 def serve(stand_in: StandIn) -> Iterator[str]:
     """Serve ``stand_in`` on a free loopback port (hundreds of requests open at once);
     yields the dial URL."""
 
-    class Handler(BaseHTTPRequestHandler):
-        # Connections stay open between dials, as a carrier's API keeps them (with
-        # HTTP/1.0 every dial opened one: ~9% of a worker's CPU in bench 7).
-        protocol_version = "HTTP/1.1"
+    def handle(handler: BaseHTTPRequestHandler, method: str) -> None:
+        if method != "POST":
+            answer_json(handler, 405, {})
+            return
+        stand_in.handle(handler)
 
-        def do_POST(self) -> None:
-            stand_in.handle(self)
-
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        request_queue_size = 1024
-
-    server = Server(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/dial"
-    finally:
-        stand_in.closing.set()
-        server.shutdown()
-        server.server_close()
-        stand_in.client.close()
+    with serve_http(handle, backlog=1024) as base:
+        try:
+            yield f"{base}/dial"
+        finally:
+            stand_in.closing.set()
+            stand_in.client.close()
 
 
 def percentile(values: list[float], q: float) -> float:

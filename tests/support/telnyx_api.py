@@ -41,12 +41,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 from nacl.signing import SigningKey
+
+from tests.support.loopback import answer_json, serve_http
 
 API_KEY = "KEY0123456789ABCDEF_stand-in-secret"
 CONNECTION_ID = "1293384261075731461"
@@ -190,7 +192,7 @@ class TelnyxStandIn:
     def handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         path = urlsplit(handler.path).path
         if handler.headers.get("Authorization") != f"Bearer {API_KEY}":
-            _json(handler, 401, _error("10009", "Authentication failed"))
+            answer_json(handler, 401, _error("10009", "Authentication failed"))
         elif method == "POST" and path == "/v2/calls":
             self._dial(handler)
         elif method == "GET" and path == f"/v2/connections/{CONNECTION_ID}/active_calls":
@@ -198,7 +200,7 @@ class TelnyxStandIn:
         elif method == "POST" and path.startswith("/v2/calls/") and path.endswith(HANGUP):
             self._hangup(handler, unquote(path.removeprefix("/v2/calls/").removesuffix(HANGUP)))
         else:
-            _json(handler, 404, _error("10005", "Resource not found"))
+            answer_json(handler, 404, _error("10005", "Resource not found"))
 
     def _hangup(self, handler: BaseHTTPRequestHandler, call_control_id: str) -> None:
         """Call Commands "Hangup call": the call ends (its ``call.hangup`` follows)."""
@@ -207,19 +209,19 @@ class TelnyxStandIn:
         with self.lock:
             call = next((c for c in self.calls if c.call_control_id == call_control_id), None)
             if call is None or not call.alive:
-                _json(handler, 422, _error("90018", "Call has already ended"))
+                answer_json(handler, 422, _error("90018", "Call has already ended"))
                 return
             self.hangups.append((call_control_id, str(command)))
             call.by_command = True
             call.release.set()
-        _json(handler, 200, {"data": {"result": "ok"}})
+        answer_json(handler, 200, {"data": {"result": "ok"}})
 
     def _active_calls(self, handler: BaseHTTPRequestHandler) -> None:
         query = parse_qs(urlsplit(handler.path).query)
         with self.lock:
             self.list_requests += 1
             if self.listing_fails:
-                _json(handler, 500, _error("10007", "Unexpected error"))
+                answer_json(handler, 500, _error("10007", "Unexpected error"))
                 return
             alive = [c for c in reversed(self.calls) if c.alive]
         size = int(query.get("page[size]", ["20"])[0])
@@ -229,14 +231,16 @@ class TelnyxStandIn:
             self.listed.update(c.to for c in page)
         after = base64.b64encode(str(start + size).encode()).decode()
         cursors = {"after": after} if start + size < len(alive) else {}
-        _json(handler, 200, {"data": [c.active() for c in page], "meta": {"cursors": cursors}})
+        answer_json(
+            handler, 200, {"data": [c.active() for c in page], "meta": {"cursors": cursors}}
+        )
 
     def _dial(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("content-length", "0"))
         try:
             dial = json.loads(handler.rfile.read(length))
         except ValueError:
-            _json(handler, 400, _error("10015", "Bad Request", "the body is not JSON"))
+            answer_json(handler, 400, _error("10015", "Bad Request", "the body is not JSON"))
             return
         to = str(dial.get("to", ""))
         with self.lock:
@@ -247,18 +251,18 @@ class TelnyxStandIn:
                 self.rate_limited[to] += 1
         problem = _invalid(dial)
         if problem:
-            _json(handler, 422, _error(*problem))
+            answer_json(handler, 422, _error(*problem))
             return
         if limited:
             error = _error("90103", "Dials per second limit reached")
-            _json(handler, 429, error, {"x-ratelimit-reset": "1"})
+            answer_json(handler, 429, error, {"x-ratelimit-reset": "1"})
             return
         command = dial.get("command_id")
         with self.lock:
             earlier = self.commands.get(command) if command else None
             if earlier and time.monotonic() - earlier[0] < 60:
                 self.duplicates[to] += 1
-                _json(handler, 200, {"data": earlier[1].data()})
+                answer_json(handler, 200, {"data": earlier[1].data()})
                 return
             call = Call(dial=dial, created=time.monotonic())
             if command:
@@ -275,7 +279,7 @@ class TelnyxStandIn:
         if drop:
             handler.close_connection = True
             return  # the call exists; its answer is lost (the connection closes unanswered)
-        _json(handler, 200, {"data": call.data()})
+        answer_json(handler, 200, {"data": call.data()})
 
     def _fail_listing_after_earlier_drops(self) -> None:
         """Make the list fail, once every earlier dropped call was listed (so that only
@@ -422,53 +426,14 @@ def _error(code: str, title: str, detail: str = "") -> dict[str, Any]:
     return {"errors": [{"code": code, "title": title, "detail": detail or title}]}
 
 
-def _json(
-    handler: BaseHTTPRequestHandler,
-    status: int,
-    body: dict[str, Any],
-    headers: dict[str, str] | None = None,
-) -> None:
-    data = json.dumps(body).encode()
-    try:
-        handler.send_response(status)
-        handler.send_header("content-type", "application/json")
-        handler.send_header("content-length", str(len(data)))
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(data)
-    except OSError:
-        pass
-
-
 @contextmanager
 def serve(stand_in: TelnyxStandIn) -> Iterator[str]:
     """Serve ``stand_in`` on a free loopback port; yields its API base."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            stand_in.handle(self, "POST")
-
-        def do_GET(self) -> None:
-            stand_in.handle(self, "GET")
-
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-
-    server = Server(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        stand_in.closing.set()
-        for call in stand_in.calls:
-            call.release.set()
-        server.shutdown()
-        server.server_close()
-        stand_in.http.close()
+    with serve_http(stand_in.handle) as base:
+        try:
+            yield base
+        finally:
+            stand_in.closing.set()
+            for call in stand_in.calls:
+                call.release.set()
+            stand_in.http.close()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
 import threading
 import time
@@ -32,11 +31,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+
+from tests.support.loopback import answer_json, serve_http
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "stand-in-auth-token-0123456789ab"
@@ -141,11 +142,11 @@ class TwilioStandIn:
     def handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         path = urlsplit(handler.path).path
         if path != f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json":
-            _json(handler, 404, _error(20404, "The requested resource was not found", 404))
+            answer_json(handler, 404, _error(20404, "The requested resource was not found", 404))
             return
         expected = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
         if handler.headers.get("Authorization") != f"Basic {expected}":
-            _json(handler, 401, _error(20003, "Authenticate", 401))
+            answer_json(handler, 401, _error(20003, "Authenticate", 401))
             return
         if method == "GET":
             self._list(handler)
@@ -156,7 +157,7 @@ class TwilioStandIn:
         query = parse_qs(urlsplit(handler.path).query)
         to, from_ = query.get("To", [None])[0], query.get("From", [None])[0]
         if to in self.list_fails:
-            _json(handler, 500, _error(20500, "Internal Server Error", 500))
+            answer_json(handler, 500, _error(20500, "Internal Server Error", 500))
             return
         with self.lock:
             found = [
@@ -165,7 +166,7 @@ class TwilioStandIn:
                 if (to is None or c.to == to) and (from_ is None or c.from_ == from_)
             ]
         size = int(query.get("PageSize", ["50"])[0])
-        _json(
+        answer_json(
             handler,
             200,
             {"calls": found[:size], "page": 0, "page_size": size, "next_page_uri": None},
@@ -182,13 +183,13 @@ class TwilioStandIn:
                 self.rate_limit_first -= 1
                 self.rate_limited[to] += 1
         if not to:
-            _json(handler, 400, _error(21201, "No 'To' number is specified", 400))
+            answer_json(handler, 400, _error(21201, "No 'To' number is specified", 400))
             return
         if not form.get("From", [""])[0]:
-            _json(handler, 400, _error(21212, "Invalid From Number (caller ID)", 400))
+            answer_json(handler, 400, _error(21212, "Invalid From Number (caller ID)", 400))
             return
         if limited:
-            _json(handler, 429, _error(20429, "Too Many Requests", 429))
+            answer_json(handler, 429, _error(20429, "Too Many Requests", 429))
             return
         now = datetime.now(UTC)
         call = Call(
@@ -206,7 +207,7 @@ class TwilioStandIn:
         if drop:
             handler.close_connection = True
             return  # the call exists; its answer is lost (the connection closes unanswered)
-        _json(handler, 201, call.resource())
+        answer_json(handler, 201, call.resource())
 
     # -- the call's life and its callbacks -----------------------------------------------
     def _live(self, call: Call) -> None:
@@ -314,46 +315,14 @@ def _error(code: int, message: str, status: int) -> dict[str, Any]:
     }
 
 
-def _json(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
-    data = json.dumps(body).encode()
-    try:
-        handler.send_response(status)
-        handler.send_header("content-type", "application/json")
-        handler.send_header("content-length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
-    except OSError:
-        pass
-
-
 @contextmanager
 def serve(stand_in: TwilioStandIn) -> Iterator[str]:
     """Serve ``stand_in`` on a free loopback port; yields its API base."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            stand_in.handle(self, "POST")
-
-        def do_GET(self) -> None:
-            stand_in.handle(self, "GET")
-
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-
-    server = Server(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        stand_in.closing.set()
-        for call in stand_in.calls:
-            call.release.set()
-        server.shutdown()
-        server.server_close()
-        stand_in.http.close()
+    with serve_http(stand_in.handle) as base:
+        try:
+            yield base
+        finally:
+            stand_in.closing.set()
+            for call in stand_in.calls:
+                call.release.set()
+            stand_in.http.close()
