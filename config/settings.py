@@ -57,6 +57,21 @@ CARRIER_SETTINGS: dict[str, tuple[str, ...]] = {
 _CONNECTION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
 
+def _url_template(value: str, schemes: tuple[str, ...], what: str) -> str:
+    """``value`` if it is a URL template of ``schemes`` whose only placeholders are
+    ``{callAgentId}`` and ``{dialId}``; else the error saying ``what`` it must be."""
+    try:
+        filled = value.format(callAgentId="agent", dialId="dial")
+    except (KeyError, IndexError, ValueError):
+        raise ValueError(
+            "a URL template whose only placeholders are {callAgentId} and {dialId}"
+        ) from None
+    parts = urlsplit(filled)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise ValueError(what)
+    return value
+
+
 def parse_outcome_weights(text: str) -> dict[str, float]:
     """Parse ``completed=70,no-answer=20`` into ``{"completed": 70.0, ...}``."""
     weights: dict[str, float] = {}
@@ -274,16 +289,9 @@ class Settings(BaseSettings):
     def _check_agent_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        try:
-            filled = value.format(callAgentId="agent", dialId="dial")
-        except (KeyError, IndexError, ValueError):
-            raise ValueError(
-                "a URL template whose only placeholders are {callAgentId} and {dialId}"
-            ) from None
-        parts = urlsplit(filled)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("an http:// or https:// URL (the agent's TwiML)")
-        return value
+        return _url_template(
+            value, ("http", "https"), "an http:// or https:// URL (the agent's TwiML)"
+        )
 
     @field_validator("telnyx_connection_id")
     @classmethod
@@ -308,16 +316,8 @@ class Settings(BaseSettings):
     def _check_stream_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        try:
-            filled = value.format(callAgentId="agent", dialId="dial")
-        except (KeyError, IndexError, ValueError):
-            raise ValueError(
-                "a URL template whose only placeholders are {callAgentId} and {dialId}"
-            ) from None
-        parts = urlsplit(filled)
-        if parts.scheme not in ("ws", "wss") or not parts.netloc:
-            raise ValueError("a ws:// or wss:// URL (where Telnyx streams the call's media)")
-        return value
+        what = "a ws:// or wss:// URL (where Telnyx streams the call's media)"
+        return _url_template(value, ("ws", "wss"), what)
 
     @field_validator("log_level")
     @classmethod
