@@ -71,6 +71,24 @@ def parse_outcome_weights(text: str) -> dict[str, float]:
     return weights
 
 
+#: Default of BATCHDIAL_WEBHOOK_RETRY_SECONDS: about 25 h in all over 7 retries.
+DEFAULT_WEBHOOK_RETRY_SECONDS = "5,300,1800,7200,18000,36000,36000"
+
+
+def parse_retry_seconds(text: str) -> tuple[int, ...]:
+    """``5,300,1800`` -> ``(5, 300, 1800)``: whole seconds 0..604800, at least one."""
+    out: list[int] = []
+    for raw in text.split(","):
+        part = raw.strip()
+        if not part.isdigit() or int(part) > 604_800:
+            raise ValueError(
+                f"expected whole seconds 0..604800 separated by commas (such as "
+                f"{DEFAULT_WEBHOOK_RETRY_SECONDS}); got {part!r}"
+            )
+        out.append(int(part))
+    return tuple(out)
+
+
 def _is_set(value: object) -> bool:
     if isinstance(value, SecretStr):
         return bool(value.get_secret_value().strip())
@@ -149,6 +167,15 @@ class Settings(BaseSettings):
         "process; one more is answered 429",
     )
     log_level: str = Field("INFO", description="level of the log lines every process writes")
+    # Webhooks to the customer (SPEC §8.2, README "Webhooks").
+    webhook_allow_private: bool = Field(
+        False, description="allow http:// and loopback/private webhook destinations"
+    )
+    webhook_retry_seconds: str = Field(
+        DEFAULT_WEBHOOK_RETRY_SECONDS,
+        description="waits before each retry of a failed webhook delivery, comma-separated",
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
     # Defaults of the command's options (a flag given on the command line wins):
     # `batchdial api --host/--port` (and `demo --serve`), `batchdial worker
     # --processes/--threads`, `batchdial demo --serve`.
@@ -239,6 +266,12 @@ class Settings(BaseSettings):
         parse_outcome_weights(value)
         return value
 
+    @field_validator("webhook_retry_seconds")
+    @classmethod
+    def _check_retry_seconds(cls, value: str) -> str:
+        parse_retry_seconds(value)
+        return value
+
     @model_validator(mode="after")
     def _check_http_dialer(self) -> Settings:
         if self.dialer == "http" and not self.dialer_url:
@@ -255,6 +288,11 @@ class Settings(BaseSettings):
             names = ", ".join(f"{ENV_PREFIX}{name.upper()}" for name in missing)
             raise ValueError(f"{ENV_PREFIX}DIALER={self.dialer} needs {names} set")
         return self
+
+    @property
+    def webhook_retry_schedule(self) -> tuple[int, ...]:
+        """The parsed ``webhook_retry_seconds``."""
+        return parse_retry_seconds(self.webhook_retry_seconds)
 
     @property
     def outcome_weights(self) -> dict[str, float]:
