@@ -22,18 +22,22 @@ from tests.support.webhook_receiver import Receiver, receiver_server
 pytestmark = pytest.mark.e2e
 
 
-def _env(namespace: str, **extra: str) -> dict[str, str]:
-    return env_for(
-        namespace,
-        REDIS_URL,
-        BATCHDIAL_SIMULATED_CALL_SECONDS="0.05",
-        BATCHDIAL_SIMULATED_OUTCOMES="completed=3,busy=1",
-        BATCHDIAL_WEBHOOK_ALLOW_PRIVATE="true",
-        BATCHDIAL_WEBHOOK_RETRY_SECONDS="1,1,1,1,1,1,1,1,1,1",
-        BATCHDIAL_WEBHOOK_TIMEOUT_SECONDS="1",
-        BATCHDIAL_LOG_LEVEL="WARNING",
+def _env_on(redis_url: str, namespace: str, **extra: str) -> dict[str, str]:
+    """Short calls, loopback destinations allowed, short retries and timeout."""
+    settings = {
+        "BATCHDIAL_SIMULATED_CALL_SECONDS": "0.05",
+        "BATCHDIAL_SIMULATED_OUTCOMES": "completed=3,busy=1",
+        "BATCHDIAL_WEBHOOK_ALLOW_PRIVATE": "true",
+        "BATCHDIAL_WEBHOOK_RETRY_SECONDS": "1,1,1,1,1,1,1,1,1,1",
+        "BATCHDIAL_WEBHOOK_TIMEOUT_SECONDS": "1",
+        "BATCHDIAL_LOG_LEVEL": "WARNING",
         **extra,
-    )
+    }
+    return env_for(namespace, redis_url, **settings)
+
+
+def _env(namespace: str, **extra: str) -> dict[str, str]:
+    return _env_on(REDIS_URL, namespace, **extra)
 
 
 def _endpoint(stack: Stack, url: str, events: list[str], receiver: Receiver) -> dict[str, Any]:
