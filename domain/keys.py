@@ -19,6 +19,7 @@ tag so that every multi-key script touches one cluster slot)::
                                            CARRIER_CALL_TTL_S after the handoff
     ns:whws / ns:whdue / ns:whtick  set of workspaces with webhook endpoints / zset "<ws>|<delivery
                                     id>" -> when to attempt it (or its lease) / dispatch tick lock
+    ns:whbusy                       zset   "<ws>|<endpoint>" -> until when one worker sends to it
     ns:{ws}:wh / :wh:out / :wh:cur  webhook endpoints (id -> JSON) / outbox stream (every event
                                     while the workspace has endpoints) / last outbox id fanned out
     ns:{ws}:wh:fail / :wh:log       endpoint id -> failing since (ms) / workspace log stream
@@ -122,6 +123,7 @@ NS_PARTS: dict[str, str] = {
     "K_WH_WS": "whws",
     "K_WH_DUE": "whdue",
     "K_WH_TICK": "whtick",
+    "K_WH_BUSY": "whbusy",
 }
 #: Keys with a variable part: Lua function name -> (base, format after the base).
 VARIABLE_PARTS: dict[str, tuple[str, str]] = {

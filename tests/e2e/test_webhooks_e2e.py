@@ -77,16 +77,17 @@ def _check_no_loss_no_stray_duplicates(receiver: Receiver, wanted: list[dict[str
 def test_every_matched_event_arrives_signed_in_order_and_retries_keep_their_id(
     real_redis: redis.Redis, namespace: str, start_stack: StackFactory
 ) -> None:
-    """A job runs with two endpoints: one takes everything and answers at once, the
+    """A job runs on two workers with two endpoints: one takes everything and answers at once, the
     other takes dial.finished only and answers 503 for a while, then refuses
     connections, then comes back. Both end with every matching event delivered exactly
     as the job's log has it, signed, the first in the log's order; the second's
     retries reuse their webhook-id and its attempts are listed newest first."""
-    everything, finished_only = Receiver(), Receiver(mode="error")
+    # A slightly slow receiver keeps a backlog, so that both workers' runs overlap.
+    everything, finished_only = Receiver(mode="slow", slow_s=0.01), Receiver(mode="error")
     with (
         receiver_server(everything) as all_server,
         receiver_server(finished_only) as flaky_server,
-        start_stack(_env(namespace), workers=1) as stack,
+        start_stack(_env(namespace), workers=2) as stack,
     ):
         _endpoint(stack, all_server.url, ["*"], everything)
         flaky = _endpoint(stack, flaky_server.url, ["dial.finished"], finished_only)

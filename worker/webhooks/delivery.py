@@ -6,8 +6,10 @@ loop, and their answers recorded (``wh_take.lua``, ``wh_record.lua``).
 - :meth:`WebhookDelivery.run` (that actor, on a dramatiq thread): fans out every
   workspace's outbox (:mod:`.fanout`), takes the due deliveries and hands each attempt
   to the event loop without waiting, so no thread waits on a customer's server.
-- On the loop, one endpoint's attempts go one at a time, in the order taken (so a
-  job's events arrive in order while they succeed), while endpoints run side by side:
+- One worker at a time holds an endpoint (``wh_take.lua``: taken with its deliveries,
+  renewed by each answer, freed once this worker has sent them all, lapsing if it
+  dies); on the loop, its attempts go one at a time, in the order taken (so a job's
+  events arrive in order while they succeed), while endpoints run side by side:
   a slow or dead endpoint delays only itself, never dialing (which never waits on
   this) nor the other endpoints. Each attempt re-checks the destination's addresses
   (DNS rebinding), then POSTs with the Standard Webhooks headers (timeout 10 s, no
@@ -101,6 +103,8 @@ class WebhookDelivery:
         self._http = http
         self._locks: dict[str, asyncio.Lock] = {}
         self._in_flight: set[str] = set()
+        #: (workspace, endpoint) -> attempts of this process not yet recorded.
+        self._per_endpoint: dict[tuple[str, str], int] = {}
         self._guard = threading.Lock()
         # Recording an answer calls Redis: on threads of its own, never on the loop.
         self._recorders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="batchdial-wh")
@@ -123,7 +127,8 @@ class WebhookDelivery:
         room = self.timing.max_in_flight - self.in_flight()
         if room <= 0:
             return 0
-        raw = self._scripts("wh_take", [self._k.ns_key("K_WH_DUE")], [self.timing.lease_ms, room])
+        due, busy = self._k.ns_key("K_WH_DUE"), self._k.ns_key("K_WH_BUSY")
+        raw = self._scripts("wh_take", [due, busy], [self.timing.lease_ms, room])
         taken = parse_wh_take(raw)
         if not taken:
             return 0
@@ -133,6 +138,7 @@ class WebhookDelivery:
                 pipe.hgetall(self._k.ws_key(ws_id, "k_wh_dlv", did))
             records: list[dict[str, str]] = pipe.execute()
         started = 0
+        sending: set[tuple[str, str]] = set()
         for (ws_id, did), record in zip(taken, records, strict=True):
             if ws_id not in endpoints:
                 raw_eps = cast(dict[str, str], self._r.hgetall(self._k.ws_key(ws_id, "K_WH")))
@@ -149,9 +155,31 @@ class WebhookDelivery:
                     if did in self._in_flight:
                         continue
                     self._in_flight.add(did)
+                    owner = (ws_id, ep["id"])
+                    self._per_endpoint[owner] = self._per_endpoint.get(owner, 0) + 1
                 self._loop.submit(self._attempt(attempt))
                 started += 1
+                sending.add(owner)
+        # The endpoints this run took but sends nothing to (dropped deliveries) are free.
+        owners = {(ws_id, did.partition("_")[2].partition("_")[2]) for ws_id, did in taken}
+        with self._guard:
+            idle = [o for o in owners - sending if not self._per_endpoint.get(o)]
+        for ws_id, ep_id in idle:
+            self._r.zrem(busy, f"{ws_id}|{ep_id}")
         return started
+
+    def _done(self, a: Attempt) -> None:
+        """After an attempt: the endpoint is free for any worker once this one has sent
+        everything it took for it."""
+        owner = (a.ws_id, a.endpoint_id)
+        with self._guard:
+            self._in_flight.discard(a.delivery_id)
+            left = self._per_endpoint.get(owner, 1) - 1
+            if left > 0:
+                self._per_endpoint[owner] = left
+                return
+            self._per_endpoint.pop(owner, None)
+        self._r.zrem(self._k.ns_key("K_WH_BUSY"), f"{a.ws_id}|{a.endpoint_id}")
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -180,8 +208,11 @@ class WebhookDelivery:
         except Exception:  # the loop's boundary: the lease brings the delivery back
             log.exception("webhook_attempt_error", delivery_id=a.delivery_id)
         finally:
-            with self._guard:
-                self._in_flight.discard(a.delivery_id)
+            try:
+                await asyncio.get_running_loop().run_in_executor(self._recorders, self._done, a)
+            except Exception:  # stopping: the endpoint's hold lapses by itself
+                with self._guard:
+                    self._in_flight.discard(a.delivery_id)
 
     async def _destination_problem(self, url: str) -> str | None:
         if self.allow_private:
@@ -232,6 +263,7 @@ class WebhookDelivery:
             k.ws_key(ws_id, "K_WH_FAIL"),
             k.ws_key(ws_id, "K_WH_LOG"),
             k.ws_key(ws_id, "K_WH_OUT"),
+            k.ns_key("K_WH_BUSY"),
         ]
         args: list[object] = [
             f"{ws_id}|{did}",
@@ -245,6 +277,7 @@ class WebhookDelivery:
             t.disable_after_ms,
             t.attempts_kept,
             t.retention_s,
+            t.lease_ms,
             *t.retry_s,
         ]
         outcome = parse_wh_record(self._scripts("wh_record", keys, args))

@@ -5,12 +5,13 @@
 -- outbox, for the other endpoints).
 -- KEYS: KEYS[1] the due index, KEYS[2] the delivery record, KEYS[3] the endpoint's
 -- attempts stream, KEYS[4] the endpoints hash (K_WH), KEYS[5] failing-since hash
--- (K_WH_FAIL), KEYS[6] the workspace log (K_WH_LOG), KEYS[7] the outbox (K_WH_OUT)
+-- (K_WH_FAIL), KEYS[6] the workspace log (K_WH_LOG), KEYS[7] the outbox (K_WH_OUT),
+-- KEYS[8] the busy endpoints (K_WH_BUSY: this worker's hold on the endpoint is renewed)
 -- ARGV: ARGV[1] due member, ARGV[2] delivery id, ARGV[3] endpoint id, ARGV[4] '1' if
 -- delivered, ARGV[5] HTTP status ('' if none), ARGV[6] latency (ms), ARGV[7] error
 -- ('' if none), ARGV[8] '1' to fail it now (endpoint gone or disabled), ARGV[9]
 -- disable after (ms), ARGV[10] attempts kept per endpoint, ARGV[11] retention (s) of
--- a finished delivery, ARGV[12..] the retry waits (s)
+-- a finished delivery, ARGV[12] lease (ms), ARGV[13..] the retry waits (s)
 -- Returns (protocol.parse_wh_record): 'delivered' | 'retrying' | 'failed' | 'stale'
 -- (the delivery was no longer pending: another attempt ended it) | 'gone'.
 local t = redis.call('TIME')
@@ -26,14 +27,15 @@ if d[1] ~= 'pending' then
 end
 local n = tonumber(d[2]) + 1
 local ep, ok, final = ARGV[3], ARGV[4] == '1', ARGV[8] == '1'
-local waits = #ARGV - 11
+local waits = #ARGV - 12
+redis.call('ZADD', KEYS[8], 'XX', now + tonumber(ARGV[12]), string.match(ARGV[1], '^[^|]*|') .. ep)
 local outcome, nxt = 'failed', ''
 if ok then
   outcome = 'delivered'
   redis.call('HDEL', KEYS[5], ep)
 elseif not final and n <= waits then
   outcome = 'retrying'
-  nxt = now + tonumber(ARGV[11 + n]) * 1000
+  nxt = now + tonumber(ARGV[12 + n]) * 1000
 end
 if outcome == 'retrying' then
   redis.call('ZADD', KEYS[1], nxt, ARGV[1])
