@@ -170,3 +170,34 @@ def test_a_deleted_endpoint_gets_nothing(
     _step(delivery)
     assert got.receipts == []
     assert real_redis.zcard(producer.keys.ns_key("K_WH_DUE")) == 0
+
+
+def test_a_hanging_endpoint_delays_no_other_endpoint(
+    producer: Producer, real_redis: redis.Redis, namespace: str, loop: EventLoop
+) -> None:
+    """One endpoint never answers within the timeout; the other endpoint of the same
+    workspace gets its deliveries while the first one's attempts are still waiting."""
+    hanging, quick = Receiver(mode="hang", hang_s=3.0), Receiver(mode="ok")
+    with receiver_server(hanging) as slow_server, receiver_server(quick) as quick_server:
+        ws = producer.workspaces.create("ws", 5, ["+12125550100"])
+        ws_id = ws["workspaceId"]
+        for got, server in ((hanging, slow_server), (quick, quick_server)):
+            hook = producer.webhooks.create(ws_id, {"url": server.url, "events": ["*"]})
+            got.secret = hook["secret"]
+        for _ in range(3):
+            producer.create_job(ws_id, job_body(ws, 1))
+        timing = replace(FAST, timeout_s=2.0)
+        delivery = WebhookDelivery(
+            real_redis, Keys(namespace), loop, lambda: None, timing, allow_private=True
+        )
+        delivery.run()
+        wait_for(lambda: len(quick.delivered()) == 3, 1.5, "the quick endpoint's deliveries")
+        assert len(hanging.receipts) == 1, "the hanging endpoint is still on its first"
+        wait_for(lambda: delivery.in_flight() == 0, 15, "the hanging attempts to time out")
+        attempts = producer.deliveries.attempts(ws_id, hook_ids(producer, ws_id)[0]).data
+        assert {a["error"] for a in attempts} == {"no answer within 2 s"}
+
+
+def hook_ids(producer: Producer, ws_id: str) -> list[str]:
+    """The workspace's endpoint ids, oldest first."""
+    return [h["id"] for h in producer.webhooks.list(ws_id).data]
