@@ -17,13 +17,14 @@ tag so that every multi-key script touches one cluster slot)::
     ns:ccall:<carrier>:<call id>    string "<ws>|<job>|<dial>" of the dial a carrier's call
                                            belongs to (Twilio's CallSid...); expires
                                            CARRIER_CALL_TTL_S after the handoff
-    ns:whws / ns:whdue / ns:whtick  set of workspaces with webhook endpoints / zset "<ws>|<delivery
-                                    id>" -> when to attempt it (or its lease) / dispatch tick lock
+    ns:whws / ns:whdue / ns:whtick  set of workspaces with webhook endpoints / zset "<ws>|<ep>" ->
+                                    when its first delivery is due / dispatch tick lock
     ns:whbusy                       zset   "<ws>|<endpoint>" -> until when one worker sends to it
     ns:{ws}:wh / :wh:out / :wh:cur  webhook endpoints (id -> JSON) / outbox stream (every event
                                     while the workspace has endpoints) / last outbox id fanned out
     ns:{ws}:wh:fail / :wh:log       endpoint id -> failing since (ms) / workspace log stream
     ns:{ws}:wh:d:<id> / :wh:a:<ep>  one delivery (hash) / one endpoint's attempts (stream)
+    ns:{ws}:wh:q:<ep>               zset   delivery id -> when due (or leased until): its queue
     ns:{ws}:ws                      hash   workspace record (name, dialLimit, createdAt)
     ns:{ws}:numbers                 hash   phone number id -> JSON {number, max}
     ns:{ws}:jobs                    zset   all members score 0, member "<newest-first key>:<job id>"
@@ -133,6 +134,7 @@ VARIABLE_PARTS: dict[str, tuple[str, str]] = {
     "k_freq": ("ws", "freq:{}"),
     "k_wh_dlv": ("ws", "wh:d:{}"),
     "k_wh_att": ("ws", "wh:a:{}"),
+    "k_wh_q": ("ws", "wh:q:{}"),
 }
 
 

@@ -82,10 +82,9 @@ class RedisCollector(Collector):
                 pipe.llen(self._k.dial_queue)
                 pipe.zrange(self._k.wakeups, 0, 0, withscores=True)
                 pipe.time()
-                pipe.zcard(self._k.ns_key("K_WH_DUE"))
-                pipe.zrange(self._k.ns_key("K_WH_DUE"), 0, WEBHOOK_AGE_SCAN - 1)
-                stats, queue_len, oldest, now, backlog, pending = pipe.execute()
+                stats, queue_len, oldest, now = pipe.execute()
             stalled = self._stalled()
+            backlog, first_ids = self._webhook_queues()
             memory = read_memory(self._r)
         except redis.RedisError:
             return
@@ -133,15 +132,32 @@ class RedisCollector(Collector):
         yield GaugeMetricFamily(
             "batchdial_webhook_backlog",
             "Webhook deliveries not yet delivered nor failed, over all workspaces.",
-            value=int(backlog),
+            value=backlog,
         )
         yield GaugeMetricFamily(
             "batchdial_webhook_oldest_undelivered_seconds",
-            "Age of the oldest event still waiting for a webhook delivery (of the "
-            f"{WEBHOOK_AGE_SCAN} deliveries due first).",
-            value=_oldest_age_s(cast(list[str], pending), now_ms),
+            "Age of the oldest event still waiting for a webhook delivery (among the "
+            f"first {WEBHOOK_AGE_SCAN} of each of the endpoints due first).",
+            value=_oldest_age_s(first_ids, now_ms),
         )
         yield from _memory_metrics(memory)
+
+    def _webhook_queues(self) -> tuple[int, list[str]]:
+        """Deliveries queued (endpoints due first, at most WEBHOOK_AGE_SCAN of them) and
+        the first delivery ids of each queue."""
+        members = cast(
+            list[str], self._r.zrange(self._k.ns_key("K_WH_DUE"), 0, WEBHOOK_AGE_SCAN - 1)
+        )
+        if not members:
+            return 0, []
+        with self._r.pipeline(transaction=False) as pipe:
+            for member in members:
+                ws_id, _, ep_id = member.partition("|")
+                queue = self._k.ws_key(ws_id, "k_wh_q", ep_id)
+                pipe.zcard(queue)
+                pipe.zrange(queue, 0, WEBHOOK_AGE_SCAN - 1)
+            answers = pipe.execute()
+        return sum(answers[0::2]), [i for ids in answers[1::2] for i in ids]
 
     def _stalled(self) -> int:
         members = cast(list[str], self._r.zrange(self._k.wakeups, 0, STALLED_SCAN_LIMIT - 1))
@@ -163,8 +179,8 @@ class RedisCollector(Collector):
 
 
 def _oldest_age_s(members: list[str], now_ms: int) -> float:
-    """Age of the oldest event among due-index members ``<ws>|msg_<13-digit ms>...``."""
-    times = [int(m.partition("|msg_")[2][:13] or now_ms) for m in members]
+    """Age of the oldest event among delivery ids ``msg_<13-digit ms>...``."""
+    times = [int(m.partition("msg_")[2][:13] or now_ms) for m in members]
     return max(0.0, (now_ms - min(times)) / 1000) if times else 0.0
 
 

@@ -335,7 +335,7 @@ def parse_dial_status(raw: object) -> LiveStatus:
     return LiveStatus(bool(raw))
 
 
-# -- engine/wh_fanout.lua, wh_take.lua, wh_record.lua (webhooks, issue 16) ---------------
+# -- engine/wh_fanout.lua, wh_take.lua, wh_record.lua, wh_free.lua (webhooks, issue 16) --
 
 WebhookOutcome = Literal["delivered", "retrying", "failed", "stale", "gone"]
 
@@ -349,6 +349,11 @@ def parse_wh_fanout(raw: object) -> int | None:
 def parse_wh_take(raw: object) -> tuple[tuple[str, str], ...]:
     """``{'<ws>|<delivery id>'...}`` as (workspace, delivery id) pairs."""
     return tuple(split_job_member(str(member)) for member in _reply(raw))
+
+
+def parse_wh_free(raw: object) -> bool:
+    """``1 | 0``: whether the endpoint still has deliveries queued."""
+    return bool(raw)
 
 
 def parse_wh_record(raw: object) -> WebhookOutcome:

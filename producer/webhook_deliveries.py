@@ -68,6 +68,7 @@ class Deliveries:
         """Make a delivery of this endpoint due now; its state after."""
         key = self._k.ws_key(ws_id, "k_wh_dlv", delivery_id)
         due = self._k.ns_key("K_WH_DUE")
+        queue = self._k.ws_key(ws_id, "k_wh_q", webhook_id)
         out: dict[str, Any] = {}
 
         def again(pipe: redis.client.Pipeline) -> None:
@@ -79,7 +80,8 @@ class Deliveries:
             pipe.multi()
             pipe.hset(key, mapping={"status": "pending", "next": now})
             pipe.persist(key)
-            pipe.zadd(due, {f"{ws_id}|{delivery_id}": now})
+            pipe.zadd(queue, {delivery_id: now})
+            pipe.zadd(due, {f"{ws_id}|{webhook_id}": now}, lt=True)
             out.update(
                 deliveryId=delivery_id,
                 status="pending",

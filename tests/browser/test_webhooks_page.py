@@ -34,7 +34,7 @@ def test_the_webhooks_view_lists_endpoints_and_their_recent_attempts(
     _create(api_base, account, _always(account, rows=1, cap=1, name="One"))
     delivery = WebhookDelivery(real_redis, keys, EventLoop(), lambda: None)
     delivery.fanout.run(ws_id)
-    did = str(real_redis.zrange(keys.ns_key("K_WH_DUE"), 0, 0)[0]).partition("|")[2]
+    did = str(real_redis.zrange(keys.ws_key(ws_id, "k_wh_q", hook["id"]), 0, 0)[0])
     delivery.record(ws_id, did, hook["id"], False, 503, 42, "HTTP 503")
 
     sign_in(page, api_base, account["apiKey"])

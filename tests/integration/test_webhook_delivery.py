@@ -169,6 +169,7 @@ def test_a_deleted_endpoint_gets_nothing(
     producer.webhooks.delete(ws_id, hook_id)
     _step(delivery)
     assert got.receipts == []
+    assert real_redis.zcard(producer.keys.ws_key(ws_id, "k_wh_q", hook_id)) == 0
     assert real_redis.zcard(producer.keys.ns_key("K_WH_DUE")) == 0
 
 
@@ -181,9 +182,11 @@ def test_a_hanging_endpoint_delays_no_other_endpoint(
     with receiver_server(hanging) as slow_server, receiver_server(quick) as quick_server:
         ws = producer.workspaces.create("ws", 5, ["+12125550100"])
         ws_id = ws["workspaceId"]
+        ids = []
         for got, server in ((hanging, slow_server), (quick, quick_server)):
             hook = producer.webhooks.create(ws_id, {"url": server.url, "events": ["*"]})
             got.secret = hook["secret"]
+            ids.append(hook["id"])
         for _ in range(3):
             producer.create_job(ws_id, job_body(ws, 1))
         timing = replace(FAST, timeout_s=2.0)
@@ -194,10 +197,43 @@ def test_a_hanging_endpoint_delays_no_other_endpoint(
         wait_for(lambda: len(quick.delivered()) == 3, 1.5, "the quick endpoint's deliveries")
         assert len(hanging.receipts) == 1, "the hanging endpoint is still on its first"
         wait_for(lambda: delivery.in_flight() == 0, 15, "the hanging attempts to time out")
-        attempts = producer.deliveries.attempts(ws_id, hook_ids(producer, ws_id)[0]).data
+        attempts = producer.deliveries.attempts(ws_id, ids[0]).data
         assert {a["error"] for a in attempts} == {"no answer within 2 s"}
 
 
-def hook_ids(producer: Producer, ws_id: str) -> list[str]:
-    """The workspace's endpoint ids, oldest first."""
-    return [h["id"] for h in producer.webhooks.list(ws_id).data]
+def test_an_endpoint_held_with_a_large_backlog_keeps_no_other_waiting(
+    producer: Producer, real_redis: redis.Redis, namespace: str, loop: EventLoop
+) -> None:
+    """An endpoint with hundreds of due deliveries, held by another worker, does not keep
+    a second endpoint's deliveries from being taken and sent (each endpoint waits in its
+    own queue); once the hold ends, its own deliveries go out in event order."""
+    held_got, other_got = Receiver(mode="ok"), Receiver(mode="ok")
+    with receiver_server(held_got) as held_server, receiver_server(other_got) as other_server:
+        ws = producer.workspaces.create("ws", 5, ["+12125550100"])
+        ws_id = ws["workspaceId"]
+        ids = []
+        for got, server in ((held_got, held_server), (other_got, other_server)):
+            hook = producer.webhooks.create(ws_id, {"url": server.url, "events": ["*"]})
+            got.secret = hook["secret"]
+            ids.append(hook["id"])
+        outbox = producer.keys.ws_key(ws_id, "K_WH_OUT")
+        for n in range(300):
+            body = f'{{"type":"job.updated","jobId":"job_x","n":{n}}}'
+            real_redis.xadd(outbox, {"j": "job_x", "i": f"{1_800_000_000_000 + n}-0", "e": body})
+        timing = replace(FAST, max_in_flight=20)
+        delivery = WebhookDelivery(
+            real_redis, Keys(namespace), loop, lambda: None, timing, allow_private=True
+        )
+        assert delivery.fanout.run(ws_id) == 600
+        busy = producer.keys.ns_key("K_WH_BUSY")
+        real_redis.zadd(busy, {f"{ws_id}|{ids[0]}": 10**13})  # another worker's hold
+        _step(delivery)
+        assert len(other_got.delivered()) == 20 and held_got.receipts == []
+        real_redis.zrem(busy, f"{ws_id}|{ids[0]}")
+        real_redis.zadd(producer.keys.ns_key("K_WH_DUE"), {f"{ws_id}|{ids[0]}": 0})
+        for _ in range(100):
+            if len(held_got.delivered()) >= 300:
+                break
+            _step(delivery)
+        sent = [r.body["data"]["n"] for r in held_got.delivered()]
+        assert sent == list(range(300)), "one endpoint's deliveries go in event order"

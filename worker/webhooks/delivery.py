@@ -4,8 +4,10 @@ loop, and their answers recorded (``wh_take.lua``, ``wh_record.lua``).
 - :meth:`WebhookDelivery.tick` (the timers thread of every worker): at most one
   ``batchdial.webhooks`` message per tick across all workers (a ``SET NX PX`` lock).
 - :meth:`WebhookDelivery.run` (that actor, on a dramatiq thread): fans out every
-  workspace's outbox (:mod:`.fanout`), takes the due deliveries and hands each attempt
-  to the event loop without waiting, so no thread waits on a customer's server.
+  workspace's outbox (:mod:`.fanout`), takes due deliveries of the endpoints due first
+  (each endpoint has its own queue, so one endpoint's backlog never hides another's)
+  and hands each attempt to the event loop without waiting, so no thread waits on a
+  customer's server.
 - One worker at a time holds an endpoint (``wh_take.lua``: taken with its deliveries,
   renewed by each answer, freed once this worker has sent them all, lapsing if it
   dies); on the loop, its attempts go one at a time, in the order taken (so a job's
@@ -39,7 +41,7 @@ import structlog
 
 from domain.keys import Keys
 from domain.metrics import WEBHOOK_ATTEMPT_DURATION, WEBHOOK_DELIVERIES
-from domain.protocol import WebhookOutcome, parse_wh_record, parse_wh_take
+from domain.protocol import WebhookOutcome, parse_wh_free, parse_wh_record, parse_wh_take
 from domain.scripts import Scripts
 from domain.webhooks.addresses import host_problem
 from domain.webhooks.signing import headers
@@ -49,6 +51,14 @@ from worker.webhooks.fanout import Fanout
 log = structlog.get_logger(__name__)
 
 DAY_MS = 86_400_000
+#: Endpoints looked at per take (those due first), and deliveries taken per endpoint.
+ENDPOINTS_PER_TAKE = 200
+PER_ENDPOINT_TAKE = 100
+
+
+def endpoint_of(delivery_id: str) -> str:
+    """The endpoint id inside a delivery id (``msg_<event>_<endpoint id>``)."""
+    return delivery_id.partition("_")[2].partition("_")[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +137,7 @@ class WebhookDelivery:
         room = self.timing.max_in_flight - self.in_flight()
         if room <= 0:
             return 0
-        due, busy = self._k.ns_key("K_WH_DUE"), self._k.ns_key("K_WH_BUSY")
-        raw = self._scripts("wh_take", [due, busy], [self.timing.lease_ms, room])
-        taken = parse_wh_take(raw)
+        taken = self._take(room)
         if not taken:
             return 0
         endpoints: dict[str, dict[str, Any]] = {}
@@ -145,7 +153,7 @@ class WebhookDelivery:
                 endpoints[ws_id] = {k: json.loads(v) for k, v in raw_eps.items()}
             ep = endpoints[ws_id].get(record.get("ep", ""))
             if not record or record.get("status") != "pending":
-                self.record(ws_id, did, record.get("ep", ""), final="not pending")
+                self.record(ws_id, did, endpoint_of(did), final="not pending")
             elif ep is None or not ep.get("enabled"):
                 why = "endpoint deleted" if ep is None else "endpoint disabled"
                 self.record(ws_id, did, record["ep"], final=why)
@@ -161,12 +169,34 @@ class WebhookDelivery:
                 started += 1
                 sending.add(owner)
         # The endpoints this run took but sends nothing to (dropped deliveries) are free.
-        owners = {(ws_id, did.partition("_")[2].partition("_")[2]) for ws_id, did in taken}
+        owners = {(ws_id, endpoint_of(did)) for ws_id, did in taken}
         with self._guard:
             idle = [o for o in owners - sending if not self._per_endpoint.get(o)]
         for ws_id, ep_id in idle:
-            self._r.zrem(busy, f"{ws_id}|{ep_id}")
+            self._free(ws_id, ep_id)
         return started
+
+    def _take(self, room: int) -> tuple[tuple[str, str], ...]:
+        """Take due deliveries of the endpoints due first (``wh_take.lua``)."""
+        due = self._k.ns_key("K_WH_DUE")
+        members = [str(m) for m in self._r.zrange(due, 0, ENDPOINTS_PER_TAKE - 1)]
+        if not members:
+            return ()
+        keys = [due, self._k.ns_key("K_WH_BUSY")]
+        for member in members:
+            ws_id, _, ep_id = member.partition("|")
+            keys.append(self._k.ws_key(ws_id, "k_wh_q", ep_id))
+        per = max(1, min(PER_ENDPOINT_TAKE, room))
+        return parse_wh_take(self._scripts("wh_take", keys, [self.timing.lease_ms, per, *members]))
+
+    def _free(self, ws_id: str, ep_id: str) -> None:
+        """Let any worker send to the endpoint again (``wh_free.lua``)."""
+        keys = [
+            self._k.ns_key("K_WH_DUE"),
+            self._k.ns_key("K_WH_BUSY"),
+            self._k.ws_key(ws_id, "k_wh_q", ep_id),
+        ]
+        parse_wh_free(self._scripts("wh_free", keys, [f"{ws_id}|{ep_id}"]))
 
     def _done(self, a: Attempt) -> None:
         """After an attempt: the endpoint is free for any worker once this one has sent
@@ -179,7 +209,7 @@ class WebhookDelivery:
                 self._per_endpoint[owner] = left
                 return
             self._per_endpoint.pop(owner, None)
-        self._r.zrem(self._k.ns_key("K_WH_BUSY"), f"{a.ws_id}|{a.endpoint_id}")
+        self._free(a.ws_id, a.endpoint_id)
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -264,9 +294,10 @@ class WebhookDelivery:
             k.ws_key(ws_id, "K_WH_LOG"),
             k.ws_key(ws_id, "K_WH_OUT"),
             k.ns_key("K_WH_BUSY"),
+            k.ws_key(ws_id, "k_wh_q", endpoint_id),
         ]
         args: list[object] = [
-            f"{ws_id}|{did}",
+            f"{ws_id}|{endpoint_id}",
             did,
             endpoint_id,
             "1" if ok else "0",

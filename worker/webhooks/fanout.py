@@ -88,6 +88,7 @@ class Fanout:
                         continue
                     did = delivery_id(entry_id, ep["id"])
                     keys.append(self._k.ws_key(ws_id, "k_wh_dlv", did))
+                    keys.append(self._k.ws_key(ws_id, "k_wh_q", ep["id"]))
                     args += [did, ep["id"], fields.get("j", ""), fields["i"], kind, text]
             made = parse_wh_fanout(self._scripts("wh_fanout", keys, args))
             if made is None:  # another worker fanned these out first

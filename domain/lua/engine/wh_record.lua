@@ -3,11 +3,13 @@
 -- An endpoint whose attempts have failed for `disable_after` straight (no success in
 -- between) is disabled, with a webhook.disabled event in the workspace's log (and its
 -- outbox, for the other endpoints).
--- KEYS: KEYS[1] the due index, KEYS[2] the delivery record, KEYS[3] the endpoint's
+-- KEYS: KEYS[1] the due index (K_WH_DUE), KEYS[2] the delivery record, KEYS[3] the endpoint's
 -- attempts stream, KEYS[4] the endpoints hash (K_WH), KEYS[5] failing-since hash
 -- (K_WH_FAIL), KEYS[6] the workspace log (K_WH_LOG), KEYS[7] the outbox (K_WH_OUT),
--- KEYS[8] the busy endpoints (K_WH_BUSY: this worker's hold on the endpoint is renewed)
--- ARGV: ARGV[1] due member, ARGV[2] delivery id, ARGV[3] endpoint id, ARGV[4] '1' if
+-- KEYS[8] the busy endpoints (K_WH_BUSY: this worker's hold on the endpoint is renewed),
+-- KEYS[9] the endpoint's queue (k_wh_q)
+-- ARGV: ARGV[1] the endpoint's member "<ws>|<endpoint id>", ARGV[2] delivery id,
+-- ARGV[3] endpoint id, ARGV[4] '1' if
 -- delivered, ARGV[5] HTTP status ('' if none), ARGV[6] latency (ms), ARGV[7] error
 -- ('' if none), ARGV[8] '1' to fail it now (endpoint gone or disabled), ARGV[9]
 -- disable after (ms), ARGV[10] attempts kept per endpoint, ARGV[11] retention (s) of
@@ -18,17 +20,17 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local d = redis.call('HMGET', KEYS[2], 'status', 'attempts', 'type')
 if not d[1] then
-  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[9], ARGV[2])
   return 'gone'
 end
 if d[1] ~= 'pending' then
-  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[9], ARGV[2])
   return 'stale'
 end
 local n = tonumber(d[2]) + 1
 local ep, ok, final = ARGV[3], ARGV[4] == '1', ARGV[8] == '1'
 local waits = #ARGV - 12
-redis.call('ZADD', KEYS[8], 'XX', now + tonumber(ARGV[12]), string.match(ARGV[1], '^[^|]*|') .. ep)
+redis.call('ZADD', KEYS[8], 'XX', now + tonumber(ARGV[12]), ARGV[1])
 local outcome, nxt = 'failed', ''
 if ok then
   outcome = 'delivered'
@@ -38,10 +40,11 @@ elseif not final and n <= waits then
   nxt = now + tonumber(ARGV[12 + n]) * 1000
 end
 if outcome == 'retrying' then
-  redis.call('ZADD', KEYS[1], nxt, ARGV[1])
+  redis.call('ZADD', KEYS[9], nxt, ARGV[2])
+  redis.call('ZADD', KEYS[1], 'LT', nxt, ARGV[1])
   redis.call('HSET', KEYS[2], 'attempts', n, 'next', nxt)
 else
-  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[9], ARGV[2])
   redis.call('HSET', KEYS[2], 'attempts', n, 'status', outcome, 'next', '')
   redis.call('EXPIRE', KEYS[2], tonumber(ARGV[11]))
 end
