@@ -88,6 +88,8 @@ def test_retried_then_failed_then_retried_by_hand(
     assert [a["statusCode"] for a in attempts] == [503, 503]
     assert attempts[1]["nextAttemptAt"] and attempts[0]["nextAttemptAt"] is None
     assert record["status"] == "failed"
+    record_key = producer.keys.ws_key(ws_id, "k_wh_dlv", attempts[0]["deliveryId"])
+    assert 86_400 < real_redis.ttl(record_key) <= 7 * 86_400, "a failed delivery is kept a week"
     assert len(set(got.count_by_id())) == 1 and sum(got.count_by_id().values()) == 2
     _step(delivery)
     assert sum(got.count_by_id().values()) == 2, "a failed delivery is not attempted again"
@@ -97,6 +99,7 @@ def test_retried_then_failed_then_retried_by_hand(
     _step(delivery)
     attempts, record = _delivery(producer, ws_id, hook_id)
     assert attempts[0]["outcome"] == "delivered" and record["status"] == "delivered"
+    assert 0 < real_redis.ttl(record_key) <= 86_400, "a delivered one a day"
     assert list(got.count_by_id().values()) == [3]
     assert got.bad_signatures == []
 

@@ -105,6 +105,7 @@ def test_another_workspace_sees_nothing(strict_api: TestClient, ws: dict[str, An
         ({"url": "https://10.1.2.3/in"}, "url"),
         ({"url": "not a url"}, "url"),
         ({"colour": "red"}, "colour"),
+        ({"description": "x" * 257}, "description"),
     ],
 )
 def test_invalid_endpoints_are_refused_naming_the_field(
@@ -156,3 +157,26 @@ def test_deliveries_of_an_unknown_endpoint_or_delivery_are_not_found(
     assert_error(strict_api.get(f"{WH}/wh_nope/deliveries", headers=h(ws)), 404)
     retry = strict_api.post(f"{WH}/{hook['id']}/deliveries/msg_nope/retry", headers=h(ws))
     assert_error(retry, 404)
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ({"url": None}, "url"),
+        ({"enabled": None}, "enabled"),
+        ({"events": None}, "events"),
+        ({"events": ["dial.nope"]}, "events[0]"),
+        ({"url": "https://192.168.0.10/in"}, "url"),
+    ],
+)
+def test_invalid_updates_are_refused_naming_the_field(
+    strict_api: TestClient, ws: dict[str, Any], body: dict[str, Any], path: str
+) -> None:
+    """An update may not null a required field nor break the create rules; the endpoint
+    is left as it was."""
+    hook = _create(strict_api, ws).json()
+    url = f"{WH}/{hook['id']}"
+    error = assert_error(strict_api.patch(url, json=body, headers=h(ws)), 422, "invalid_input")
+    assert path in [d["path"] for d in error["details"]], error
+    after = strict_api.get(url, headers=h(ws)).json()
+    assert after["url"] == hook["url"] and after["events"] == hook["events"]

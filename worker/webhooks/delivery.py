@@ -72,7 +72,10 @@ class WebhookTiming:
     tick_ms: int = 200
     disable_after_ms: int = 5 * DAY_MS
     attempts_kept: int = 10_000
+    #: How long a failed delivery (body included) is kept for a manual retry; a
+    #: delivered one only a day (its attempts stay in the endpoint's attempt list).
     retention_s: int = 7 * 86_400
+    delivered_retention_s: int = 86_400
     max_in_flight: int = 2_000
 
 
@@ -309,6 +312,7 @@ class WebhookDelivery:
             t.attempts_kept,
             t.retention_s,
             t.lease_ms,
+            t.delivered_retention_s,
             *t.retry_s,
         ]
         outcome = parse_wh_record(self._scripts("wh_record", keys, args))

@@ -13,7 +13,8 @@
 -- delivered, ARGV[5] HTTP status ('' if none), ARGV[6] latency (ms), ARGV[7] error
 -- ('' if none), ARGV[8] '1' to fail it now (endpoint gone or disabled), ARGV[9]
 -- disable after (ms), ARGV[10] attempts kept per endpoint, ARGV[11] retention (s) of
--- a finished delivery, ARGV[12] lease (ms), ARGV[13..] the retry waits (s)
+-- a failed delivery, ARGV[12] lease (ms), ARGV[13] retention (s) of a delivered one,
+-- ARGV[14..] the retry waits (s)
 -- Returns (protocol.parse_wh_record): 'delivered' | 'retrying' | 'failed' | 'stale'
 -- (the delivery was no longer pending: another attempt ended it) | 'gone'.
 local t = redis.call('TIME')
@@ -29,7 +30,7 @@ if d[1] ~= 'pending' then
 end
 local n = tonumber(d[2]) + 1
 local ep, ok, final = ARGV[3], ARGV[4] == '1', ARGV[8] == '1'
-local waits = #ARGV - 12
+local waits = #ARGV - 13
 redis.call('ZADD', KEYS[8], 'XX', now + tonumber(ARGV[12]), ARGV[1])
 local outcome, nxt = 'failed', ''
 if ok then
@@ -37,7 +38,7 @@ if ok then
   redis.call('HDEL', KEYS[5], ep)
 elseif not final and n <= waits then
   outcome = 'retrying'
-  nxt = now + tonumber(ARGV[12 + n]) * 1000
+  nxt = now + tonumber(ARGV[13 + n]) * 1000
 end
 if outcome == 'retrying' then
   redis.call('ZADD', KEYS[9], nxt, ARGV[2])
@@ -46,7 +47,7 @@ if outcome == 'retrying' then
 else
   redis.call('ZREM', KEYS[9], ARGV[2])
   redis.call('HSET', KEYS[2], 'attempts', n, 'status', outcome, 'next', '')
-  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[11]))
+  redis.call('EXPIRE', KEYS[2], tonumber(outcome == 'delivered' and ARGV[13] or ARGV[11]))
 end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[10], '*', 'd', ARGV[2], 't', d[3], 'n', n,
   'o', outcome, 'c', ARGV[5], 'l', ARGV[6], 'err', ARGV[7], 'next', nxt)
