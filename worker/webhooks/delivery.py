@@ -189,8 +189,8 @@ class WebhookDelivery:
         for member in members:
             ws_id, _, ep_id = member.partition("|")
             keys.append(self._k.ws_key(ws_id, "k_wh_q", ep_id))
-        per = max(1, min(PER_ENDPOINT_TAKE, room))
-        return parse_wh_take(self._scripts("wh_take", keys, [self.timing.lease_ms, per, *members]))
+        args = [self.timing.lease_ms, min(PER_ENDPOINT_TAKE, room), room, *members]
+        return parse_wh_take(self._scripts("wh_take", keys, args))
 
     def _free(self, ws_id: str, ep_id: str) -> None:
         """Let any worker send to the endpoint again (``wh_free.lua``)."""
