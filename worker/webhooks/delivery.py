@@ -123,8 +123,11 @@ class WebhookDelivery:
         self._recorders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="batchdial-wh")
 
     def tick(self) -> None:
-        """Ask for one run of the delivery actor, unless some worker did this tick."""
-        if self._r.set(self._k.ns_key("K_WH_TICK"), "1", nx=True, px=self.timing.tick_ms):
+        """Ask for one run of the delivery actor, unless some worker did this tick or no
+        workspace ever had an endpoint (then the broker sees no webhook message at all)."""
+        if not self._r.set(self._k.ns_key("K_WH_TICK"), "1", nx=True, px=self.timing.tick_ms):
+            return
+        if self._r.exists(self._k.ns_key("K_WH_WS")):
             self._send_run()
 
     def in_flight(self) -> int:
