@@ -240,3 +240,24 @@ def test_an_endpoint_held_with_a_large_backlog_keeps_no_other_waiting(
             _step(delivery)
         sent = [r.body["data"]["n"] for r in held_got.delivered()]
         assert sent == list(range(300)), "one endpoint's deliveries go in event order"
+
+
+def test_the_tick_asks_for_one_run_per_window_and_none_without_endpoints(
+    producer: Producer, real_redis: redis.Redis, namespace: str, loop: EventLoop
+) -> None:
+    """Many workers ticking at once send one actor message per tick window, and none
+    while no workspace has had an endpoint."""
+    sent: list[int] = []
+    workers = [
+        WebhookDelivery(real_redis, Keys(namespace), loop, lambda: sent.append(1), FAST)
+        for _ in range(3)
+    ]
+    for w in workers:
+        w.tick()
+    assert sent == []
+    real_redis.delete(producer.keys.ns_key("K_WH_TICK"))
+    ws = producer.workspaces.create("ws", 5, ["+12125550100"])
+    producer.webhooks.create(ws["workspaceId"], {"url": "http://127.0.0.1:9/x", "events": ["*"]})
+    for w in workers:
+        w.tick()
+    assert sent == [1]
