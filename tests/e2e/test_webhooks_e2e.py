@@ -153,3 +153,28 @@ def test_a_worker_killed_mid_delivery_loses_nothing(
         time.sleep(1.0)
     _check_no_loss_no_stray_duplicates(receiver, events)
     assert receiver.count_by_id()[in_flight] >= 2, "the killed attempt was made again"
+
+
+def test_an_endpoint_that_never_answers_does_not_hold_up_dialing(
+    real_redis: redis.Redis, namespace: str, start_stack: StackFactory
+) -> None:
+    """With every attempt timing out (the receiver answers after 5 s, the timeout is
+    1 s), a job still runs to its end while its events wait for delivery: dialing never
+    waits on webhooks."""
+    receiver = Receiver(mode="hang", hang_s=5.0)
+    with (
+        receiver_server(receiver) as server,
+        start_stack(_env(namespace), workers=1) as stack,
+    ):
+        hook = _endpoint(stack, server.url, ["*"], receiver)
+        job = stack.create_job(rows=30, cap=5)
+        stack.start(job)
+        stack.wait_status(job, "COMPLETE", 40)
+        events = _job_events(stack, job)
+        # The receiver counts what arrived; the sender gave up on each after 1 s.
+        received_by_then = len({r.webhook_id for r in receiver.receipts})
+        wait_for(lambda: len(receiver.receipts) >= 2, 20, "attempts made")
+        attempts = read_all(stack.http, f"/api/webhooks/{hook['id']}/deliveries")
+    assert received_by_then < len(events), "the job ended long before its events went out"
+    assert attempts and all(a["error"] == "no answer within 1 s" for a in attempts)
+    assert {a["outcome"] for a in attempts} == {"retrying"}
