@@ -28,6 +28,8 @@ __all__ = [
     "DIAL_QUEUE",
     "SCHEDULER_ACTOR",
     "SCHEDULER_QUEUE",
+    "WEBHOOK_ACTOR",
+    "WEBHOOK_QUEUE",
     "BrokerOutbox",
     "make_broker",
 ]
@@ -35,6 +37,9 @@ __all__ = [
 #: The scheduler actor's name ("pump": what deploy/ and the dashboards know it by).
 SCHEDULER_ACTOR = "batchdial.pump"
 DIAL_ACTOR = "batchdial.dial"
+#: The webhook delivery actor and its queue (issue 16): workers only, never the API.
+WEBHOOK_ACTOR = "batchdial.webhooks"
+WEBHOOK_QUEUE = "webhooks"
 #: The longest a worker waits between two looks at an empty dial queue (ms) while its
 #: dials are busy. dramatiq backs off up to its worker timeout once a queue is empty
 #: (``_RedisConsumer.__next__``: 50-100 % of it); a row released into a freed slot
@@ -122,6 +127,10 @@ class BrokerOutbox:
     def send_dial(self, ws_id: str, job_id: str, index: int) -> None:
         """Ask for one dial of a released row."""
         self._send(DIAL_QUEUE, DIAL_ACTOR, (ws_id, job_id, index))
+
+    def send_webhooks(self) -> None:
+        """Ask for one run of the webhook delivery actor (fan-out and due attempts)."""
+        self._send(WEBHOOK_QUEUE, WEBHOOK_ACTOR, ())
 
     def _send(self, queue_name: str, actor_name: str, args: tuple[object, ...]) -> None:
         # What Actor.send builds (dramatiq/actor.py, message_with_options), without

@@ -21,20 +21,16 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.values import (
+    DEFAULT_WEBHOOK_RETRY_SECONDS,
+    parse_outcome_weights,
+    parse_retry_seconds,
+    url_template,
+)
 from domain.errors import ConfigError
 from domain.pacing import MAX_DIALS_PER_SECOND, MIN_DIALS_PER_SECOND
 from domain.telnyx import load_public_key
 
-#: Dial statuses a simulated call may end with.
-SIMULATED_STATUSES = (
-    "completed",
-    "busy",
-    "no-answer",
-    "failed",
-    "canceled",
-    "voicemail",
-    "opted-out",
-)
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 ENV_PREFIX = "BATCHDIAL_"
 #: Values of ``BATCHDIAL_LOG_LEVEL`` (any case), most verbose first.
@@ -55,47 +51,6 @@ CARRIER_SETTINGS: dict[str, tuple[str, ...]] = {
 }
 #: A Telnyx connection (Call Control Application) id: it goes into a URL path as is.
 _CONNECTION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
-
-
-def _url_template(value: str, schemes: tuple[str, ...], what: str) -> str:
-    """``value`` if it is a URL template of ``schemes`` whose only placeholders are
-    ``{callAgentId}`` and ``{dialId}``; else the error saying ``what`` it must be."""
-    try:
-        filled = value.format(callAgentId="agent", dialId="dial")
-    except (KeyError, IndexError, ValueError):
-        raise ValueError(
-            "a URL template whose only placeholders are {callAgentId} and {dialId}"
-        ) from None
-    parts = urlsplit(filled)
-    if parts.scheme not in schemes or not parts.netloc:
-        raise ValueError(what)
-    return value
-
-
-def parse_outcome_weights(text: str) -> dict[str, float]:
-    """Parse ``completed=70,no-answer=20`` into ``{"completed": 70.0, ...}``."""
-    weights: dict[str, float] = {}
-    for raw in text.split(","):
-        part = raw.strip()
-        if not part:
-            continue
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        if not sep or name not in SIMULATED_STATUSES:
-            raise ValueError(
-                f"expected status=weight pairs separated by commas, statuses among "
-                f"{', '.join(SIMULATED_STATUSES)}; got {part!r}"
-            )
-        try:
-            weight = float(value)
-        except ValueError:
-            raise ValueError(f"weight of {name!r} is not a number: {value!r}") from None
-        if weight < 0:
-            raise ValueError(f"weight of {name!r} must be >= 0, got {weight}")
-        weights[name] = weight
-    if not weights or sum(weights.values()) <= 0:
-        raise ValueError("at least one outcome needs a positive weight")
-    return weights
 
 
 def _is_set(value: object) -> bool:
@@ -204,6 +159,15 @@ class Settings(BaseSettings):
         "process; one more is answered 429",
     )
     log_level: str = Field("INFO", description="level of the log lines every process writes")
+    # Webhooks to the customer (SPEC §8.2, README "Webhooks").
+    webhook_allow_private: bool = Field(
+        False, description="allow http:// and loopback/private webhook destinations"
+    )
+    webhook_retry_seconds: str = Field(
+        DEFAULT_WEBHOOK_RETRY_SECONDS,
+        description="waits before each retry of a failed webhook delivery, comma-separated",
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
     # Defaults of the command's options (a flag given on the command line wins):
     # `batchdial api --host/--port` (and `demo --serve`), `batchdial worker
     # --processes/--threads`, `batchdial demo --serve`.
@@ -289,7 +253,7 @@ class Settings(BaseSettings):
     def _check_agent_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        return _url_template(
+        return url_template(
             value, ("http", "https"), "an http:// or https:// URL (the agent's TwiML)"
         )
 
@@ -317,7 +281,7 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         what = "a ws:// or wss:// URL (where Telnyx streams the call's media)"
-        return _url_template(value, ("ws", "wss"), what)
+        return url_template(value, ("ws", "wss"), what)
 
     @field_validator("log_level")
     @classmethod
@@ -340,6 +304,12 @@ class Settings(BaseSettings):
         parse_outcome_weights(value)
         return value
 
+    @field_validator("webhook_retry_seconds")
+    @classmethod
+    def _check_retry_seconds(cls, value: str) -> str:
+        parse_retry_seconds(value)
+        return value
+
     @model_validator(mode="after")
     def _check_http_dialer(self) -> Settings:
         if self.dialer == "http" and not self.dialer_url:
@@ -356,6 +326,11 @@ class Settings(BaseSettings):
             names = ", ".join(f"{ENV_PREFIX}{name.upper()}" for name in missing)
             raise ValueError(f"{ENV_PREFIX}DIALER={self.dialer} needs {names} set")
         return self
+
+    @property
+    def webhook_retry_schedule(self) -> tuple[int, ...]:
+        """The parsed ``webhook_retry_seconds``."""
+        return parse_retry_seconds(self.webhook_retry_seconds)
 
     @property
     def outcome_weights(self) -> dict[str, float]:

@@ -17,6 +17,14 @@ tag so that every multi-key script touches one cluster slot)::
     ns:ccall:<carrier>:<call id>    string "<ws>|<job>|<dial>" of the dial a carrier's call
                                            belongs to (Twilio's CallSid...); expires
                                            CARRIER_CALL_TTL_S after the handoff
+    ns:whws / ns:whdue / ns:whtick  set of workspaces with webhook endpoints / zset "<ws>|<ep>" ->
+                                    when its first delivery is due / dispatch tick lock
+    ns:whbusy                       zset   "<ws>|<endpoint>" -> until when one worker sends to it
+    ns:{ws}:wh / :wh:out / :wh:cur  webhook endpoints (id -> JSON) / outbox stream (every event
+                                    while the workspace has endpoints) / last outbox id fanned out
+    ns:{ws}:wh:fail / :wh:log       endpoint id -> failing since (ms) / workspace log stream
+    ns:{ws}:wh:d:<id> / :wh:a:<ep>  one delivery (hash) / one endpoint's attempts (stream)
+    ns:{ws}:wh:q:<ep>               zset   delivery id -> when due (or leased until): its queue
     ns:{ws}:ws                      hash   workspace record (name, dialLimit, createdAt)
     ns:{ws}:numbers                 hash   phone number id -> JSON {number, max}
     ns:{ws}:jobs                    zset   all members score 0, member "<newest-first key>:<job id>"
@@ -97,6 +105,11 @@ WS_PARTS: dict[str, str] = {
     "K_SUPPRESSED": "suppressed",
     "K_SUPPINFO": "suppinfo",
     "K_WS_PACE": "pace",
+    "K_WH": "wh",
+    "K_WH_OUT": "wh:out",
+    "K_WH_CUR": "wh:cur",
+    "K_WH_FAIL": "wh:fail",
+    "K_WH_LOG": "wh:log",
 }
 #: Lua name -> suffix of the namespace-wide keys (after ``ns:``).
 NS_PARTS: dict[str, str] = {
@@ -108,6 +121,10 @@ NS_PARTS: dict[str, str] = {
     "K_STATS": "stats",
     "K_WORKERS": "workers",
     "K_PACE": "pace",
+    "K_WH_WS": "whws",
+    "K_WH_DUE": "whdue",
+    "K_WH_TICK": "whtick",
+    "K_WH_BUSY": "whbusy",
 }
 #: Keys with a variable part: Lua function name -> (base, format after the base).
 VARIABLE_PARTS: dict[str, tuple[str, str]] = {
@@ -115,6 +132,9 @@ VARIABLE_PARTS: dict[str, tuple[str, str]] = {
     "k_number_sem": ("ws", "num:{}:sem"),
     "k_dial": ("ws", "dial:{}"),
     "k_freq": ("ws", "freq:{}"),
+    "k_wh_dlv": ("ws", "wh:d:{}"),
+    "k_wh_att": ("ws", "wh:a:{}"),
+    "k_wh_q": ("ws", "wh:q:{}"),
 }
 
 
@@ -183,6 +203,10 @@ class Keys:
         """Sorted set: live worker processes (id -> last heartbeat, ms Redis time)."""
         return self._n("K_WORKERS")
 
+    def ns_key(self, name: str) -> str:
+        """A namespace-wide key by its Lua name in :data:`NS_PARTS` (``K_WH_DUE``...)."""
+        return self._n(name)
+
     def carrier_call(self, carrier: str, call_id: str) -> str:
         """String: the dial member (:func:`dial_member`) of a carrier's call id."""
         return f"{self.namespace}:ccall:{carrier}:{call_id}"
@@ -249,6 +273,13 @@ class Keys:
     def ws_pace(self, ws_id: str) -> str:
         """String: GCRA theoretical arrival time (µs) of the workspace's next start."""
         return self._w(ws_id, "K_WS_PACE")
+
+    def ws_key(self, ws_id: str, name: str, ident: str | None = None) -> str:
+        """A workspace key by its Lua name: in :data:`WS_PARTS`, or with ``ident`` one of
+        :data:`VARIABLE_PARTS` (``ws_key(ws, "k_wh_dlv", delivery_id)``)."""
+        if ident is None:
+            return self._w(ws_id, name)
+        return self._var(name, self.ws_prefix(ws_id), ident)
 
     def number_sem(self, ws_id: str, number_id: str) -> str:
         """Sorted set: one pool number's dials in progress (dial id -> lease expiry)."""

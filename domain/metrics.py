@@ -48,6 +48,19 @@ LEASE_RECOVERIES = Counter(
     ["reason"],
 )
 
+WEBHOOK_DELIVERIES = Counter(
+    "batchdial_webhook_deliveries_total",
+    "Webhook delivery attempts recorded by this process, by outcome.",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPT_DURATION = Histogram(
+    "batchdial_webhook_attempt_duration_seconds",
+    "Time of one webhook delivery attempt (address check and POST).",
+    buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15),
+)
+#: Pending deliveries looked at per scrape for the oldest one's age.
+WEBHOOK_AGE_SCAN = 1_000
+
 
 #: Final statuses a dial may end with (pre-created so that every series exists at 0).
 _FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled", "voicemail")
@@ -55,6 +68,8 @@ for _status in _FINAL_STATUSES:
     DIALS_FINISHED.labels(_status)
 for _reason in words(RecoveryReason):
     LEASE_RECOVERIES.labels(_reason)
+for _outcome in ("delivered", "retrying", "failed"):
+    WEBHOOK_DELIVERIES.labels(_outcome)
 
 
 class RedisCollector(Collector):
@@ -74,6 +89,7 @@ class RedisCollector(Collector):
                 pipe.time()
                 stats, queue_len, oldest, now = pipe.execute()
             stalled = self._stalled()
+            backlog, first_ids = self._webhook_queues()
             memory = read_memory(self._r)
         except redis.RedisError:
             return
@@ -118,7 +134,35 @@ class RedisCollector(Collector):
             "ACTIVE jobs with an open window and rows waiting but nothing dialing.",
             value=stalled,
         )
+        yield GaugeMetricFamily(
+            "batchdial_webhook_backlog",
+            "Webhook deliveries not yet delivered nor failed, over all workspaces.",
+            value=backlog,
+        )
+        yield GaugeMetricFamily(
+            "batchdial_webhook_oldest_undelivered_seconds",
+            "Age of the oldest event still waiting for a webhook delivery (among the "
+            f"first {WEBHOOK_AGE_SCAN} of each of the endpoints due first).",
+            value=_oldest_age_s(first_ids, now_ms),
+        )
         yield from _memory_metrics(memory)
+
+    def _webhook_queues(self) -> tuple[int, list[str]]:
+        """Deliveries queued (endpoints due first, at most WEBHOOK_AGE_SCAN of them) and
+        the first delivery ids of each queue."""
+        members = cast(
+            list[str], self._r.zrange(self._k.ns_key("K_WH_DUE"), 0, WEBHOOK_AGE_SCAN - 1)
+        )
+        if not members:
+            return 0, []
+        with self._r.pipeline(transaction=False) as pipe:
+            for member in members:
+                ws_id, _, ep_id = member.partition("|")
+                queue = self._k.ws_key(ws_id, "k_wh_q", ep_id)
+                pipe.zcard(queue)
+                pipe.zrange(queue, 0, WEBHOOK_AGE_SCAN - 1)
+            answers = pipe.execute()
+        return sum(answers[0::2]), [i for ids in answers[1::2] for i in ids]
 
     def _stalled(self) -> int:
         members = cast(list[str], self._r.zrange(self._k.wakeups, 0, STALLED_SCAN_LIMIT - 1))
@@ -137,6 +181,12 @@ class RedisCollector(Collector):
             if status == "ACTIVE" and window == "open" and waiting and not dialing:
                 stalled += 1
         return stalled
+
+
+def _oldest_age_s(members: list[str], now_ms: int) -> float:
+    """Age of the oldest event among delivery ids ``msg_<13-digit ms>...``."""
+    times = [int(m.partition("msg_")[2][:13] or now_ms) for m in members]
+    return max(0.0, (now_ms - min(times)) / 1000) if times else 0.0
 
 
 def _memory_metrics(memory: MemoryUse | None) -> Iterator[GaugeMetricFamily]:

@@ -333,3 +333,32 @@ class LiveStatus:
 def parse_dial_status(raw: object) -> LiveStatus:
     """``1 | 0``"""
     return LiveStatus(bool(raw))
+
+
+# -- engine/wh_fanout.lua, wh_take.lua, wh_record.lua, wh_free.lua (webhooks, issue 16) --
+
+WebhookOutcome = Literal["delivered", "retrying", "failed", "stale", "gone"]
+
+
+def parse_wh_fanout(raw: object) -> int | None:
+    """``deliveries written | -1`` (None: the cursor moved, another worker fanned out)."""
+    n = int(cast(int, raw))
+    return None if n < 0 else n
+
+
+def parse_wh_take(raw: object) -> tuple[tuple[str, str], ...]:
+    """``{'<ws>|<delivery id>'...}`` as (workspace, delivery id) pairs."""
+    return tuple(split_job_member(str(member)) for member in _reply(raw))
+
+
+def parse_wh_free(raw: object) -> bool:
+    """``1 | 0``: whether the endpoint still has deliveries queued."""
+    return bool(raw)
+
+
+def parse_wh_record(raw: object) -> WebhookOutcome:
+    """``'delivered' | 'retrying' | 'failed' | 'stale' | 'gone'``"""
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    if text not in ("delivered", "retrying", "failed", "stale", "gone"):
+        raise ValueError(f"unexpected reply of wh_record: {text!r}")
+    return cast(WebhookOutcome, text)

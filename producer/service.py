@@ -15,6 +15,8 @@ from producer.jobs import JobCommands
 from producer.reads import JobReads
 from producer.suppressions import Suppressions, checked_number, parse_add
 from producer.validation import Limits
+from producer.webhook_deliveries import Deliveries
+from producer.webhooks import Webhooks
 from producer.workspaces import Workspaces
 from producer.wssettings import WorkspaceSettings
 
@@ -42,6 +44,8 @@ class Producer:
         client: redis.Redis,
         namespace: str,
         limits: Limits | None = None,
+        *,
+        webhook_allow_private: bool = False,
     ) -> None:
         self.redis = client
         self.keys = Keys(namespace)
@@ -50,6 +54,9 @@ class Producer:
         self._reads = JobReads(client, self.keys)
         self.suppressions = Suppressions(client, self.keys)
         self._settings = WorkspaceSettings(client, self.keys, self.workspaces)
+        #: Webhook endpoints (SPEC §8.2) and their deliveries.
+        self.webhooks = Webhooks(client, self.keys, allow_private=webhook_allow_private)
+        self.deliveries = Deliveries(client, self.keys)
 
     def create_job(self, ws_id: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:
         """Validate and store a job (state INIT); returns the job object."""

@@ -20,9 +20,12 @@ from config.broker import (
     DIAL_QUEUE,
     SCHEDULER_ACTOR,
     SCHEDULER_QUEUE,
+    WEBHOOK_ACTOR,
+    WEBHOOK_QUEUE,
     BrokerOutbox,
 )
 from worker.engine.core import Engine
+from worker.webhooks.delivery import WebhookDelivery
 
 __all__ = ["DIAL_ACTOR", "SCHEDULER_ACTOR", "Actors", "BrokerOutbox"]
 
@@ -30,7 +33,9 @@ __all__ = ["DIAL_ACTOR", "SCHEDULER_ACTOR", "Actors", "BrokerOutbox"]
 class Actors:
     """The actors on one broker, calling one engine."""
 
-    def __init__(self, broker: RedisBroker, engine: Engine) -> None:
+    def __init__(
+        self, broker: RedisBroker, engine: Engine, webhooks: WebhookDelivery | None = None
+    ) -> None:
         def pump(ws_id: str, job_id: str) -> None:
             with structlog.contextvars.bound_contextvars(ws_id=ws_id, job_id=job_id):
                 engine.pump(ws_id, job_id)
@@ -55,3 +60,15 @@ class Actors:
             queue_name=DIAL_QUEUE,
             max_retries=0,
         )(dial)
+
+        def deliver_webhooks() -> None:
+            if webhooks is not None:
+                webhooks.run()
+
+        # Idempotent and re-sent every tick: a failed run is not retried by the broker.
+        self.webhooks = dramatiq.actor(
+            broker=broker,
+            actor_name=WEBHOOK_ACTOR,
+            queue_name=WEBHOOK_QUEUE,
+            max_retries=0,
+        )(deliver_webhooks)

@@ -30,6 +30,7 @@ from worker.engine.core import Engine
 from worker.engine.loop import EventLoop
 from worker.engine.timers import Timekeeper
 from worker.engine.timing import Timing
+from worker.webhooks.delivery import WebhookDelivery, WebhookTiming
 
 log = structlog.get_logger(__name__)
 
@@ -114,6 +115,18 @@ def timing_of(settings: Settings) -> Timing:
     )
 
 
+def webhook_timing_of(settings: Settings) -> WebhookTiming:
+    """The webhook delivery's numbers from the settings."""
+    timeout_s = settings.webhook_timeout_seconds
+    return WebhookTiming(
+        retry_s=settings.webhook_retry_schedule,
+        timeout_s=timeout_s,
+        # An attempt holds its delivery for three timeouts (the POST, its address check
+        # and its record fit), at least 5 s: then a dead worker's attempt comes back.
+        lease_ms=int(max(5.0, 3 * timeout_s) * 1000),
+    )
+
+
 @dataclass
 class WorkerRuntime:
     """Everything one worker process runs."""
@@ -122,6 +135,7 @@ class WorkerRuntime:
     actors: Actors
     timekeeper: Timekeeper
     worker: dramatiq.Worker
+    webhooks: WebhookDelivery | None = None
     _stopped: bool = field(default=False)
 
     def start(self) -> None:
@@ -140,6 +154,8 @@ class WorkerRuntime:
         while self.engine.keeper.held() and time.monotonic() < deadline:
             time.sleep(0.05)
         self.timekeeper.stop()
+        if self.webhooks is not None:
+            self.webhooks.close()
         self.engine.dialer.close()
         self.engine.close()
         with contextlib.suppress(redis.RedisError):
@@ -173,15 +189,24 @@ def build_runtime(
         broker.add_middleware(middleware)
         broker.emit_after("process_boot")
     loop = EventLoop()
+    outbox = BrokerOutbox(broker)
     engine = Engine(
         state,
         Keys(settings.namespace),
         dialer or make_dialer(settings, loop),
-        BrokerOutbox(broker),
+        outbox,
         timing or timing_of(settings),
         loop=loop,
     )
-    actors = Actors(broker, engine)
+    webhooks = WebhookDelivery(
+        state,
+        Keys(settings.namespace),
+        loop,
+        outbox.send_webhooks,
+        webhook_timing_of(settings),
+        allow_private=settings.webhook_allow_private,
+    )
+    actors = Actors(broker, engine, webhooks)
     if middleware is not None:
         # Every series exists from the start (at 0), errors included.
         for actor in (actors.scheduler, actors.dial):
@@ -197,7 +222,9 @@ def build_runtime(
     # held beyond that would keep its row (and so a slot) from the other workers while
     # it waits (dramatiq's default is twice the threads).
     worker.queue_prefetch = threads
-    return WorkerRuntime(engine, actors, Timekeeper(engine), worker)
+    return WorkerRuntime(
+        engine, actors, Timekeeper(engine, extra=[webhooks.tick]), worker, webhooks
+    )
 
 
 def run_process(settings: Settings, threads: int, *, supervised: bool = False) -> int:

@@ -24,16 +24,26 @@ end
 -- added to the event. Returns the event id (the stream entry id). `at` (ms, optional)
 -- makes the event's time that instant (a script's own TIME; Redis's clock moves on
 -- while a script runs) unless the stream already holds a later entry.
+-- While the workspace has webhook endpoints (K_WH exists), the event also goes to the
+-- workspace's webhook outbox (job id, event id, body), in this same script: an event
+-- is never recorded without its outbox entry (issue 16). Filters are applied later,
+-- by the workers' fan-out (worker/webhooks/), so this costs one EXISTS and one XADD.
 local function emit(fields, extra, at)
   local body = cjson.encode(fields)
   if extra and extra ~= '' and extra ~= '{}' then
     body = string.sub(body, 1, -2) .. ',' .. string.sub(extra, 2)
   end
+  local id = nil
   if at then
-    local id = redis.pcall('XADD', K_EVENTS, string.format('%d', at) .. '-*', 'e', body)
-    if type(id) == 'string' then return id end
+    id = redis.pcall('XADD', K_EVENTS, string.format('%d', at) .. '-*', 'e', body)
+    if type(id) ~= 'string' then id = nil end
   end
-  return redis.call('XADD', K_EVENTS, '*', 'e', body)
+  id = id or redis.call('XADD', K_EVENTS, '*', 'e', body)
+  if redis.call('EXISTS', K_WH) == 1 then
+    -- K_JOB is K_WSP .. ':job:' .. <job id>
+    redis.call('XADD', K_WH_OUT, '*', 'j', string.sub(K_JOB, #K_WSP + 6), 'i', id, 'e', body)
+  end
+  return id
 end
 
 -- Rows not yet finished or cancelled: waiting (queued, or held for a retry or a

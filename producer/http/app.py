@@ -31,6 +31,7 @@ from producer.http.routes import (
     page,
     service,
     suppressions,
+    webhooks,
     workspace,
 )
 from producer.http.routes.providers import CarrierAuth
@@ -39,6 +40,7 @@ from producer.http.routes.providers import telnyx as telnyx_events
 from producer.http.routes.providers import twilio as twilio_status
 from producer.schemas.callbacks import StatusIn
 from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn
+from producer.schemas.webhooks import WebhookCreate, WebhookUpdate
 from producer.schemas.workspace import SuppressionsAdd, WorkspaceUpdate
 from producer.service import Producer
 from producer.validation import Limits
@@ -59,12 +61,13 @@ def create_app(
     clock: Clock = SYSTEM_CLOCK,
     max_streams_per_key: int = events_stream.MAX_STREAMS_PER_KEY,
     carriers: CarrierAuth | None = None,
+    webhook_allow_private: bool = False,
 ) -> FastAPI:
     """The API over one Redis and namespace; ``clock`` times signature checks. With
     ``outbox`` (the workers' broker), a provider's callback that ends a dial sends the
     dial messages of the rows released into the freed slot at once; without, the job's
     scheduler releases them. ``carriers``: what verifies the carriers' own callbacks
-    (none: they are refused)."""
+    (none: they are refused). ``webhook_allow_private``: BATCHDIAL_WEBHOOK_ALLOW_PRIVATE."""
     app = FastAPI(
         title="batchdial",
         version="0.1.0",
@@ -73,7 +76,9 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.state.producer = Producer(client, namespace, limits)
+    app.state.producer = Producer(
+        client, namespace, limits, webhook_allow_private=webhook_allow_private
+    )
     app.state.dial_ends = DialEnds(client, Keys(namespace))
     app.state.dialer_secret = dialer_secret
     app.state.dial_outbox = outbox
@@ -88,7 +93,7 @@ def create_app(
     app.add_middleware(LastResort)
     app.add_middleware(SecurityHeaders)
     routes = (jobs, service, callbacks, dials, twilio_status, telnyx_events, livekit_webhook)
-    for module in (*routes, suppressions, workspace):
+    for module in (*routes, suppressions, workspace, webhooks):
         app.include_router(module.router)
     app.include_router(
         events_stream.event_stream_router(workspace_id, max_streams_per_key=max_streams_per_key)
@@ -96,6 +101,16 @@ def create_app(
     app.include_router(page.page_router())
     app.include_router(docs.docs_router(app))
     install_openapi(
-        app, (JobCreate, JobUpdate, PausedIn, SuppressionsAdd, WorkspaceUpdate, StatusIn)
+        app,
+        (
+            JobCreate,
+            JobUpdate,
+            PausedIn,
+            SuppressionsAdd,
+            WorkspaceUpdate,
+            StatusIn,
+            WebhookCreate,
+            WebhookUpdate,
+        ),
     )
     return app

@@ -1,11 +1,13 @@
 // The Batch Dials page: sign-in with an API key, then the views by URL fragment:
-// #/jobs (the list), #/jobs/<id> (one job), #/new (a job from a CSV file).
+// #/jobs (the list), #/jobs/<id> (one job), #/new (a job from a CSV file), #/webhooks
+// (the workspace's webhook endpoints and their recent deliveries).
 
 import { api, apiKey, jobsPath, setApiKey, whenUnauthorized } from "./api.js";
 import { showCreate } from "./create.js";
 import { announce } from "./dom.js";
 import { showJob } from "./job.js";
 import { showJobs } from "./jobs.js";
+import { showWebhooks } from "./webhooks.js";
 
 const login = document.getElementById("login");
 const view = document.getElementById("view");
@@ -33,6 +35,9 @@ function route() {
   const job = /^#\/jobs\/(.+)$/.exec(hash);
   if (job) {
     stopView = showJob(view, decodeURIComponent(job[1]));
+  } else if (hash === "#/webhooks") {
+    document.title = "Webhooks — batchdial";
+    stopView = showWebhooks(view);
   } else if (hash === "#/new") {
     let stop = () => {};
     showCreate(view, navigate).then((s) => { stop = s; });

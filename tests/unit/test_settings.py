@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from config.settings import load_settings, parse_outcome_weights
+from config.settings import load_settings
+from config.values import parse_outcome_weights
 from domain.errors import ConfigError
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 
 import redis
 import structlog
@@ -22,8 +23,16 @@ log = structlog.get_logger(__name__)
 class Timekeeper:
     """Runs the engine's timers until stopped."""
 
-    def __init__(self, engine: Engine, tick_s: float = 0.1, reap_every_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        tick_s: float = 0.1,
+        reap_every_s: float = 1.0,
+        extra: Sequence[Callable[[], None]] = (),
+    ) -> None:
         self.engine = engine
+        #: Further steps run every tick (the webhook delivery's tick).
+        self.extra = tuple(extra)
         self.tick_s = tick_s
         self.reap_every_s = reap_every_s
         self.renew_every_s = max(engine.timing.lease_ms / 3000, 0.2)
@@ -48,6 +57,8 @@ class Timekeeper:
             try:
                 self.engine.retry_ends()
                 self.engine.take_wakeups()
+                for step in self.extra:
+                    step()
                 now = time.monotonic()
                 if now - last_renew >= self.renew_every_s:
                     self.engine.renew()

@@ -1,0 +1,334 @@
+"""Webhook attempts: due deliveries taken under a lease, POSTed on the process's event
+loop, and their answers recorded (``wh_take.lua``, ``wh_record.lua``).
+
+- :meth:`WebhookDelivery.tick` (the timers thread of every worker): at most one
+  ``batchdial.webhooks`` message per tick across all workers (a ``SET NX PX`` lock).
+- :meth:`WebhookDelivery.run` (that actor, on a dramatiq thread): fans out every
+  workspace's outbox (:mod:`.fanout`), takes due deliveries of the endpoints due first
+  (each endpoint has its own queue, so one endpoint's backlog never hides another's)
+  and hands each attempt to the event loop without waiting, so no thread waits on a
+  customer's server.
+- One worker at a time holds an endpoint (``wh_take.lua``: taken with its deliveries,
+  renewed by each answer, freed once this worker has sent them all, lapsing if it
+  dies); on the loop, its attempts go one at a time, in the order taken (so a job's
+  events arrive in order while they succeed), while endpoints run side by side:
+  a slow or dead endpoint delays only itself, never dialing (which never waits on
+  this) nor the other endpoints. Each attempt re-checks the destination's addresses
+  (DNS rebinding), then POSTs with the Standard Webhooks headers (timeout 10 s, no
+  redirects followed: a redirect could point anywhere). Its answer is recorded on a
+  thread (Redis is never called on the loop).
+
+A worker that dies mid-attempt loses nothing: the delivery's lease lapses and it is
+attempted again, with the same ``webhook-id`` (at least once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import httpx
+import redis
+import structlog
+
+from domain.keys import Keys
+from domain.metrics import WEBHOOK_ATTEMPT_DURATION, WEBHOOK_DELIVERIES
+from domain.protocol import WebhookOutcome, parse_wh_free, parse_wh_record, parse_wh_take
+from domain.scripts import Scripts
+from domain.webhooks.addresses import host_problem
+from domain.webhooks.signing import headers
+from worker.engine.loop import EventLoop
+from worker.webhooks.fanout import Fanout
+
+log = structlog.get_logger(__name__)
+
+DAY_MS = 86_400_000
+#: Endpoints looked at per take (those due first), and deliveries taken per endpoint.
+ENDPOINTS_PER_TAKE = 200
+PER_ENDPOINT_TAKE = 100
+
+
+def endpoint_of(delivery_id: str) -> str:
+    """The endpoint id inside a delivery id (``msg_<event>_<endpoint id>``)."""
+    return delivery_id.partition("_")[2].partition("_")[2]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTiming:
+    """The delivery's numbers (settings: BATCHDIAL_WEBHOOK_RETRY_SECONDS, ..._TIMEOUT_SECONDS)."""
+
+    retry_s: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    timeout_s: float = 10.0
+    #: How long a taken delivery is someone's before it comes due again.
+    lease_ms: int = 30_000
+    tick_ms: int = 200
+    disable_after_ms: int = 5 * DAY_MS
+    attempts_kept: int = 10_000
+    #: How long a failed delivery (body included) is kept for a manual retry; a
+    #: delivered one only a day (its attempts stay in the endpoint's attempt list).
+    retention_s: int = 7 * 86_400
+    delivered_retention_s: int = 86_400
+    max_in_flight: int = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One attempt to make: the delivery and where it goes."""
+
+    ws_id: str
+    delivery_id: str
+    endpoint_id: str
+    url: str
+    secret: str
+    body: str
+
+
+class WebhookDelivery:
+    """Takes due deliveries and attempts them on the event loop."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        loop: EventLoop,
+        send_run: Callable[[], None],
+        timing: WebhookTiming | None = None,
+        *,
+        allow_private: bool = False,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._r = client
+        self._k = keys
+        self._loop = loop
+        self._send_run = send_run
+        self.timing = timing or WebhookTiming()
+        self.allow_private = allow_private
+        self.fanout = Fanout(client, keys)
+        self._scripts = Scripts(client, "engine")
+        self._http = http
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._in_flight: set[str] = set()
+        #: (workspace, endpoint) -> attempts of this process not yet recorded.
+        self._per_endpoint: dict[tuple[str, str], int] = {}
+        self._guard = threading.Lock()
+        # Recording an answer calls Redis: on threads of its own, never on the loop.
+        self._recorders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="batchdial-wh")
+
+    def tick(self) -> None:
+        """Ask for one run of the delivery actor, unless some worker did this tick or no
+        workspace ever had an endpoint (then the broker sees no webhook message at all)."""
+        if not self._r.set(self._k.ns_key("K_WH_TICK"), "1", nx=True, px=self.timing.tick_ms):
+            return
+        if self._r.exists(self._k.ns_key("K_WH_WS")):
+            self._send_run()
+
+    def in_flight(self) -> int:
+        """Attempts of this process not yet recorded."""
+        with self._guard:
+            return len(self._in_flight)
+
+    def run(self) -> int:
+        """Fan out every workspace's outbox, then start the due attempts; returns how
+        many were started."""
+        for ws_id in self.fanout.workspaces():
+            self.fanout.run(ws_id)
+        room = self.timing.max_in_flight - self.in_flight()
+        if room <= 0:
+            return 0
+        taken = self._take(room)
+        if not taken:
+            return 0
+        endpoints: dict[str, dict[str, Any]] = {}
+        with self._r.pipeline(transaction=False) as pipe:
+            for ws_id, did in taken:
+                pipe.hgetall(self._k.ws_key(ws_id, "k_wh_dlv", did))
+            records: list[dict[str, str]] = pipe.execute()
+        started = 0
+        sending: set[tuple[str, str]] = set()
+        for (ws_id, did), record in zip(taken, records, strict=True):
+            if ws_id not in endpoints:
+                raw_eps = cast(dict[str, str], self._r.hgetall(self._k.ws_key(ws_id, "K_WH")))
+                endpoints[ws_id] = {k: json.loads(v) for k, v in raw_eps.items()}
+            ep = endpoints[ws_id].get(record.get("ep", ""))
+            if not record or record.get("status") != "pending":
+                self.record(ws_id, did, endpoint_of(did), final="not pending")
+            elif ep is None or not ep.get("enabled"):
+                why = "endpoint deleted" if ep is None else "endpoint disabled"
+                self.record(ws_id, did, record["ep"], final=why)
+            else:
+                attempt = Attempt(ws_id, did, ep["id"], ep["url"], ep["secret"], record["body"])
+                with self._guard:
+                    if did in self._in_flight:
+                        continue
+                    self._in_flight.add(did)
+                    owner = (ws_id, ep["id"])
+                    self._per_endpoint[owner] = self._per_endpoint.get(owner, 0) + 1
+                self._loop.submit(self._attempt(attempt))
+                started += 1
+                sending.add(owner)
+        # The endpoints this run took but sends nothing to (dropped deliveries) are free.
+        owners = {(ws_id, endpoint_of(did)) for ws_id, did in taken}
+        with self._guard:
+            idle = [o for o in owners - sending if not self._per_endpoint.get(o)]
+        for ws_id, ep_id in idle:
+            self._free(ws_id, ep_id)
+        return started
+
+    def _take(self, room: int) -> tuple[tuple[str, str], ...]:
+        """Take due deliveries of the endpoints due first (``wh_take.lua``)."""
+        due = self._k.ns_key("K_WH_DUE")
+        members = [str(m) for m in self._r.zrange(due, 0, ENDPOINTS_PER_TAKE - 1)]
+        if not members:
+            return ()
+        keys = [due, self._k.ns_key("K_WH_BUSY")]
+        for member in members:
+            ws_id, _, ep_id = member.partition("|")
+            keys.append(self._k.ws_key(ws_id, "k_wh_q", ep_id))
+        args = [self.timing.lease_ms, min(PER_ENDPOINT_TAKE, room), room, *members]
+        return parse_wh_take(self._scripts("wh_take", keys, args))
+
+    def _free(self, ws_id: str, ep_id: str) -> None:
+        """Let any worker send to the endpoint again (``wh_free.lua``)."""
+        keys = [
+            self._k.ns_key("K_WH_DUE"),
+            self._k.ns_key("K_WH_BUSY"),
+            self._k.ws_key(ws_id, "k_wh_q", ep_id),
+        ]
+        parse_wh_free(self._scripts("wh_free", keys, [f"{ws_id}|{ep_id}"]))
+
+    def _done(self, a: Attempt) -> None:
+        """After an attempt: the endpoint is free for any worker once this one has sent
+        everything it took for it."""
+        owner = (a.ws_id, a.endpoint_id)
+        with self._guard:
+            self._in_flight.discard(a.delivery_id)
+            left = self._per_endpoint.get(owner, 1) - 1
+            if left > 0:
+                self._per_endpoint[owner] = left
+                return
+            self._per_endpoint.pop(owner, None)
+        self._free(a.ws_id, a.endpoint_id)
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self.timing.timeout_s, follow_redirects=False)
+        return self._http
+
+    async def _attempt(self, a: Attempt) -> None:
+        lock = self._locks.setdefault(a.endpoint_id, asyncio.Lock())
+        try:
+            async with lock:
+                status, error, started = None, "", time.monotonic()
+                problem = await self._destination_problem(a.url)
+                if problem is not None:
+                    error = f"destination refused: {problem}"
+                else:
+                    status, error = await self._post(a)
+                latency_ms = int((time.monotonic() - started) * 1000)
+                ok = status is not None and 200 <= status < 300
+                WEBHOOK_ATTEMPT_DURATION.observe(latency_ms / 1000)
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(
+                    self._recorders,
+                    lambda: self.record(a.ws_id, a.delivery_id, a.endpoint_id, ok, status,
+                                        latency_ms, error),
+                )  # fmt: skip
+        except Exception:  # the loop's boundary: the lease brings the delivery back
+            log.exception("webhook_attempt_error", delivery_id=a.delivery_id)
+        finally:
+            try:
+                await asyncio.get_running_loop().run_in_executor(self._recorders, self._done, a)
+            except Exception:  # stopping: the endpoint's hold lapses by itself
+                with self._guard:
+                    self._in_flight.discard(a.delivery_id)
+
+    async def _destination_problem(self, url: str) -> str | None:
+        if self.allow_private:
+            return None
+        host = urlsplit(url).hostname or ""
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, None, type=socket.SOCK_STREAM
+            )
+        except OSError as exc:
+            return f"its host {host!r} does not resolve ({exc})"
+        addresses = [str(info[4][0]) for info in infos]
+        return host_problem(host, lambda _host: addresses)
+
+    async def _post(self, a: Attempt) -> tuple[int | None, str]:
+        sent = headers(a.secret, a.delivery_id, int(time.time()), a.body)
+        try:
+            # The answer's body is not read: only its status counts.
+            async with self._client().stream(
+                "POST", a.url, content=a.body.encode(), headers=sent, timeout=self.timing.timeout_s
+            ) as answer:
+                code = answer.status_code
+                return code, "" if 200 <= code < 300 else f"HTTP {code}"
+        except httpx.TimeoutException:
+            return None, f"no answer within {self.timing.timeout_s:g} s"
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:300]
+
+    def record(  # noqa: PLR0917 -- one attempt's answer, as the script takes it
+        self,
+        ws_id: str,
+        did: str,
+        endpoint_id: str,
+        ok: bool = False,
+        status: int | None = None,
+        latency_ms: int = 0,
+        error: str = "",
+        *,
+        final: str | None = None,
+    ) -> WebhookOutcome:
+        """Record one attempt's answer (``final``: end the delivery without one)."""
+        k, t = self._k, self.timing
+        keys = [
+            k.ns_key("K_WH_DUE"),
+            k.ws_key(ws_id, "k_wh_dlv", did),
+            k.ws_key(ws_id, "k_wh_att", endpoint_id),
+            k.ws_key(ws_id, "K_WH"),
+            k.ws_key(ws_id, "K_WH_FAIL"),
+            k.ws_key(ws_id, "K_WH_LOG"),
+            k.ws_key(ws_id, "K_WH_OUT"),
+            k.ns_key("K_WH_BUSY"),
+            k.ws_key(ws_id, "k_wh_q", endpoint_id),
+        ]
+        args: list[object] = [
+            f"{ws_id}|{endpoint_id}",
+            did,
+            endpoint_id,
+            "1" if ok else "0",
+            "" if status is None else status,
+            latency_ms,
+            final or error,
+            "1" if final else "0",
+            t.disable_after_ms,
+            t.attempts_kept,
+            t.retention_s,
+            t.lease_ms,
+            t.delivered_retention_s,
+            *t.retry_s,
+        ]
+        outcome = parse_wh_record(self._scripts("wh_record", keys, args))
+        if outcome in ("delivered", "retrying", "failed"):
+            WEBHOOK_DELIVERIES.labels(outcome).inc()
+        return outcome
+
+    def close(self) -> None:
+        """Stop recording threads and close the HTTP client."""
+        self._recorders.shutdown(wait=True, cancel_futures=False)
+        client = self._http
+        if client is not None and self._loop.in_loop() is False:
+            try:
+                self._loop.submit(client.aclose()).result(5)
+            except Exception:  # stopping: a pool left open dies with the process
+                log.warning("webhook_client_close_failed")
