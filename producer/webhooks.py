@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from domain.errors import InvalidInput, NotFound
+from domain.errors import Conflict, InvalidInput, NotFound
 from domain.keys import Keys
 from domain.pagination import Page, check_limit, decode_cursor, encode_cursor
 from domain.time.timefmt import iso_ms
@@ -92,10 +92,10 @@ class Webhooks:
 
         def add(pipe: redis.client.Pipeline) -> None:
             if pipe.hlen(key) >= MAX_ENDPOINTS:
-                raise InvalidInput.one(
-                    "url",
+                # The body is fine; the workspace's state refuses it (409, not 422).
+                raise Conflict(
                     f"this workspace has {MAX_ENDPOINTS} webhook endpoints already, the most "
-                    f"allowed; delete one first",
+                    f"allowed; delete one first"
                 )
             pipe.multi()
             pipe.hset(key, record["id"], json.dumps(record))

@@ -36,6 +36,11 @@ PREFIXES: frozenset[str] = frozenset(t.split(".")[0] for t in EVENT_TYPES)
 MAX_PATTERNS = 50
 
 
+def all_patterns() -> list[str]:
+    """Every pattern a filter may name: ``*``, each event type, each ``prefix.*``."""
+    return ["*", *EVENT_TYPES, *sorted(p + ".*" for p in PREFIXES)]
+
+
 def pattern_problem(pattern: str) -> str | None:
     """What is wrong with one filter pattern, or None: ``*``, an event type, or ``row.*``."""
     if pattern == "*" or pattern in EVENT_TYPES:

@@ -19,7 +19,7 @@ _WHY = {
     400: "the body is not one strict JSON object (or not JSON at all)",
     401: "no API key, or one that matches no workspace",
     404: "no such resource in the caller's workspace",
-    409: "the job's state does not allow this",
+    409: "the job's (or the workspace's) state does not allow this",
     408: "the request body did not arrive within the read timeout",
     413: "the request body is over the configured limit",
     422: "the request is invalid; every problem is listed in details",

@@ -6,6 +6,7 @@ A request body is parsed in one place (:func:`parse_body`): strict JSON
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
@@ -69,3 +70,22 @@ def parse_body(
         return model.model_validate(data, context={"batchdial": context} if context else None)
     except ValidationError as exc:
         raise InvalidInput(v.problems_of(exc)) from None
+
+
+def never_null(*names: str, at_least_one: bool = False) -> Callable[[dict[str, Any]], None]:
+    """A ``json_schema_extra`` for update bodies whose fields ``names`` may be left out
+    but never be ``null`` (the Python types keep ``None`` as "not given", and the
+    service refuses a ``null``): drops ``null`` from their types in the OpenAPI
+    document; ``at_least_one``: the body must name a field (``minProperties: 1``)."""
+
+    def edit(schema: dict[str, Any]) -> None:
+        if at_least_one:
+            schema["minProperties"] = 1
+        for name in names:
+            field = schema["properties"][name]
+            types = [t for t in field.pop("anyOf", []) if t.get("type") != "null"]
+            if types:
+                field.update(types[0])
+            field.pop("default", None)
+
+    return edit

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -20,7 +20,7 @@ from pydantic import (
 
 from domain.time.schedule import parse_hhmm
 from producer import validation as v
-from producer.schemas.base import E164_SCHEMA, StrictIn
+from producer.schemas.base import E164_SCHEMA, StrictIn, never_null
 
 #: ``HH:MM``, 24-hour (the document's pattern; :func:`validation.check_hhmm` enforces it).
 _HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -294,26 +294,16 @@ class JobCreate(StrictIn):
 
 
 #: Fields of an update that may be left out but never be null.
+#: Update fields that may be left out but never be null (``_not_null`` refuses it).
 _NEVER_NULL = ("name", "callAgentId", "maxConcurrentDials", "fromPhoneNumberIds", "disableSchedule")
-
-
-def _not_nullable(schema: dict[str, Any]) -> None:
-    """Drop ``null`` from the document's types of :data:`_NEVER_NULL` (``_not_null``
-    refuses it; the Python types keep ``None`` as "not given"), and say that an update
-    changes at least one field (``JobCommands.update`` refuses ``{}``)."""
-    schema["minProperties"] = 1
-    for name in _NEVER_NULL:
-        field = schema["properties"][name]
-        types = [t for t in field.pop("anyOf", []) if t.get("type") != "null"]
-        if types:
-            field.update(types[0])
-        field.pop("default", None)
 
 
 class JobUpdate(StrictIn):
     """Body of ``PUT /api/batch_dial_jobs/{id}``: only the fields given change."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_not_nullable)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra=never_null(*_NEVER_NULL, at_least_one=True)
+    )
 
     name: Name | None = None
     callAgentId: AgentId | None = None  # noqa: N815

@@ -6,11 +6,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictBool,
+    StrictStr,
+)
 from pydantic_core import PydanticCustomError
 
-from domain.webhooks.events import MAX_PATTERNS, pattern_problem
-from producer.schemas.base import StrictIn
+from domain.webhooks.events import MAX_PATTERNS, all_patterns, pattern_problem
+from producer.schemas.base import StrictIn, never_null
 
 
 def _check_pattern(value: str) -> str:
@@ -21,9 +29,25 @@ def _check_pattern(value: str) -> str:
 
 
 EventPattern = Annotated[
-    StrictStr, Field(examples=["dial.finished", "row.*", "*"]), AfterValidator(_check_pattern)
+    StrictStr,
+    Field(
+        examples=["dial.finished", "row.*", "*"],
+        json_schema_extra={"enum": list[JsonValue](all_patterns())},
+    ),
+    AfterValidator(_check_pattern),
 ]
-WebhookUrl = Annotated[StrictStr, Field(min_length=1, max_length=2048)]
+#: ``format: webhook-url``: an https:// URL whose host resolves only to public addresses
+#: (``BATCHDIAL_WEBHOOK_ALLOW_PRIVATE`` allows http:// and private ones): a rule no JSON
+#: Schema keyword states; the conformance run's hooks know it (tests/abuse/st_hooks.py).
+WebhookUrl = Annotated[
+    StrictStr,
+    Field(
+        min_length=1,
+        max_length=2048,
+        # No example: an example URL would be resolved (the conformance run's examples).
+        json_schema_extra={"format": "webhook-url"},
+    ),
+]
 Description = Annotated[StrictStr, Field(max_length=256)]
 
 
@@ -38,6 +62,10 @@ class WebhookCreate(StrictIn):
 
 class WebhookUpdate(StrictIn):
     """``PATCH /api/webhooks/{id}``: the fields given change (``description: null`` clears)."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra=never_null("url", "events", "enabled")
+    )
 
     url: WebhookUrl | None = None
     events: list[EventPattern] | None = Field(None, min_length=1, max_length=MAX_PATTERNS)

@@ -41,6 +41,16 @@ BY_API_KEY_WS_ITEM: dict[tuple[str, str], dict[str, Any] | None] = {
 BY_API_KEY_DIAL: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", "/api/dials/{dial_id}"): None,
 }
+#: Routes on one webhook endpoint (``{webhook_id}``) of the caller's workspace.
+WEBHOOK = "/api/webhooks/{webhook_id}"
+BY_API_KEY_WEBHOOK: dict[tuple[str, str], dict[str, Any] | None] = {
+    ("GET", WEBHOOK): None,
+    ("PATCH", WEBHOOK): {"description": "taken over", "enabled": False},
+    ("DELETE", WEBHOOK): None,
+    ("POST", WEBHOOK + "/rotate-secret"): None,
+    ("GET", WEBHOOK + "/deliveries"): None,
+    ("POST", WEBHOOK + "/deliveries/{delivery_id}/retry"): None,
+}
 #: Routes authenticated by the provider's HMAC signature, not by an API key.
 BY_SIGNATURE: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/dials/{dial_id}/status"): {"status": "completed"},
@@ -71,6 +81,7 @@ def test_the_table_covers_every_route_with_a_path_id(secured_api: TestClient) ->
     """Every (method, path) of the OpenAPI document that takes an id has its abuse case."""
     documented = _routes_with_a_path_id(secured_api)
     covered = set(BY_API_KEY) | set(BY_API_KEY_WS_ITEM) | set(BY_API_KEY_DIAL) | set(BY_SIGNATURE)
+    covered |= set(BY_API_KEY_WEBHOOK)
     assert documented - covered == set(), "routes with an id and no authorisation case"
     assert covered - documented == set(), "cases for routes that no longer exist"
 
@@ -185,6 +196,44 @@ def test_another_workspace_cannot_touch_a_workspace_item(
             assert snapshot(real_redis, namespace) == before, f"{method} {template} changed it"
     listed = api.get("/api/suppressions", headers={"api_key": other["apiKey"]}).json()
     assert listed == {"data": [], "nextCursor": None}
+
+
+def test_another_workspace_cannot_touch_a_webhook_endpoint(
+    secured_api: TestClient, real_redis: redis.Redis, namespace: str
+) -> None:
+    """Another workspace's key on each route of the owner's endpoint: 404, the answer
+    the owner gets for an endpoint that does not exist, and nothing changed (its secret
+    is not rotated, nor the endpoint disabled or deleted)."""
+    api = secured_api
+    producer = producer_of(api)
+    owner = producer.workspaces.create("owner", 10, ["+12125550100"])
+    other = producer.workspaces.create("other", 10, ["+14155550100"])
+    # A public address literal: nothing resolves it, and no worker runs to call it.
+    made = producer.webhooks.create(
+        owner["workspaceId"], {"url": "https://93.184.216.34/hooks", "events": ["*"]}
+    )
+    webhook_id, missing = made["id"], "wh_" + secrets.token_hex(8)
+    before = snapshot(real_redis, namespace)
+    for (method, template), payload in BY_API_KEY_WEBHOOK.items():
+        for auth in ({"api_key": other["apiKey"]}, {"Authorization": f"Bearer {other['apiKey']}"}):
+            path = template.format(webhook_id=webhook_id, delivery_id="dlv_x")
+            foreign = api.request(method, path, json=payload, headers=auth)
+            error = assert_spec_error(foreign, 404, "not_found")
+            absent = api.request(
+                method,
+                template.format(webhook_id=missing, delivery_id="dlv_x"),
+                json=payload,
+                headers={"api_key": owner["apiKey"]},
+            )
+            assert_spec_error(absent, 404, "not_found")
+            assert json.dumps(error).replace(webhook_id, "ID") == json.dumps(
+                absent.json()["error"]
+            ).replace(missing, "ID"), f"{method} {template}: a foreign endpoint is told apart"
+            assert snapshot(real_redis, namespace) == before, f"{method} {template} changed it"
+    own = api.get(f"/api/webhooks/{webhook_id}", headers={"api_key": owner["apiKey"]})
+    assert own.status_code == 200 and own.json()["enabled"] is True
+    listed = api.get("/api/webhooks", headers={"api_key": other["apiKey"]}).json()
+    assert listed["data"] == []
 
 
 def test_an_api_key_alone_never_ends_a_dial(

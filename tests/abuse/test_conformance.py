@@ -39,7 +39,12 @@ def test_schemathesis_all_checks_all_phases(
     ws = Workspaces(real_redis, Keys(namespace)).create(
         "conformance", 10, ["+12125550100", "+14155550100"]
     )
-    env = env_for(namespace, REDIS_URL, BATCHDIAL_DIALER_SECRET="conformance-secret")
+    env = env_for(
+        namespace,
+        REDIS_URL,
+        BATCHDIAL_DIALER_SECRET="conformance-secret",
+        BATCHDIAL_WEBHOOK_ALLOW_PRIVATE="true",
+    )
     with api_server(env, tmp_path / "api.log") as base:
         run_env = {
             **os.environ,

@@ -118,9 +118,10 @@ def test_invalid_endpoints_are_refused_naming_the_field(
 
 
 def test_at_most_twenty_endpoints_per_workspace(strict_api: TestClient, ws: dict[str, Any]) -> None:
-    """The 21st endpoint is refused; deleting one makes room."""
+    """The 21st endpoint is refused (409: the body is fine, the workspace is full);
+    deleting one makes room."""
     ids = [_create(strict_api, ws).json()["id"] for _ in range(MAX_ENDPOINTS)]
-    assert_error(_create(strict_api, ws), 422, "invalid_input")
+    assert_error(_create(strict_api, ws), 409, "conflict")
     strict_api.delete(f"{WH}/{ids[0]}", headers=h(ws))
     assert _create(strict_api, ws).status_code == 201
 

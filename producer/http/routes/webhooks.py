@@ -38,7 +38,7 @@ router = APIRouter(tags=["webhooks"])
     status_code=201,
     response_model=WebhookOut,
     openapi_extra=body_doc(WebhookCreate),
-    responses=errors(400, 401, 413, 422),
+    responses=errors(400, 401, 409, 413, 422),
 )
 async def create_webhook(ws: Ws, producer: Prod, body: Body) -> JSONResponse:
     """Add an endpoint; the answer carries its secret, shown this once."""
