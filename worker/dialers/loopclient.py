@@ -1,5 +1,5 @@
 """The ``httpx.AsyncClient``\\ s of a dialer, made on the event loop that uses them and
-closed there: what every dialer that talks HTTP on the engine's loop shares.
+closed there: what every dialer (and the webhook deliveries) on the engine's loop shares.
 
 Requests rotate over :data:`POOLS` clients rather than one: httpcore's connection pool
 looks at every connection and every waiting request of its pool on each request

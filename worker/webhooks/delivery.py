@@ -45,6 +45,7 @@ from domain.protocol import WebhookOutcome, parse_wh_free, parse_wh_record, pars
 from domain.scripts import Scripts
 from domain.webhooks.addresses import host_problem
 from domain.webhooks.signing import headers
+from worker.dialers.loopclient import LoopClient
 from worker.engine.loop import EventLoop
 from worker.webhooks.fanout import Fanout
 
@@ -113,7 +114,8 @@ class WebhookDelivery:
         self.allow_private = allow_private
         self.fanout = Fanout(client, keys)
         self._scripts = Scripts(client, "engine")
-        self._http = http
+        # httpx follows no redirect unless asked: a 3xx is an answer, not delivered.
+        self._http = LoopClient(self.timing.timeout_s, http)
         self._locks: dict[str, asyncio.Lock] = {}
         self._in_flight: set[str] = set()
         #: (workspace, endpoint) -> attempts of this process not yet recorded.
@@ -217,11 +219,6 @@ class WebhookDelivery:
             self._per_endpoint.pop(owner, None)
         self._free(a.ws_id, a.endpoint_id)
 
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.timing.timeout_s, follow_redirects=False)
-        return self._http
-
     async def _attempt(self, a: Attempt) -> None:
         lock = self._locks.setdefault(a.endpoint_id, asyncio.Lock())
         try:
@@ -267,7 +264,7 @@ class WebhookDelivery:
         sent = headers(a.secret, a.delivery_id, int(time.time()), a.body)
         try:
             # The answer's body is not read: only its status counts.
-            async with self._client().stream(
+            async with self._http.get().stream(
                 "POST", a.url, content=a.body.encode(), headers=sent, timeout=self.timing.timeout_s
             ) as answer:
                 code = answer.status_code
@@ -326,9 +323,4 @@ class WebhookDelivery:
     def close(self) -> None:
         """Stop recording threads and close the HTTP client."""
         self._recorders.shutdown(wait=True, cancel_futures=False)
-        client = self._http
-        if client is not None and self._loop.in_loop() is False:
-            try:
-                self._loop.submit(client.aclose()).result(5)
-            except Exception:  # stopping: a pool left open dies with the process
-                log.warning("webhook_client_close_failed")
+        self._http.close()
