@@ -176,7 +176,7 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
         access_log=False,
         # Event streams never finish by themselves: on SIGTERM they get this long, then
         # are closed (clients resume after their last event id). A create cut short
-        # leaves nothing visible (see README, "How it is built").
+        # leaves nothing visible (see docs/layout.md).
         timeout_graceful_shutdown=5,
     )
     return 0

@@ -83,7 +83,7 @@ def write_results(
         "# Benchmark results",
         "",
         f"Written by `{' '.join(['.venv/bin/python -m bench', *argv])}`"
-        " (the README's Benchmarks section says how to run them). Figures are medians of "
+        " (docs/benchmarks.md says how to run them). Figures are medians of "
         f"{ctx.runs} run(s) ({'the same' if ctx.runs_given else min(ctx.runs, 2)} for "
         "utilisation) unless said otherwise; every baseline was measured in the same run, "
         "on the same machine, interleaved with the figure it is compared with.",

@@ -60,7 +60,7 @@ def _is_set(value: object) -> bool:
 
 
 class Settings(BaseSettings):
-    """Every setting of the service; see the README's configuration table."""
+    """Every setting of the service; see docs/configuration.md."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     dialer_secret: SecretStr | None = None
     dialer_timeout_seconds: float = Field(10.0, gt=0, le=600)
     # Real carriers (SPEC §8.1): where the carrier reaches `batchdial api`, and the
-    # carrier's own settings (README: "Twilio").
+    # carrier's own settings (docs/carriers.md: "Twilio").
     public_url: str | None = Field(
         None,
         description="base URL under which carriers reach `batchdial api` (their callbacks "
@@ -93,7 +93,7 @@ class Settings(BaseSettings):
         None, description="the agent's TwiML URL: a template with {callAgentId} and {dialId}"
     )
     twilio_api_base: str = "https://api.twilio.com"
-    # Telnyx Call Control (README: "Telnyx").
+    # Telnyx Call Control (docs/carriers.md: "Telnyx").
     telnyx_api_key: SecretStr | None = None
     telnyx_connection_id: str | None = Field(
         None, description="the id of the Call Control Application (connection) calls go out on"
@@ -107,7 +107,7 @@ class Settings(BaseSettings):
         description="optional: the agent's media-stream WebSocket URL, a template with "
         "{callAgentId} and {dialId} (the Dial's stream_url)",
     )
-    # LiveKit SIP (README: "LiveKit SIP").
+    # LiveKit SIP (docs/carriers.md: "LiveKit SIP").
     livekit_url: str | None = Field(
         None,
         description="the LiveKit server (or LiveKit Cloud project) URL, http(s):// or "
@@ -139,7 +139,7 @@ class Settings(BaseSettings):
         "(a carrier account's calls-per-second limit); unset = no limit. Give every "
         "worker the same value.",
     )
-    # Limits of the HTTP API and the producer (documented in the README).
+    # Limits of the HTTP API and the producer (documented in docs/api.md).
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     body_read_timeout_seconds: float = Field(
         30.0,
@@ -159,7 +159,7 @@ class Settings(BaseSettings):
         "process; one more is answered 429",
     )
     log_level: str = Field("INFO", description="level of the log lines every process writes")
-    # Webhooks to the customer (SPEC §8.2, README "Webhooks").
+    # Webhooks to the customer (SPEC §8.2, docs/webhooks.md).
     webhook_allow_private: bool = Field(
         False, description="allow http:// and loopback/private webhook destinations"
     )

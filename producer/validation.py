@@ -50,7 +50,7 @@ MAX_BACKOFF_S = 7 * 24 * 3600
 
 @dataclass(frozen=True)
 class Limits:
-    """Size limits of one job (documented in the README)."""
+    """Size limits of one job (documented in docs/api.md)."""
 
     max_rows: int = 100_000
     max_inputs_per_row: int = 50

@@ -3,6 +3,7 @@ in-process API, and the factory of real process stacks. Helpers live in tests/su
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,16 @@ from producer.service import Producer
 from producer.validation import Limits
 from tests.support.redis_server import REDIS_URL, drop_namespace, fail_in_ci_else_skip
 from tests.support.stack import StackFactory
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``nightly`` (long soaks) run only with BATCHDIAL_NIGHTLY=1."""
+    if os.environ.get("BATCHDIAL_NIGHTLY") == "1":
+        return
+    skip = pytest.mark.skip(reason="nightly soak: set BATCHDIAL_NIGHTLY=1 to run it")
+    for item in items:
+        if item.get_closest_marker("nightly") is not None:
+            item.add_marker(skip)
 
 
 def _real_redis_or_skip() -> redis.Redis:

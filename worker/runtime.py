@@ -43,7 +43,7 @@ def make_twilio_dialer(settings: Settings) -> TwilioDialer:
     sid, token = settings.twilio_account_sid, settings.twilio_auth_token
     agent_url, public_url = settings.twilio_agent_url, settings.public_url
     if not (sid and token and agent_url and public_url):
-        raise ConfigError("BATCHDIAL_DIALER=twilio needs its settings (README: Twilio)")
+        raise ConfigError("BATCHDIAL_DIALER=twilio needs its settings (docs/carriers.md: Twilio)")
     return TwilioDialer(
         sid,
         token.get_secret_value(),
@@ -58,7 +58,7 @@ def make_telnyx_dialer(settings: Settings) -> TelnyxDialer:
     """The telnyx dialer of ``settings`` (checked complete when they were loaded)."""
     key, connection = settings.telnyx_api_key, settings.telnyx_connection_id
     if not (key and connection and settings.public_url):
-        raise ConfigError("BATCHDIAL_DIALER=telnyx needs its settings (README: Telnyx)")
+        raise ConfigError("BATCHDIAL_DIALER=telnyx needs its settings (docs/carriers.md: Telnyx)")
     return TelnyxDialer(
         key.get_secret_value(),
         connection_id=connection,
@@ -76,7 +76,9 @@ def make_livekit_dialer(settings: Settings) -> LiveKitDialer:
     url, key, secret = settings.livekit_url, settings.livekit_api_key, settings.livekit_api_secret
     trunk = settings.livekit_sip_trunk_id
     if not (url and key and secret and trunk and settings.public_url):
-        raise ConfigError("BATCHDIAL_DIALER=livekit needs its settings (README: LiveKit SIP)")
+        raise ConfigError(
+            "BATCHDIAL_DIALER=livekit needs its settings (docs/carriers.md: LiveKit SIP)"
+        )
     return LiveKitDialer(
         url,
         key,

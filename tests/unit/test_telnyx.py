@@ -57,7 +57,7 @@ from tests.support.telnyx_api import (
 from worker.dialers.base import DialRequest, Placed
 from worker.dialers.telnyx import TelnyxDialer
 
-#: hangup_cause -> the dial's end (README "Telnyx": the status table).
+#: hangup_cause -> the dial's end (docs/carriers.md "Telnyx": the status table).
 CAUSES = {
     "normal_clearing": "completed",
     "time_limit": "completed",
