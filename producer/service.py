@@ -7,6 +7,7 @@ from typing import Any
 
 import redis
 
+from config.redis import decoding
 from config.settings import Settings
 from domain.errors import NotFound
 from domain.keys import Keys
@@ -36,7 +37,9 @@ class Producer:
     """Create, inspect and steer batch dial jobs on one Redis.
 
     Every method takes the caller's workspace id; a job of another workspace is
-    :class:`~domain.errors.NotFound`, exactly as a job that does not exist.
+    :class:`~domain.errors.NotFound`, exactly as a job that does not exist. ``client`` is
+    any synchronous redis client (``decode_responses`` True or False); anything else is
+    refused with :class:`~config.redis.WrongRedisClient`, which says what to pass.
     """
 
     def __init__(
@@ -47,6 +50,9 @@ class Producer:
         *,
         webhook_allow_private: bool = False,
     ) -> None:
+        # The producer reads strings: a bytes client gets a decoding twin (issue 18: a
+        # plain redis.Redis.from_url(url) failed with KeyError 'name').
+        client = decoding(client)
         self.redis = client
         self.keys = Keys(namespace)
         self.workspaces = Workspaces(client, self.keys)

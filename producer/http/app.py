@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from config.broker import BrokerOutbox
+from config.redis import decoding
 from domain.dials import DialEnds
 from domain.keys import Keys
 from domain.metrics import RedisCollector
@@ -68,6 +69,7 @@ def create_app(
     dial messages of the rows released into the freed slot at once; without, the job's
     scheduler releases them. ``carriers``: what verifies the carriers' own callbacks
     (none: they are refused). ``webhook_allow_private``: BATCHDIAL_WEBHOOK_ALLOW_PRIVATE."""
+    client = decoding(client)  # any redis client: the API reads strings
     app = FastAPI(
         title="batchdial",
         version="0.1.0",
