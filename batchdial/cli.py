@@ -1,4 +1,5 @@
-"""The ``batchdial`` command: demo, api, worker, workspace create."""
+"""The ``batchdial`` command: demo, api, worker, workspace create, jobs (the HTTP API's
+client, in :mod:`batchdial.jobs_cli`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from batchdial.jobs_cli import add_jobs_parser, run_jobs
 from config.logging import configure_logging
 from config.redis import make_redis
 from config.settings import Settings, load_settings
@@ -67,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
         help="threads per process (BATCHDIAL_WORKER_THREADS, default 8)",
     )
     worker.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+
+    add_jobs_parser(sub)
 
     ws = sub.add_parser("workspace", help="manage workspaces")
     ws_sub = ws.add_subparsers(dest="ws_command", required=True, metavar="ACTION")
@@ -199,6 +203,9 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``batchdial`` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "jobs":
+        # A client of the API: the server's settings (and their logging) are not its own.
+        return run_jobs(args)
     try:
         settings = load_settings()
     except ConfigError as exc:
