@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from batchdial.jobs_cli import add_jobs_parser, run_jobs
 from config.logging import configure_logging
@@ -28,6 +30,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--cap", type=int, default=20, help="maxConcurrentDials of the job (20)")
     demo.add_argument(
         "--call-seconds", type=float, default=0.2, help="length of each simulated call (0.2)"
+    )
+    demo.add_argument(
+        "--verbose",
+        action="store_true",
+        help="log to stderr (default: into the file --log-file names, shown at the start)",
+    )
+    demo.add_argument(
+        "--log-file",
+        metavar="FILE",
+        help="where the demo's log goes (default: batchdial-demo.log in the temp directory)",
     )
     demo.add_argument(
         "--serve",
@@ -212,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"batchdial: {exc}\n")
         return 2
     _fill_defaults(args, settings)
+    if args.command == "demo":
+        return _demo(settings, args)
     configure_logging(settings.log_level)
     if args.command == "workspace":
         return _workspace_create(settings, args)
@@ -219,7 +233,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _api(settings, args)
     if args.command == "worker":
         return _worker(settings, args)
+    raise AssertionError(f"unknown command {args.command}")  # pragma: no cover
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    """The demo; its log (two lines a dial) goes to a file unless ``--verbose``, so that
+    the progress display stays readable (issue 18)."""
     from batchdial.demo import Serve, run_demo  # noqa: PLC0415
 
     serve = Serve(args.host, args.port) if args.serve else None
-    return run_demo(args.rows, args.cap, args.call_seconds, serve=serve)
+    if args.verbose:
+        configure_logging(settings.log_level)
+        return run_demo(args.rows, args.cap, args.call_seconds, serve=serve)
+    path = Path(args.log_file or Path(tempfile.gettempdir()) / "batchdial-demo.log")
+    try:
+        log = path.open("w", encoding="utf-8")
+    except OSError as exc:
+        sys.stderr.write(f"batchdial demo: cannot write the log to {path}: {exc}\n")
+        return 2
+    with log:
+        configure_logging(settings.log_level, json=True, stream=log)
+        note = f"log: {path} (--verbose to see it here)"
+        return run_demo(args.rows, args.cap, args.call_seconds, serve=serve, log_note=note)
