@@ -14,7 +14,7 @@ from typing import Any, Literal
 from rich.console import Console
 from rich.table import Table
 
-from batchdial.client import ApiError, Client
+from batchdial.client import ApiError, Client, Retries
 from batchdial.csv_rows import CsvError, read_rows, strip_lines, with_line
 from batchdial.schedule_text import ScheduleTextError, describe_schedule, parse_schedule
 from batchdial.watch import forecast_line, summary_line, watch
@@ -31,6 +31,8 @@ EXIT_CODES = """exit codes (every jobs command):
 
 settings: --api-url / BATCHDIAL_API_URL, --api-key / BATCHDIAL_API_KEY"""
 DEFAULT_API_URL = "http://127.0.0.1:8000"
+#: A person's command rides out an API restart: about 4-8 s of retries in all.
+CLI_RETRIES = Retries(attempts=6)
 
 
 Command = Callable[[Client, argparse.Namespace], int]
@@ -124,7 +126,7 @@ def run_jobs(args: argparse.Namespace) -> int:
     try:
         if not args.api_key:
             raise UsageError("no API key: give --api-key or set BATCHDIAL_API_KEY")
-        with Client(args.api_url, api_key=args.api_key) as client:
+        with Client(args.api_url, api_key=args.api_key, retries=CLI_RETRIES) as client:
             return _COMMANDS[args.jobs_command](client, args)
     except UsageError as exc:
         sys.stderr.write(f"batchdial jobs {args.jobs_command}: {exc}\n")
