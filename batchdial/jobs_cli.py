@@ -265,7 +265,10 @@ def _get(client: Client, args: argparse.Namespace) -> int:
     if job.get("pendingConfig"):
         lines.append(f"  staged (applies at the next pause): {json.dumps(job['pendingConfig'])}")
     if forecast:
-        lines.append(f"  {forecast_line(forecast)}")
+        assumes = f" if {forecast['assumes']}" if forecast.get("assumes") else ""
+        lines.append(f"  {forecast_line(forecast)}{assumes}")
+        for day in (forecast.get("days") or [])[:7]:
+            lines.append(f"    {day['date']}  {float(day['dialingHours']):.1f} h of dialing")
     sys.stdout.write("\n".join(lines) + "\n")
     return OK
 

@@ -34,16 +34,27 @@ def summary_line(job: dict[str, Any]) -> str:
     return line + (f"  {outcomes}" if outcomes else "")
 
 
+_REASONS = {
+    "never_open": "its window does not open within a year",
+    "no_capacity": "no calls can run (cap, dial limit or pool limits are 0)",
+}
+
+
 def forecast_line(forecast: dict[str, Any] | None) -> str:
-    """``finish ~2026-12-03T17:20:00Z (6.5 h of dialing a day)`` or empty."""
-    if not forecast:
+    """``finish ~2026-12-03T17:20:00.000Z (2 days of dialing, 4.5 h; calls 60 s,
+    default)`` or empty."""
+    if not forecast or forecast.get("reason") in {"complete", "cancelled"}:
         return ""
     finish = forecast.get("finishAt")
     if finish is None:
-        return f"finish: {forecast.get('reason', 'not foreseeable')}"
-    hours = forecast.get("dialingHoursPerDay")
-    per_day = f" ({hours:g} h of dialing a day)" if isinstance(hours, int | float) else ""
-    return f"finish ~{finish}{per_day}"
+        return f"finish: never ({_REASONS.get(forecast.get('reason') or '', 'unknown')})"
+    days = forecast.get("days") or []
+    hours = sum(float(d["dialingHours"]) for d in days)
+    mean = forecast.get("meanCallSeconds")
+    source = forecast.get("meanCallSecondsSource")
+    calls = f"; calls {mean:g} s, {source}" if isinstance(mean, int | float) else ""
+    span = f"{len(days)} day{'s' if len(days) != 1 else ''} of dialing, {hours:.1f} h"
+    return f"finish ~{finish} ({span}{calls})"
 
 
 class _Forecasts:

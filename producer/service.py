@@ -12,6 +12,7 @@ from config.settings import Settings
 from domain.errors import NotFound
 from domain.keys import Keys
 from domain.pagination import Page
+from producer.forecasts import job_forecast
 from producer.jobs import JobCommands
 from producer.reads import JobReads
 from producer.suppressions import Suppressions, checked_number, parse_add
@@ -49,6 +50,7 @@ class Producer:
         limits: Limits | None = None,
         *,
         webhook_allow_private: bool = False,
+        max_dials_per_second: int | None = None,
     ) -> None:
         # The producer reads strings: a bytes client gets a decoding twin (issue 18: a
         # plain redis.Redis.from_url(url) failed with KeyError 'name').
@@ -63,6 +65,8 @@ class Producer:
         #: Webhook endpoints (SPEC §8.2) and their deliveries.
         self.webhooks = Webhooks(client, self.keys, allow_private=webhook_allow_private)
         self.deliveries = Deliveries(client, self.keys)
+        #: BATCHDIAL_MAX_DIALS_PER_SECOND, which forecasts take into account.
+        self.max_dials_per_second = max_dials_per_second
 
     def create_job(self, ws_id: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:
         """Validate and store a job (state INIT); returns the job object."""
@@ -110,6 +114,16 @@ class Producer:
     ) -> Page:
         """The job's event log, in order."""
         return self._reads.events(ws_id, job_id, limit, cursor)
+
+    def forecast(self, ws_id: str, job_id: str) -> dict[str, Any]:
+        """When the job is expected to finish (see :mod:`domain.forecast`)."""
+        job = self._reads.get(ws_id, job_id)
+        return job_forecast(
+            job,
+            self._settings.get(ws_id),
+            lambda limit: self._reads.dials(ws_id, job_id, limit, None),
+            global_dials_per_second=self.max_dials_per_second,
+        )
 
     # -- the workspace: suppression list and settings ----------------------------
 

@@ -28,6 +28,7 @@ from producer.http.routes import (
     dials,
     docs,
     events_stream,
+    forecast,
     jobs,
     page,
     service,
@@ -63,12 +64,14 @@ def create_app(
     max_streams_per_key: int = events_stream.MAX_STREAMS_PER_KEY,
     carriers: CarrierAuth | None = None,
     webhook_allow_private: bool = False,
+    max_dials_per_second: int | None = None,
 ) -> FastAPI:
     """The API over one Redis and namespace; ``clock`` times signature checks. With
     ``outbox`` (the workers' broker), a provider's callback that ends a dial sends the
     dial messages of the rows released into the freed slot at once; without, the job's
     scheduler releases them. ``carriers``: what verifies the carriers' own callbacks
-    (none: they are refused). ``webhook_allow_private``: BATCHDIAL_WEBHOOK_ALLOW_PRIVATE."""
+    (none: they are refused). ``webhook_allow_private``: BATCHDIAL_WEBHOOK_ALLOW_PRIVATE;
+    ``max_dials_per_second``: BATCHDIAL_MAX_DIALS_PER_SECOND (forecasts use it)."""
     client = decoding(client)  # any redis client: the API reads strings
     app = FastAPI(
         title="batchdial",
@@ -79,7 +82,11 @@ def create_app(
         redoc_url=None,
     )
     app.state.producer = Producer(
-        client, namespace, limits, webhook_allow_private=webhook_allow_private
+        client,
+        namespace,
+        limits,
+        webhook_allow_private=webhook_allow_private,
+        max_dials_per_second=max_dials_per_second,
     )
     app.state.dial_ends = DialEnds(client, Keys(namespace))
     app.state.dialer_secret = dialer_secret
@@ -95,7 +102,7 @@ def create_app(
     app.add_middleware(LastResort)
     app.add_middleware(SecurityHeaders)
     routes = (jobs, service, callbacks, dials, twilio_status, telnyx_events, livekit_webhook)
-    for module in (*routes, suppressions, workspace, webhooks):
+    for module in (*routes, forecast, suppressions, workspace, webhooks):
         app.include_router(module.router)
     app.include_router(
         events_stream.event_stream_router(workspace_id, max_streams_per_key=max_streams_per_key)

@@ -104,8 +104,22 @@ def test_steering_commands_and_watch_of_a_cancelled_job(
     leads.write_text(LEADS)
     pool = stack.ws["phoneNumbers"][0]["id"]
     common = ("--agent", "a", "--cap", "1", "--pool", pool, "--name", "steer")
-    job_id = _jobs("create", "--csv", str(leads), *common, env=client_env).stdout.strip()
+    job_id = _jobs(
+        "create",
+        "--csv",
+        str(leads),
+        *common,
+        "--schedule",
+        "Mon-Fri 09:00-17:00 America/New_York",
+        env=client_env,
+    ).stdout.strip()
     assert job_id.startswith("job_")
+    got = _jobs("get", job_id, env=client_env)
+    assert got.returncode == 0, got.stderr
+    # 4 rows at 1 call at once of 60 s (the default): 4 min of dialing in business hours.
+    assert "finish ~" in got.stdout
+    assert "0.1 h; calls 60 s, default) if the job is started now" in got.stdout
+    assert "schedule: Mon-Fri 09:00-17:00 America/New_York" in got.stdout
     for command, state in (
         ("start", "ACTIVE"),
         ("pause", "PAUSED"),
