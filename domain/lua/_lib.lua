@@ -42,6 +42,25 @@ local function iso_ms(ms)
     math.floor(sod / 3600), math.floor((sod % 3600) / 60), sod % 60, milli)
 end
 
+-- The maxConcurrentDials of a stored config (JSON text), or nil.
+local function cap_of(config)
+  if not config then return nil end
+  local ok, decoded = pcall(cjson.decode, config)
+  if not ok or type(decoded) ~= 'table' then return nil end
+  return tonumber(decoded.maxConcurrentDials)
+end
+
+-- The details of job.config_applied: the config now running, and the cap it replaced
+-- (previousMaxConcurrentDials), so that a chart can draw the cap as it was at each
+-- instant from the event log alone (issue 18).
+local function applied_extra(config, previous)
+  local extra = '{"config":' .. config
+  if previous then
+    extra = extra .. ',"previousMaxConcurrentDials":' .. string.format('%d', previous)
+  end
+  return extra .. '}'
+end
+
 -- Append one event to the job's stream. `fields` is a flat table of strings,
 -- numbers and booleans; `extra` is JSON object text (or '') whose members are
 -- added to the event. Returns the event id (the stream entry id). `at` (ms, optional)
