@@ -82,11 +82,13 @@ def watch(
     job_id: str,
     *,
     interval_s: float = 1.0,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     as_json: bool = False,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """Follow the job until it is COMPLETE (0) or CANCELLED (3); raises ApiError."""
+    """Follow the job until it is COMPLETE (0) or CANCELLED (3), writing to ``out``
+    (default: stdout); raises ApiError."""
+    out = out if out is not None else sys.stdout
     forecasts = _Forecasts(client, job_id)
     if as_json or not out.isatty():
         return _plain(

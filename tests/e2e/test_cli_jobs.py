@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from batchdial import jobs_cli
+from batchdial.cli import main
+from batchdial.client import Retries
 from tests.support.procs import NUMBERS, batchdial, env_for, free_port
 from tests.support.redis_server import REDIS_URL
 from tests.support.stack import StackFactory
@@ -81,100 +84,100 @@ def test_create_from_a_csv_watch_to_the_end_list_and_get(
     row = next(line for line in listed.stdout.splitlines() if job["id"] in line)
     assert "COMPLETE" in row
     assert "4/4" in row
-    as_json = json.loads(_jobs("list", "--json", env=client_env).stdout)
-    assert [j["id"] for j in as_json] == [job["id"]]
-
     got = _jobs("get", job["id"], env=client_env)
     assert got.returncode == 0, got.stderr
     assert "daily 00:00-24:00 America/New_York" in got.stdout
-    assert json.loads(_jobs("get", job["id"], "--json", env=client_env).stdout)["status"] == (
-        "COMPLETE"
-    )
 
 
-def test_steering_commands_and_watch_of_a_cancelled_job(
-    real_redis: redis.Redis, namespace: str, start_stack: StackFactory, tmp_path: Path
+class _Cli:
+    """``batchdial jobs …`` run in this process (``batchdial.cli.main``) against a real API:
+    the subprocess test above shows the command itself; these check what each command
+    answers without paying an interpreter's start each time."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], base: str, key: str) -> None:
+        self.capsys, self.base, self.key = capsys, base, key
+
+    def __call__(self, *args: str, key: str | None = None) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        code = main(
+            ["jobs", args[0], "--api-url", self.base, "--api-key", key or self.key, *args[1:]]
+        )
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+
+@pytest.mark.usefixtures("real_redis")
+def test_steering_errors_and_exit_codes(
+    namespace: str,
+    start_stack: StackFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """start/pause/resume/cancel print the state; watch of a cancelled job exits 3; a
-    command on a finished job exits 1 with the API's message."""
+    """get shows the forecast; start/pause/resume/cancel print the state; watch of a
+    cancelled job exits 3; a refused command exits 1 with the API's message (and JSON
+    with --json); a bad number is named with its CSV line (1); a bad schedule text, a CSV
+    without toNumber and a missing key exit 2; an API that is not there exits 4."""
     env = env_for(namespace, REDIS_URL)
     stack = start_stack(env, workers=0)
-    client_env = {**env, "BATCHDIAL_API_URL": stack.base, "BATCHDIAL_API_KEY": stack.ws["apiKey"]}
+    jobs = _Cli(capsys, stack.base, stack.ws["apiKey"])
     leads = tmp_path / "leads.csv"
     leads.write_text(LEADS)
     pool = stack.ws["phoneNumbers"][0]["id"]
     common = ("--agent", "a", "--cap", "1", "--pool", pool, "--name", "steer")
-    job_id = _jobs(
-        "create",
-        "--csv",
-        str(leads),
-        *common,
-        "--schedule",
-        "Mon-Fri 09:00-17:00 America/New_York",
-        env=client_env,
-    ).stdout.strip()
+    code, out, err = jobs(
+        "create", "--csv", str(leads), *common, "--schedule", "Mon-Fri 09:00-17:00 America/New_York"
+    )
+    assert code == 0, err
+    job_id = out.strip()
     assert job_id.startswith("job_")
-    got = _jobs("get", job_id, env=client_env)
-    assert got.returncode == 0, got.stderr
+    code, out, err = jobs("get", job_id)
+    assert code == 0, err
     # 4 rows at 1 call at once of 60 s (the default): 4 min of dialing in business hours.
-    assert "finish ~" in got.stdout
-    assert "0.1 h; calls 60 s, default) if the job is started now" in got.stdout
-    assert "schedule: Mon-Fri 09:00-17:00 America/New_York" in got.stdout
+    assert "finish ~" in out
+    assert "0.1 h; calls 60 s, default) if the job is started now" in out
+    assert "schedule: Mon-Fri 09:00-17:00 America/New_York" in out
     for command, state in (
         ("start", "ACTIVE"),
         ("pause", "PAUSED"),
         ("resume", "ACTIVE"),
         ("cancel", "CANCELLED"),
     ):
-        done = _jobs(command, job_id, env=client_env)
-        assert (done.returncode, done.stdout) == (0, f"{job_id} {state}\n"), done.stderr
-    watched = _jobs("watch", job_id, env=client_env)
-    assert watched.returncode == 3, watched.stderr
-    assert watched.stdout.startswith("CANCELLED")
-    refused = _jobs("start", job_id, env=client_env)
-    assert refused.returncode == 1
-    assert "409 conflict" in refused.stderr
-    as_json = _jobs("start", job_id, "--json", env=client_env)
-    assert json.loads(as_json.stdout)["error"]["status"] == 409
+        assert jobs(command, job_id)[:2] == (0, f"{job_id} {state}\n")
+    code, out, _ = jobs("watch", job_id)
+    assert code == 3
+    assert out.startswith("CANCELLED")
+    code, _, err = jobs("start", job_id)
+    assert code == 1
+    assert "409 conflict" in err
+    code, out, _ = jobs("start", job_id, "--json")
+    assert json.loads(out)["error"]["status"] == 409
 
-
-def test_input_errors_name_the_flag_or_the_csv_line(
-    real_redis: redis.Redis, namespace: str, start_stack: StackFactory, tmp_path: Path
-) -> None:
-    """A bad number is refused (exit 1) with its CSV line; a bad schedule text, a CSV with
-    no toNumber column and a missing API key exit 2; an API that is not there exits 4."""
-    env = env_for(namespace, REDIS_URL)
-    stack = start_stack(env, workers=0)
-    client_env = {**env, "BATCHDIAL_API_URL": stack.base, "BATCHDIAL_API_KEY": stack.ws["apiKey"]}
-    pool = stack.ws["phoneNumbers"][0]["id"]
-    common = ("--agent", "a", "--cap", "1", "--pool", pool)
     bad = tmp_path / "bad.csv"
     bad.write_text("toNumber,name\n+12125550123,A\n+1234567890,B\n")
-    done = _jobs("create", "--csv", str(bad), *common, env=client_env)
-    assert done.returncode == 1
-    assert f"rows[1].toNumber ({bad} line 3): " in done.stderr
-    assert "too short" in done.stderr
-
-    done = _jobs(
-        "create", "--csv", str(bad), *common, "--schedule", "Funday 09:00-10:00 UTC", env=client_env
+    code, _, err = jobs("create", "--csv", str(bad), *common)
+    assert code == 1
+    assert f"rows[1].toNumber ({bad} line 3): " in err
+    assert "too short" in err
+    code, _, err = jobs(
+        "create", "--csv", str(bad), *common, "--schedule", "Funday 09:00-10:00 UTC"
     )
-    assert done.returncode == 2
-    assert "'Funday' is not a day" in done.stderr
-
+    assert code == 2
+    assert "'Funday' is not a day" in err
     nocolumn = tmp_path / "nocolumn.csv"
     nocolumn.write_text("phone,name\n+12125550123,A\n")
-    done = _jobs("create", "--csv", str(nocolumn), *common, env=client_env)
-    assert done.returncode == 2
-    assert "no toNumber column" in done.stderr
-
-    no_key = {k: v for k, v in client_env.items() if k != "BATCHDIAL_API_KEY"}
-    done = _jobs("list", env=no_key)
-    assert done.returncode == 2
-    assert "BATCHDIAL_API_KEY" in done.stderr
-
-    nowhere = {**client_env, "BATCHDIAL_API_URL": f"http://127.0.0.1:{free_port()}"}
-    done = _jobs("list", env=nowhere)
-    assert done.returncode == 4
-    assert "unreachable" in done.stderr
+    code, _, err = jobs("create", "--csv", str(nocolumn), *common)
+    assert code == 2
+    assert "no toNumber column" in err
     # Nothing was stored by the refused creates.
-    assert json.loads(_jobs("list", "--json", env=client_env).stdout) == []
+    assert [j["id"] for j in json.loads(jobs("list", "--json")[1])] == [job_id]
+    assert json.loads(jobs("get", job_id, "--json")[1])["status"] == "CANCELLED"
+
+    monkeypatch.delenv("BATCHDIAL_API_KEY", raising=False)
+    assert main(["jobs", "list", "--api-url", stack.base]) == 2
+    assert "BATCHDIAL_API_KEY" in capsys.readouterr().err
+    monkeypatch.setattr(jobs_cli, "CLI_RETRIES", Retries(attempts=2, backoff_s=0.0))
+    nowhere = _Cli(capsys, f"http://127.0.0.1:{free_port()}", stack.ws["apiKey"])
+    code, _, err = nowhere("list")
+    assert code == 4
+    assert "unreachable" in err
