@@ -8,11 +8,12 @@
         for event in client.events(job["id"]):
             ...
 
-See docs/clients.md.
+``AsyncClient`` is its asyncio twin for the job routes. See docs/clients.md.
 """
 
+from batchdial.client.aio import AsyncClient
 from batchdial.client.errors import ApiError
 from batchdial.client.retrying import NO_RETRIES, Retries
 from batchdial.client.sync import Client
 
-__all__ = ["NO_RETRIES", "ApiError", "Client", "Retries"]
+__all__ = ["NO_RETRIES", "ApiError", "AsyncClient", "Client", "Retries"]

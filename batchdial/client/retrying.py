@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -83,6 +84,37 @@ def send(
         if response.status_code >= 400:
             if stream:
                 response.read()
+            raise ApiError.from_response(response)
+        return response
+    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+async def send_async(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    retries: Retries,
+    *,
+    retry: bool,
+    stream: bool = False,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> httpx.Response:
+    """:func:`send` for an asyncio client."""
+    attempts = retries.attempts if retry else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            response = await client.send(request, stream=stream)
+        except httpx.TransportError as exc:
+            if attempt >= attempts:
+                raise ApiError.unreachable(request, exc) from exc
+            await sleep(retries.delay_s(attempt, None))
+            continue
+        if response.status_code in RETRY_STATUSES and attempt < attempts:
+            await response.aclose()
+            await sleep(retries.delay_s(attempt, response))
+            continue
+        if response.status_code >= 400:
+            if stream:
+                await response.aread()
             raise ApiError.from_response(response)
         return response
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover

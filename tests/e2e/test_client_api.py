@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 import redis
 
-from batchdial.client import ApiError, Client
+from batchdial.client import ApiError, AsyncClient, Client
 from tests.support.bodies import rows_of, sample_job
 from tests.support.procs import api_server, env_for, workspace
 from tests.support.redis_server import REDIS_URL
@@ -49,6 +50,23 @@ def test_the_client_drives_a_job_and_reads_it_back(
         assert list(client.dials(job["id"])) == []  # no worker ran: nothing was dialed
         assert client.workspace()["dialLimit"] == 5
         assert client.ready()
+        asyncio.run(_the_async_twin(base, ws["apiKey"], pn))
+
+
+async def _the_async_twin(base: str, key: str, pn: list[str]) -> None:
+    """The same steps through AsyncClient: create, list every page, start, events."""
+    async with AsyncClient(base, api_key=key, page_size=2) as client:
+        job = await client.create_job({**sample_job(pn), "rows": rows_of(2)})
+        listed = [j["id"] async for j in client.list_jobs()]
+        assert listed[0] == job["id"]
+        assert len(listed) == 4  # the three of the sync client, then this one
+        assert (await client.start_job(job["id"]))["status"] == "ACTIVE"
+        assert (await client.cancel_job(job["id"]))["status"] == "CANCELLED"
+        types = [e["type"] async for e in client.events(job["id"])]
+        assert types == ["job.created", "job.started", "job.cancelled"]
+        with pytest.raises(ApiError) as caught:
+            await client.get_job("job_doesnotexist")
+        assert caught.value.status == 404
 
 
 def test_the_api_s_errors_arrive_as_api_error(

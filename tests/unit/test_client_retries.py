@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
 import pytest
 
-from batchdial.client import ApiError, Client, Retries
+from batchdial.client import ApiError, AsyncClient, Client, Retries
 
 FAST = Retries(attempts=3, backoff_s=0.0, max_backoff_s=0.0)
 
@@ -127,3 +128,29 @@ def test_lists_iterate_every_page() -> None:
 
     with _client(httpx.MockTransport(handle)) as client:
         assert [j["id"] for j in client.list_jobs()] == ["a", "b", "c"]
+
+
+def test_the_async_twin_retries_and_raises_the_same_way() -> None:
+    """AsyncClient: a GET after a dropped connection is sent again; a 409 is ApiError."""
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if len(seen) == 1:
+            raise httpx.ConnectError("refused", request=request)
+        if request.url.path.endswith("/paused"):
+            error = {"code": "conflict", "message": "the job is COMPLETE", "details": []}
+            return httpx.Response(409, json={"error": error})
+        return httpx.Response(200, json={"id": "job_1", "status": "INIT"})
+
+    async def run() -> None:
+        async with AsyncClient(
+            "http://api.test", api_key="bd_k", transport=httpx.MockTransport(handle), retries=FAST
+        ) as client:
+            assert (await client.get_job("job_1"))["status"] == "INIT"
+            with pytest.raises(ApiError) as caught:
+                await client.start_job("job_1")
+            assert (caught.value.status, caught.value.message) == (409, "the job is COMPLETE")
+
+    asyncio.run(run())
+    assert seen == ["/api/batch_dial_jobs/job_1"] * 2 + ["/api/batch_dial_jobs/job_1/paused"]
