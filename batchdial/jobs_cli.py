@@ -183,6 +183,9 @@ def _create(client: Client, args: argparse.Namespace) -> int:
         schedule = parse_schedule(args.schedule, args.timezone) if args.schedule else None
     except (CsvError, ScheduleTextError) as exc:
         raise UsageError(str(exc)) from None
+    if not rows:
+        # An empty job would complete the moment it starts: say so instead (issue 18).
+        raise UsageError(f"{args.csv} has no rows: nothing to dial (add a line per number)")
     if args.timezone and not args.schedule:
         raise UsageError("--timezone is the schedule's: give --schedule too")
     body: dict[str, Any] = {

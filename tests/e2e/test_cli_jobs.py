@@ -164,6 +164,11 @@ def test_steering_errors_and_exit_codes(
     )
     assert code == 2
     assert "'Funday' is not a day" in err
+    empty = tmp_path / "empty.csv"
+    empty.write_text("toNumber,name\n")
+    code, _, err = jobs("create", "--csv", str(empty), *common)
+    assert code == 2
+    assert "has no rows: nothing to dial" in err
     nocolumn = tmp_path / "nocolumn.csv"
     nocolumn.write_text("phone,name\n+12125550123,A\n")
     code, _, err = jobs("create", "--csv", str(nocolumn), *common)
