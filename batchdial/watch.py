@@ -13,8 +13,10 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from batchdial.client import ApiError, Client
 
@@ -141,6 +143,8 @@ def _live(
     forecasts: _Forecasts,
     sleep: Callable[[float], None],
 ) -> int:
+    """The bar on one line, outcomes and the forecast on the next (so that a long
+    forecast never squeezes the bar)."""
     console = Console(file=out)
     job = client.get_job(job_id)
     progress = Progress(
@@ -149,12 +153,12 @@ def _live(
         MofNCompleteColumn(),
         TextColumn("in progress {task.fields[live]}  queued {task.fields[queued]}"),
         TimeElapsedColumn(),
-        TextColumn("{task.fields[extra]}"),
         console=console,
-        transient=False,
     )
-    with progress:
-        task = progress.add_task(job["name"], total=max(job["counts"]["rows"], 1))
+    task = progress.add_task(
+        job["name"], total=max(job["counts"]["rows"], 1), status=job["status"], live="", queued=""
+    )
+    with Live(progress, console=console, refresh_per_second=4) as live:
         while True:
             c = job["counts"]
             outcomes = ", ".join(f"{k} {v}" for k, v in sorted(c.get("byStatus", {}).items()))
@@ -169,8 +173,9 @@ def _live(
                 status=job["status"],
                 live=f"{c['inProgress']}/{job['maxConcurrentDials']}",
                 queued=c["queued"],
-                extra=extra,
             )
+            # Every reading drawn, not only those a refresh tick happens to meet.
+            live.update(Group(progress, Text(extra or "no outcome yet")), refresh=True)
             if ended:
                 break
             sleep(interval_s)
