@@ -76,7 +76,8 @@ def create_app(
     app = FastAPI(
         title="batchdial",
         version="0.1.0",
-        description="Outbound calling campaigns (batch dial jobs). See SPEC §4.",
+        description="Outbound calling campaigns (batch dial jobs): create a job from rows, "
+        "start it, and follow its dials and events. The guide: docs/api.md.",
         # FastAPI's pages load their scripts from a CDN: ours serve them (routes/docs.py).
         docs_url=None,
         redoc_url=None,

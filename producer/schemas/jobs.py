@@ -157,7 +157,7 @@ class RetryIn(StrictIn):
 
 
 class VoicemailIn(StrictIn):
-    """What to do when an answering machine picks up (SPEC §8.5): turns on the carrier's
+    """What to do when an answering machine picks up: turns on the carrier's
     detection (Twilio ``MachineDetection``). ``hangup``: a machine ends the dial as
     ``voicemail``; ``retry``: the same, and the row is tried again (the job's ``retry``
     must name ``voicemail``); ``leave_message``: detection waits for the greeting's end
