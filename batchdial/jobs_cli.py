@@ -66,7 +66,13 @@ def add_jobs_parser(sub: Any) -> None:
     cmds = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
 
     create = cmds.add_parser("create", parents=[common], help="create a job from a CSV")
-    create.add_argument("--csv", required=True, metavar="FILE", help="rows: a toNumber column…")
+    create.add_argument(
+        "--csv",
+        required=True,
+        metavar="FILE",
+        help="the rows: a toNumber column, optional externalId and timezone, one column "
+        "per input (- reads stdin)",
+    )
     create.add_argument("--name", help="the job's name (default: the CSV file's name)")
     create.add_argument("--agent", required=True, metavar="ID", help="callAgentId")
     create.add_argument("--cap", required=True, type=int, metavar="N", help="maxConcurrentDials")
