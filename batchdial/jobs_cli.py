@@ -195,7 +195,7 @@ def _create(client: Client, args: argparse.Namespace) -> int:
     if args.timezone and not args.schedule:
         raise UsageError("--timezone is the schedule's: give --schedule too")
     body: dict[str, Any] = {
-        "name": args.name or Path(args.csv).stem,
+        "name": args.name or (Path(args.csv).stem if args.csv != "-" else "rows from stdin"),
         "callAgentId": args.agent,
         "maxConcurrentDials": args.cap,
         "fromPhoneNumberIds": _pool(client, args.pool),
