@@ -57,7 +57,9 @@ class Client:
         self.page_size = page_size
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
-            headers={"api_key": api_key, "user-agent": "batchdial-client"},
+            # Bearer rather than api_key: proxies such as nginx drop headers whose name
+            # has an underscore unless told otherwise.
+            headers={"authorization": f"Bearer {api_key}", "user-agent": "batchdial-client"},
             timeout=timeout_s,
             transport=transport,
         )

@@ -22,7 +22,7 @@ def test_an_idempotent_request_is_retried_until_it_is_answered() -> None:
     seen: list[str] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
-        seen.append(request.headers["api_key"])
+        seen.append(request.headers["authorization"])
         if len(seen) == 1:
             raise httpx.ConnectError("refused", request=request)
         if len(seen) == 2:
@@ -31,7 +31,7 @@ def test_an_idempotent_request_is_retried_until_it_is_answered() -> None:
 
     with _client(httpx.MockTransport(handle)) as client:
         assert client.get_job("job_1")["status"] == "INIT"
-    assert seen == ["bd_k"] * 3
+    assert seen == ["Bearer bd_k"] * 3
 
 
 def test_retries_are_bounded_and_end_in_an_api_error() -> None:
