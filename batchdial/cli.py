@@ -1,12 +1,16 @@
-"""The ``batchdial`` command: demo, api, worker, workspace create."""
+"""The ``batchdial`` command: demo, api, worker, workspace create, jobs (the HTTP API's
+client, in :mod:`batchdial.jobs_cli`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
+from batchdial.jobs_cli import add_jobs_parser, run_jobs
 from config.logging import configure_logging
 from config.redis import make_redis
 from config.settings import Settings, load_settings
@@ -26,6 +30,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--cap", type=int, default=20, help="maxConcurrentDials of the job (20)")
     demo.add_argument(
         "--call-seconds", type=float, default=0.2, help="length of each simulated call (0.2)"
+    )
+    demo.add_argument(
+        "--verbose",
+        action="store_true",
+        help="log to stderr (default: into the file --log-file names, shown at the start)",
+    )
+    demo.add_argument(
+        "--log-file",
+        metavar="FILE",
+        help="where the demo's log goes (default: batchdial-demo.log in the temp directory)",
     )
     demo.add_argument(
         "--serve",
@@ -67,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
         help="threads per process (BATCHDIAL_WORKER_THREADS, default 8)",
     )
     worker.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+
+    add_jobs_parser(sub)
 
     ws = sub.add_parser("workspace", help="manage workspaces")
     ws_sub = ws.add_subparsers(dest="ws_command", required=True, metavar="ACTION")
@@ -163,6 +179,7 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
         max_streams_per_key=settings.max_streams_per_key,
         carriers=CarrierAuth.from_settings(settings),
         webhook_allow_private=settings.webhook_allow_private,
+        max_dials_per_second=settings.max_dials_per_second,
     )
     # A thread that computes (an event stream encoding a page of its backlog) keeps the
     # GIL up to the switch interval whenever a thread back from Redis wants it: at the
@@ -199,12 +216,17 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``batchdial`` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "jobs":
+        # A client of the API: the server's settings (and their logging) are not its own.
+        return run_jobs(args)
     try:
         settings = load_settings()
     except ConfigError as exc:
         sys.stderr.write(f"batchdial: {exc}\n")
         return 2
     _fill_defaults(args, settings)
+    if args.command == "demo":
+        return _demo(settings, args)
     configure_logging(settings.log_level)
     if args.command == "workspace":
         return _workspace_create(settings, args)
@@ -212,7 +234,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _api(settings, args)
     if args.command == "worker":
         return _worker(settings, args)
+    raise AssertionError(f"unknown command {args.command}")  # pragma: no cover
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    """The demo; its log (two lines a dial) goes to a file unless ``--verbose``, so that
+    the progress display stays readable (issue 18)."""
     from batchdial.demo import Serve, run_demo  # noqa: PLC0415
 
     serve = Serve(args.host, args.port) if args.serve else None
-    return run_demo(args.rows, args.cap, args.call_seconds, serve=serve)
+    if args.verbose:
+        configure_logging(settings.log_level)
+        return run_demo(args.rows, args.cap, args.call_seconds, serve=serve)
+    path = Path(args.log_file or Path(tempfile.gettempdir()) / "batchdial-demo.log")
+    try:
+        log = path.open("w", encoding="utf-8")
+    except OSError as exc:
+        sys.stderr.write(f"batchdial demo: cannot write the log to {path}: {exc}\n")
+        return 2
+    with log:
+        configure_logging(settings.log_level, json=True, stream=log)
+        note = f"log: {path} (--verbose to see it here)"
+        return run_demo(args.rows, args.cap, args.call_seconds, serve=serve, log_note=note)

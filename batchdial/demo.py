@@ -17,12 +17,12 @@ import logging
 import secrets
 import sys
 import time
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 import redis
 
+from batchdial.demo_view import LiveView, PlainView, print_table, snapshot, summary_table
 from config.redis import make_redis
 from config.settings import load_settings
 from domain.pagination import collect
@@ -74,6 +74,7 @@ def run_demo(
     out: TextIO = sys.stdout,
     timeout_s: float = 120.0,
     serve: Serve | None = None,
+    log_note: str = "",
 ) -> int:
     """Run the sample job to COMPLETE and print the summary; returns an exit code.
 
@@ -103,7 +104,7 @@ def run_demo(
     out.write(
         f"batchdial demo: {rows} rows, cap {cap}, {len(POOL)} pool numbers "
         f"(each at most {per_number} at once), calls of {call_seconds}s, "
-        "in-process Redis and worker\n"
+        "in-process Redis and worker\n" + (f"{log_note}\n" if log_note else "")
     )
     runtime = build_runtime(
         settings,
@@ -116,25 +117,17 @@ def run_demo(
     started = time.monotonic()
     try:
         producer.set_paused(ws_id, job["id"], False)
-        last = ""
-        while time.monotonic() - started < timeout_s:
-            current = producer.get_job(ws_id, job["id"])
-            c = current["counts"]
-            line = (
-                f"  {current['status']:<8} finished {c['finished']:>5}/{c['rows']:<5} "
-                f"in progress {c['inProgress']:>3}  queued {c['queued']:>5}"
-            )
-            if line != last:
-                out.write(("\r" + line) if out.isatty() else (line + "\n"))
-                out.flush()
-                last = line
-            if current["status"] == "COMPLETE":
-                break
-            time.sleep(0.25)
-        if out.isatty():
-            out.write("\n")
+        view = LiveView(out, job["name"], per_number) if out.isatty() else PlainView(out)
+        with view:
+            while time.monotonic() - started < timeout_s:
+                current = producer.get_job(ws_id, job["id"])
+                dials = collect(lambda **kw: producer.dials(ws_id, job["id"], **kw))
+                view.update(snapshot(current, dials, POOL))
+                if current["status"] == "COMPLETE":
+                    break
+                time.sleep(0.25)
         elapsed = time.monotonic() - started
-        code = _summary(producer, ws_id, job["id"], rows=rows, cap=cap, elapsed=elapsed, out=out)
+        code = _summary(producer, ws_id, job["id"], elapsed=elapsed, out=out)
         if serve is not None:
             _serve(
                 producer,
@@ -150,34 +143,19 @@ def run_demo(
     return code
 
 
-def _summary(
-    producer: Producer,
-    ws_id: str,
-    job_id: str,
-    *,
-    rows: int,
-    cap: int,
-    elapsed: float,
-    out: TextIO,
-) -> int:
+def _summary(producer: Producer, ws_id: str, job_id: str, *, elapsed: float, out: TextIO) -> int:
     final = producer.get_job(ws_id, job_id)
     events = collect(lambda **kw: producer.events(ws_id, job_id, **kw))
     dials = collect(lambda **kw: producer.dials(ws_id, job_id, **kw))
-    by_number = Counter(d["fromNumber"] for d in dials)
-    types = Counter(e["type"] for e in events)
-    out.write(f"\n{final['status']} in {elapsed:.1f}s: {len(dials)} dials for {rows} rows\n")
-    out.write(
-        "outcomes:      "
-        + ", ".join(f"{k} {v}" for k, v in sorted(final["counts"]["byStatus"].items()))
-        + "\n"
+    table = summary_table(
+        final,
+        dials=dials,
+        events=events,
+        pool=POOL,
+        peak=peak_concurrency(events),
+        elapsed_s=elapsed,
     )
-    out.write("per number:    " + ", ".join(f"{n} {by_number[n]}" for n in POOL) + "\n")
-    out.write(f"peak calls:    {peak_concurrency(events)} at once (cap {cap})\n")
-    out.write(
-        f"events:        {len(events)} ("
-        + ", ".join(f"{k} {v}" for k, v in sorted(types.items()))
-        + ")\n"
-    )
+    print_table(out, table)
     return 0 if final["status"] == "COMPLETE" else 1
 
 

@@ -12,7 +12,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -61,12 +61,16 @@ def processors() -> list[Any]:
     ]
 
 
-def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
-    """Configure structlog and the standard library's logging once per process."""
+def configure_logging(
+    level: str = "INFO", *, json: bool | None = None, stream: TextIO | None = None
+) -> None:
+    """Configure structlog and the standard library's logging once per process; lines go
+    to ``stream`` (default: stderr)."""
     global _configured  # noqa: PLW0603 -- configured once per process, by design
     if _configured:
         return
-    use_json = (not sys.stderr.isatty()) if json is None else json
+    target = stream if stream is not None else sys.stderr
+    use_json = (not target.isatty()) if json is None else json
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if use_json
@@ -85,7 +89,7 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(target)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *processors()],

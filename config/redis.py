@@ -42,3 +42,39 @@ def make_redis(url: str, *, decode: bool = True) -> redis.Redis:
         socket_timeout=30,
         retry_on_timeout=True,
     )
+
+
+class WrongRedisClient(TypeError):
+    """Raised when a producer is given something it cannot use as its Redis client."""
+
+
+_ACCEPTED = (
+    "pass a synchronous redis client, e.g. redis.Redis.from_url(url) "
+    "(decode_responses=True or False: both work)"
+)
+
+
+def decoding(client: object) -> redis.Redis:
+    """``client`` itself if it answers ``str``; otherwise a client over the same server and
+    settings that does (``decode_responses=True``): the producer reads strings.
+
+    Refuses (:class:`WrongRedisClient`, saying what to pass) an asyncio client, or one whose
+    connections cannot be re-made with decoding on (a Sentinel or cluster client given
+    with ``decode_responses=False``).
+    """
+    if not isinstance(client, redis.Redis):
+        kind = f"{type(client).__module__}.{type(client).__qualname__}"
+        hint = " (an asyncio client)" if "asyncio" in kind else ""
+        raise WrongRedisClient(f"got {kind}{hint}: {_ACCEPTED}")
+    pool = client.connection_pool
+    kwargs = dict(pool.connection_kwargs)
+    if kwargs.get("decode_responses"):
+        return client
+    if type(pool) is not redis.ConnectionPool:
+        raise WrongRedisClient(
+            f"got a client with decode_responses=False over a {type(pool).__name__}: "
+            "pass one made with decode_responses=True"
+        )
+    kwargs["decode_responses"] = True
+    decoded_pool = redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+    return type(client)(connection_pool=decoded_pool)

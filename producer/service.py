@@ -7,10 +7,12 @@ from typing import Any
 
 import redis
 
+from config.redis import decoding
 from config.settings import Settings
 from domain.errors import NotFound
 from domain.keys import Keys
 from domain.pagination import Page
+from producer.forecasts import job_forecast
 from producer.jobs import JobCommands
 from producer.reads import JobReads
 from producer.suppressions import Suppressions, checked_number, parse_add
@@ -36,7 +38,9 @@ class Producer:
     """Create, inspect and steer batch dial jobs on one Redis.
 
     Every method takes the caller's workspace id; a job of another workspace is
-    :class:`~domain.errors.NotFound`, exactly as a job that does not exist.
+    :class:`~domain.errors.NotFound`, exactly as a job that does not exist. ``client`` is
+    any synchronous redis client (``decode_responses`` True or False); anything else is
+    refused with :class:`~config.redis.WrongRedisClient`, which says what to pass.
     """
 
     def __init__(
@@ -46,7 +50,11 @@ class Producer:
         limits: Limits | None = None,
         *,
         webhook_allow_private: bool = False,
+        max_dials_per_second: int | None = None,
     ) -> None:
+        # The producer reads strings: a bytes client gets a decoding twin (issue 18: a
+        # plain redis.Redis.from_url(url) failed with KeyError 'name').
+        client = decoding(client)
         self.redis = client
         self.keys = Keys(namespace)
         self.workspaces = Workspaces(client, self.keys)
@@ -57,6 +65,8 @@ class Producer:
         #: Webhook endpoints (SPEC §8.2) and their deliveries.
         self.webhooks = Webhooks(client, self.keys, allow_private=webhook_allow_private)
         self.deliveries = Deliveries(client, self.keys)
+        #: BATCHDIAL_MAX_DIALS_PER_SECOND, which forecasts take into account.
+        self.max_dials_per_second = max_dials_per_second
 
     def create_job(self, ws_id: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:
         """Validate and store a job (state INIT); returns the job object."""
@@ -104,6 +114,16 @@ class Producer:
     ) -> Page:
         """The job's event log, in order."""
         return self._reads.events(ws_id, job_id, limit, cursor)
+
+    def forecast(self, ws_id: str, job_id: str) -> dict[str, Any]:
+        """When the job is expected to finish (see :mod:`domain.forecast`)."""
+        job = self._reads.get(ws_id, job_id)
+        return job_forecast(
+            job,
+            self._settings.get(ws_id),
+            lambda limit: self._reads.dials(ws_id, job_id, limit, None),
+            global_dials_per_second=self.max_dials_per_second,
+        )
 
     # -- the workspace: suppression list and settings ----------------------------
 

@@ -19,6 +19,48 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- An instant (ms since the epoch) as ISO 8601 UTC, "2026-12-07T14:00:00.000Z": every
+-- time in an event is written so, like the API's (issue 18); the date is the civil date
+-- of the day count (H. Hinnant's days-to-civil; proleptic Gregorian).
+local function iso_ms(ms)
+  local s = math.floor(ms / 1000)
+  local milli = ms - s * 1000
+  local days = math.floor(s / 86400)
+  local sod = s - days * 86400
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+    - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local day = doy - math.floor((153 * mp + 2) / 5) + 1
+  local month = mp < 10 and mp + 3 or mp - 9
+  local year = yoe + era * 400
+  if month <= 2 then year = year + 1 end
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', year, month, day,
+    math.floor(sod / 3600), math.floor((sod % 3600) / 60), sod % 60, milli)
+end
+
+-- The maxConcurrentDials of a stored config (JSON text), or nil.
+local function cap_of(config)
+  if not config then return nil end
+  local ok, decoded = pcall(cjson.decode, config)
+  if not ok or type(decoded) ~= 'table' then return nil end
+  return tonumber(decoded.maxConcurrentDials)
+end
+
+-- The details of job.config_applied: the config now running, and the cap it replaced
+-- (previousMaxConcurrentDials), so that a chart can draw the cap as it was at each
+-- instant from the event log alone (issue 18).
+local function applied_extra(config, previous)
+  local extra = '{"config":' .. config
+  if previous then
+    extra = extra .. ',"previousMaxConcurrentDials":' .. string.format('%d', previous)
+  end
+  return extra .. '}'
+end
+
 -- Append one event to the job's stream. `fields` is a flat table of strings,
 -- numbers and booleans; `extra` is JSON object text (or '') whose members are
 -- added to the event. Returns the event id (the stream entry id). `at` (ms, optional)

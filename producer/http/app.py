@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from config.broker import BrokerOutbox
+from config.redis import decoding
 from domain.dials import DialEnds
 from domain.keys import Keys
 from domain.metrics import RedisCollector
@@ -27,6 +28,7 @@ from producer.http.routes import (
     dials,
     docs,
     events_stream,
+    forecast,
     jobs,
     page,
     service,
@@ -62,22 +64,30 @@ def create_app(
     max_streams_per_key: int = events_stream.MAX_STREAMS_PER_KEY,
     carriers: CarrierAuth | None = None,
     webhook_allow_private: bool = False,
+    max_dials_per_second: int | None = None,
 ) -> FastAPI:
     """The API over one Redis and namespace; ``clock`` times signature checks. With
     ``outbox`` (the workers' broker), a provider's callback that ends a dial sends the
     dial messages of the rows released into the freed slot at once; without, the job's
     scheduler releases them. ``carriers``: what verifies the carriers' own callbacks
-    (none: they are refused). ``webhook_allow_private``: BATCHDIAL_WEBHOOK_ALLOW_PRIVATE."""
+    (none: they are refused). ``webhook_allow_private``: BATCHDIAL_WEBHOOK_ALLOW_PRIVATE;
+    ``max_dials_per_second``: BATCHDIAL_MAX_DIALS_PER_SECOND (forecasts use it)."""
+    client = decoding(client)  # any redis client: the API reads strings
     app = FastAPI(
         title="batchdial",
         version="0.1.0",
-        description="Outbound calling campaigns (batch dial jobs). See SPEC §4.",
+        description="Outbound calling campaigns (batch dial jobs): create a job from rows, "
+        "start it, and follow its dials and events. The guide: docs/api.md.",
         # FastAPI's pages load their scripts from a CDN: ours serve them (routes/docs.py).
         docs_url=None,
         redoc_url=None,
     )
     app.state.producer = Producer(
-        client, namespace, limits, webhook_allow_private=webhook_allow_private
+        client,
+        namespace,
+        limits,
+        webhook_allow_private=webhook_allow_private,
+        max_dials_per_second=max_dials_per_second,
     )
     app.state.dial_ends = DialEnds(client, Keys(namespace))
     app.state.dialer_secret = dialer_secret
@@ -93,7 +103,7 @@ def create_app(
     app.add_middleware(LastResort)
     app.add_middleware(SecurityHeaders)
     routes = (jobs, service, callbacks, dials, twilio_status, telnyx_events, livekit_webhook)
-    for module in (*routes, suppressions, workspace, webhooks):
+    for module in (*routes, forecast, suppressions, workspace, webhooks):
         app.include_router(module.router)
     app.include_router(
         events_stream.event_stream_router(workspace_id, max_streams_per_key=max_streams_per_key)

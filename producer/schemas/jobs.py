@@ -78,6 +78,18 @@ class DayIn(StrictIn):
     dayOfWeek: StrictInt = Field(ge=0, le=6)  # noqa: N815
     timeSlots: list[TimeSlotIn] = Field(max_length=48)  # noqa: N815
 
+    @field_validator("dayOfWeek", mode="before")
+    @classmethod
+    def _day_in_week(cls, value: object) -> object:
+        # Before the bounds of the field, so that the message says how days are numbered
+        # (issue 18: "Input should be less than or equal to 6" did not).
+        if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= 6:
+            raise v.fail(
+                "day_of_week",
+                f"must be 0 = Sunday, 1 = Monday … 6 = Saturday, got {value}",
+            )
+        return value
+
     @model_validator(mode="after")
     def _no_overlap(self) -> DayIn:
         ordered = sorted(enumerate(self.timeSlots), key=lambda item: item[1].minutes)
@@ -145,7 +157,7 @@ class RetryIn(StrictIn):
 
 
 class VoicemailIn(StrictIn):
-    """What to do when an answering machine picks up (SPEC §8.5): turns on the carrier's
+    """What to do when an answering machine picks up: turns on the carrier's
     detection (Twilio ``MachineDetection``). ``hangup``: a machine ends the dial as
     ``voicemail``; ``retry``: the same, and the row is tried again (the job's ``retry``
     must name ``voicemail``); ``leave_message``: detection waits for the greeting's end

@@ -42,7 +42,7 @@ class JobCounts(BaseModel):
 
 
 class Job(BaseModel):
-    """The job object of SPEC §4.2: its running configuration, counters and window."""
+    """A job: its running configuration, counters and window."""
 
     id: str
     name: str
@@ -91,7 +91,7 @@ class QueueEntry(BaseModel):
 
 
 class Dial(BaseModel):
-    """One dial attempt (SPEC §4.7)."""
+    """One dial attempt of a job."""
 
     dialId: str
     jobId: str | None
@@ -105,7 +105,7 @@ class Dial(BaseModel):
 
 
 class DialDetail(BaseModel):
-    """One dial with what its agent needs (``GET /api/dials/{dialId}``, SPEC §8.1)."""
+    """One dial with what its agent needs when its call is answered."""
 
     dialId: str
     jobId: str
@@ -199,7 +199,7 @@ class CallerNumber(BaseModel):
 
 
 class Workspace(BaseModel):
-    """The caller's workspace: name, dial limit, numbers and settings (SPEC §7)."""
+    """The caller's workspace: name, dial limit, numbers and settings."""
 
     id: str
     name: str

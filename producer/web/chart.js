@@ -1,7 +1,9 @@
 // A small line chart in inline SVG: calls in progress and calls finished over time,
 // rebuilt from the job's dial.started / dial.finished events and anchored to the
 // job's current counters (walking back from "now": before a finish there was one
-// call more in progress and one finished less; before a start, one call less).
+// call more in progress and one finished less; before a start, one call less). The cap
+// is drawn as it was at each instant: walking back past a job.config_applied, the cap
+// becomes the one it replaced (previousMaxConcurrentDials).
 
 const SVG = "http://www.w3.org/2000/svg";
 const BUCKETS = 120;
@@ -18,11 +20,18 @@ export class Timeline {
   constructor(fromMs) {
     this.fromMs = fromMs;
     this.marks = []; // [atMs, +1 start | -1 finish], trimmed to the last 20,000
+    this.caps = []; // [atMs, cap before, cap after] of each job.config_applied
   }
 
   add(event) {
     const at = Date.parse(event.at);
     if (Number.isNaN(at) || at < this.fromMs) return;
+    if (event.type === "job.config_applied") {
+      const after = event.config && event.config.maxConcurrentDials;
+      const before = event.previousMaxConcurrentDials;
+      if (after && before && after !== before) this.caps.push([at, before, after]);
+      return;
+    }
     if (event.type === "dial.started") this.marks.push([at, 1]);
     else if (event.type === "dial.finished") this.marks.push([at, -1]);
     else return;
@@ -32,15 +41,17 @@ export class Timeline {
     }
   }
 
-  /** Points [{at, inProgress, finished}] from the window start to `nowMs`. */
-  series(nowMs, inProgressNow, finishedNow) {
+  /** Points [{at, inProgress, finished, cap}] from the window start to `nowMs`. */
+  series(nowMs, inProgressNow, finishedNow, capNow = 0) {
     const start = this.fromMs;
     const span = Math.max(nowMs - start, 1000);
     const step = span / BUCKETS;
     const points = [];
     let inProgress = inProgressNow;
     let finished = finishedNow;
+    let cap = capNow;
     let i = this.marks.length - 1;
+    let c = this.caps.length - 1;
     for (let b = BUCKETS; b >= 0; b -= 1) {
       const at = start + b * step;
       while (i >= 0 && this.marks[i][0] > at) {
@@ -48,7 +59,12 @@ export class Timeline {
         else { inProgress += 1; finished -= 1; }
         i -= 1;
       }
-      points.push({ at, inProgress: Math.max(inProgress, 0), finished: Math.max(finished, 0) });
+      while (c >= 0 && this.caps[c][0] > at) {
+        cap = this.caps[c][1];
+        c -= 1;
+      }
+      points.push({ at, inProgress: Math.max(inProgress, 0), finished: Math.max(finished, 0),
+        cap });
     }
     return points.reverse();
   }
@@ -66,7 +82,7 @@ const clock = (ms, seconds) => new Date(ms).toLocaleTimeString([],
 /** Draw the chart into `figure` (replacing what was there). */
 export function drawChart(figure, points, cap) {
   const w = 640, h = 220, left = 44, right = 44, top = 12, bottom = 28;
-  const maxIn = Math.max(cap || 1, ...points.map((p) => p.inProgress), 1);
+  const maxIn = Math.max(cap || 1, ...points.map((p) => Math.max(p.inProgress, p.cap || 0)), 1);
   const maxDone = Math.max(...points.map((p) => p.finished), 1);
   const t0 = points[0].at, t1 = points[points.length - 1].at;
   const x = (t) => left + ((t - t0) / Math.max(t1 - t0, 1)) * (w - left - right);
@@ -83,8 +99,14 @@ export function drawChart(figure, points, cap) {
   svg.append(el("line", { ...axis, x1: left, x2: left, y1: top, y2: h - bottom }));
   svg.append(el("line", { ...axis, x1: w - right, x2: w - right, y1: top, y2: h - bottom }));
   if (cap) {
-    svg.append(el("line", { class: "cap", x1: left, x2: w - right, y1: yIn(cap), y2: yIn(cap) }));
-    svg.append(el("text", { x: left + 4, y: yIn(cap) - 4, class: "label" }, `cap ${cap}`));
+    // A step line: each bucket's cap held until the next bucket.
+    const steps = points.map((p, i) => {
+      const y = yIn(p.cap || cap).toFixed(1);
+      return i ? `H${x(p.at).toFixed(1)} V${y}` : `M${x(p.at).toFixed(1)},${y}`;
+    }).join(" ");
+    svg.append(el("path", { class: "cap", d: steps, "data-caps": [...new Set(points.map(
+      (p) => p.cap || cap))].join(",") }));
+    svg.append(el("text", { x: w - right - 4, y: yIn(cap) - 4, class: "label end" }, `cap ${cap}`));
   }
   svg.append(el("text", { x: left - 6, y: top + 10, class: "label end" }, String(maxIn)));
   svg.append(el("text", { x: left - 6, y: h - bottom, class: "label end" }, "0"));

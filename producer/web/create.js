@@ -5,7 +5,7 @@
 import { ApiError, api, jobsPath } from "./api.js";
 import { describeProblem, rowsFromCsv } from "./csv.js";
 import { announce, h } from "./dom.js";
-import { scheduleEditor } from "./schedule.js";
+import { businessHours, scheduleEditor } from "./schedule.js";
 
 /** A labelled field; `hint` is text, or an element with the id `${id}-hint`. */
 function field(id, label, input, hint) {
@@ -26,7 +26,7 @@ export async function showCreate(root, navigate) {
   const preview = h("div", { class: "preview", "aria-live": "polite" });
   const problems = h("div", { id: "create-problems", class: "problems", tabindex: -1 });
   const submit = h("button", { type: "submit", class: "primary" }, "Create job");
-  const schedule = scheduleEditor(null, "new-schedule");
+  const schedule = scheduleEditor(businessHours(), "new-schedule");
 
   const poolHint = h("p", { class: "hint", id: "new-pool-hint" },
     "The ids (pn_…) printed by `batchdial workspace create`.");

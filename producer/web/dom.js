@@ -37,14 +37,33 @@ export function announce(text) {
   }, 6000);
 }
 
-const dateTime = new Intl.DateTimeFormat(undefined, {
+const DATE_TIME = {
   weekday: "short", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-});
+};
+const dateTime = new Intl.DateTimeFormat(undefined, { ...DATE_TIME, timeZoneName: "short" });
 
-/** "Mon, Nov 30, 09:00" in the browser's time zone; "—" for nothing. */
+/** The browser's own IANA time zone. */
+export const VIEWER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+/** "Mon, Nov 30, 09:00 UTC" in the browser's time zone, the zone named; "—" for nothing. */
 export function when(iso) {
   if (!iso) return "—";
   return dateTime.format(new Date(iso));
+}
+
+/** An instant in the job's zone, then in the viewer's when that differs:
+ * "Mon, Dec 7, 09:00 EST (Mon, Dec 7, 14:00 UTC your time)". */
+export function whenIn(iso, zone) {
+  if (!iso) return "—";
+  if (!zone || zone === VIEWER_ZONE) return when(iso);
+  let there;
+  try {
+    there = new Intl.DateTimeFormat(undefined, { ...DATE_TIME, timeZone: zone,
+      timeZoneName: "short" }).format(new Date(iso));
+  } catch {
+    return when(iso); // a zone this browser does not know
+  }
+  return `${there} (${when(iso)} your time)`;
 }
 
 const clockTime = new Intl.DateTimeFormat(undefined, {
@@ -77,26 +96,33 @@ export function relative(iso, nowMs = Date.now()) {
   return diff >= 0 ? `in ${text}` : `${text} ago`;
 }
 
-/** The window of a job as one phrase: "open now · closes Mon 17:00 (in 3 h)". */
-export function windowText(window) {
+/** The window of a job as one phrase: "open now · closes Mon 17:00 EST (in 3 h)"; times
+ * in the job's zone (and the viewer's). A finished job's window is nobody's concern. */
+export function windowText(window, job = {}) {
+  if (TERMINAL.has(job.status)) {
+    return job.status === "COMPLETE" ? "— (the job is complete)" : "— (the job was cancelled)";
+  }
   if (!window) return "—";
   if (window.alwaysOpen) return "open at any time";
+  const zone = job.schedule && !job.disableSchedule ? job.schedule.timezone : null;
   if (window.openNow) {
     return window.nextCloseAt
-      ? `open now · closes ${when(window.nextCloseAt)} (${relative(window.nextCloseAt)})`
+      ? `open now · closes ${whenIn(window.nextCloseAt, zone)} (${relative(window.nextCloseAt)})`
       : "open now";
   }
   return window.nextOpenAt
-    ? `closed · opens ${when(window.nextOpenAt)} (${relative(window.nextOpenAt)})`
+    ? `closed · opens ${whenIn(window.nextOpenAt, zone)} (${relative(window.nextOpenAt)})`
     : "closed · never opens (the schedule has no slot)";
 }
 
 /** "completed 12 · no-answer 3": rows by final outcome (counts.outcomes; a retried row
  * counts once), else finished dials by status (counts.byStatus). */
-export function outcomes(counts) {
+export function outcomes(counts, status) {
   const entries = Object.entries(counts.outcomes || counts.byStatus || {})
     .sort((a, b) => b[1] - a[1]);
-  return entries.length ? entries.map(([k, v]) => `${k} ${v}`).join(" · ") : "none yet";
+  if (entries.length) return entries.map(([k, v]) => `${k} ${v}`).join(" · ");
+  if (status === "CANCELLED") return "none (cancelled before any call ended)";
+  return status === "COMPLETE" ? "none" : "none yet";
 }
 
 export function statusBadge(status) {

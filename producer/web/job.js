@@ -4,7 +4,7 @@
 import { ApiError, api, followEvents, jobsPath } from "./api.js";
 import { Timeline, drawChart } from "./chart.js";
 import {
-  TERMINAL, announce, h, moment, outcomes, statusBadge, timeEl, windowText,
+  TERMINAL, announce, h, moment, outcomes, statusBadge, timeEl, whenIn, windowText,
 } from "./dom.js";
 import { scheduleEditor } from "./schedule.js";
 
@@ -29,6 +29,22 @@ function pendingText(pending, job) {
     if (k === "schedule") return `schedule ${v ? scheduleText({ schedule: v }) : "removed"}`;
     return `${k} ${Array.isArray(v) ? v.join(", ") : JSON.stringify(v)}`;
   }).join("; ");
+}
+
+/** "Tue, Dec 8, 10:40 EST (…) · 2.7 h of dialing over 2 days · calls 60 s (default)". */
+function forecastText(forecast, job) {
+  if (!forecast) return "—";
+  if (!forecast.finishAt) {
+    return forecast.reason === "no_capacity" ? "never: no call can run (cap or limits are 0)"
+      : "never: the window does not open within a year";
+  }
+  const zone = job.schedule && !job.disableSchedule ? job.schedule.timezone : null;
+  const days = forecast.days.length;
+  const hours = forecast.days.reduce((sum, d) => sum + d.dialingHours, 0);
+  const assumes = forecast.assumes ? ` (if ${forecast.assumes})` : "";
+  return `${whenIn(forecast.finishAt, zone)}${assumes} · ${hours.toFixed(1)} h of dialing ` +
+    `over ${days} day${days === 1 ? "" : "s"} · calls ${forecast.meanCallSeconds} s ` +
+    `(${forecast.meanCallSecondsSource})`;
 }
 
 function dl(pairs) {
@@ -75,6 +91,8 @@ export function showJob(root, id) {
   let soon = null;
   let timeline = null;
   let lastStatus = null;
+  let forecast = null;
+  let forecastAt = 0;
 
   const title = h("h1", { tabindex: -1 }, "Loading job…");
   const badge = h("span");
@@ -251,12 +269,15 @@ export function showJob(root, id) {
       ["Queued", h("span", { "data-count": "queued" }, String(c.queued))],
       ["Held (retry or daily cap)", String(c.held ?? 0)],
       ["Cancelled", String(c.cancelled)],
-      ["Outcomes", outcomes(c)],
-      ["Window", windowText(job.window)],
+      ["Outcomes", outcomes(c, job.status)],
+      ["Window", windowText(job.window, job)],
+      ...(TERMINAL.has(job.status) ? []
+        : [["Expected to finish", h("span", { "data-forecast": "" }, forecastText(forecast, job))]]),
     ]));
     if (timeline) {
       const end = Date.parse(job.completedAt || job.cancelledAt || "") || Date.now();
-      drawChart(chart, timeline.series(end, c.inProgress, dialsDone), job.maxConcurrentDials);
+      drawChart(chart, timeline.series(end, c.inProgress, dialsDone, job.maxConcurrentDials),
+        job.maxConcurrentDials);
     }
     config.replaceChildren(dl([
       ["Job id", job.id],
@@ -337,6 +358,12 @@ export function showJob(root, id) {
       ]);
       if (stop.signal.aborted) return;
       job = fresh;
+      // The forecast reads the job's recent dials: every 10 s is often enough.
+      if (!TERMINAL.has(job.status) && Date.now() - forecastAt > 10_000) {
+        forecastAt = Date.now();
+        forecast = await api(`${jobsPath(id)}/forecast`).catch(() => null);
+        if (stop.signal.aborted) return;
+      }
       render();
       renderQueue(q);
       renderDials(d);

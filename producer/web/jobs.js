@@ -20,9 +20,9 @@ function jobRow(job) {
     h("td", { "data-label": "Status" }, statusBadge(job.status)),
     h("td", { "data-label": "Created" }, timeEl(job.createdAt)),
     h("td", { "data-label": "Progress" }, progress(job)),
-    h("td", { "data-label": "Outcomes" }, outcomes(job.counts)),
+    h("td", { "data-label": "Outcomes" }, outcomes(job.counts, job.status)),
     h("td", { "data-label": "Cap" }, String(job.maxConcurrentDials)),
-    h("td", { "data-label": "Window" }, windowText(job.window)));
+    h("td", { "data-label": "Window" }, windowText(job.window, job)));
 }
 
 /** Render the jobs list into `root`; returns a function that stops its refreshing. */

@@ -5,6 +5,17 @@ import { h } from "./dom.js";
 
 export const DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 
+/** Monday to Friday, 09:00-17:00, in `zone` (default: the browser's): what a new job
+ * proposes, so that nobody dials at night by leaving a box as it came. */
+export function businessHours(zone = Intl.DateTimeFormat().resolvedOptions().timeZone) {
+  return {
+    days: [1, 2, 3, 4, 5].map((d) => ({
+      dayOfWeek: d, timeSlots: [{ startTime: "09:00", endTime: "17:00" }],
+    })),
+    timezone: zone,
+  };
+}
+
 function slotsText(day) {
   return (day ? day.timeSlots : []).map((s) => `${s.startTime}-${s.endTime}`).join(", ");
 }

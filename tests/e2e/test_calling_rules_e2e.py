@@ -172,7 +172,8 @@ def test_busy_rows_are_retried_after_their_backoff(
     for row_dials in by_row.values():
         row_dials.sort(key=lambda d: d["attempt"])
         for before, after in pairwise(row_dials):
-            retry_at = scheduled[before["dialId"]]["retryAt"]
+            retry_iso = scheduled[before["dialId"]]["retryAt"]
+            retry_at = datetime.fromisoformat(retry_iso).timestamp() * 1000
             began = datetime.fromisoformat(started[after["dialId"]]["at"]).timestamp() * 1000
             assert began >= retry_at
             wait = {1: 1000, 2: 2000}[before["attempt"]]

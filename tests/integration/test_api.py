@@ -171,6 +171,7 @@ def test_another_workspaces_job_is_404_on_every_route(
         ("GET", f"{base}/queue", None),
         ("GET", f"{base}/dials", None),
         ("GET", f"{base}/events", None),
+        ("GET", f"{base}/forecast", None),
     ]
     routes_with_id = {
         (method.upper(), path)

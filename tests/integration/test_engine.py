@@ -109,8 +109,10 @@ def test_nothing_is_dialed_while_the_window_is_closed(rig: Rig) -> None:
     )
     closed = next(e for e in rig.events(ws, job) if e["type"] == "job.window_closed")
     wake = rig.client.zscore(f"{rig.namespace}:wakeups", job_member(ws["workspaceId"], job))
-    assert wake == closed["nextOpenAt"]
-    opens = datetime.fromtimestamp(closed["nextOpenAt"] / 1000, UTC)
+    # ISO 8601 UTC, as every time of the API (issue 18: it was epoch ms).
+    opens = datetime.fromisoformat(closed["nextOpenAt"])
+    assert closed["nextOpenAt"].endswith("Z")
+    assert wake == opens.timestamp() * 1000
     assert (opens.hour, opens.minute) == (9, 0)
     assert opens > datetime.now(UTC)
     assert dialer.requests == []

@@ -100,7 +100,7 @@ if per_day then
     unrelease()
     hold(index, due, 'frequencyCap')
     emit({type = 'row.frequency_capped', jobId = job_id, rowId = row_id,
-      toNumber = to_number, callsInLastDay = calls, retryAt = due}, '')
+      toNumber = to_number, callsInLastDay = calls, retryAt = iso_ms(due)}, '')
     wake(member, now)
     return {'capped'}
   end

@@ -62,7 +62,7 @@ if not is_open then
     redis.call('HSET', K_JOB, 'window', 'closed', 'windowUntil', 0)
     redis.call('HDEL', K_JOB, 'openedAt')
     local extra = ''
-    if change > 0 then extra = '{"nextOpenAt":' .. string.format('%d', change) .. '}' end
+    if change > 0 then extra = '{"nextOpenAt":"' .. iso_ms(change) .. '"}' end
     emit({type = 'job.window_closed', jobId = job_id}, extra)
   end
   if change > 0 then
@@ -83,7 +83,7 @@ if job[3] ~= 'open' then
   if not opened or opened > now then opened = now end
   redis.call('HSET', K_JOB, 'openedAt', string.format('%d', opened))
   local extra = ''
-  if change > 0 then extra = '{"closesAt":' .. string.format('%d', change) .. '}' end
+  if change > 0 then extra = '{"closesAt":"' .. iso_ms(change) .. '"}' end
   emit({type = 'job.window_opened', jobId = job_id}, extra)
 end
 redis.call('HSET', K_JOB, 'window', 'open', 'windowUntil', string.format('%d', until_ms))

@@ -81,7 +81,7 @@ if retrying then
   hold(d[2], due, 'retryBackoff')
   redis.call('HINCRBY', K_STATS, 'queued', 1)
   emit({type = 'row.retry_scheduled', jobId = job_id, rowId = d[4], dialId = dial_id,
-    status = status, attempt = attempt + 1, retryAt = due}, '')
+    status = status, attempt = attempt + 1, retryAt = iso_ms(due)}, '')
   wake(member, due)
 else
   redis.call('HINCRBY', K_JOB, 'finished', 1)

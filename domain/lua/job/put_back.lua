@@ -44,7 +44,7 @@ else
   redis.call('HINCRBY', K_STATS, 'queued', 1)
 end
 emit({type = 'dial.withdrawn', jobId = job_id, dialId = dial_id, rowId = d[3], from = current,
-  reason = ARGV[6], retryAt = due, row = outcome}, ARGV[7])
+  reason = ARGV[6], retryAt = iso_ms(due), row = outcome}, ARGV[7])
 local waiting = redis.call('SPOP', K_WAITING, 20)
 for _, other in ipairs(waiting) do wake(other, now) end
 if outcome == 'cancelled' then complete_if_done(job_id, member, now) end

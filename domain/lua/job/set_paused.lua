@@ -35,10 +35,11 @@ emit({type = kind, jobId = job_id, from = before, to = after}, '')
 if after == 'PAUSED' then
   local pending = redis.call('HGET', K_JOB, 'pending')
   if pending then
+    local previous = cap_of(redis.call('HGET', K_JOB, 'config'))
     redis.call('HSET', K_JOB, 'config', pending)
     redis.call('HDEL', K_JOB, 'pending')
     redis.call('HINCRBY', K_JOB, 'ver', 1)
-    emit({type = 'job.config_applied', jobId = job_id}, '{"config":' .. pending .. '}')
+    emit({type = 'job.config_applied', jobId = job_id}, applied_extra(pending, previous))
   end
 elseif complete_if_done(job_id, ARGV[3], now) then
   after = 'COMPLETE'

@@ -24,8 +24,9 @@ if staged then
   emit({type = 'job.updated', jobId = ARGV[5], staged = true}, ARGV[4])
   return {'staged', status}
 end
+local previous = cap_of(redis.call('HGET', K_JOB, 'config'))
 redis.call('HINCRBY', K_JOB, 'ver', 1)
 redis.call('HSET', K_JOB, 'config', ARGV[3])
 emit({type = 'job.updated', jobId = ARGV[5], staged = false}, ARGV[4])
-emit({type = 'job.config_applied', jobId = ARGV[5]}, '{"config":' .. ARGV[3] .. '}')
+emit({type = 'job.config_applied', jobId = ARGV[5]}, applied_extra(ARGV[3], previous))
 return {'applied', status}

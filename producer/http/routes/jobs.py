@@ -30,7 +30,7 @@ router = APIRouter(tags=["jobs"])
     responses=errors(400, 401, 413, 422),
 )
 async def create_job(ws: Ws, producer: Prod, body: Body) -> JSONResponse:
-    """Create a job (state INIT) from the body of SPEC §4.1."""
+    """Create a job (state INIT): rows to call, the agent, the cap, the pool, a schedule."""
     job = await run_in_threadpool(producer.create_job, ws, body)
     return JSONResponse(job, status_code=201)
 

@@ -1,0 +1,75 @@
+"""Rows of a job from a CSV file, as ``batchdial jobs create --csv`` reads them.
+
+The columns are those of the API's CSV append: ``toNumber`` (required), optional
+``externalId`` and ``timezone`` (left out of a row when empty), and every other column
+an input of the agent (its header the input's name, its cell the value, kept as written).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+#: Columns that are row fields, not inputs (matched without regard to case).
+ROW_FIELDS = ("toNumber", "externalId", "timezone")
+
+_ROW_PATH = re.compile(r"^rows\[(\d+)\]")
+
+
+class CsvError(ValueError):
+    """Raised when a CSV file cannot become rows; the message names the line."""
+
+
+def read_rows(text: str, source: str = "the CSV") -> list[dict[str, Any]]:
+    """The rows of CSV ``text`` (header line first); ``source`` names it in errors."""
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise CsvError(f"{source} is empty: its first line names the columns") from None
+    names = [h.strip() for h in header]
+    canonical = {f.lower(): f for f in ROW_FIELDS}
+    columns = [canonical.get(n.lower(), n) for n in names]
+    if "toNumber" not in columns:
+        raise CsvError(
+            f"{source} has no toNumber column (its columns: {', '.join(names) or 'none'}); "
+            "name the column of the numbers to call toNumber"
+        )
+    if len(set(columns)) != len(columns):
+        raise CsvError(f"{source} names a column twice: {', '.join(names)}")
+    rows: list[dict[str, Any]] = []
+    for line_no, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(columns):
+            raise CsvError(
+                f"{source} line {line_no}: {len(cells)} cells where the header has {len(columns)}"
+            )
+        row: dict[str, Any] = {"inputs": {}}
+        for column, cell in zip(columns, cells, strict=True):
+            if column == "toNumber":
+                row["toNumber"] = cell.strip()
+            elif column in ROW_FIELDS:
+                if cell.strip():
+                    row[column] = cell.strip()
+            else:
+                row["inputs"][column] = cell
+        row["_line"] = line_no
+        rows.append(row)
+    return rows
+
+
+def strip_lines(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[int]]:
+    """The rows without their line numbers, and the line number of each."""
+    lines = [int(r.pop("_line")) for r in rows]
+    return rows, lines
+
+
+def with_line(path: str, lines: list[int], source: str) -> str:
+    """``rows[3].toNumber`` → ``rows[3].toNumber (leads.csv line 5)``."""
+    match = _ROW_PATH.match(path)
+    if match and int(match.group(1)) < len(lines):
+        return f"{path} ({source} line {lines[int(match.group(1))]})"
+    return path
