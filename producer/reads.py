@@ -70,6 +70,7 @@ def job_view(
         "recipientHours": config.get("recipientHours"),
         "retry": config.get("retry"),
         "voicemail": config.get("voicemail"),
+        "preDialWebhook": config.get("preDialWebhook"),
         # Not in SPEC §4.2: for the page's "window open now / next opens or closes".
         "window": window_view(config),
     }
@@ -105,8 +106,9 @@ class JobReads:
         self._r = client
         self._k = keys
 
-    def get(self, ws_id: str, job_id: str) -> dict[str, Any]:
-        """The job object of SPEC §4.2."""
+    def get(self, ws_id: str, job_id: str, *, with_secret: bool = False) -> dict[str, Any]:
+        """The job object of SPEC §4.2 (``with_secret``: and its ``preDialSecret``, the
+        answer of the commands that set a pre-dial hook)."""
         k = self._k
 
         def reads(pipe: Pipeline) -> None:
@@ -120,7 +122,10 @@ class JobReads:
         record, waiting, released, dialing, held = snapshot(self._r, reads)
         if not record:
             raise NotFound(f"no batch dial job {job_id}")
-        return job_view(record, waiting, released, dialing, held)
+        view = job_view(record, waiting, released, dialing, held)
+        if with_secret and "predialSecret" in record:
+            view["preDialSecret"] = record["predialSecret"]
+        return view
 
     def _require(self, ws_id: str, job_id: str) -> None:
         if not self._r.exists(self._k.job(ws_id, job_id)):

@@ -26,14 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 import httpx
 import redis
@@ -43,7 +41,7 @@ from domain.keys import Keys
 from domain.metrics import WEBHOOK_ATTEMPT_DURATION, WEBHOOK_DELIVERIES
 from domain.protocol import WebhookOutcome, parse_wh_free, parse_wh_record, parse_wh_take
 from domain.scripts import Scripts
-from domain.webhooks.addresses import host_problem
+from domain.webhooks.addresses import destination_problem
 from domain.webhooks.signing import headers
 from worker.dialers.loopclient import LoopClient
 from worker.engine.loop import EventLoop
@@ -250,15 +248,7 @@ class WebhookDelivery:
     async def _destination_problem(self, url: str) -> str | None:
         if self.allow_private:
             return None
-        host = urlsplit(url).hostname or ""
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, None, type=socket.SOCK_STREAM
-            )
-        except OSError as exc:
-            return f"its host {host!r} does not resolve ({exc})"
-        addresses = [str(info[4][0]) for info in infos]
-        return host_problem(host, lambda _host: addresses)
+        return await destination_problem(url)
 
     async def _post(self, a: Attempt) -> tuple[int | None, str]:
         sent = headers(a.secret, a.delivery_id, int(time.time()), a.body)
