@@ -190,14 +190,31 @@ class JobReads:
         """
         n = check_limit(limit)
         self._require(ws_id, job_id)
-        if cursor and not _is_stream_id(cursor):
-            raise InvalidInput(
-                [Problem("cursor", "is not an event id of this log (such as 1795938570743-0)")]
-            )
-        entries = self.event_entries(ws_id, job_id, cursor, n + 1)
-        page = entries[:n]
-        data = [_event_view(entry_id, fields) for entry_id, fields in page]
-        return Page(data, page[-1][0] if len(entries) > n else None)
+        _check_event_cursor(cursor)
+        return _event_page(self.event_entries(ws_id, job_id, cursor, n + 1), n)
+
+    def workspace_events(self, ws_id: str, limit: int | None, cursor: str | None) -> Page:
+        """The workspace's own log (events of no job, such as ``webhook.disabled``), in
+        order, paged as a job's log is. Redis keeps its last 10,000 or so."""
+        n = check_limit(limit)
+        _check_event_cursor(cursor)
+        start = f"({cursor}" if cursor else "-"
+        log_key = self._k.ws_key(ws_id, "K_WH_LOG")
+        return _event_page(cast(Entries, self._r.xrange(log_key, start, "+", count=n + 1)), n)
+
+
+def _check_event_cursor(cursor: str | None) -> None:
+    if cursor and not _is_stream_id(cursor):
+        raise InvalidInput(
+            [Problem("cursor", "is not an event id of this log (such as 1795938570743-0)")]
+        )
+
+
+def _event_page(entries: Entries, n: int) -> Page:
+    """A page of ``n`` events from ``n + 1`` entries (the last tells there are more)."""
+    page = entries[:n]
+    data = [_event_view(entry_id, fields) for entry_id, fields in page]
+    return Page(data, page[-1][0] if len(entries) > n else None)
 
 
 def _score_bound(cursor: str | None, unbounded: str) -> str:

@@ -117,6 +117,12 @@ class Producer:
         """The job's event log, in order."""
         return self._reads.events(ws_id, job_id, limit, cursor)
 
+    def workspace_events(
+        self, ws_id: str, limit: int | None = None, cursor: str | None = None
+    ) -> Page:
+        """The workspace's own log (``webhook.disabled``), in order."""
+        return self._reads.workspace_events(ws_id, limit, cursor)
+
     # -- the workspace: suppression list and settings ----------------------------
 
     def add_suppressions(
