@@ -10,7 +10,6 @@ later: DNS rebinding). ``BATCHDIAL_WEBHOOK_ALLOW_PRIVATE=true`` lifts it (and al
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
 from collections.abc import Callable, Sequence
@@ -117,15 +116,3 @@ def host_problem(host: str, resolver: Resolver = system_resolver) -> str | None:
                 f"(loopback, private, link-local... destinations are refused)"
             )
     return None
-
-
-async def destination_problem(url: str) -> str | None:
-    """On an event loop: why ``url``'s host is refused now (resolved again, without
-    blocking the loop: a name may point elsewhere than when it was checked), or None."""
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        return f"its host {host!r} does not resolve ({exc})"
-    addresses = [str(info[4][0]) for info in infos]
-    return host_problem(host, lambda _host: addresses)

@@ -24,6 +24,7 @@ import math
 import time
 from dataclasses import dataclass
 from typing import Any, Literal, cast, get_args
+from urllib.parse import urlsplit
 
 import httpx
 import redis
@@ -33,10 +34,10 @@ from domain.keys import Keys, dial_member, job_member
 from domain.protocol import PreDialOutcome, parse_predial
 from domain.scripts import Scripts
 from domain.time.timefmt import iso_ms
-from domain.webhooks.addresses import destination_problem
 from domain.webhooks.signing import headers
 from worker.dialers.base import DialRequest
 from worker.dialers.loopclient import LoopClient
+from worker.webhooks.pinning import PIN, checked_address, pinned_transport
 
 Action = Literal["dial", "skip", "defer"]
 ACTIONS: tuple[str, ...] = get_args(Action)
@@ -155,7 +156,7 @@ class PreDial:
         self.allow_private = allow_private
         self._scripts = Scripts(client, "engine")
         # The timeout given per request is the hook's; this one is only the client's default.
-        self._http = LoopClient(10.0, http)
+        self._http = LoopClient(10.0, http, transport=pinned_transport)
 
     async def ask(self, hook: PreDialHook, request: DialRequest) -> Verdict:
         """On the event loop: the hook's verdict on ``request``, within its timeout."""
@@ -169,10 +170,11 @@ class PreDial:
             return fallback(hook, f"{type(exc).__name__}: {exc}")
 
     async def _ask(self, hook: PreDialHook, request: DialRequest, timeout_s: float) -> Verdict:
-        if not self.allow_private:
-            problem = await destination_problem(hook.url)
-            if problem is not None:
+        if not self.allow_private:  # resolved once: the connection goes there
+            problem, address = await checked_address(hook.url)
+            if problem:
                 return fallback(hook, f"destination refused: {problem}")
+            PIN.set((urlsplit(hook.url).hostname or "", address))  # this task's only
         now_ms = int(time.time() * 1000)
         body = request_body(request, now_ms)
         sent = headers(hook.secret, f"pre_{request.dial_id}", now_ms // 1000, body)

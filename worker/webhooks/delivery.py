@@ -32,6 +32,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import httpx
 import redis
@@ -41,11 +42,11 @@ from domain.keys import Keys
 from domain.metrics import WEBHOOK_ATTEMPT_DURATION, WEBHOOK_DELIVERIES
 from domain.protocol import WebhookOutcome, parse_wh_free, parse_wh_record, parse_wh_take
 from domain.scripts import Scripts
-from domain.webhooks.addresses import destination_problem
 from domain.webhooks.signing import headers
 from worker.dialers.loopclient import LoopClient
 from worker.engine.loop import EventLoop
 from worker.webhooks.fanout import Fanout
+from worker.webhooks.pinning import PIN, checked_address, pinned_transport
 
 log = structlog.get_logger(__name__)
 
@@ -113,7 +114,7 @@ class WebhookDelivery:
         self.fanout = Fanout(client, keys)
         self._scripts = Scripts(client, "engine")
         # httpx follows no redirect unless asked: a 3xx is an answer, not delivered.
-        self._http = LoopClient(self.timing.timeout_s, http)
+        self._http = LoopClient(self.timing.timeout_s, http, transport=pinned_transport)
         self._locks: dict[str, asyncio.Lock] = {}
         self._in_flight: set[str] = set()
         #: (workspace, endpoint) -> attempts of this process not yet recorded.
@@ -222,10 +223,14 @@ class WebhookDelivery:
         try:
             async with lock:
                 status, error, started = None, "", time.monotonic()
-                problem = await self._destination_problem(a.url)
-                if problem is not None:
+                problem, address = "", ""
+                if not self.allow_private:  # resolved once: the connection goes there
+                    problem, address = await checked_address(a.url)
+                if problem:
                     error = f"destination refused: {problem}"
                 else:
+                    if address:
+                        PIN.set((urlsplit(a.url).hostname or "", address))  # this task's
                     status, error = await self._post(a)
                 latency_ms = int((time.monotonic() - started) * 1000)
                 ok = status is not None and 200 <= status < 300
@@ -244,11 +249,6 @@ class WebhookDelivery:
             except Exception:  # stopping: the endpoint's hold lapses by itself
                 with self._guard:
                     self._in_flight.discard(a.delivery_id)
-
-    async def _destination_problem(self, url: str) -> str | None:
-        if self.allow_private:
-            return None
-        return await destination_problem(url)
 
     async def _post(self, a: Attempt) -> tuple[int | None, str]:
         sent = headers(a.secret, a.delivery_id, int(time.time()), a.body)
