@@ -56,6 +56,19 @@ ENDPOINTS_PER_TAKE = 200
 PER_ENDPOINT_TAKE = 100
 
 
+#: The most of an answer's body read (to keep its connection); a longer one is dropped.
+MAX_ANSWER_BYTES = 65_536
+
+
+async def _drain(answer: httpx.Response) -> None:
+    """Read up to :data:`MAX_ANSWER_BYTES` of the answer's body (and drop it)."""
+    read = 0
+    async for chunk in answer.aiter_raw():
+        read += len(chunk)
+        if read > MAX_ANSWER_BYTES:
+            return
+
+
 def endpoint_of(delivery_id: str) -> str:
     """The endpoint id inside a delivery id (``msg_<event>_<endpoint id>``)."""
     return delivery_id.partition("_")[2].partition("_")[2]
@@ -252,17 +265,27 @@ class WebhookDelivery:
 
     async def _post(self, a: Attempt) -> tuple[int | None, str]:
         sent = headers(a.secret, a.delivery_id, int(time.time()), a.body)
+        code: int | None = None
         try:
-            # The answer's body is not read: only its status counts.
-            async with self._http.get().stream(
-                "POST", a.url, content=a.body.encode(), headers=sent, timeout=self.timing.timeout_s
-            ) as answer:
+            async with (
+                asyncio.timeout(self.timing.timeout_s),
+                self._http.get().stream(
+                    "POST", a.url, content=a.body.encode(), headers=sent
+                ) as answer,
+            ):
                 code = answer.status_code
-                return code, "" if 200 <= code < 300 else f"HTTP {code}"
-        except httpx.TimeoutException:
-            return None, f"no answer within {self.timing.timeout_s:g} s"
+                # Only the status counts; the little an answer says is read all the
+                # same, so that its connection is kept for the next attempt (one left
+                # unread is closed: a new connection, and TLS handshake, per attempt).
+                await _drain(answer)
+        except TimeoutError:
+            if code is None:
+                return None, f"no answer within {self.timing.timeout_s:g} s"
         except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:300]
+            if code is None:
+                return None, f"{type(exc).__name__}: {exc}"[:300]
+        assert code is not None
+        return code, "" if 200 <= code < 300 else f"HTTP {code}"
 
     def record(  # noqa: PLR0917 -- one attempt's answer, as the script takes it
         self,
