@@ -278,7 +278,7 @@ class WebhookDelivery:
                 # same, so that its connection is kept for the next attempt (one left
                 # unread is closed: a new connection, and TLS handshake, per attempt).
                 await _drain(answer)
-        except TimeoutError:
+        except (TimeoutError, httpx.TimeoutException):
             if code is None:
                 return None, f"no answer within {self.timing.timeout_s:g} s"
         except httpx.HTTPError as exc:
