@@ -161,15 +161,19 @@ class PreDial:
     async def ask(self, hook: PreDialHook, request: DialRequest) -> Verdict:
         """On the event loop: the hook's verdict on ``request``, within its timeout."""
         timeout_s = hook.timeout_ms / 1000
+        # Made before the clock starts: the first use of a process builds its pools.
+        client = self._http.get()
         try:
             async with asyncio.timeout(timeout_s):
-                return await self._ask(hook, request, timeout_s)
+                return await self._ask(client, hook, request, timeout_s)
         except TimeoutError:
             return fallback(hook, f"no answer within {hook.timeout_ms} ms")
         except httpx.HTTPError as exc:
             return fallback(hook, f"{type(exc).__name__}: {exc}")
 
-    async def _ask(self, hook: PreDialHook, request: DialRequest, timeout_s: float) -> Verdict:
+    async def _ask(
+        self, client: httpx.AsyncClient, hook: PreDialHook, request: DialRequest, timeout_s: float
+    ) -> Verdict:
         if not self.allow_private:  # resolved once: the connection goes there
             problem, address = await checked_address(hook.url)
             if problem:
@@ -178,7 +182,7 @@ class PreDial:
         now_ms = int(time.time() * 1000)
         body = request_body(request, now_ms)
         sent = headers(hook.secret, f"pre_{request.dial_id}", now_ms // 1000, body)
-        async with self._http.get().stream(
+        async with client.stream(
             "POST", hook.url, content=body.encode(), headers=sent, timeout=timeout_s
         ) as answer:
             raw = b""
