@@ -13,9 +13,9 @@ endpoints subscribed to ``*`` (target: at most 15 % slower).
   endpoints taking every event (delivered by the same workers while they dial).
   dials/s as bench 2 measures it; the figure is the median of the per-run ratios.
 
-The receiver is a separate process (``python -m bench.webhooks serve``): an asyncio
-HTTP/1.1 server that answers 204 and counts, so that it takes nothing from the GIL of
-this process or the workers'.
+The receiver is a separate process (:mod:`bench.webhook_receiver`): an asyncio HTTP/1.1
+server that answers 204 and counts, so that it takes nothing from the GIL of this
+process or the workers'.
 
 Reproduce: ``.venv/bin/python -m bench --only webhooks``
 """
@@ -24,18 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 
 from bench.common import THREADS, BenchError, Ctx, Figure, Section, median, runs_text, wait_until
 from bench.procs import batchdial_worker
 from bench.scratch import Scratch, scratch
+from bench.webhook_receiver import receiver
 from producer.service import Producer
 
 OUTBOX_TARGET = 0.85
@@ -43,59 +40,6 @@ ENDPOINTS = 10
 CAP = 100
 #: What the workers need to send to the loopback receiver.
 LOOPBACK_ENV = {"BATCHDIAL_WEBHOOK_ALLOW_PRIVATE": "true"}
-
-
-# -- the receiver (its own process) -----------------------------------------------------
-async def _serve() -> None:
-    stats = {"n": 0, "first": 0.0, "last": 0.0}
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                if length:
-                    await reader.readexactly(length)
-                if head.startswith(b"GET /"):  # /stats, or /reset then the stats
-                    if head.startswith(b"GET /reset"):
-                        stats.update(n=0, first=0.0, last=0.0)
-                    body = json.dumps(stats).encode()
-                    writer.write(
-                        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                        b"content-length: %d\r\n\r\n%s" % (len(body), body)
-                    )
-                else:
-                    now = time.time()
-                    stats["first"] = stats["first"] or now
-                    stats["last"] = now
-                    stats["n"] += 1
-                    writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    async with server:
-        await server.serve_forever()
-
-
-@contextmanager
-def receiver() -> Iterator[str]:
-    """A receiver process; yields its base URL (``/stats`` answers what it counted)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.webhooks", "serve"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        port = int(proc.stdout.readline())
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _stats(base: str, *, reset: bool = False) -> dict[str, float]:
@@ -316,16 +260,3 @@ def _figures(ctx: Ctx, data: dict[str, list[float]], deliveries: int, rows: int)
             ),
         ),
     ]
-
-
-def _main(argv: list[str]) -> int:
-    if argv[:1] == ["serve"]:
-        asyncio.run(_serve())
-        return 0
-    from bench.suite import main  # noqa: PLC0415 -- the suite, for this benchmark alone
-
-    return main(argv, default_only="webhooks")
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main(sys.argv[1:]))
