@@ -134,6 +134,14 @@ def test_a_slow_hook_is_cut_off_at_its_timeout() -> None:
     assert verdict == Verdict("defer", "no answer within 100 ms", "onTimeout")
 
 
+def test_httpx_s_own_timeout_reads_as_no_answer() -> None:
+    def late(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    verdict = _ask(httpx.MockTransport(late))
+    assert verdict == Verdict("skip", "no answer within 500 ms", "onTimeout")
+
+
 def test_a_refused_connection_is_decided_by_on_timeout() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)

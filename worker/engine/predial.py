@@ -166,7 +166,7 @@ class PreDial:
         try:
             async with asyncio.timeout(timeout_s):
                 return await self._ask(client, hook, request, timeout_s)
-        except TimeoutError:
+        except (TimeoutError, httpx.TimeoutException):
             return fallback(hook, f"no answer within {hook.timeout_ms} ms")
         except httpx.HTTPError as exc:
             return fallback(hook, f"{type(exc).__name__}: {exc}")
