@@ -85,21 +85,24 @@ def batchdial_worker(
     threads: int = 8,
     call_s: float = 0.0,
     log_level: str = "INFO",
+    env: dict[str, str] | None = None,
 ) -> Iterator[WorkerProcs]:
     """A real ``batchdial worker --processes P --threads T`` on the scratch namespace,
     with the simulated dialer (calls of ``call_s``, all completed), metrics off.
-    Yields once every worker process consumes; stopped (TERM, then KILL) at exit."""
+    Yields once every worker process consumes; stopped (TERM, then KILL) at exit.
+    ``env``: more settings of the workers (``BATCHDIAL_…``)."""
     from tests.support.procs import env_for, running  # noqa: PLC0415 -- the process helpers
 
     metrics_dir = tmp / f"metrics-{secrets.token_hex(3)}"
     metrics_dir.mkdir()
-    env = env_for(
+    process_env = env_for(
         scratch_ns.namespace,
         scratch_ns.url,
         BATCHDIAL_SIMULATED_CALL_SECONDS=str(call_s),
         BATCHDIAL_SIMULATED_OUTCOMES="completed=1",
         BATCHDIAL_LOG_LEVEL=log_level,
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        **(env or {}),
     )
     log = tmp / f"worker-{processes}x{threads}-{call_s}-{secrets.token_hex(3)}.log"
     args = ("worker", "--processes", str(processes), "--threads", str(threads))
@@ -107,7 +110,7 @@ def batchdial_worker(
     # Brokers of workers stopped earlier in the namespace stay in the set: only new
     # members say that the processes started here are ready.
     before = set(cast(list[str], scratch_ns.client.zrange(heartbeats, 0, -1)))
-    with running(*args, env=env, log=log) as proc:
+    with running(*args, env=process_env, log=log) as proc:
         procs = WorkerProcs(proc, log, processes)
         deadline = time.monotonic() + 60
         while True:

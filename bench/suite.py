@@ -40,6 +40,7 @@ def _registry() -> dict[str, tuple[str, Callable[[Ctx], Section]]]:
         provider,
         throughput,
         utilisation,
+        webhooks,
     )
 
     return {
@@ -56,11 +57,24 @@ def _registry() -> dict[str, tuple[str, Callable[[Ctx], Section]]]:
             provider.bench_provider,
         ),
         "pacing": ("8. Pacing accuracy", pacing.bench_pacing),
+        "webhooks": (
+            "9. Webhooks: deliveries/s, the outbox's cost on dialing",
+            webhooks.bench_webhooks,
+        ),
     }
 
 
 ALIASES = {"scaleout": "throughput", "scale-out": "throughput", "window": "latency"}
-ORDER = ("utilisation", "throughput", "ingest", "memory", "latency", "provider", "pacing")
+ORDER = (
+    "utilisation",
+    "throughput",
+    "ingest",
+    "memory",
+    "latency",
+    "provider",
+    "pacing",
+    "webhooks",
+)
 
 
 def find_py_spy() -> str | None:

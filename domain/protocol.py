@@ -208,6 +208,16 @@ def parse_put_back(raw: object) -> PutBack:
     return PutBack(cast(PutBackOutcome, _word(raw, PutBackOutcome)))
 
 
+#: ``predial.lua``: the row ended ``skipped``, is ``held`` (deferred), was ``cancelled``
+#: (a deferred row of a cancelled job), or nothing was done (``ended``, ``missing``).
+PreDialOutcome = Literal["skipped", "held", "cancelled", "ended", "missing"]
+
+
+def parse_predial(raw: object) -> PreDialOutcome:
+    """``'skipped' | 'held' | 'cancelled' | 'ended' | 'missing'``"""
+    return cast(PreDialOutcome, _word(raw, PreDialOutcome))
+
+
 #: Why a held dial was not renewed: it ended elsewhere, its lease lapsed, or it ran past
 #: the longest allowed call.
 NotRenewed = Literal["ended", "lost", "overdue"]

@@ -8,12 +8,13 @@ from typing import Any
 
 def peak_concurrency(events: Iterable[dict[str, Any]]) -> int:
     """The most dials in progress at once. Exact: each dial.started / dial.finished is
-    appended in the same atomic step that takes / frees the dial's slots."""
+    appended in the same atomic step that takes / frees the dial's slots (a dial taken
+    back without a call, dial.withdrawn, frees them too)."""
     live = peak = 0
     for event in events:
         if event["type"] == "dial.started":
             live += 1
             peak = max(peak, live)
-        elif event["type"] == "dial.finished":
+        elif event["type"] in ("dial.finished", "dial.withdrawn"):
             live -= 1
     return peak

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from typing import Any, cast
 
 import redis
@@ -22,6 +23,8 @@ from domain.protocol import (
     parse_update_config,
 )
 from domain.scripts import Scripts
+from domain.webhooks.addresses import url_problem
+from domain.webhooks.signing import new_secret
 from producer.grouping import Grouping, check_groups
 from producer.schemas.base import parse_body
 from producer.schemas.jobs import JobCreate, JobUpdate
@@ -47,7 +50,11 @@ CONFIG_FIELDS = (
     "recipientHours",
     "retry",
     "voicemail",
+    "preDialWebhook",
 )
+#: The job record's field holding the secret that signs its pre-dial requests (never in
+#: the config, which the job view and pendingConfig show).
+PREDIAL_SECRET = "predialSecret"  # noqa: S105 -- a field's name, not a secret
 
 
 #: Called through this module attribute: bench/ingest.py times validation by wrapping it.
@@ -71,12 +78,24 @@ class JobCommands:
         keys: Keys,
         workspaces: Workspaces,
         limits: Limits,
+        *,
+        hook_url_problem: Callable[[str], str | None] | None = None,
     ) -> None:
         self._r = client
         self._k = keys
         self._ws = workspaces
         self._limits = limits
         self._scripts = Scripts(client)
+        #: What is wrong with a preDialWebhook url (the endpoints' rule, SSRF included).
+        self._hook_url_problem = hook_url_problem or (
+            lambda url: url_problem(url, allow_private=False)
+        )
+
+    def _check_hook(self, hook: dict[str, Any] | None) -> None:
+        if hook:
+            problem = self._hook_url_problem(str(hook["url"]))
+            if problem is not None:
+                raise InvalidInput.one("preDialWebhook.url", problem)
 
     def _context(self, ws_id: str) -> Context:
         ws = self._ws.get(ws_id)
@@ -89,6 +108,7 @@ class JobCommands:
         """Validate and store a job in state INIT; returns its id. Nothing is stored on error."""
         spec = _parse(JobCreate, body, self._context(ws_id))
         config = spec.model_dump(include=set(CONFIG_FIELDS), mode="json")
+        self._check_hook(config.get("preDialWebhook"))
         grouping = Grouping.of(spec) if spec.recipientHours else None
         if grouping is not None:
             check_groups(grouping, config)
@@ -141,6 +161,9 @@ class JobCommands:
                 [job_id, ws_id, json.dumps(config, separators=(",", ":")), len(rows), n_groups],
             )
         )
+        if spec.preDialWebhook is not None:
+            # INIT until started: no dial is asked for before the secret is there.
+            self._r.hset(self._k.job(ws_id, job_id), PREDIAL_SECRET, new_secret())
         log.info("job_created", ws_id=ws_id, job_id=job_id, rows=len(rows))
         return job_id
 
@@ -175,6 +198,7 @@ class JobCommands:
         fields = change.model_dump(include=change.model_fields_set, mode="json")
         if not fields:
             raise InvalidInput.one("", f"give at least one of {', '.join(CONFIG_FIELDS)} to change")
+        self._check_hook(fields.get("preDialWebhook"))
         details = json.dumps({"changes": sorted(fields)}, separators=(",", ":"))
         for _ in range(UPDATE_ATTEMPTS):
             status, ver, pver, config, pending = cast(
@@ -187,6 +211,10 @@ class JobCommands:
                 raise NotFound(f"no batch dial job {job_id}")
             if status in ("COMPLETE", "CANCELLED"):
                 raise Conflict(f"the job is {status}; a finished job cannot be updated")
+            if fields.get("preDialWebhook"):
+                # Before the config names the hook, so that a worker never finds one
+                # without its secret; a job keeps its first secret.
+                self._r.hsetnx(self._k.job(ws_id, job_id), PREDIAL_SECRET, new_secret())
             mode = "stage" if status == "ACTIVE" else "apply"
             base = json.loads(pending if mode == "stage" and pending else config or "{}")
             new = {**base, **fields}

@@ -70,6 +70,7 @@ def job_view(
         "recipientHours": config.get("recipientHours"),
         "retry": config.get("retry"),
         "voicemail": config.get("voicemail"),
+        "preDialWebhook": config.get("preDialWebhook"),
         # Not in SPEC §4.2: for the page's "window open now / next opens or closes".
         "window": window_view(config),
     }
@@ -105,8 +106,9 @@ class JobReads:
         self._r = client
         self._k = keys
 
-    def get(self, ws_id: str, job_id: str) -> dict[str, Any]:
-        """The job object of SPEC §4.2."""
+    def get(self, ws_id: str, job_id: str, *, with_secret: bool = False) -> dict[str, Any]:
+        """The job object of SPEC §4.2 (``with_secret``: and its ``preDialSecret``, the
+        answer of the commands that set a pre-dial hook)."""
         k = self._k
 
         def reads(pipe: Pipeline) -> None:
@@ -120,7 +122,10 @@ class JobReads:
         record, waiting, released, dialing, held = snapshot(self._r, reads)
         if not record:
             raise NotFound(f"no batch dial job {job_id}")
-        return job_view(record, waiting, released, dialing, held)
+        view = job_view(record, waiting, released, dialing, held)
+        if with_secret and "predialSecret" in record:
+            view["preDialSecret"] = record["predialSecret"]
+        return view
 
     def _require(self, ws_id: str, job_id: str) -> None:
         if not self._r.exists(self._k.job(ws_id, job_id)):
@@ -185,14 +190,31 @@ class JobReads:
         """
         n = check_limit(limit)
         self._require(ws_id, job_id)
-        if cursor and not _is_stream_id(cursor):
-            raise InvalidInput(
-                [Problem("cursor", "is not an event id of this log (such as 1795938570743-0)")]
-            )
-        entries = self.event_entries(ws_id, job_id, cursor, n + 1)
-        page = entries[:n]
-        data = [_event_view(entry_id, fields) for entry_id, fields in page]
-        return Page(data, page[-1][0] if len(entries) > n else None)
+        _check_event_cursor(cursor)
+        return _event_page(self.event_entries(ws_id, job_id, cursor, n + 1), n)
+
+    def workspace_events(self, ws_id: str, limit: int | None, cursor: str | None) -> Page:
+        """The workspace's own log (events of no job, such as ``webhook.disabled``), in
+        order, paged as a job's log is. Redis keeps its last 10,000 or so."""
+        n = check_limit(limit)
+        _check_event_cursor(cursor)
+        start = f"({cursor}" if cursor else "-"
+        log_key = self._k.ws_key(ws_id, "K_WH_LOG")
+        return _event_page(cast(Entries, self._r.xrange(log_key, start, "+", count=n + 1)), n)
+
+
+def _check_event_cursor(cursor: str | None) -> None:
+    if cursor and not _is_stream_id(cursor):
+        raise InvalidInput(
+            [Problem("cursor", "is not an event id of this log (such as 1795938570743-0)")]
+        )
+
+
+def _event_page(entries: Entries, n: int) -> Page:
+    """A page of ``n`` events from ``n + 1`` entries (the last tells there are more)."""
+    page = entries[:n]
+    data = [_event_view(entry_id, fields) for entry_id, fields in page]
+    return Page(data, page[-1][0] if len(entries) > n else None)
 
 
 def _score_bound(cursor: str | None, unbounded: str) -> str:

@@ -58,19 +58,30 @@ class Producer:
         self.redis = client
         self.keys = Keys(namespace)
         self.workspaces = Workspaces(client, self.keys)
-        self._commands = JobCommands(client, self.keys, self.workspaces, limits or Limits())
+        #: Webhook endpoints (SPEC §8.2) and their deliveries.
+        self.webhooks = Webhooks(client, self.keys, allow_private=webhook_allow_private)
+        self._commands = JobCommands(
+            client,
+            self.keys,
+            self.workspaces,
+            limits or Limits(),
+            hook_url_problem=self._hook_url_problem,
+        )
         self._reads = JobReads(client, self.keys)
         self.suppressions = Suppressions(client, self.keys)
         self._settings = WorkspaceSettings(client, self.keys, self.workspaces)
-        #: Webhook endpoints (SPEC §8.2) and their deliveries.
-        self.webhooks = Webhooks(client, self.keys, allow_private=webhook_allow_private)
         self.deliveries = Deliveries(client, self.keys)
         #: BATCHDIAL_MAX_DIALS_PER_SECOND, which forecasts take into account.
         self.max_dials_per_second = max_dials_per_second
 
+    def _hook_url_problem(self, url: str) -> str | None:
+        # Through the attribute, so that a Webhooks put in its place is the one asked.
+        return self.webhooks.url_problem(url)
+
     def create_job(self, ws_id: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:
-        """Validate and store a job (state INIT); returns the job object."""
-        return self._reads.get(ws_id, self._commands.create(ws_id, body))
+        """Validate and store a job (state INIT); returns the job object (with the
+        ``preDialSecret`` that signs its pre-dial requests, if it has a hook)."""
+        return self._reads.get(ws_id, self._commands.create(ws_id, body), with_secret=True)
 
     def get_job(self, ws_id: str, job_id: str) -> dict[str, Any]:
         """The job object with its counters."""
@@ -88,9 +99,10 @@ class Producer:
     def update_job(
         self, ws_id: str, job_id: str, body: bytes | str | dict[str, Any]
     ) -> dict[str, Any]:
-        """Change a job's configuration (staged while ACTIVE); returns the job object."""
+        """Change a job's configuration (staged while ACTIVE); returns the job object
+        (with its ``preDialSecret``, if it has one)."""
         self._commands.update(ws_id, job_id, body)
-        return self._reads.get(ws_id, job_id)
+        return self._reads.get(ws_id, job_id, with_secret=True)
 
     def cancel_job(self, ws_id: str, job_id: str) -> dict[str, Any]:
         """Cancel a job; returns the job object."""
@@ -124,6 +136,12 @@ class Producer:
             lambda limit: self._reads.dials(ws_id, job_id, limit, None),
             global_dials_per_second=self.max_dials_per_second,
         )
+
+    def workspace_events(
+        self, ws_id: str, limit: int | None = None, cursor: str | None = None
+    ) -> Page:
+        """The workspace's own log (``webhook.disabled``), in order."""
+        return self._reads.workspace_events(ws_id, limit, cursor)
 
     # -- the workspace: suppression list and settings ----------------------------
 

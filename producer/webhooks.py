@@ -57,8 +57,12 @@ class Webhooks:
         self.allow_private = allow_private
         self._resolve = resolver
 
+    def url_problem(self, url: str) -> str | None:
+        """What is wrong with ``url`` as a destination (https, public addresses), or None."""
+        return url_problem(url, allow_private=self.allow_private, resolver=self._resolve)
+
     def _check_url(self, url: str) -> None:
-        problem = url_problem(url, allow_private=self.allow_private, resolver=self._resolve)
+        problem = self.url_problem(url)
         if problem is not None:
             raise InvalidInput.one("url", problem)
 

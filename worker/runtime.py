@@ -199,6 +199,7 @@ def build_runtime(
         outbox,
         timing or timing_of(settings),
         loop=loop,
+        allow_private=settings.webhook_allow_private,
     )
     webhooks = WebhookDelivery(
         state,

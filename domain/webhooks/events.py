@@ -27,6 +27,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "row.retry_scheduled",
     "row.suppressed",
     "row.frequency_capped",
+    "row.skipped",
     "suppression.added",
     "webhook.disabled",
 )

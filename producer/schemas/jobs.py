@@ -21,6 +21,7 @@ from pydantic import (
 from domain.time.schedule import parse_hhmm
 from producer import validation as v
 from producer.schemas.base import E164_SCHEMA, StrictIn, never_null
+from producer.schemas.predial import PreDialIn
 
 #: ``HH:MM``, 24-hour (the document's pattern; :func:`validation.check_hhmm` enforces it).
 _HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -254,6 +255,7 @@ class JobCreate(StrictIn):
     recipientHours: HoursIn | None = None  # noqa: N815
     retry: RetryIn | None = None
     voicemail: VoicemailIn | None = None
+    preDialWebhook: PreDialIn | None = None  # noqa: N815
     rows: list[RowIn] = Field(default_factory=list)
 
     @field_validator("voicemail")
@@ -328,6 +330,7 @@ class JobUpdate(StrictIn):
     recipientHours: HoursIn | None = None  # noqa: N815
     retry: RetryIn | None = None
     voicemail: VoicemailIn | None = None
+    preDialWebhook: PreDialIn | None = None  # noqa: N815
 
     @field_validator("voicemail")
     @classmethod

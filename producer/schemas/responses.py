@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from producer.schemas.jobs import HoursIn, JobStatus, RetryIn, ScheduleIn, VoicemailIn
+from producer.schemas.predial import PreDialIn
 
 # ruff: noqa: N815 -- wire names are camelCase
 
@@ -64,11 +65,16 @@ class Job(BaseModel):
     recipientHours: HoursIn | None
     retry: RetryIn | None
     voicemail: VoicemailIn | None = None
+    preDialWebhook: PreDialIn | None = None
+    preDialSecret: str | None = Field(
+        default=None,
+        description="signs the pre-dial requests (whsec_...); only in create's, update's answers",
+    )
     window: Window
 
 
 WaitingFor = Literal[
-    "paused", "retryBackoff", "frequencyCap", "schedule", "recipientHours", "capacity"
+    "paused", "retryBackoff", "frequencyCap", "schedule", "recipientHours", "capacity", "preDial"
 ]
 
 

@@ -237,6 +237,24 @@ def test_another_workspace_cannot_touch_a_webhook_endpoint(
     assert listed["data"] == []
 
 
+def test_another_workspace_reads_only_its_own_workspace_log(
+    secured_api: TestClient, real_redis: redis.Redis, namespace: str
+) -> None:
+    """``GET /api/workspace/events`` (no id in its path) answers the caller's own log:
+    the owner's webhook.disabled is not in another workspace's, in either header form."""
+    api = secured_api
+    producer = producer_of(api)
+    owner = producer.workspaces.create("owner", 10, ["+12125550100"])
+    other = producer.workspaces.create("other", 10, ["+14155550100"])
+    log = producer.keys.ws_key(owner["workspaceId"], "K_WH_LOG")
+    real_redis.xadd(log, {"e": json.dumps({"type": "webhook.disabled", "webhookId": "wh_1"})})
+    own = api.get("/api/workspace/events", headers={"api_key": owner["apiKey"]}).json()
+    assert [e["type"] for e in own["data"]] == ["webhook.disabled"]
+    for auth in ({"api_key": other["apiKey"]}, {"Authorization": f"Bearer {other['apiKey']}"}):
+        theirs = api.get("/api/workspace/events", headers=auth).json()
+        assert theirs == {"data": [], "nextCursor": None}
+
+
 def test_an_api_key_alone_never_ends_a_dial(
     secured_api: TestClient, real_redis: redis.Redis, namespace: str
 ) -> None:

@@ -24,10 +24,22 @@ Entries = list[tuple[str, dict[str, str]]]
 FAST = WebhookTiming(retry_s=(0,), timeout_s=2.0, lease_ms=5_000)
 
 
+#: The deliveries a test made, closed before its loop stops (their kept connections).
+_OPEN: list[WebhookDelivery] = []
+
+
+def _opened(*args: Any, **kwargs: Any) -> WebhookDelivery:
+    delivery = WebhookDelivery(*args, **kwargs)
+    _OPEN.append(delivery)
+    return delivery
+
+
 @pytest.fixture
 def loop() -> Iterator[EventLoop]:
     loop = EventLoop("test-webhooks")
     yield loop
+    while _OPEN:
+        _OPEN.pop().close()
     loop.stop()
 
 
@@ -78,9 +90,7 @@ def test_retried_then_failed_then_retried_by_hand(
     delivery is failed and no longer due; a manual retry sends it once more, delivered."""
     got, server = receiver
     ws_id, hook_id = _setup(producer, server, got)
-    delivery = WebhookDelivery(
-        real_redis, Keys(namespace), loop, lambda: None, FAST, allow_private=True
-    )
+    delivery = _opened(real_redis, Keys(namespace), loop, lambda: None, FAST, allow_private=True)
     _step(delivery)
     _step(delivery)
     attempts, record = _delivery(producer, ws_id, hook_id)
@@ -116,9 +126,7 @@ def test_an_endpoint_failing_for_its_whole_window_is_disabled(
     got, server = receiver
     ws_id, hook_id = _setup(producer, server, got)
     timing = replace(FAST, retry_s=(0, 0), disable_after_ms=0)
-    delivery = WebhookDelivery(
-        real_redis, Keys(namespace), loop, lambda: None, timing, allow_private=True
-    )
+    delivery = _opened(real_redis, Keys(namespace), loop, lambda: None, timing, allow_private=True)
     _step(delivery)
     assert producer.webhooks.get(ws_id, hook_id)["enabled"] is True, "one failure is not enough"
     _step(delivery)
@@ -145,9 +153,7 @@ def test_a_destination_turned_private_is_refused_at_delivery_time(
     rebinding) gets no request: the attempt records the refusal and is retried."""
     got, server = receiver
     ws_id, hook_id = _setup(producer, server, got)
-    delivery = WebhookDelivery(
-        real_redis, Keys(namespace), loop, lambda: None, FAST, allow_private=False
-    )
+    delivery = _opened(real_redis, Keys(namespace), loop, lambda: None, FAST, allow_private=False)
     _step(delivery)
     attempts, _ = _delivery(producer, ws_id, hook_id)
     assert attempts[0]["outcome"] == "retrying"
@@ -165,9 +171,7 @@ def test_a_deleted_endpoint_gets_nothing(
     """Deliveries of an endpoint deleted before their attempt end failed, unsent."""
     got, server = receiver
     ws_id, hook_id = _setup(producer, server, got)
-    delivery = WebhookDelivery(
-        real_redis, Keys(namespace), loop, lambda: None, FAST, allow_private=True
-    )
+    delivery = _opened(real_redis, Keys(namespace), loop, lambda: None, FAST, allow_private=True)
     delivery.fanout.run(ws_id)
     producer.webhooks.delete(ws_id, hook_id)
     _step(delivery)
@@ -193,7 +197,7 @@ def test_a_hanging_endpoint_delays_no_other_endpoint(
         for _ in range(3):
             producer.create_job(ws_id, job_body(ws, 1))
         timing = replace(FAST, timeout_s=2.0)
-        delivery = WebhookDelivery(
+        delivery = _opened(
             real_redis, Keys(namespace), loop, lambda: None, timing, allow_private=True
         )
         delivery.run()
@@ -224,7 +228,7 @@ def test_an_endpoint_held_with_a_large_backlog_keeps_no_other_waiting(
             body = f'{{"type":"job.updated","jobId":"job_x","n":{n}}}'
             real_redis.xadd(outbox, {"j": "job_x", "i": f"{1_800_000_000_000 + n}-0", "e": body})
         timing = replace(FAST, max_in_flight=20)
-        delivery = WebhookDelivery(
+        delivery = _opened(
             real_redis, Keys(namespace), loop, lambda: None, timing, allow_private=True
         )
         assert delivery.fanout.run(ws_id) == 600
@@ -249,8 +253,7 @@ def test_the_tick_asks_for_one_run_per_window_and_none_without_endpoints(
     while no workspace has had an endpoint."""
     sent: list[int] = []
     workers = [
-        WebhookDelivery(real_redis, Keys(namespace), loop, lambda: sent.append(1), FAST)
-        for _ in range(3)
+        _opened(real_redis, Keys(namespace), loop, lambda: sent.append(1), FAST) for _ in range(3)
     ]
     for w in workers:
         w.tick()

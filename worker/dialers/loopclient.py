@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections.abc import Callable
 
 import httpx
 
@@ -26,8 +27,16 @@ KEEPALIVE_PER_POOL = 32
 class LoopClient:
     """Lazily made ``AsyncClient``\\ s (one belongs to one loop) and their clean close."""
 
-    def __init__(self, timeout_s: float, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        timeout_s: float,
+        client: httpx.AsyncClient | None = None,
+        *,
+        transport: Callable[[httpx.Limits], httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
         self._timeout_s = timeout_s
+        #: Makes each pool's transport (webhooks: connections pinned to checked addresses).
+        self._transport = transport
         #: A client given (tests: a mock transport) is the only one.
         self._clients: list[httpx.AsyncClient] = [client] if client is not None else []
         self._turn = itertools.count()
@@ -40,8 +49,12 @@ class LoopClient:
             limits = httpx.Limits(
                 max_connections=None, max_keepalive_connections=KEEPALIVE_PER_POOL
             )
+            make = self._transport
             self._clients = [
-                httpx.AsyncClient(timeout=self._timeout_s, limits=limits) for _ in range(POOLS)
+                httpx.AsyncClient(timeout=self._timeout_s, limits=limits)
+                if make is None
+                else httpx.AsyncClient(timeout=self._timeout_s, transport=make(limits))
+                for _ in range(POOLS)
             ]
         return self._clients[next(self._turn) % len(self._clients)]
 

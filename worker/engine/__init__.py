@@ -9,6 +9,8 @@ One concern a module:
   (``claim.lua``: the job cap, the workspace dial limit, a pool number), places the
   call (on the event loop when the dialer is asynchronous), and dials the rows its end
   releases; the fair share of a job's calls.
+- :mod:`worker.engine.predial`: the job's pre-dial hook, asked on the event loop after
+  the claim and before the call (``predial.lua`` takes back what it skips or defers).
 - :mod:`worker.engine.endings`: every way a dial placed by a worker ends
   (``finish_dial.lua``): at once, deferred while Redis is away, lease lost or call
   overdue, reaped after its lease lapsed.

@@ -28,6 +28,7 @@ from worker.engine.jobconfig import JobConfigs
 from worker.engine.leases import LeaseKeeper
 from worker.engine.loop import EventLoop
 from worker.engine.outbox import Outbox
+from worker.engine.predial import PreDial
 from worker.engine.scheduler import Scheduler
 from worker.engine.timing import Timing, redis_now_ms
 
@@ -44,6 +45,7 @@ class Engine:
         timing: Timing | None = None,
         *,
         loop: EventLoop | None = None,
+        allow_private: bool = False,
     ) -> None:
         self._r = client
         #: The process's event loop, where calls waiting on a provider live.
@@ -69,6 +71,8 @@ class Engine:
             heartbeat=self.presence,
             endings=self.endings,
             loop=self.loop,
+            # Pre-dial hooks follow the webhooks' destination rule.
+            predial=PreDial(client, keys, allow_private=allow_private),
         )
 
     @property

@@ -42,6 +42,7 @@ from worker.engine.leases import LeaseKeeper
 from worker.engine.loop import EventLoop
 from worker.engine.outbox import Outbox
 from worker.engine.pacing import Pacer
+from worker.engine.predial import PreDial, PreDialHook, Verdict, fallback
 from worker.engine.timing import Timing
 from worker.metrics import (
     DIALS_STARTED,
@@ -74,6 +75,7 @@ class Dialing:
         heartbeat: Heartbeat,
         endings: Endings,
         loop: EventLoop,
+        predial: PreDial | None = None,
     ) -> None:
         self._k = keys
         self._dialer = dialer
@@ -85,6 +87,7 @@ class Dialing:
         self._endings = endings
         self._loop = loop
         self._scripts = Scripts(client, "engine")
+        self._predial = predial or PreDial(client, keys)
         self._draining = threading.Event()
         self._continuations = ThreadPoolExecutor(
             max_workers=CONTINUATION_THREADS, thread_name_prefix="batchdial-continue"
@@ -133,6 +136,7 @@ class Dialing:
         """Stop the pacer and the continuation threads (after the dialer has no call left)."""
         self.pacer.close()
         self._continuations.shutdown(wait=True)
+        self._predial.close()
 
     def _try_paced(self, ws_id: str, job_id: str, index: int) -> None:
         """The pacer's row is due: claim it again on a continuation thread."""
@@ -210,7 +214,6 @@ class Dialing:
     ) -> list[int]:
         """Place the claimed call; returns the rows released if it ended at once."""
         dial_id = claim.dial_id
-        DIALS_STARTED.inc()
         # At debug: a line per dial cost a third of a dial's worker CPU (bench/RESULTS.md);
         # the start is in the job's event log (dial.started) and in the metrics anyway.
         log.debug(
@@ -237,13 +240,44 @@ class Dialing:
             attempt=claim.attempt,
             voicemail=config.voicemail,
         )
+        if config.predial is not None:  # asked on the loop first (worker/engine/predial.py)
+            self._loop.submit(self._ask_first(ref, request, config.predial))
+            return []
+        return self._call(ref, request)
+
+    async def _ask_first(self, ref: DialRef, request: DialRequest, hook: PreDialHook) -> None:
+        """On the loop: the pre-dial hook's verdict, then the call or its withdrawal on
+        a continuation thread."""
+        try:
+            verdict = await self._predial.ask(hook, request)
+        except Exception as exc:  # event-loop boundary: the dial must still be decided
+            log.exception("predial_failed", dial_id=ref.dial_id, job_id=ref.job_id)
+            verdict = fallback(hook, f"pre-dial error: {type(exc).__name__}")
+        self._offload(self._decided, ref, request, verdict)
+
+    def _decided(self, ref: DialRef, request: DialRequest, verdict: Verdict) -> None:
+        with structlog.contextvars.bound_contextvars(ws_id=ref.ws_id, job_id=ref.job_id):
+            if verdict.action == "dial":
+                released = self._call(ref, request)
+            else:
+                released = []
+                try:
+                    self._predial.withdraw(ref, verdict)
+                finally:  # withdrawn, or (Redis away) left to lapse and be reaped
+                    self._keeper.forget(ref.dial_id)
+            self._dial_chain(ref.ws_id, ref.job_id, released)
+
+    def _call(self, ref: DialRef, request: DialRequest) -> list[int]:
+        """Place the call; returns the rows released if it ended at once."""
+        dial_id = ref.dial_id
+        DIALS_STARTED.inc()
         try:
             answer = self._dialer.place(
                 request,
                 lambda status, reason: self._offload(self._ended_elsewhere, ref, status, reason),
             )
         except Exception as exc:  # worker-loop boundary: the dial must still end
-            log.exception("dialer_failed", dial_id=dial_id, job_id=job_id)
+            log.exception("dialer_failed", dial_id=dial_id, job_id=ref.job_id)
             answer = Placed(status="failed", reason=f"dialer error: {type(exc).__name__}")
         if isinstance(answer, Placed):
             return self._record(ref, answer)

@@ -14,6 +14,7 @@ from domain.keys import Keys
 from domain.stored_config import hours_of, job_zone_of, schedule_of
 from domain.time.eligibility import group_schedules
 from domain.time.schedule import WeeklySchedule
+from worker.engine.predial import PreDialHook, hook_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,8 @@ class JobConfig:
     groups: tuple[tuple[str, tuple[WeeklySchedule, ...]], ...] = ()
     #: The job's ``voicemail.action`` (SPEC §8.5), or None.
     voicemail: str | None = None
+    #: The job's pre-dial check (``preDialWebhook`` and its secret), or None.
+    predial: PreDialHook | None = None
 
 
 def load_groups(
@@ -65,9 +68,11 @@ class JobConfigs:
 
     def reload(self, ws_id: str, job_id: str) -> JobConfig | None:
         """Read the config from Redis again (its version moved on)."""
-        ver, raw, grouped = cast(
+        ver, raw, grouped, secret = cast(
             list[str | None],
-            self._r.hmget(self._k.job(ws_id, job_id), ["ver", "config", "grouped"]),
+            self._r.hmget(
+                self._k.job(ws_id, job_id), ["ver", "config", "grouped", "predialSecret"]
+            ),
         )
         if ver is None or raw is None:
             with self._lock:
@@ -86,6 +91,7 @@ class JobConfigs:
             schedule=schedule_of(config),
             groups=groups,
             voicemail=(config.get("voicemail") or {}).get("action"),
+            predial=hook_of(config, secret),
         )
         with self._lock:
             self._cache[(ws_id, job_id)] = loaded

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -43,11 +42,11 @@ from domain.keys import Keys
 from domain.metrics import WEBHOOK_ATTEMPT_DURATION, WEBHOOK_DELIVERIES
 from domain.protocol import WebhookOutcome, parse_wh_free, parse_wh_record, parse_wh_take
 from domain.scripts import Scripts
-from domain.webhooks.addresses import host_problem
 from domain.webhooks.signing import headers
 from worker.dialers.loopclient import LoopClient
 from worker.engine.loop import EventLoop
 from worker.webhooks.fanout import Fanout
+from worker.webhooks.pinning import PIN, checked_address, pinned_transport
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +54,19 @@ DAY_MS = 86_400_000
 #: Endpoints looked at per take (those due first), and deliveries taken per endpoint.
 ENDPOINTS_PER_TAKE = 200
 PER_ENDPOINT_TAKE = 100
+
+
+#: The most of an answer's body read (to keep its connection); a longer one is dropped.
+MAX_ANSWER_BYTES = 65_536
+
+
+async def _drain(answer: httpx.Response) -> None:
+    """Read up to :data:`MAX_ANSWER_BYTES` of the answer's body (and drop it)."""
+    read = 0
+    async for chunk in answer.aiter_raw():
+        read += len(chunk)
+        if read > MAX_ANSWER_BYTES:
+            return
 
 
 def endpoint_of(delivery_id: str) -> str:
@@ -115,7 +127,7 @@ class WebhookDelivery:
         self.fanout = Fanout(client, keys)
         self._scripts = Scripts(client, "engine")
         # httpx follows no redirect unless asked: a 3xx is an answer, not delivered.
-        self._http = LoopClient(self.timing.timeout_s, http)
+        self._http = LoopClient(self.timing.timeout_s, http, transport=pinned_transport)
         self._locks: dict[str, asyncio.Lock] = {}
         self._in_flight: set[str] = set()
         #: (workspace, endpoint) -> attempts of this process not yet recorded.
@@ -224,10 +236,14 @@ class WebhookDelivery:
         try:
             async with lock:
                 status, error, started = None, "", time.monotonic()
-                problem = await self._destination_problem(a.url)
-                if problem is not None:
+                problem, address = "", ""
+                if not self.allow_private:  # resolved once: the connection goes there
+                    problem, address = await checked_address(a.url)
+                if problem:
                     error = f"destination refused: {problem}"
                 else:
+                    if address:
+                        PIN.set((urlsplit(a.url).hostname or "", address))  # this task's
                     status, error = await self._post(a)
                 latency_ms = int((time.monotonic() - started) * 1000)
                 ok = status is not None and 200 <= status < 300
@@ -247,32 +263,29 @@ class WebhookDelivery:
                 with self._guard:
                     self._in_flight.discard(a.delivery_id)
 
-    async def _destination_problem(self, url: str) -> str | None:
-        if self.allow_private:
-            return None
-        host = urlsplit(url).hostname or ""
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, None, type=socket.SOCK_STREAM
-            )
-        except OSError as exc:
-            return f"its host {host!r} does not resolve ({exc})"
-        addresses = [str(info[4][0]) for info in infos]
-        return host_problem(host, lambda _host: addresses)
-
     async def _post(self, a: Attempt) -> tuple[int | None, str]:
         sent = headers(a.secret, a.delivery_id, int(time.time()), a.body)
+        code: int | None = None
         try:
-            # The answer's body is not read: only its status counts.
-            async with self._http.get().stream(
-                "POST", a.url, content=a.body.encode(), headers=sent, timeout=self.timing.timeout_s
-            ) as answer:
+            async with (
+                asyncio.timeout(self.timing.timeout_s),
+                self._http.get().stream(
+                    "POST", a.url, content=a.body.encode(), headers=sent
+                ) as answer,
+            ):
                 code = answer.status_code
-                return code, "" if 200 <= code < 300 else f"HTTP {code}"
-        except httpx.TimeoutException:
-            return None, f"no answer within {self.timing.timeout_s:g} s"
+                # Only the status counts; the little an answer says is read all the
+                # same, so that its connection is kept for the next attempt (one left
+                # unread is closed: a new connection, and TLS handshake, per attempt).
+                await _drain(answer)
+        except (TimeoutError, httpx.TimeoutException):
+            if code is None:
+                return None, f"no answer within {self.timing.timeout_s:g} s"
         except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:300]
+            if code is None:
+                return None, f"{type(exc).__name__}: {exc}"[:300]
+        assert code is not None
+        return code, "" if 200 <= code < 300 else f"HTTP {code}"
 
     def record(  # noqa: PLR0917 -- one attempt's answer, as the script takes it
         self,

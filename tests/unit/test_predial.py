@@ -1,0 +1,169 @@
+"""The pre-dial hook's answers (worker/engine/predial.py): what each answer means, what
+falls back to ``onTimeout``, and the signed request body. No network: the request is
+sent through an httpx mock transport."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+import redis
+
+from domain.keys import Keys
+from tests.support.webhook_receiver import independent_signature
+from worker.dialers.base import DialRequest
+from worker.engine.predial import (
+    DEFAULT_DEFER_S,
+    MAX_DEFER_S,
+    PreDial,
+    PreDialHook,
+    Verdict,
+    hook_of,
+    verdict_of,
+)
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+HOOK = PreDialHook("https://hooks.example/pre", 500, "skip", SECRET)
+
+
+def _answer(body: object, status: int = 200) -> Verdict:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return verdict_of(HOOK, status, raw)
+
+
+def test_dial_skip_and_defer_are_the_hooks_decisions() -> None:
+    assert _answer({"action": "dial"}) == Verdict("dial", "hook: dial", "hook")
+    assert _answer({"action": "skip", "reason": "DNC list"}) == Verdict("skip", "DNC list", "hook")
+    assert _answer({"action": "defer", "deferSeconds": 90}) == Verdict(
+        "defer", "hook: defer", "hook", 90.0
+    )
+    assert _answer({"action": "defer"}).defer_s == DEFAULT_DEFER_S
+    assert _answer({"action": "defer", "deferSeconds": 10**9}).defer_s == MAX_DEFER_S
+    assert _answer({"action": "defer", "deferSeconds": 1.5}, status=201).defer_s == 1.5
+    assert len(_answer({"action": "skip", "reason": "x" * 1000}).reason) == 200
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "why"),
+    [
+        (503, {"action": "dial"}, "HTTP 503"),
+        (302, b"", "HTTP 302"),
+        (200, b"<html>", "not JSON"),
+        (200, ["dial"], "not a JSON object"),
+        (200, {"action": "call"}, "action 'call'"),
+        (200, {}, "action None"),
+        (200, {"action": "defer", "deferSeconds": "soon"}, "not a number"),
+        (200, {"action": "defer", "deferSeconds": True}, "not a number"),
+        (200, {"action": "defer", "deferSeconds": -5}, "negative"),
+    ],
+)
+def test_anything_else_is_decided_by_on_timeout(status: int, body: object, why: str) -> None:
+    verdict = _answer(body, status)
+    assert (verdict.action, verdict.decided_by) == ("skip", "onTimeout")
+    assert why in verdict.reason
+
+
+def test_a_stored_config_names_its_hook_only_with_a_secret() -> None:
+    config = {
+        "preDialWebhook": {"url": "https://h.example/", "timeoutMs": 700, "onTimeout": "defer"}
+    }
+    assert hook_of(config, "whsec_x") == PreDialHook("https://h.example/", 700, "defer", "whsec_x")
+    assert hook_of(config, None) is None
+    assert hook_of({"preDialWebhook": None}, "whsec_x") is None
+
+
+REQUEST = DialRequest(
+    dial_id="job_1.0.1.ab",
+    job_id="job_1",
+    row_id="job_1.0",
+    to_number="+12125550100",
+    from_number="+12125550199",
+    call_agent_id="agent",
+    inputs={"name": "Ann"},
+    attempt=1,
+)
+
+
+def _ask(handler: httpx.MockTransport, hook: PreDialHook = HOOK) -> Verdict:
+    async def run() -> Verdict:
+        async with httpx.AsyncClient(transport=handler) as client:
+            predial = PreDial(redis.Redis(), Keys("unused"), allow_private=True, http=client)
+            return await predial.ask(hook, REQUEST)
+
+    return asyncio.run(run())
+
+
+def test_the_request_is_signed_and_carries_the_dial() -> None:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"action": "skip"})
+
+    assert _ask(httpx.MockTransport(handle)).action == "skip"
+    (request,) = seen
+    body = json.loads(request.content)
+    assert body["type"] == "dial.pre"
+    assert body["data"] == {
+        "jobId": "job_1",
+        "rowId": "job_1.0",
+        "dialId": "job_1.0.1.ab",
+        "toNumber": "+12125550100",
+        "fromNumber": "+12125550199",
+        "callAgentId": "agent",
+        "inputs": {"name": "Ann"},
+        "attempt": 1,
+    }
+    h = request.headers
+    assert h["webhook-id"] == "pre_job_1.0.1.ab"
+    expected = independent_signature(
+        SECRET, h["webhook-id"], h["webhook-timestamp"], request.content
+    )
+    assert h["webhook-signature"] == expected
+
+
+def test_a_slow_hook_is_cut_off_at_its_timeout() -> None:
+    async def slow(_request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(30)
+        return httpx.Response(200, json={"action": "dial"})
+
+    hook = PreDialHook("https://hooks.example/pre", 100, "defer", SECRET)
+    verdict = _ask(httpx.MockTransport(slow), hook)  # returns at 100 ms, not 30 s
+    assert verdict == Verdict("defer", "no answer within 100 ms", "onTimeout")
+
+
+def test_httpx_s_own_timeout_reads_as_no_answer() -> None:
+    def late(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    verdict = _ask(httpx.MockTransport(late))
+    assert verdict == Verdict("skip", "no answer within 500 ms", "onTimeout")
+
+
+def test_a_refused_connection_is_decided_by_on_timeout() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    verdict = _ask(httpx.MockTransport(refuse))
+    assert (verdict.action, verdict.decided_by) == ("skip", "onTimeout")
+    assert "ConnectError" in verdict.reason
+
+
+def test_a_loopback_destination_is_refused_before_anything_is_sent() -> None:
+    sent: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"action": "dial"})
+
+    async def run() -> Verdict:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as client:
+            predial = PreDial(redis.Redis(), Keys("unused"), allow_private=False, http=client)
+            hook = PreDialHook("https://127.0.0.1/pre", 500, "skip", SECRET)
+            return await predial.ask(hook, REQUEST)
+
+    verdict = asyncio.run(run())
+    assert sent == []
+    assert verdict.decided_by == "onTimeout" and "destination refused" in verdict.reason
