@@ -62,12 +62,14 @@ def create_app(
     max_streams_per_key: int = events_stream.MAX_STREAMS_PER_KEY,
     carriers: CarrierAuth | None = None,
     webhook_allow_private: bool = False,
+    min_replicas: int = 0,
 ) -> FastAPI:
     """The API over one Redis and namespace; ``clock`` times signature checks. With
     ``outbox`` (the workers' broker), a provider's callback that ends a dial sends the
     dial messages of the rows released into the freed slot at once; without, the job's
     scheduler releases them. ``carriers``: what verifies the carriers' own callbacks
-    (none: they are refused). ``webhook_allow_private``: BATCHDIAL_WEBHOOK_ALLOW_PRIVATE."""
+    (none: they are refused). ``webhook_allow_private``: BATCHDIAL_WEBHOOK_ALLOW_PRIVATE.
+    ``min_replicas``: BATCHDIAL_REDIS_MIN_REPLICAS (a reported end waits for them)."""
     app = FastAPI(
         title="batchdial",
         version="0.1.0",
@@ -79,7 +81,7 @@ def create_app(
     app.state.producer = Producer(
         client, namespace, limits, webhook_allow_private=webhook_allow_private
     )
-    app.state.dial_ends = DialEnds(client, Keys(namespace))
+    app.state.dial_ends = DialEnds(client, Keys(namespace), min_replicas=min_replicas)
     app.state.dialer_secret = dialer_secret
     app.state.dial_outbox = outbox
     app.state.clock = clock

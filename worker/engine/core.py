@@ -54,7 +54,7 @@ class Engine:
         self.configs = JobConfigs(client, keys)
         self.keeper = LeaseKeeper(client, keys, self.timing.lease_ms, self.timing.max_call_ms)
         self.presence = Heartbeat(client, keys)
-        self.endings = Endings(client, keys, self.keeper)
+        self.endings = Endings(client, keys, self.keeper, min_replicas=self.timing.min_replicas)
         #: Ends dials by reference (what provider callbacks use too).
         self.ends = self.endings.ends
         self.scheduler = Scheduler(client, keys, self.configs, outbox, self.timing)
