@@ -281,6 +281,8 @@ class Topology:
                     state = s.client().sentinel_master(MASTER)
                 except redis.RedisError:
                     return False
+                if not isinstance(state, dict):
+                    return False
                 return int(state.get("num-other-sentinels", 0)) == len(self.sentinels) - 1 and int(
                     state.get("num-slaves", 0)
                 ) == len(self.replicas)
@@ -313,9 +315,12 @@ class Topology:
         """The replica the Sentinels promoted, once it answers as primary."""
         for sentinel in self.sentinels:
             try:
-                _host, port = sentinel.client(0.3).sentinel_get_master_addr_by_name(MASTER)
-            except (redis.RedisError, TypeError):
+                answer = sentinel.client(0.3).sentinel_get_master_addr_by_name(MASTER)
+            except redis.RedisError:
                 continue
+            if not isinstance(answer, (tuple, list)):
+                continue
+            port = answer[1]
             for node in self.replicas:
                 if node.port == int(port) and self.primary_port() == node.port:
                     return node
