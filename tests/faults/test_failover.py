@@ -229,7 +229,7 @@ def run_failover(
                 answering = time.monotonic()
                 wait_until(
                     lambda: any(t > answering and s == 200 for t, s in answers),
-                    30,
+                    60,
                     "the API to answer 200 again",
                 )
             api_back = next(t for t, s in answers if t > answering and s == 200) - answering
