@@ -62,7 +62,11 @@ def run_durable(
     with client.pipeline(transaction=False) as pipe:
         script(keys=keys, args=args, client=pipe)
         pipe.wait(replicas, REPLICA_WAIT_MS)
-        reply, acked = pipe.execute()
+        reply, acked = pipe.execute(raise_on_error=False)
+    if isinstance(reply, Exception):
+        raise reply
+    if isinstance(acked, Exception):  # a server (or proxy) that refuses WAIT: none acked
+        acked = 0
     if int(acked) < replicas:
         REPLICA_WAITS_FAILED.labels(write).inc()
         raise ReplicaWaitError(write, int(acked), replicas, reply)

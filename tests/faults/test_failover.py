@@ -32,7 +32,7 @@ import httpx
 import pytest
 
 from domain.signing import SIGNATURE_HEADER, sign
-from tests.faults.helpers import dial_report, wait_status
+from tests.faults.helpers import dial_report, log_events, wait_status
 from tests.support.failover import Node, Topology, topology
 from tests.support.http import job_url
 from tests.support.procs import env_for
@@ -107,12 +107,13 @@ class Run:
     failover_s: float
     api_back_s: float
     resumed_s: float | None
-    complete_s: float
+    complete_s: float | None
     counts: dict[str, int]
     report: dict[str, Any]
     provider: TimedProvider
     lost_events: int
     answering: float
+    logs: dict[str, int]
 
     @property
     def twice_in_one_attempt(self) -> list[str]:
@@ -128,9 +129,14 @@ class Run:
             f"{self.topology} MIN_REPLICAS={self.min_replicas} (FAULT_SEED={self.seed}): "
             f"primary SIGKILLed at {self.killed_at_finished}/{ROWS} finished; new primary "
             f"answering {self.failover_s:.2f}s after the kill; API 200 {self.api_back_s:.2f}s "
-            f"and first call at the provider "
+            "and first call at the provider "
             f"{'never' if self.resumed_s is None else f'{self.resumed_s:.2f}s'} after that; "
-            f"COMPLETE {self.complete_s:.1f}s after the kill\n  finished "
+            + (
+                "NOT COMPLETE 120 s after"
+                if self.complete_s is None
+                else f"COMPLETE {self.complete_s:.1f}s after the kill"
+            )
+            + f"\n  finished "
             f"{self.counts['finished']}/{ROWS} (lost {ROWS - self.counts['finished']}); rows "
             f"called twice in one attempt at the provider {len(self.twice_in_one_attempt)}; "
             f"provider peak {self.provider.peak} (cap {CAP}), per number "
@@ -139,6 +145,7 @@ class Run:
             f"{self.lost_events}; callbacks retried {self.provider.callback_retries}, given up "
             f"{len(self.provider.callback_errors)} {self.provider.callback_errors[:3]}"
             f"\n  calls at the provider per second from 3 s before the kill: {self.per_second()}"
+            f"\n  log events {self.logs}"
         )
 
     def per_second(self) -> list[int]:
@@ -214,6 +221,7 @@ def run_failover(
             env, workers=2, threads=8, dial_limit=CAP, per_number=CAP, timeout=30
         ) as stack:
             provider.api_base = stack.base
+            log_paths = [stack.log(name) for name in ("api", "w1", "w2")]
             http = stack.http
             job = stack.create_job(rows=ROWS, cap=CAP)
             stack.start(job)
@@ -233,13 +241,14 @@ def run_failover(
                     "the API to answer 200 again",
                 )
             api_back = next(t for t, s in answers if t > answering and s == 200) - answering
-            wait_status(http, job, "COMPLETE", 120)
-            complete = time.monotonic() - killed
+            took = wait_status(http, job, "COMPLETE", 120, must=False)
+            complete = None if took is None else time.monotonic() - killed
             counts = stack.job(job)["counts"]
             report = dial_report(http, job)
             events_after = len([e for e in report["events"] if _at_or_before(e, killed)])
             assert new.client().info("replication")["role"] == "master"
     after = [t - answering for t in provider.arrivals if t > answering]
+    logs = sum((log_events(path) for path in log_paths), Counter())
     return Run(
         topology="sentinel" if sentinel else "endpoint",
         min_replicas=min_replicas,
@@ -254,6 +263,7 @@ def run_failover(
         provider=provider,
         lost_events=max(0, events_before - events_after),
         answering=answering,
+        logs=dict(logs.most_common(12)),
     )
 
 
@@ -280,6 +290,7 @@ def _check_safe(run: Run) -> None:
 
 def _check_whole(run: Run) -> None:
     """What holds whatever the replication lost: complete, nothing lost, quick return."""
+    assert run.complete_s is not None, run.counts
     assert run.counts["finished"] == ROWS, run.counts
     assert run.counts["queued"] == run.counts["inProgress"] == 0
     assert run.report["unfinished"] == []
