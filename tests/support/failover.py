@@ -116,11 +116,18 @@ class TcpProxy:
     to the target, bytes pumped both ways. ``delay_s`` holds the bytes from the target
     back that long (a replication link behind). :meth:`point_to` moves new connections
     to another port and closes the open ones (a managed endpoint after a failover); a
-    connection whose other side closes is closed too."""
+    connection whose other side closes is closed too.
 
-    def __init__(self, target: int, *, delay_s: float = 0.0) -> None:
+    ``silent``: a connection whose target died is not closed but left open and mute, and
+    so is one accepted while nothing answers at the target: what a client sees of a
+    primary whose host vanished (no RST ever comes), and of an endpoint that moved only
+    its new connections. The client learns it only from its own timeouts."""
+
+    def __init__(self, target: int, *, delay_s: float = 0.0, silent: bool = False) -> None:
         self.target = target
         self.delay_s = delay_s
+        self.silent = silent
+        self._mute: set[socket.socket] = set()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
         self._lock = threading.Lock()
@@ -144,6 +151,10 @@ class TcpProxy:
         self._closed.set()
         _close(self._listener)
         self.point_to(0)
+        with self._lock:
+            mute, self._mute = list(self._mute), set()
+        for sock in mute:
+            _close(sock)
 
     def _accept(self) -> None:
         while not self._closed.is_set():
@@ -157,7 +168,11 @@ class TcpProxy:
                 upstream = socket.create_connection(("127.0.0.1", target), timeout=1)
                 upstream.settimeout(None)
             except OSError:
-                _close(client)  # nothing answers there (the primary is dead): refuse
+                if self.silent:
+                    with self._lock:
+                        self._mute.add(client)  # accepted, never answered
+                else:
+                    _close(client)  # nothing answers there (the primary is dead): refuse
                 continue
             with self._lock:
                 self._open.update((client, upstream))
@@ -176,19 +191,36 @@ class TcpProxy:
         delay_s: float,
         pair: tuple[socket.socket, ...],
     ) -> None:
+        client, upstream = pair
+        upstream_dead = False
         try:
             if delay_s > 0:
                 self._pump_late(source, sink, delay_s)
             else:
-                while data := source.recv(65536):
-                    sink.sendall(data)
-        except OSError:
-            pass
+                while True:
+                    try:
+                        data = source.recv(65536)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        upstream_dead = source is upstream
+                        break
+                    try:
+                        sink.sendall(data)
+                    except OSError:
+                        upstream_dead = sink is upstream
+                        break
         finally:
             with self._lock:
                 self._open.difference_update(pair)
-            for sock in pair:
-                _close(sock)
+                mute = self.silent and upstream_dead and not self._closed.is_set()
+                if mute:
+                    self._mute.add(client)
+            _close(upstream)
+            if not mute:
+                with self._lock:
+                    self._mute.discard(client)
+                _close(client)
 
     @staticmethod
     def _pump_late(source: socket.socket, sink: socket.socket, delay_s: float) -> None:
@@ -329,10 +361,16 @@ class Topology:
 
 @contextmanager
 def topology(
-    directory: Path, *, replicas: int = 2, lag_s: float = 0.15, sentinels: bool = False
+    directory: Path,
+    *,
+    replicas: int = 2,
+    lag_s: float = 0.15,
+    sentinels: bool = False,
+    silent: bool = False,
 ) -> Iterator[Topology]:
     """Start a primary, ``replicas`` replicas (their links ``lag_s`` behind) and, with
-    ``sentinels``, three Sentinels (quorum 2, down after 1 s); stop them all on exit."""
+    ``sentinels``, three Sentinels (quorum 2, down after 1 s); the endpoint proxy is
+    ``silent`` (see :class:`TcpProxy`) if asked; stop them all on exit."""
     if shutil.which("redis-server") is None:
         fail_in_ci_else_skip("no redis-server binary to start a Redis of the test's own")
     with ExitStack() as stack:
@@ -356,7 +394,7 @@ def topology(
             stack.callback(node.stop)
             nodes.append(node)
             links.append(link)
-        endpoint = TcpProxy(primary.port)
+        endpoint = TcpProxy(primary.port, silent=silent)
         stack.callback(endpoint.close)
         watchers = []
         if sentinels:
