@@ -32,9 +32,11 @@ if TYPE_CHECKING:
 _servers: dict[str, Any] = {}
 _lock = threading.Lock()
 
-#: The longest a reply may take: longer than any script and than the event stream's
-#: XREAD BLOCK (1 s), short enough that a silent primary is given up within seconds.
-SOCKET_TIMEOUT_S = 5.0
+#: The longest a reply may take: longer than any script (the largest, a 100,000-row
+#: cancel, takes well under a second) and than the event stream's XREAD BLOCK (1 s),
+#: short enough that a primary gone silent (its host vanished: no RST comes) is given
+#: up, and the connection made again, within seconds of its replacement answering.
+SOCKET_TIMEOUT_S = 3.0
 #: The longest a connection may take to open (a loopback or LAN Redis opens in ms).
 CONNECT_TIMEOUT_S = 1.0
 #: A connection idle this long is PINGed before use: a socket the failover left dead

@@ -18,6 +18,7 @@ from typing import Any
 
 import redis
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from domain.metrics import REPLICA_WAITS_FAILED
 
@@ -59,10 +60,16 @@ def run_durable(
     script's reply or raises :class:`ReplicaWaitError`."""
     if replicas <= 0:
         return script(keys=keys, args=args)
-    with client.pipeline(transaction=False) as pipe:
-        script(keys=keys, args=args, client=pipe)
-        pipe.wait(replicas, REPLICA_WAIT_MS)
-        reply, acked = pipe.execute(raise_on_error=False)
+    for _ in range(2):
+        with client.pipeline(transaction=False) as pipe:
+            script(keys=keys, args=args, client=pipe)
+            pipe.wait(replicas, REPLICA_WAIT_MS)
+            reply, acked = pipe.execute(raise_on_error=False)
+        if not isinstance(reply, NoScriptError):
+            break
+        # The pipeline checked the script on one primary and ran on the next (it
+        # reconnected in between, a failover): nothing ran. Load it there and run again.
+        client.script_load(script.script)
     if isinstance(reply, Exception):
         raise reply
     if isinstance(acked, Exception):  # a server (or proxy) that refuses WAIT: none acked

@@ -213,7 +213,9 @@ def run_failover(
             "BATCHDIAL_DIALER_URL": dial_url,
             "BATCHDIAL_DIALER_SECRET": SECRET,
             "BATCHDIAL_LOG_LEVEL": "WARNING",
-            "BATCHDIAL_LEASE_SECONDS": "5",
+            # Longer than the workers' wait for a silent primary (the socket timeout and
+            # its retries): a lease lapsing meanwhile would free a slot a call holds.
+            "BATCHDIAL_LEASE_SECONDS": "15",
             # A call handed to the provider is held this long at most: a dial whose end
             # a failover lost (MIN_REPLICAS=0) ends failed then, and the job completes.
             "BATCHDIAL_MAX_CALL_SECONDS": "10",
