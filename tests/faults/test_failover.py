@@ -166,7 +166,7 @@ def _polling(http: httpx.Client, path: str) -> Iterator[list[tuple[float, int]]]
     def poll() -> None:
         while not stop.is_set():
             try:
-                status = http.get(path, timeout=2).status_code
+                status = http.get(path, timeout=15).status_code
             except httpx.HTTPError:
                 status = 0
             seen.append((time.monotonic(), status))

@@ -195,7 +195,8 @@ class TcpProxy:
         upstream_dead = False
         try:
             if delay_s > 0:
-                self._pump_late(source, sink, delay_s)
+                with contextlib.suppress(OSError):  # either side gone: the link ends
+                    self._pump_late(source, sink, delay_s)
             else:
                 while True:
                     try:

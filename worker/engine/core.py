@@ -52,7 +52,13 @@ class Engine:
         self.outbox = outbox
         self.timing = timing or Timing()
         self.configs = JobConfigs(client, keys)
-        self.keeper = LeaseKeeper(client, keys, self.timing.lease_ms, self.timing.max_call_ms)
+        self.keeper = LeaseKeeper(
+            client,
+            keys,
+            self.timing.lease_ms,
+            self.timing.max_call_ms,
+            min_replicas=self.timing.min_replicas,
+        )
         self.presence = Heartbeat(client, keys)
         self.endings = Endings(client, keys, self.keeper, min_replicas=self.timing.min_replicas)
         #: Ends dials by reference (what provider callbacks use too).
