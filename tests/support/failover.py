@@ -335,9 +335,15 @@ class Topology:
         return None
 
     def promote_behind_endpoint(self) -> Node:
-        """What a managed service does once the primary is dead: the first replica becomes
-        the primary, the others replicate from it, the endpoint moves to it."""
-        new, others = self.replicas[0], self.replicas[1:]
+        """What a managed service does once the primary is dead: the replica that has the
+        most of the primary's stream (as Sentinel chooses) becomes the primary, the others
+        replicate from it, the endpoint moves to it."""
+        offsets = {
+            node.name: int(node.client().info("replication").get("master_repl_offset", 0))
+            for node in self.replicas
+        }
+        ranked = sorted(self.replicas, key=lambda node: -offsets[node.name])
+        new, others = ranked[0], ranked[1:]
         new.client().replicaof("NO", "ONE")
         for other in others:
             other.client().replicaof("127.0.0.1", new.port)
