@@ -119,6 +119,8 @@ class Run:
     lost_events: int
     answering: float
     logs: dict[str, int]
+    #: Answers of the API during the failover other than 200 and 503, by status.
+    api_other: dict[int, int]
 
     @property
     def twice_in_one_attempt(self) -> list[str]:
@@ -255,6 +257,8 @@ def run_failover(
                     "the API to answer 200 again",
                 )
             api_back = next(t for t, s in answers if t > answering and s == 200) - answering
+            # Meanwhile the API said "unavailable" (503) or answered: nothing else.
+            refused = Counter(s for t, s in answers if killed <= t and s not in (200, 503, 0))
             took = wait_status(http, job, "COMPLETE", 120, must=False)
             complete = None if took is None else time.monotonic() - killed
             counts = stack.job(job)["counts"]
@@ -278,6 +282,7 @@ def run_failover(
         lost_events=len(events_before - events_after),
         answering=answering,
         logs=dict(logs.most_common(12)),
+        api_other=dict(refused),
     )
 
 
@@ -311,6 +316,7 @@ def _check_whole(run: Run) -> None:
     assert run.counts["finished"] == run.rows == run.counts["rows"], run.counts
     assert run.counts["queued"] == run.counts["inProgress"] == 0
     assert run.report["unfinished"] == []
+    assert run.api_other == {}, run.api_other
     assert run.api_back_s <= RESUME_S, run.api_back_s
     assert run.resumed_s is not None and run.resumed_s <= RESUME_S, run.resumed_s
 

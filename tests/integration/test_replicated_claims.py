@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.client import Pipeline
 
 from config.redis import make_redis
 from domain.dials import DialEnds, DialRef
 from domain.metrics import REPLICA_WAITS_FAILED
-from domain.replicas import ReplicaWaitError
+from domain.replicas import ReplicaWaitError, run_durable
 from producer.service import Producer
 from producer.validation import Limits
 from tests.support.bodies import job_body
@@ -105,3 +106,25 @@ def _events(producer: Producer, ws: dict[str, str], job_id: str) -> list[dict[st
     from domain.pagination import collect
 
     return collect(lambda **kw: producer.events(ws["workspaceId"], job_id, **kw))
+
+
+def test_a_replicated_write_survives_a_primary_without_its_script(
+    tmp_path: Path, primary: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a failover does to a pipeline: its scripts were checked on the old primary,
+    it runs on the new one, which never saw them (NOSCRIPT): loaded and run again."""
+    replica = _replica_of(tmp_path, primary)
+    client = make_redis(primary.url)
+    try:
+        # The pipeline's own check (SCRIPT EXISTS, then LOAD) happens "before the
+        # failover": skipped here, and the primary forgets every script.
+        monkeypatch.setattr(Pipeline, "load_scripts", lambda self: None)
+        client.script_flush()
+        echo = "return ARGV[1]"
+        reply = run_durable(
+            client, client.register_script(echo), [], ["hi"], write="claim", replicas=1
+        )
+        assert reply == "hi"
+    finally:
+        replica.stop()
+        client.close()
