@@ -13,7 +13,7 @@ import redis
 from redis.client import Pipeline
 
 from config.redis import make_redis
-from domain.dials import DialEnds, DialRef
+from domain.dials import DialEnds, DialRef, new_dial_id
 from domain.metrics import REPLICA_WAITS_FAILED
 from domain.replicas import ReplicaWaitError, run_durable
 from producer.service import Producer
@@ -127,4 +127,39 @@ def test_a_replicated_write_survives_a_primary_without_its_script(
         assert reply == "hi"
     finally:
         replica.stop()
+        client.close()
+
+
+def test_a_claim_sent_again_after_a_lost_answer_is_undone(primary: Node) -> None:
+    """redis-py resends a command whose answer a connection error lost: the second claim
+    finds the row gone (the first took it). The claim is undone, not left to lapse."""
+    client = make_redis(primary.url)
+    try:
+        producer = Producer(client, NS, Limits(max_rows=10))
+        ws = producer.workspaces.create("ws", 5, ["+12125550100"], None)
+        job_id = _job(producer, ws)
+        ws_id = ws["workspaceId"]
+        engine = Engine(
+            client, producer.keys, HangingDialer(), RecordingOutbox(), Timing(lease_ms=5000)
+        )
+        engine.pump(ws_id, job_id)
+        config = engine.configs.get(ws_id, job_id)
+        assert config is not None
+        template = new_dial_id(job_id, 0, "{attempt}", "feedc0de")
+        first = engine.dialing._claim(ws_id, job_id, 0, template, config=config)
+        assert first.outcome == "ok"
+        again = engine.dialing._claim(ws_id, job_id, 0, template, config=config)
+        assert again.outcome == "unreplicated"
+        assert client.hget(producer.keys.dialing(ws_id, job_id), "0") is None
+        assert sem_members(client, NS) == 0
+        types = [e["type"] for e in _events(producer, ws, job_id)]
+        assert types.count("dial.withdrawn") == 1
+        # Another claim's token finding the row gone is left alone (a duplicate message).
+        other = new_dial_id(job_id, 1, "{attempt}", "0ther0ne")
+        engine.pump(ws_id, job_id)
+        assert engine.dialing._claim(ws_id, job_id, 1, other, config=config).outcome == "ok"
+        dup = new_dial_id(job_id, 1, "{attempt}", "d0ublemsg")
+        assert engine.dialing._claim(ws_id, job_id, 1, dup, config=config).outcome == "gone"
+        assert client.hget(producer.keys.dialing(ws_id, job_id), "1") is not None
+    finally:
         client.close()

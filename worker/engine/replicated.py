@@ -6,14 +6,16 @@ placed only for a claim this returns as taken, so only once enough replicas have
 
 What a claim that is not known to be safe does: **it is undone, its row goes back, and
 no call is placed.** That is so when too few replicas acknowledged it in time
-(:class:`~domain.replicas.ReplicaWaitError`), and when the connection failed before
-its answer came (the primary died: the claim may or may not be on the primary that
-comes next). The dial is found by its row (the job's ``dialing`` hash names the dial
-id, which ends in this claim's random token) and put back (``put_back.lua``: slots
-freed, the row held ``PUT_BACK_MS`` and dialed again as the same attempt, no failed dial
-counted). The put-back is retried until Redis answers, for up to half a lease: past
-that the dial's lease lapses and the reaper ends it as ``failed`` (never redialed
-blindly), the worst case, which the logs name (``claim_undo_gave_up``).
+(:class:`~domain.replicas.ReplicaWaitError`), when the connection failed before its
+answer came (the primary died: the claim may or may not be on the primary that comes
+next), and when redis-py sent it again after such a failure and the second found the
+row ``gone`` (taken by the first). The dial is found by its row (the job's ``dialing``
+hash names the dial id, which ends in this claim's random token) and put back
+(``put_back.lua``: slots freed, the row held ``PUT_BACK_MS`` and dialed again as the
+same attempt, no failed dial counted). The put-back is retried until Redis answers,
+for up to half a lease: past that the dial's lease lapses and the reaper ends it as
+``failed`` (never redialed blindly), the worst case, which the logs name
+(``claim_undo_gave_up``).
 """
 
 from __future__ import annotations
@@ -55,22 +57,39 @@ class DurableClaims:
         self, ws_id: str, job_id: str, index: int, *, token: str, keys: list[str], args: list[Any]
     ) -> Claimed | ClaimRefused:
         """Run the claim (``token``: the random end of its dial id template)."""
+        safe = True
         try:
             raw = self._scripts.durable(
                 "claim", keys, args, write="claim", replicas=self.min_replicas
             )
         except ReplicaWaitError as exc:
-            claim = parse_claim(exc.reply)
-            if isinstance(claim, Claimed):
-                log.warning("claim_not_replicated", dial_id=claim.dial_id, acked=exc.acked)
-                self._undo(ws_id, job_id, index, token)
-            return ClaimRefused("unreplicated")
+            raw, safe = exc.reply, False
         except (redis.ConnectionError, redis.TimeoutError):
             # The answer is lost: whether the claim happened is unknown. Undo it if it did.
             log.warning("claim_answer_lost", job_id=job_id, index=index)
             self._undo(ws_id, job_id, index, token)
             return ClaimRefused("unreplicated")
-        return parse_claim(raw)
+        claim = parse_claim(raw)
+        if claim.outcome == "gone" and self._ours(ws_id, job_id, index, token):
+            # redis-py sent the claim again after a lost answer (it retries on a
+            # connection error): the first one took the row, this one found it gone.
+            log.warning("claim_answer_lost", job_id=job_id, index=index, resent=True)
+            self._undo(ws_id, job_id, index, token)
+            return ClaimRefused("unreplicated")
+        if not safe:
+            if isinstance(claim, Claimed):
+                log.warning("claim_not_replicated", dial_id=claim.dial_id)
+                self._undo(ws_id, job_id, index, token)
+            return ClaimRefused("unreplicated")
+        return claim
+
+    def _ours(self, ws_id: str, job_id: str, index: int, token: str) -> bool:
+        """Whether row ``index`` is being dialed by this claim (its token)."""
+        try:
+            dial_id = cast(str | None, self._r.hget(self._k.dialing(ws_id, job_id), str(index)))
+        except redis.RedisError:
+            return True  # unknown: the undo finds out, once Redis answers
+        return dial_id is not None and dial_id.endswith(f"_{token}")
 
     def _undo(self, ws_id: str, job_id: str, index: int, token: str) -> None:
         deadline = time.monotonic() + self._undo_s
