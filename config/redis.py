@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import redis
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -106,9 +106,12 @@ def make_sentinel_redis(
     options = connection_options()
     manager = Sentinel(  # type: ignore[no-untyped-call]
         list(sentinels),
+        # A Sentinel that does not answer is skipped for the next one at once (redis-py's
+        # default would retry it 10 times first, at each look for the primary).
         sentinel_kwargs={
             "socket_timeout": CONNECT_TIMEOUT_S,
             "socket_connect_timeout": CONNECT_TIMEOUT_S,
+            "retry": Retry(NoBackoff(), retries=0),
         },
         **options,
     )

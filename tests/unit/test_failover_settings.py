@@ -3,12 +3,16 @@ name the variable, and the client each setting gives."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
+import redis
 from redis.sentinel import SentinelConnectionPool
 
-from config.redis import SOCKET_TIMEOUT_S, make_redis, redis_for
+from config.redis import SOCKET_TIMEOUT_S, make_redis, make_sentinel_redis, redis_for
 from config.settings import load_settings
 from domain.errors import ConfigError
+from tests.support.procs import free_port
 
 
 @pytest.mark.parametrize(
@@ -115,3 +119,15 @@ def test_url_client_gives_up_on_a_silent_server_within_seconds() -> None:
     assert kwargs["socket_connect_timeout"] <= 2
     assert client.get_retry() is not None
     assert client.get_retry().get_retries() <= 3  # type: ignore[union-attr]
+
+
+def test_no_sentinel_answering_is_redis_away_within_a_second() -> None:
+    """No Sentinel answers (nothing listens there): a command fails fast with a
+    ConnectionError, which the API answers 503 and the workers wait out."""
+    client = make_sentinel_redis(
+        (("127.0.0.1", free_port()), ("127.0.0.1", free_port())), "main", "redis://x/0"
+    )
+    started = time.monotonic()
+    with pytest.raises(redis.ConnectionError):
+        client.ping()
+    assert time.monotonic() - started < 5  # not 10 retries of each Sentinel
