@@ -376,7 +376,7 @@ def topology(
     silent: bool = False,
 ) -> Iterator[Topology]:
     """Start a primary, ``replicas`` replicas (their links ``lag_s`` behind) and, with
-    ``sentinels``, three Sentinels (quorum 2, down after 1 s); the endpoint proxy is
+    ``sentinels``, three Sentinels (quorum 2, down after 1.5 s); the endpoint proxy is
     ``silent`` (see :class:`TcpProxy`) if asked; stop them all on exit."""
     if shutil.which("redis-server") is None:
         fail_in_ci_else_skip("no redis-server binary to start a Redis of the test's own")
@@ -413,7 +413,9 @@ def topology(
                 config = [
                     f"sentinel myid {ids[i]}",
                     f"sentinel monitor {MASTER} 127.0.0.1 {primary.port} 2",
-                    f"sentinel down-after-milliseconds {MASTER} 1000",
+                    # 1.5 s: at 1 s a loaded machine (the CI's two shared cores) once
+                    # made the Sentinels fail the new primary over again mid-job.
+                    f"sentinel down-after-milliseconds {MASTER} 1500",
                     f"sentinel failover-timeout {MASTER} 4000",
                     f"sentinel parallel-syncs {MASTER} 2",
                 ]
