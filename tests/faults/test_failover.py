@@ -44,7 +44,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
 ROWS, CAP, CALL_S = 300, 20, 0.3
 #: The CI run's job: smaller, to stay within the suite's budget.
-CI_ROWS = 200
+CI_ROWS = 160
 #: The promise of the issue: dialing resumes (and the API answers) this soon after the
 #: new primary answers.
 RESUME_S = 5.0

@@ -86,7 +86,12 @@ class Dialing:
         self._loop = loop
         # The claim, on BATCHDIAL_REDIS_MIN_REPLICAS replicas or undone (SPEC §8.6).
         self._claims = DurableClaims(
-            client, keys, endings.ends, timing.min_replicas, timing.lease_ms
+            client,
+            keys,
+            endings.ends,
+            timing.min_replicas,
+            timing.lease_ms,
+            resend=outbox.send_dial,
         )
         self._draining = threading.Event()
         self._continuations = ThreadPoolExecutor(

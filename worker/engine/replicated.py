@@ -21,6 +21,7 @@ for up to half a lease: past that the dial's lease lapses and the reaper ends it
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import redis
@@ -44,11 +45,20 @@ class DurableClaims:
     """Claims that are on ``min_replicas`` replicas, or undone."""
 
     def __init__(
-        self, client: redis.Redis, keys: Keys, ends: DialEnds, min_replicas: int, lease_ms: int
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        ends: DialEnds,
+        min_replicas: int,
+        lease_ms: int,
+        *,
+        resend: Callable[[str, str, int], None] | None = None,
     ) -> None:
         self._r = client
         self._k = keys
         self._ends = ends
+        #: Sends a row's dial message again (the outbox's send_dial).
+        self._resend = resend
         self._scripts = Scripts(client, "engine")
         self.min_replicas = min_replicas
         self._undo_s = lease_ms / 2000
@@ -97,6 +107,12 @@ class DurableClaims:
             try:
                 outcome = self._undo_once(ws_id, job_id, index, token)
                 log.info("claim_undone", job_id=job_id, index=index, outcome=outcome)
+                if outcome == "not_claimed" and self._resend is not None:
+                    # The claim never reached this primary, nor did its call leave: the
+                    # row may wait released here with no message (it went with the
+                    # old primary). A new one dials it now, not after the stale-row
+                    # recovery; if the row is not released, that claim finds it gone.
+                    self._resend(ws_id, job_id, index)
                 return
             except redis.RedisError as exc:
                 if time.monotonic() >= deadline:
