@@ -12,7 +12,7 @@ from pathlib import Path
 
 from batchdial.jobs_cli import add_jobs_parser, run_jobs
 from config.logging import configure_logging
-from config.redis import make_redis
+from config.redis import redis_for
 from config.settings import Settings, load_settings
 from domain.errors import ConfigError, InvalidInput
 
@@ -133,7 +133,7 @@ def _workspace_create(settings: Settings, args: argparse.Namespace) -> int:
     from domain.keys import Keys  # noqa: PLC0415
     from producer.workspaces import Workspaces  # noqa: PLC0415
 
-    client = make_redis(settings.redis_url)
+    client = redis_for(settings)
     try:
         created = Workspaces(client, Keys(settings.namespace)).create(
             args.name, args.dial_limit, args.number, args.per_number_limit
@@ -167,9 +167,9 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
     secret = settings.dialer_secret.get_secret_value() if settings.dialer_secret else None
     # The workers' broker (same Redis and namespace): a provider's callback sends the
     # next dial messages from here at once.
-    broker = make_broker(make_redis(settings.redis_url, decode=False), settings.namespace)
+    broker = make_broker(redis_for(settings, decode=False), settings.namespace)
     app = create_app(
-        make_redis(settings.redis_url),
+        redis_for(settings),
         settings.namespace,
         limits=limits_of(settings),
         max_body_bytes=settings.max_body_bytes,
@@ -180,6 +180,7 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
         carriers=CarrierAuth.from_settings(settings),
         webhook_allow_private=settings.webhook_allow_private,
         max_dials_per_second=settings.max_dials_per_second,
+        min_replicas=settings.redis_min_replicas,
     )
     # A thread that computes (an event stream encoding a page of its backlog) keeps the
     # GIL up to the switch interval whenever a thread back from Redis wants it: at the

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import dramatiq
+import dramatiq.worker
 import redis
 from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
@@ -48,6 +49,12 @@ DIAL_POLL_MS = 8
 #: How long after its last dial message (or its start) a worker keeps looking that
 #: often; after that it waits the worker timeout again (each look costs CPU: ~0.7 ms).
 DIAL_BUSY_S = 10.0
+#: How long a consumer that lost Redis waits before it consumes again (dramatiq: 3 s),
+#: and a worker thread before it retries the ack of a message it ran (dramatiq: 5 s).
+#: After a failover both added to the stall (docs/failover.md); Redis answering again
+#: is what they wait for, and a connection attempt costs a millisecond.
+CONSUMER_RESTART_S = 0.25
+ACK_RETRY_S = 0.25
 
 
 class _DialConsumer(_RedisConsumer):
@@ -100,6 +107,9 @@ def make_broker(client: redis.Redis, namespace: str) -> RedisBroker:
     actors); TimeLimit bounds a stuck actor; no Prometheus middleware here (the
     worker adds metrics of its own).
     """
+    # Module constants dramatiq reads at each use (dramatiq/worker.py); not settable else.
+    dramatiq.worker.CONSUMER_RESTART_DELAY_SECS = CONSUMER_RESTART_S
+    dramatiq.worker.POST_PROCESS_MESSAGE_RETRY_DELAY_SECS = ACK_RETRY_S  # type: ignore[assignment]
     return BatchdialBroker(  # type: ignore[no-untyped-call]
         client=client,
         namespace=Keys(namespace).broker_namespace,

@@ -25,6 +25,8 @@ from config.values import (
     DEFAULT_WEBHOOK_RETRY_SECONDS,
     parse_outcome_weights,
     parse_retry_seconds,
+    parse_sentinels,
+    sentinel_pair_problem,
     url_template,
 )
 from domain.errors import ConfigError
@@ -74,6 +76,22 @@ class Settings(BaseSettings):
         "redis://127.0.0.1:6379/0",
         description="Redis for broker, state, semaphores and events; "
         "memory:// runs on an in-process Redis (fakeredis)",
+    )
+    # Redis Sentinel (SPEC §8.6, docs/failover.md): when set, every process finds the
+    # primary through these instead of BATCHDIAL_REDIS_URL's host (its db and
+    # credentials still apply).
+    redis_sentinels: str = Field(
+        "", description="Sentinels as host:port,host:port; empty = connect to BATCHDIAL_REDIS_URL"
+    )
+    redis_sentinel_master: str | None = Field(
+        None, description="the name the Sentinels monitor the primary under"
+    )
+    redis_min_replicas: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="replicas that must have a claim (WAIT) before its call is placed, "
+        "and an end before its slot is reused",
     )
     namespace: str = Field("batchdial", description="prefix of every Redis key and queue")
     dialer: Literal["simulated", "http", "twilio", "telnyx", "livekit"] = "simulated"
@@ -193,6 +211,17 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://", "memory://")):
             raise ValueError("a redis://, rediss://, unix:// or memory:// URL")
         return value
+
+    @field_validator("redis_sentinels", "redis_sentinel_master")
+    @classmethod
+    def _check_sentinels(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if info.field_name == "redis_sentinels":
+            parse_sentinels(value)
+        elif not value.strip() or any(c.isspace() for c in value):
+            raise ValueError("a master name without spaces (`sentinel monitor <name> …`)")
+        return value.strip()
 
     @field_validator("dialer_url")
     @classmethod
@@ -319,6 +348,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_sentinel_pair(self) -> Settings:
+        problem = sentinel_pair_problem(
+            bool(self.redis_sentinels), bool(self.redis_sentinel_master), self.redis_url
+        )
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
     def _check_carrier(self) -> Settings:
         needs = CARRIER_SETTINGS.get(self.dialer, ())
         missing = [name for name in needs if not _is_set(getattr(self, name))]
@@ -326,6 +364,11 @@ class Settings(BaseSettings):
             names = ", ".join(f"{ENV_PREFIX}{name.upper()}" for name in missing)
             raise ValueError(f"{ENV_PREFIX}DIALER={self.dialer} needs {names} set")
         return self
+
+    @property
+    def sentinels(self) -> tuple[tuple[str, int], ...]:
+        """The parsed ``redis_sentinels`` (empty: connect by ``redis_url``)."""
+        return parse_sentinels(self.redis_sentinels)
 
     @property
     def webhook_retry_schedule(self) -> tuple[int, ...]:

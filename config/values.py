@@ -75,3 +75,41 @@ def parse_retry_seconds(text: str) -> tuple[int, ...]:
             )
         out.append(int(part))
     return tuple(out)
+
+
+def parse_sentinels(text: str) -> tuple[tuple[str, int], ...]:
+    """``h1:26379,h2:26379`` -> ``(("h1", 26379), ("h2", 26379))``; empty -> ``()``.
+
+    A host may be a name, an IPv4 address or a bracketed IPv6 address (``[::1]:26379``).
+    """
+    out: list[tuple[str, int]] = []
+    for raw in text.split(","):
+        part = raw.strip()
+        if not part:
+            continue
+        host, sep, port = part.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not sep or not host or any(c.isspace() for c in host) or not port.isdigit():
+            raise ValueError(
+                f"expected host:port pairs separated by commas (such as "
+                f"sentinel-1:26379,sentinel-2:26379); got {part!r}"
+            )
+        if not 0 < int(port) < 65536:
+            raise ValueError(f"port of {part!r} is not 1..65535")
+        out.append((host, int(port)))
+    return tuple(out)
+
+
+def sentinel_pair_problem(sentinels: bool, master: bool, redis_url: str) -> str | None:
+    """What is wrong with the Sentinel settings together, or None (the names of the
+    variables are in the message: a check of the whole settings names no field)."""
+    if sentinels and not master:
+        return (
+            "BATCHDIAL_REDIS_SENTINELS needs BATCHDIAL_REDIS_SENTINEL_MASTER "
+            "(the name the Sentinels monitor the primary under)"
+        )
+    if master and not sentinels:
+        return "BATCHDIAL_REDIS_SENTINEL_MASTER needs BATCHDIAL_REDIS_SENTINELS (host:port, …)"
+    if sentinels and redis_url.startswith("memory://"):
+        return "BATCHDIAL_REDIS_SENTINELS cannot go with a memory:// BATCHDIAL_REDIS_URL"
+    return None

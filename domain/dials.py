@@ -74,12 +74,17 @@ def new_dial_id(job_id: str, index: int, attempt: int | str, token: str) -> str:
 
 
 class DialEnds:
-    """Ends dials atomically (``finish_dial.lua``)."""
+    """Ends dials atomically (``finish_dial.lua``). With ``min_replicas`` > 0 an end
+    returns (and its freed slot is dialed into) only once that many replicas have it;
+    else :class:`~domain.replicas.ReplicaWaitError` (a ``redis.ConnectionError``: the
+    worker defers the end and records it again, the API answers 503 and the carrier
+    retries its callback; ending is idempotent)."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, *, min_replicas: int = 0) -> None:
         self._r = client
         self._k = keys
         self._scripts = Scripts(client)
+        self.min_replicas = min_replicas
 
     def locate(self, dial_id: str) -> DialRef | None:
         """Find a dial by id alone (for provider callbacks)."""
@@ -176,7 +181,7 @@ class DialEnds:
             log.warning("provider_details_truncated", dial_id=ref.dial_id, bytes=size)
             extra = encode({"provider": {"detailsTruncated": True}})
         ended = parse_finish_dial(
-            self._scripts(
+            self._scripts.durable(
                 "finish_dial",
                 self._k.script_keys(ref.ws_id, ref.job_id),
                 [
@@ -190,6 +195,8 @@ class DialEnds:
                     "1" if release else "0",
                     extra,
                 ],
+                write="end",
+                replicas=self.min_replicas,
             )
         )
         if ended.outcome != "finished":

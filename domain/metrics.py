@@ -48,6 +48,14 @@ LEASE_RECOVERIES = Counter(
     ["reason"],
 )
 
+REPLICA_WAITS_FAILED = Counter(
+    "batchdial_replica_waits_failed_total",
+    "Claims, handoffs and ends that fewer replicas than BATCHDIAL_REDIS_MIN_REPLICAS "
+    "acknowledged in time (a claim is put back, no call placed; a handed-off call stays "
+    "renewed by its worker; an end is retried).",
+    ["write"],
+)
+
 WEBHOOK_DELIVERIES = Counter(
     "batchdial_webhook_deliveries_total",
     "Webhook delivery attempts recorded by this process, by outcome.",
@@ -68,6 +76,8 @@ for _status in _FINAL_STATUSES:
     DIALS_FINISHED.labels(_status)
 for _reason in words(RecoveryReason):
     LEASE_RECOVERIES.labels(_reason)
+for _write in ("claim", "handoff", "end"):
+    REPLICA_WAITS_FAILED.labels(_write)
 for _outcome in ("delivered", "retrying", "failed"):
     WEBHOOK_DELIVERIES.labels(_outcome)
 

@@ -75,9 +75,19 @@ Limit = Literal["job", "workspace", "number"]
 #: ``BATCHDIAL_MAX_DIALS_PER_SECOND`` (all workspaces together).
 PaceLimit = Literal["workspace", "global"]
 #: Why a claim took nothing (the row went back to the queue, was ended or is held; a
-#: ``paced`` row stays released for the worker to claim again when a start conforms).
+#: ``paced`` row stays released for the worker to claim again when a start conforms;
+#: ``unreplicated``: not from the script, the claim was undone, worker/engine/replicated.py).
 Refusal = Literal[
-    "gone", "stale", "paused", "closed", "hours", "suppressed", "capped", "full", "paced"
+    "gone",
+    "stale",
+    "paused",
+    "closed",
+    "hours",
+    "suppressed",
+    "capped",
+    "full",
+    "paced",
+    "unreplicated",
 ]
 ClaimOutcome = Literal["ok", Refusal]
 

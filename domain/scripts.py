@@ -14,6 +14,7 @@ import redis
 from redis.commands.core import Script
 
 from domain.keys import lua_prelude
+from domain.replicas import run_durable
 
 #: The folders of ``domain/lua`` that hold scripts.
 Folder = Literal["job", "engine"]
@@ -41,9 +42,24 @@ class Scripts:
         self._scripts: dict[str, Script] = {}
 
     def __call__(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        """Run script ``name`` with ``keys`` and ``args``; returns its raw reply."""
+        """Run script ``name`` with ``keys`` and ``args``; returns its raw reply.
+
+        redis-py runs it by EVALSHA and loads it again on NOSCRIPT: a promoted replica
+        (or a restarted server) that never saw the script runs it all the same."""
+        return self._script(name)(keys=keys, args=args)
+
+    def durable(
+        self, name: str, keys: list[str], args: list[Any], *, write: str, replicas: int
+    ) -> Any:
+        """Run script ``name``, then WAIT for ``replicas`` replicas to have it
+        (:func:`domain.replicas.run_durable`; ``write`` names it in the metrics)."""
+        return run_durable(
+            self._client, self._script(name), keys, args, write=write, replicas=replicas
+        )
+
+    def _script(self, name: str) -> Script:
         script = self._scripts.get(name)
         if script is None:
             script = self._client.register_script(script_source(name, self._folder))
             self._scripts[name] = script
-        return script(keys=keys, args=args)
+        return script

@@ -15,7 +15,7 @@ import redis
 import structlog
 
 from config.broker import BrokerOutbox, make_broker
-from config.redis import make_redis
+from config.redis import redis_for
 from config.settings import Settings
 from domain.errors import ConfigError
 from domain.keys import Keys
@@ -114,6 +114,7 @@ def timing_of(settings: Settings) -> Timing:
         lease_ms=int(settings.lease_seconds * 1000),
         max_call_ms=int(settings.max_call_seconds * 1000),
         max_dials_per_second=settings.max_dials_per_second,
+        min_replicas=settings.redis_min_replicas,
     )
 
 
@@ -179,10 +180,8 @@ def build_runtime(
     ``prometheus`` adds dramatiq's own Prometheus middleware; it writes to the
     multiprocess directory the supervisor set up, and the supervisor serves it.
     """
-    state = state_client or make_redis(settings.redis_url)
-    broker = make_broker(
-        broker_client or make_redis(settings.redis_url, decode=False), settings.namespace
-    )
+    state = state_client or redis_for(settings)
+    broker = make_broker(broker_client or redis_for(settings, decode=False), settings.namespace)
     middleware = None
     if prometheus:
         from dramatiq.middleware.prometheus import Prometheus  # noqa: PLC0415 -- reads env

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import structlog
 
-from config.redis import make_redis
+from config.redis import redis_for
 from config.settings import Settings
 from domain.errors import ConfigError
 from domain.keys import Keys
@@ -53,7 +53,7 @@ def serve_metrics(settings: Settings, path: Path) -> None:
 
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(path))  # type: ignore[no-untyped-call]
-    registry.register(RedisCollector(make_redis(settings.redis_url), Keys(settings.namespace)))
+    registry.register(RedisCollector(redis_for(settings), Keys(settings.namespace)))
     try:
         start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
     except OSError as exc:

@@ -65,13 +65,15 @@ def create_app(
     carriers: CarrierAuth | None = None,
     webhook_allow_private: bool = False,
     max_dials_per_second: int | None = None,
+    min_replicas: int = 0,
 ) -> FastAPI:
     """The API over one Redis and namespace; ``clock`` times signature checks. With
     ``outbox`` (the workers' broker), a provider's callback that ends a dial sends the
     dial messages of the rows released into the freed slot at once; without, the job's
     scheduler releases them. ``carriers``: what verifies the carriers' own callbacks
     (none: they are refused). ``webhook_allow_private``: BATCHDIAL_WEBHOOK_ALLOW_PRIVATE;
-    ``max_dials_per_second``: BATCHDIAL_MAX_DIALS_PER_SECOND (forecasts use it)."""
+    ``max_dials_per_second``: BATCHDIAL_MAX_DIALS_PER_SECOND (forecasts use it);
+    ``min_replicas``: BATCHDIAL_REDIS_MIN_REPLICAS (a reported end waits for them)."""
     client = decoding(client)  # any redis client: the API reads strings
     app = FastAPI(
         title="batchdial",
@@ -89,7 +91,7 @@ def create_app(
         webhook_allow_private=webhook_allow_private,
         max_dials_per_second=max_dials_per_second,
     )
-    app.state.dial_ends = DialEnds(client, Keys(namespace))
+    app.state.dial_ends = DialEnds(client, Keys(namespace), min_replicas=min_replicas)
     app.state.dialer_secret = dialer_secret
     app.state.dial_outbox = outbox
     app.state.clock = clock

@@ -54,9 +54,15 @@ class Engine:
         self.outbox = outbox
         self.timing = timing or Timing()
         self.configs = JobConfigs(client, keys)
-        self.keeper = LeaseKeeper(client, keys, self.timing.lease_ms, self.timing.max_call_ms)
+        self.keeper = LeaseKeeper(
+            client,
+            keys,
+            self.timing.lease_ms,
+            self.timing.max_call_ms,
+            min_replicas=self.timing.min_replicas,
+        )
         self.presence = Heartbeat(client, keys)
-        self.endings = Endings(client, keys, self.keeper)
+        self.endings = Endings(client, keys, self.keeper, min_replicas=self.timing.min_replicas)
         #: Ends dials by reference (what provider callbacks use too).
         self.ends = self.endings.ends
         self.scheduler = Scheduler(client, keys, self.configs, outbox, self.timing)

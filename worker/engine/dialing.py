@@ -32,8 +32,7 @@ import structlog
 
 from domain.dials import DialRef, FinishResult, new_dial_id
 from domain.keys import Keys, dial_member, job_member
-from domain.protocol import Claimed, ClaimOutcome, ClaimRefused, parse_claim
-from domain.scripts import Scripts
+from domain.protocol import Claimed, ClaimOutcome, ClaimRefused
 from worker.dialers.base import Dialer, DialRequest, Placed
 from worker.engine.endings import Endings
 from worker.engine.heartbeat import Heartbeat
@@ -43,6 +42,7 @@ from worker.engine.loop import EventLoop
 from worker.engine.outbox import Outbox
 from worker.engine.pacing import Pacer
 from worker.engine.predial import PreDial, PreDialHook, Verdict, fallback
+from worker.engine.replicated import DurableClaims
 from worker.engine.timing import Timing
 from worker.metrics import (
     DIALS_STARTED,
@@ -86,8 +86,16 @@ class Dialing:
         self._heartbeat = heartbeat
         self._endings = endings
         self._loop = loop
-        self._scripts = Scripts(client, "engine")
         self._predial = predial or PreDial(client, keys)
+        # The claim, on BATCHDIAL_REDIS_MIN_REPLICAS replicas or undone (SPEC §8.6).
+        self._claims = DurableClaims(
+            client,
+            keys,
+            endings.ends,
+            timing.min_replicas,
+            timing.lease_ms,
+            resend=outbox.send_dial,
+        )
         self._draining = threading.Event()
         self._continuations = ThreadPoolExecutor(
             max_workers=CONTINUATION_THREADS, thread_name_prefix="batchdial-continue"
@@ -348,24 +356,25 @@ class Dialing:
     def _claim(
         self, ws_id: str, job_id: str, index: int, template: str, *, config: JobConfig
     ) -> Claimed | ClaimRefused:
-        return parse_claim(
-            self._scripts(
-                "claim",
-                self._k.script_keys(ws_id, job_id),
-                [
-                    job_member(ws_id, job_id),
-                    job_id,
-                    config.ver,
-                    index,
-                    template,
-                    self._timing.lease_ms,
-                    config.cap,
-                    ",".join(config.pool),
-                    ws_id,
-                    dial_member(ws_id, job_id, template),
-                    self._timing.max_dials_per_second or "",
-                ],
-            )
+        return self._claims.claim(
+            ws_id,
+            job_id,
+            index,
+            token=template.rsplit("_", 1)[1],
+            keys=self._k.script_keys(ws_id, job_id),
+            args=[
+                job_member(ws_id, job_id),
+                job_id,
+                config.ver,
+                index,
+                template,
+                self._timing.lease_ms,
+                config.cap,
+                ",".join(config.pool),
+                ws_id,
+                dial_member(ws_id, job_id, template),
+                self._timing.max_dials_per_second or "",
+            ],
         )
 
 

@@ -49,11 +49,13 @@ Continue = Callable[[str, str, list[int]], None]
 class Endings:
     """Ends dials and keeps the ends that could not be recorded yet."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, keeper: LeaseKeeper) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: Keys, keeper: LeaseKeeper, *, min_replicas: int = 0
+    ) -> None:
         self._r = client
         self._k = keys
         self._keeper = keeper
-        self.ends = DialEnds(client, keys)
+        self.ends = DialEnds(client, keys, min_replicas=min_replicas)
         self._pending_lock = threading.Lock()
         self._pending: dict[str, tuple[DialRef, str, str, dict[str, object] | None]] = {}
 

@@ -24,11 +24,20 @@ RENEW_BATCH = 200
 class LeaseKeeper:
     """Tracks the dials this process holds and renews their leases."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, lease_ms: int, max_call_ms: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        lease_ms: int,
+        max_call_ms: int,
+        *,
+        min_replicas: int = 0,
+    ) -> None:
         self._r = client
         self._k = keys
         self.lease_ms = lease_ms
         self.max_call_ms = max_call_ms
+        self.min_replicas = min_replicas
         self._scripts = Scripts(client, "engine")
         self._held: dict[str, DialRef] = {}
         self._per_job: Counter[str] = Counter()
@@ -64,13 +73,23 @@ class LeaseKeeper:
         """The provider holds the call now: its leases last until the longest allowed
         call. Returns 'handed', 'ended' (its end was already reported) or 'lost' (its
         lease lapsed first; the caller ends it)."""
-        outcome = parse_handoff(
-            self._scripts(
-                "handoff",
-                [self._k.deadlines, *self._dial_keys(ref)],
-                [dial_member(ref.ws_id, ref.job_id, ref.dial_id), ref.dial_id, self.max_call_ms],
-            )
-        ).outcome
+        keys = [self._k.deadlines, *self._dial_keys(ref)]
+        args = [dial_member(ref.ws_id, ref.job_id, ref.dial_id), ref.dial_id, self.max_call_ms]
+        if self.min_replicas <= 0:
+            outcome = parse_handoff(self._scripts("handoff", keys, args)).outcome
+        else:
+            try:
+                outcome = parse_handoff(
+                    self._scripts.durable(
+                        "handoff", keys, args, write="handoff", replicas=self.min_replicas
+                    )
+                ).outcome
+            except (redis.ConnectionError, redis.TimeoutError):
+                # Not known to be on a replica (SPEC §8.6): a failover may lose it, and
+                # the next primary would let the claim's lease lapse while the call goes
+                # on (its slot freed early). Keep renewing it: renew.lua reports it
+                # 'ended' (and it is forgotten) once the primary says the provider has it.
+                return "handed"
         if outcome != "lost":
             self.forget(ref.dial_id)
         return outcome

@@ -17,6 +17,9 @@ import structlog
 
 from worker.engine.core import Engine
 
+#: The longest pause between two tries of the timers while Redis does not answer (s).
+MAX_PAUSE_S = 1.0
+
 log = structlog.get_logger(__name__)
 
 
@@ -71,7 +74,9 @@ class Timekeeper:
                 self._stop.wait(self.tick_s)
             except redis.RedisError as exc:
                 failures += 1
-                pause = min(0.1 * 2**failures, 5.0)
+                # At most a second apart: after a failover the renewals and wake-ups
+                # must reach the new primary soon (docs/failover.md); a try costs little.
+                pause = min(0.1 * 2**failures, MAX_PAUSE_S)
                 log.warning("timekeeper_redis_error", error=type(exc).__name__, retry_in_s=pause)
                 self._stop.wait(pause)
             except Exception:  # worker-loop boundary: the timers must keep running

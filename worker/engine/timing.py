@@ -25,6 +25,9 @@ class Timing:
     #: Dial starts allowed a second across all workspaces (None: no limit); the claim
     #: enforces it (``BATCHDIAL_MAX_DIALS_PER_SECOND``).
     max_dials_per_second: int | None = None
+    #: Replicas that must have a claim before its call is placed, and an end before its
+    #: slot is dialed into (``BATCHDIAL_REDIS_MIN_REPLICAS``, SPEC §8.6).
+    min_replicas: int = 0
 
 
 def redis_now_ms(client: redis.Redis) -> int:
