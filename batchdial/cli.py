@@ -80,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="threads per process (BATCHDIAL_WORKER_THREADS, default 8)",
     )
+    worker.add_argument(
+        "--queues",
+        metavar="LIST",
+        help="queues to consume, a comma list of dial, pump, webhooks (default all): "
+        "e.g. --queues webhooks for processes that only deliver webhooks",
+    )
     worker.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
 
     add_jobs_parser(sub)
@@ -201,14 +207,21 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from worker.runtime import ALL_QUEUES, parse_queues  # noqa: PLC0415
+
+    try:
+        queues = parse_queues(args.queues) if args.queues is not None else ALL_QUEUES
+    except ConfigError as exc:
+        sys.stderr.write(f"batchdial: {exc}\n")
+        return 2
     if args.child:
         from worker.runtime import run_process  # noqa: PLC0415
 
-        return run_process(settings, args.threads, supervised=True)
+        return run_process(settings, args.threads, supervised=True, queues=queues)
     from worker.supervisor import run_workers  # noqa: PLC0415
 
     try:
-        return run_workers(settings, args.processes, args.threads)
+        return run_workers(settings, args.processes, args.threads, args.queues)
     except ConfigError as exc:
         sys.stderr.write(f"batchdial: {exc}\n")
         return 2

@@ -14,11 +14,11 @@ import dramatiq
 import redis
 import structlog
 
-from config.broker import BrokerOutbox, make_broker
+from config.broker import WEBHOOK_QUEUE, BrokerOutbox, make_broker
 from config.redis import redis_for
 from config.settings import Settings
 from domain.errors import ConfigError
-from domain.keys import Keys
+from domain.keys import DIAL_QUEUE, SCHEDULER_QUEUE, Keys
 from worker.actors import Actors
 from worker.dialers.base import Dialer
 from worker.dialers.http import HttpDialer
@@ -165,17 +165,36 @@ class WorkerRuntime:
             self.engine.leave()
 
 
+#: The queues a worker consumes unless told otherwise (``batchdial worker --queues``).
+ALL_QUEUES = (DIAL_QUEUE, SCHEDULER_QUEUE, WEBHOOK_QUEUE)
+
+
+def parse_queues(text: str) -> tuple[str, ...]:
+    """``--queues dial,pump`` -> the queue names, checked; raises ConfigError."""
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in ALL_QUEUES]
+    if not names or unknown:
+        raise ConfigError(
+            f"--queues {text!r}: give a comma list of {', '.join(ALL_QUEUES)}"
+            + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+        )
+    return names
+
+
 def build_runtime(
     settings: Settings,
     *,
     threads: int = 8,
+    queues: tuple[str, ...] = ALL_QUEUES,
     state_client: redis.Redis | None = None,
     broker_client: redis.Redis | None = None,
     dialer: Dialer | None = None,
     timing: Timing | None = None,
     prometheus: bool = False,
 ) -> WorkerRuntime:
-    """Wire a worker for ``settings`` (clients and dialer may be given, for tests).
+    """Wire a worker for ``settings`` (clients and dialer may be given, for tests) that
+    consumes ``queues``: a process without the dial queue (webhook deliveries on their
+    own processes or hosts) does not count among those sharing a job's calls.
 
     ``prometheus`` adds dramatiq's own Prometheus middleware; it writes to the
     multiprocess directory the supervisor set up, and the supervisor serves it.
@@ -199,6 +218,7 @@ def build_runtime(
         timing or timing_of(settings),
         loop=loop,
         allow_private=settings.webhook_allow_private,
+        dials=DIAL_QUEUE in queues,
     )
     webhooks = WebhookDelivery(
         state,
@@ -219,7 +239,7 @@ def build_runtime(
                 middleware.total_rejected_messages,
             ):
                 metric.labels(actor.queue_name, actor.actor_name)
-    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+    worker = dramatiq.Worker(broker, queues=set(queues), worker_threads=threads, worker_timeout=100)
     # A process takes no more messages than it has threads to start them: a message it
     # held beyond that would keep its row (and so a slot) from the other workers while
     # it waits (dramatiq's default is twice the threads).
@@ -229,11 +249,17 @@ def build_runtime(
     )
 
 
-def run_process(settings: Settings, threads: int, *, supervised: bool = False) -> int:
+def run_process(
+    settings: Settings,
+    threads: int,
+    *,
+    supervised: bool = False,
+    queues: tuple[str, ...] = ALL_QUEUES,
+) -> int:
     """Run one worker process until SIGTERM or SIGINT (or, when ``supervised``, until
     its supervisor is gone: a child never outlives the process that serves its metrics
     and would restart it)."""
-    runtime = build_runtime(settings, threads=threads, prometheus=True)
+    runtime = build_runtime(settings, threads=threads, queues=queues, prometheus=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -249,7 +275,11 @@ def run_process(settings: Settings, threads: int, *, supervised: bool = False) -
         threading.Thread(target=watch_parent, name="batchdial-parent-watch", daemon=True).start()
     runtime.start()
     log.info(
-        "worker_started", threads=threads, namespace=settings.namespace, dialer=settings.dialer
+        "worker_started",
+        threads=threads,
+        queues=",".join(queues),
+        namespace=settings.namespace,
+        dialer=settings.dialer,
     )
     stop.wait()
     log.info("worker_stopping", calls_held=len(runtime.engine.keeper.held()))

@@ -63,8 +63,14 @@ def serve_metrics(settings: Settings, path: Path) -> None:
         ) from None
 
 
-def run_workers(settings: Settings, processes: int, threads: int) -> int:
-    """Run ``processes`` worker processes until SIGTERM/SIGINT; returns an exit code."""
+def _child_command(threads: int, queues: str | None) -> list[str]:
+    command = [sys.executable, "-m", "batchdial", "worker", "--child", "--threads", str(threads)]
+    return command if queues is None else [*command, "--queues", queues]
+
+
+def run_workers(settings: Settings, processes: int, threads: int, queues: str | None = None) -> int:
+    """Run ``processes`` worker processes (consuming ``queues``, a comma list; default
+    all) until SIGTERM/SIGINT; returns an exit code."""
     if processes < 1 or threads < 1:
         raise ConfigError("--processes and --threads must be at least 1")
     path = prepare_metrics_dir()
@@ -72,7 +78,7 @@ def run_workers(settings: Settings, processes: int, threads: int) -> int:
     if settings.metrics_port:
         os.environ.update({"PROMETHEUS_MULTIPROC_DIR": str(path), "dramatiq_prom_db": str(path)})
         serve_metrics(settings, path)
-    command = [sys.executable, "-m", "batchdial", "worker", "--child", "--threads", str(threads)]
+    command = _child_command(threads, queues)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -23,7 +23,7 @@ from worker.dialers.base import Dialer, DialRequest, OnEnd, Placed
 from worker.dialers.simulated import SimulatedDialer
 from worker.engine.core import Engine
 from worker.engine.timing import Timing
-from worker.runtime import WorkerRuntime, build_runtime
+from worker.runtime import ALL_QUEUES, WorkerRuntime, build_runtime
 
 
 class CountingDialer:
@@ -154,13 +154,19 @@ class Rig:
         return str(self.producer.create_job(ws["workspaceId"], body)["id"])
 
     def worker(
-        self, dialer: Dialer, threads: int = 8, timing: Timing | None = None
+        self,
+        dialer: Dialer,
+        threads: int = 8,
+        timing: Timing | None = None,
+        queues: tuple[str, ...] = ALL_QUEUES,
     ) -> WorkerRuntime:
-        """Start a worker runtime (real dramatiq threads) on the rig's namespace."""
+        """Start a worker runtime (real dramatiq threads) on the rig's namespace,
+        consuming ``queues``."""
         settings = load_settings(redis_url="redis://127.0.0.1:6379/0", namespace=self.namespace)
         runtime = build_runtime(
             settings,
             threads=threads,
+            queues=queues,
             state_client=self.client,
             broker_client=self.broker_client,
             dialer=dialer,

@@ -46,6 +46,7 @@ class Engine:
         *,
         loop: EventLoop | None = None,
         allow_private: bool = False,
+        dials: bool = True,
     ) -> None:
         self._r = client
         #: The process's event loop, where calls waiting on a provider live.
@@ -61,7 +62,8 @@ class Engine:
             self.timing.max_call_ms,
             min_replicas=self.timing.min_replicas,
         )
-        self.presence = Heartbeat(client, keys)
+        #: ``dials``: whether this process consumes dial messages (counted in shares).
+        self.presence = Heartbeat(client, keys, counted=dials)
         self.endings = Endings(client, keys, self.keeper, min_replicas=self.timing.min_replicas)
         #: Ends dials by reference (what provider callbacks use too).
         self.ends = self.endings.ends

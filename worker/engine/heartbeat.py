@@ -19,16 +19,22 @@ WORKER_SILENCE_MS = 10_000
 class Heartbeat:
     """This process among the live worker processes (``heartbeat.lua``)."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, *, counted: bool = True) -> None:
         self._r = client
         self._k = keys
         self._scripts = Scripts(client, "engine")
         self.process_id = secrets.token_hex(8)
+        #: Whether this process counts among those sharing calls: one that consumes no
+        #: dial messages (``batchdial worker --queues webhooks``) would only shrink the
+        #: others' fair share.
+        self.counted = counted
         #: Live worker processes at the last beat (1 until the first).
         self.workers = 1
 
     def beat(self) -> int:
         """Say this process is alive; returns how many worker processes are."""
+        if not self.counted:
+            return self.workers
         alive = parse_heartbeat(
             self._scripts("heartbeat", [self._k.workers], [self.process_id, WORKER_SILENCE_MS])
         ).alive
