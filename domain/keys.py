@@ -27,6 +27,7 @@ tag so that every multi-key script touches one cluster slot)::
     ns:{ws}:wh:q:<ep>               zset   delivery id -> when due (or leased until): its queue
     ns:{ws}:ws                      hash   workspace record (name, dialLimit, createdAt)
     ns:{ws}:numbers                 hash   phone number id -> JSON {number, max}
+    ns:{ws}:sticky                  hash   E.164 recipient -> its number id (callerId sticky)
     ns:{ws}:jobs                    zset   all members score 0, member "<newest-first key>:<job id>"
     ns:{ws}:sem                     zset   dial id -> lease expiry: the workspace's live dials
     ns:{ws}:num:<pn>:sem            zset   dial id -> lease expiry: one pool number's dials
@@ -105,6 +106,7 @@ WS_PARTS: dict[str, str] = {
     "K_SUPPRESSED": "suppressed",
     "K_SUPPINFO": "suppinfo",
     "K_WS_PACE": "pace",
+    "K_STICKY": "sticky",
     "K_WH": "wh",
     "K_WH_OUT": "wh:out",
     "K_WH_CUR": "wh:cur",

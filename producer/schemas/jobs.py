@@ -21,6 +21,7 @@ from pydantic import (
 from domain.time.schedule import parse_hhmm
 from producer import validation as v
 from producer.schemas.base import E164_SCHEMA, StrictIn, never_null
+from producer.schemas.rules import CallerId, CallingRules, ConsentIn, Purpose, StateCode
 
 #: ``HH:MM``, 24-hour (the document's pattern; :func:`validation.check_hhmm` enforces it).
 _HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -188,6 +189,10 @@ class RowIn(StrictIn):
     timezone: StrictStr | None = Field(
         default=None, examples=["America/Chicago"], json_schema_extra=ZONE_SCHEMA
     )
+    consent: ConsentIn | None = None
+    state: StateCode | None = Field(
+        default=None, description="the recipient's US state (callingRules), else its area code's"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -242,6 +247,9 @@ class JobCreate(StrictIn):
     recipientHours: HoursIn | None = None  # noqa: N815
     retry: RetryIn | None = None
     voicemail: VoicemailIn | None = None
+    callingRules: CallingRules | None = None  # noqa: N815
+    purpose: Purpose = "informational"
+    callerId: CallerId = "spread"  # noqa: N815
     rows: list[RowIn] = Field(default_factory=list)
 
     @field_validator("voicemail")
@@ -295,7 +303,14 @@ class JobCreate(StrictIn):
 
 #: Fields of an update that may be left out but never be null.
 #: Update fields that may be left out but never be null (``_not_null`` refuses it).
-_NEVER_NULL = ("name", "callAgentId", "maxConcurrentDials", "fromPhoneNumberIds", "disableSchedule")
+_NEVER_NULL = (
+    "name",
+    "callAgentId",
+    "maxConcurrentDials",
+    "fromPhoneNumberIds",
+    "disableSchedule",
+    "callerId",
+)
 
 
 class JobUpdate(StrictIn):
@@ -316,6 +331,7 @@ class JobUpdate(StrictIn):
     recipientHours: HoursIn | None = None  # noqa: N815
     retry: RetryIn | None = None
     voicemail: VoicemailIn | None = None
+    callerId: CallerId | None = None  # noqa: N815
 
     @field_validator("voicemail")
     @classmethod
@@ -341,6 +357,7 @@ class JobUpdate(StrictIn):
         "maxConcurrentDials",
         "fromPhoneNumberIds",
         "disableSchedule",
+        "callerId",
         mode="before",
     )
     @classmethod

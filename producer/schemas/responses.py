@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from producer.schemas.jobs import HoursIn, JobStatus, RetryIn, ScheduleIn, VoicemailIn
+from producer.schemas.rules import CallerId, CallingRules, ConsentIn, Purpose
 
 # ruff: noqa: N815 -- wire names are camelCase
 
@@ -64,11 +65,25 @@ class Job(BaseModel):
     recipientHours: HoursIn | None
     retry: RetryIn | None
     voicemail: VoicemailIn | None = None
+    callingRules: CallingRules | None = None
+    purpose: Purpose = "informational"
+    callerId: CallerId = "spread"
     window: Window
 
 
 WaitingFor = Literal[
-    "paused", "retryBackoff", "frequencyCap", "schedule", "recipientHours", "capacity"
+    "paused",
+    "retryBackoff",
+    "frequencyCap",
+    "schedule",
+    "recipientHours",
+    "callingRules",
+    "capacity",
+    "pacing",
+]
+#: Which rule chose a dial's fromNumber (the job's callerId, and how it matched).
+CallerIdRule = Literal[
+    "spread", "local:areaCode", "local:state", "local:spread", "sticky", "sticky:new"
 ]
 
 
@@ -88,6 +103,14 @@ class QueueEntry(BaseModel):
     )
     waitingFor: WaitingFor
     nextEligibleAt: Instant | None
+    heldBy: str | None = Field(
+        default=None,
+        description="the calling rule that holds the row (waitingFor callingRules), "
+        "with its statute; nextEligibleAt says until when",
+    )
+    state: str | None = Field(default=None, description="the recipient's state (callingRules)")
+    stateSource: Literal["row", "number"] | None = None
+    consent: ConsentIn | None = None
 
 
 class Dial(BaseModel):
@@ -102,6 +125,10 @@ class Dial(BaseModel):
     startedAt: Instant | None
     endedAt: Instant | None
     attempt: int
+    callerIdRule: CallerIdRule | None = Field(
+        default=None, description="which callerId rule chose fromNumber"
+    )
+    consent: ConsentIn | None = Field(default=None, description="the row's consent, as given")
 
 
 class DialDetail(BaseModel):
