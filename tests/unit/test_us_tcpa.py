@@ -178,3 +178,13 @@ def test_holiday_dates() -> None:
     assert one("election_day", 2026) == ["2026-11-03"]
     assert one("independence", 2026) == ["2026-07-03", "2026-07-04"]  # observed on Friday
     assert one("christmas", 2022) == ["2022-12-25", "2022-12-26"]  # observed on Monday
+
+
+def test_the_docs_show_every_rule_of_the_table() -> None:
+    """docs/calling-rules.md lists each state rule with its statute and how sure it is."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs/calling-rules.md").read_text()
+    for rule in state_rules().values():
+        line = next((x for x in text.splitlines() if x.startswith(f"| {rule.state} ")), "")
+        assert rule.statute in line and rule.confidence in line, rule.state
