@@ -145,6 +145,15 @@ class DialDetail(BaseModel):
     startedAt: Instant | None
     endedAt: Instant | None
     inputs: dict[str, str] = Field(description="the row's inputs, for the agent")
+    voicemail: Literal["hangup", "retry", "leave_message"] | None = Field(
+        default=None, description="the job's voicemail action"
+    )
+    answeredBy: str | None = Field(
+        default=None,
+        description="the carrier's answering-machine verdict so far (machine: leave the message)",
+    )
+    callerIdRule: CallerIdRule | None = None
+    consent: ConsentIn | None = None
 
 
 class Event(BaseModel):

@@ -10,12 +10,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
+from domain.dials import DialRef
 from domain.pagination import collect
 from domain.rules.tcpa import state_for_number, state_rule
 from domain.time.zones import zones_for_number
-from tests.support.engine import CountingDialer, Rig, ScriptedDialer
+from domain.verdicts import MachineVerdicts
+from producer.dialview import read_dial
+from tests.support.engine import CountingDialer, HangingDialer, RecordingOutbox, Rig, ScriptedDialer
 from tests.support.tcpa_oracle import allowed, next_allowed
 from tests.support.waits import wait_for
+from worker.dialers.simulated import SimulatedDialer
+from worker.engine.core import Engine
+from worker.engine.timing import Timing
 
 WRITTEN = {"type": "express_written", "capturedAt": "2026-11-30T10:00:00Z", "source": "web-form"}
 #: Numbers of several zones and states: New York, Honolulu, Anchorage, Miami, Dallas,
@@ -181,3 +187,44 @@ def test_sticky_caller_id_keeps_a_recipient_on_one_number_across_retries_and_job
     assert [d["callerIdRule"] for d in mine] == ["sticky:new", "sticky", "sticky"]
     spread = {d["fromNumber"] for d in rig.dials(ws, first) if d["toNumber"] != x}
     assert len(spread) > 1
+
+
+def test_a_leave_message_agent_reads_the_machine_verdict_in_its_dial(rig: Rig) -> None:
+    """GET /api/dials/{id} (read_dial) tells the agent of a leave_message job that the
+    carrier detected a machine, and carries the row's consent and the caller-ID rule."""
+    ws = rig.workspace()
+    wid = ws["workspaceId"]
+    row = {"toNumber": "+12125550701", "consent": WRITTEN}
+    job_id = rig.job(ws, [row], 1, voicemail={"action": "leave_message"}, callerId="sticky")
+    rig.start(ws, job_id)
+    dialer = HangingDialer(handoff=True)
+    engine = Engine(rig.client, rig.producer.keys, dialer, RecordingOutbox(), Timing())
+    engine.pump(wid, job_id)
+    assert engine.dial(wid, job_id, 0) == "ok"
+    dial_id = dialer.requests[0].dial_id
+    before = read_dial(rig.client, rig.producer.keys, wid, dial_id)
+    assert (before["voicemail"], before["answeredBy"]) == ("leave_message", None)
+    assert before["consent"] == WRITTEN and before["callerIdRule"] == "sticky:new"
+    number_id = rig.client.hget(rig.producer.keys.dial(wid, dial_id), "fromNumberId")
+    ref = DialRef(wid, job_id, dial_id, str(number_id))
+    assert MachineVerdicts(rig.client, rig.producer.keys).remember(ref, "machine")
+    assert read_dial(rig.client, rig.producer.keys, wid, dial_id)["answeredBy"] == "machine"
+
+
+def test_voicemail_with_the_simulated_dialer(rig: Rig) -> None:
+    """The simulated dialer's voicemail outcome: `hangup` ends the row as voicemail,
+    `retry` (retry.on names voicemail) tries it again up to maxAttempts."""
+    ws = rig.workspace()
+    rig.worker(SimulatedDialer(0, {"voicemail": 1.0}))
+    hangup = rig.job(ws, [{"toNumber": "+12125550801"}], 1, voicemail={"action": "hangup"})
+    retry = {"maxAttempts": 3, "on": ["voicemail"], "backoffSeconds": [0]}
+    again = rig.job(
+        ws, [{"toNumber": "+12125550802"}], 1, voicemail={"action": "retry"}, retry=retry
+    )
+    for job_id in (hangup, again):
+        rig.start(ws, job_id)
+        rig.wait_status(ws, job_id, "COMPLETE")
+    assert [d["status"] for d in rig.dials(ws, hangup)] == ["voicemail"]
+    assert [d["status"] for d in rig.dials(ws, again)] == ["voicemail"] * 3
+    outcomes = rig.producer.get_job(ws["workspaceId"], again)["counts"]["outcomes"]
+    assert outcomes == {"voicemail": 1}
