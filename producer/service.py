@@ -11,7 +11,9 @@ from config.settings import Settings
 from domain.errors import NotFound
 from domain.keys import Keys
 from domain.pagination import Page
+from producer.apikeys import ApiKeys
 from producer.jobs import JobCommands
+from producer.numbers import PhoneNumbers
 from producer.reads import JobReads
 from producer.suppressions import Suppressions, checked_number, parse_add
 from producer.validation import Limits
@@ -57,6 +59,8 @@ class Producer:
         #: Webhook endpoints (SPEC §8.2) and their deliveries.
         self.webhooks = Webhooks(client, self.keys, allow_private=webhook_allow_private)
         self.deliveries = Deliveries(client, self.keys)
+        self.numbers = PhoneNumbers(client, self.keys, self.workspaces)
+        self.api_keys = ApiKeys(client, self.keys)
 
     def create_job(self, ws_id: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:
         """Validate and store a job (state INIT); returns the job object."""

@@ -27,6 +27,7 @@ class PhoneNumber:
     id: str
     number: str
     max_concurrent_dials: int
+    resting: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of SPEC §3."""
@@ -130,8 +131,14 @@ class Workspaces:
         key_hash = hash_api_key(api_key)
         ws_id = self._r.hget(self._k.apikeys, key_hash)
         if ws_id is not None:
-            stored = self._r.hget(self._k.workspace(str(ws_id)), "keyHash")
-            if stored is not None and hmac.compare_digest(str(stored), key_hash):
+            first, further, disabled = self._r.hmget(
+                self._k.workspace(str(ws_id)), ["keyHash", "kh:" + key_hash, "disabled"]
+            )
+            if first is not None and hmac.compare_digest(str(first), key_hash):
+                further = further or "1"
+            if further is not None:
+                if disabled:
+                    raise Unauthorized("the workspace of this API key is disabled")
                 return str(ws_id)
         raise Unauthorized("the API key is not valid")
 
@@ -146,5 +153,5 @@ class Workspaces:
         parsed = {}
         for pn_id, raw in numbers.items():
             data = json.loads(raw)
-            parsed[pn_id] = PhoneNumber(pn_id, data["number"], int(data["max"]))
+            parsed[pn_id] = PhoneNumber(pn_id, data["number"], int(data["max"]), "rest" in data)
         return Workspace(ws_id, record["name"], int(record["dialLimit"]), parsed)

@@ -15,6 +15,7 @@ from redis.client import Pipeline
 
 from domain.errors import InvalidInput, Unauthorized
 from domain.keys import Keys
+from producer.apikeys import ApiKeys
 from producer.schemas.base import parse_body
 from producer.schemas.workspace import WorkspaceUpdate
 from producer.workspaces import Workspaces
@@ -55,9 +56,10 @@ class WorkspaceSettings:
             "id": ws.id,
             "name": ws.name,
             "dialLimit": ws.dial_limit,
-            "phoneNumbers": [p.as_dict() for p in numbers],
+            "phoneNumbers": [{**p.as_dict(), "resting": p.resting} for p in numbers],
             CALLS_PER_DAY_FIELD: int(cap) if cap is not None else None,
             DIALS_PER_SECOND_FIELD: int(rate) if rate is not None else None,
+            "apiKeys": ApiKeys(self._r, self._k).list(ws_id),
         }
 
     def update(self, ws_id: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:

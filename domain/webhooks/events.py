@@ -16,6 +16,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "job.resumed",
     "job.updated",
     "job.config_applied",
+    "job.phone_number_removed",
     "job.window_opened",
     "job.window_closed",
     "job.cancelled",

@@ -29,6 +29,7 @@ from producer.http.routes import (
     events_stream,
     jobs,
     page,
+    phone_numbers,
     service,
     suppressions,
     webhooks,
@@ -40,6 +41,7 @@ from producer.http.routes.providers import telnyx as telnyx_events
 from producer.http.routes.providers import twilio as twilio_status
 from producer.schemas.callbacks import StatusIn
 from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn
+from producer.schemas.numbers import PhoneNumberAdd, PhoneNumberUpdate
 from producer.schemas.webhooks import WebhookCreate, WebhookUpdate
 from producer.schemas.workspace import SuppressionsAdd, WorkspaceUpdate
 from producer.service import Producer
@@ -93,7 +95,7 @@ def create_app(
     app.add_middleware(LastResort)
     app.add_middleware(SecurityHeaders)
     routes = (jobs, service, callbacks, dials, twilio_status, telnyx_events, livekit_webhook)
-    for module in (*routes, suppressions, workspace, webhooks):
+    for module in (*routes, suppressions, workspace, webhooks, phone_numbers):
         app.include_router(module.router)
     app.include_router(
         events_stream.event_stream_router(workspace_id, max_streams_per_key=max_streams_per_key)
@@ -111,6 +113,8 @@ def create_app(
             StatusIn,
             WebhookCreate,
             WebhookUpdate,
+            PhoneNumberAdd,
+            PhoneNumberUpdate,
         ),
     )
     return app

@@ -232,6 +232,32 @@ class CallerNumber(BaseModel):
     id: str
     number: str
     maxConcurrentDials: int
+    resting: bool = Field(default=False, description="rested: no new dial uses it")
+
+
+class NumberDeleted(CallerNumber):
+    """A deleted number, and the unfinished jobs whose pools it left."""
+
+    deleted: bool
+    removedFromJobs: list[str]
+
+
+class ApiKeyInfo(BaseModel):
+    """One API key of the workspace (never the key itself)."""
+
+    id: str
+    createdAt: int | None = Field(description="ms since the epoch; null for the first key")
+
+
+class ApiKeyCreated(ApiKeyInfo):
+    """A new API key: ``apiKey`` is shown only in this answer."""
+
+    apiKey: str
+
+
+class ApiKeyRevoked(BaseModel):
+    id: str
+    revoked: bool
 
 
 class Workspace(BaseModel):
@@ -242,6 +268,7 @@ class Workspace(BaseModel):
     dialLimit: int
     phoneNumbers: list[CallerNumber]
     maxCallsPerNumberPerDay: int | None
+    apiKeys: list[ApiKeyInfo] = Field(default_factory=list)
 
 
 class DialStatusChange(BaseModel):

@@ -228,3 +228,26 @@ def test_voicemail_with_the_simulated_dialer(rig: Rig) -> None:
     assert [d["status"] for d in rig.dials(ws, again)] == ["voicemail"] * 3
     outcomes = rig.producer.get_job(ws["workspaceId"], again)["counts"]["outcomes"]
     assert outcomes == {"voicemail": 1}
+
+
+def test_a_resting_number_is_never_chosen(rig: Rig) -> None:
+    """A number rested by hand carries no new dial (with spread and with sticky); restored,
+    it is used again."""
+    ws = rig.workspace(dial_limit=10, per_number=5, numbers=POOL[:2])
+    wid = ws["workspaceId"]
+    first, second = (n["id"] for n in ws["phoneNumbers"])
+    rig.producer.numbers.update(wid, first, {"resting": True})
+    dialer = ScriptedDialer({})
+    rig.worker(dialer)
+    rows = [{"toNumber": f"+1646555090{i}"} for i in range(6)]
+    job_id = rig.job(ws, rows, 3, callerId="sticky")
+    rig.start(ws, job_id)
+    rig.wait_status(ws, job_id, "COMPLETE")
+    assert {d["fromNumber"] for d in rig.dials(ws, job_id)} == {POOL[1]}
+    rig.producer.numbers.update(wid, first, {"resting": False})
+    rig.producer.numbers.update(wid, second, {"resting": True})
+    again = rig.job(ws, rows[:3], 3, callerId="sticky")
+    rig.start(ws, again)
+    rig.wait_status(ws, again, "COMPLETE")
+    assert {d["fromNumber"] for d in rig.dials(ws, again)} == {POOL[0]}
+    assert {d["callerIdRule"] for d in rig.dials(ws, again)} == {"sticky:new"}

@@ -26,13 +26,20 @@ def test_get_answers_the_workspace_with_the_cap_off(api: TestClient, make_worksp
     assert response.status_code == 200, response.text
     body = response.json()
     by_number = {p["number"]: p["id"] for p in ws["phoneNumbers"]}
+    (key,) = body.pop("apiKeys")  # issue 19: the workspace's key ids (never the keys)
+    assert key["id"].startswith("key_") and ws["apiKey"] not in str(body)
     assert body == {
         "id": ws["workspaceId"],
         "name": "ws",
         "dialLimit": 7,
         "phoneNumbers": [
-            {"id": by_number["+12125550100"], "number": "+12125550100", "maxConcurrentDials": 3},
-            {"id": by_number["+14155550100"], "number": "+14155550100", "maxConcurrentDials": 3},
+            {
+                "id": by_number[number],
+                "number": number,
+                "maxConcurrentDials": 3,
+                "resting": False,
+            }
+            for number in ("+12125550100", "+14155550100")
         ],
         CAP: None,
         "maxDialsPerSecond": None,

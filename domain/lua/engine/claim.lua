@@ -11,7 +11,8 @@
 -- callerId (ARGV[12]) 'local' prefers, among the numbers with room, those of the
 -- recipient's area code, then of its state, then any; 'sticky' reuses the number the
 -- workspace last used for this recipient (K_STICKY) while it is in the pool, waiting
--- for it when it is full. The dial and dial.started name the rule (callerIdRule), and
+-- for it when it is full (not when it rests: a resting number, `rest` in its record,
+-- by hand or quarantined, is never chosen). The dial and dial.started name the rule (callerIdRule), and
 -- carry the row's consent. A job with callingRules caps the calls to a number of a state
 -- whose rule has callsPer24h (the group's perDay) like maxCallsPerNumberPerDay
 -- (the stricter wins; held as 'callingRules' when the state's cap is the one).
@@ -149,6 +150,8 @@ local function room(i)
   local raw = redis.call('HGET', K_NUMBERS, ids[i])
   if not raw then return nil end
   local number = cjson.decode(raw)
+  local rest = tonumber(number.rest or 0) or 0
+  if rest < 0 or rest > now then return nil, 'rest' end
   local busy = purge(k_number_sem(ids[i]), now)
   if busy < tonumber(number.max) then return busy, number.number end
   return nil
@@ -159,13 +162,13 @@ if caller_id == 'sticky' then
   for i = 1, n do
     if ids[i] == sticky then
       local busy, number = room(i)
-      if not busy then
+      if not busy and number ~= 'rest' then
         back()
         redis.call('SADD', K_WAITING, member)
         wake(member, now + 2000)
         return {'full', 'number'}
       end
-      best, best_count, best_number, rule_used = i, busy, number, 'sticky'
+      if busy then best, best_count, best_number, rule_used = i, busy, number, 'sticky' end
     end
   end
 end
