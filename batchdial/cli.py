@@ -163,6 +163,7 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
         max_streams_per_key=settings.max_streams_per_key,
         carriers=CarrierAuth.from_settings(settings),
         webhook_allow_private=settings.webhook_allow_private,
+        admin_key=settings.admin_key.get_secret_value() if settings.admin_key else None,
     )
     # A thread that computes (an event stream encoding a page of its backlog) keeps the
     # GIL up to the switch interval whenever a thread back from Redis wants it: at the

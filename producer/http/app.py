@@ -23,6 +23,7 @@ from producer.http.middleware.metrics import Measure
 from producer.http.middleware.security_headers import SecurityHeaders
 from producer.http.openapi import install_openapi
 from producer.http.routes import (
+    admin,
     callbacks,
     dials,
     docs,
@@ -39,6 +40,7 @@ from producer.http.routes.providers import CarrierAuth
 from producer.http.routes.providers import livekit as livekit_webhook
 from producer.http.routes.providers import telnyx as telnyx_events
 from producer.http.routes.providers import twilio as twilio_status
+from producer.schemas.admin import AdminWorkspaceCreate, AdminWorkspaceUpdate
 from producer.schemas.callbacks import StatusIn
 from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn
 from producer.schemas.numbers import PhoneNumberAdd, PhoneNumberUpdate
@@ -64,6 +66,7 @@ def create_app(
     max_streams_per_key: int = events_stream.MAX_STREAMS_PER_KEY,
     carriers: CarrierAuth | None = None,
     webhook_allow_private: bool = False,
+    admin_key: str | None = None,
 ) -> FastAPI:
     """The API over one Redis and namespace; ``clock`` times signature checks. With
     ``outbox`` (the workers' broker), a provider's callback that ends a dial sends the
@@ -83,6 +86,7 @@ def create_app(
     )
     app.state.dial_ends = DialEnds(client, Keys(namespace))
     app.state.dialer_secret = dialer_secret
+    app.state.admin_key = admin_key
     app.state.dial_outbox = outbox
     app.state.clock = clock
     app.state.carriers = carriers or CarrierAuth()
@@ -95,7 +99,7 @@ def create_app(
     app.add_middleware(LastResort)
     app.add_middleware(SecurityHeaders)
     routes = (jobs, service, callbacks, dials, twilio_status, telnyx_events, livekit_webhook)
-    for module in (*routes, suppressions, workspace, webhooks, phone_numbers):
+    for module in (*routes, suppressions, workspace, webhooks, phone_numbers, admin):
         app.include_router(module.router)
     app.include_router(
         events_stream.event_stream_router(workspace_id, max_streams_per_key=max_streams_per_key)
@@ -115,6 +119,8 @@ def create_app(
             WebhookUpdate,
             PhoneNumberAdd,
             PhoneNumberUpdate,
+            AdminWorkspaceCreate,
+            AdminWorkspaceUpdate,
         ),
     )
     return app

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from domain.pagination import collect
 from domain.signing import SIGNATURE_HEADER, sign
-from tests.abuse.shape import JOBS, SECRET, assert_spec_error, snapshot
+from tests.abuse.shape import ADMIN_KEY, JOBS, SECRET, assert_spec_error, snapshot
 from tests.support.engine import start_one_dial
 from tests.support.http import producer_of
 
@@ -58,6 +58,11 @@ BY_API_KEY_WEBHOOK: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", WEBHOOK + "/deliveries"): None,
     ("POST", WEBHOOK + "/deliveries/{delivery_id}/retry"): None,
 }
+#: Operator routes (``Authorization: Bearer <BATCHDIAL_ADMIN_KEY>`` only): what a
+#: workspace's own API key sends to each.
+BY_ADMIN_KEY: dict[tuple[str, str], dict[str, Any] | None] = {
+    ("PATCH", "/api/admin/workspaces/{workspace_id}"): {"dialLimit": 1, "disabled": True},
+}
 #: Routes authenticated by the provider's HMAC signature, not by an API key.
 BY_SIGNATURE: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/dials/{dial_id}/status"): {"status": "completed"},
@@ -88,7 +93,7 @@ def test_the_table_covers_every_route_with_a_path_id(secured_api: TestClient) ->
     """Every (method, path) of the OpenAPI document that takes an id has its abuse case."""
     documented = _routes_with_a_path_id(secured_api)
     covered = set(BY_API_KEY) | set(BY_API_KEY_WS_ITEM) | set(BY_API_KEY_DIAL) | set(BY_SIGNATURE)
-    covered |= set(BY_API_KEY_WEBHOOK) | set(BY_API_KEY_WS_RESOURCE)
+    covered |= set(BY_API_KEY_WEBHOOK) | set(BY_API_KEY_WS_RESOURCE) | set(BY_ADMIN_KEY)
     assert documented - covered == set(), "routes with an id and no authorisation case"
     assert covered - documented == set(), "cases for routes that no longer exist"
 
@@ -242,6 +247,33 @@ def test_another_workspace_cannot_touch_a_number_or_an_api_key(
             assert text == expected, f"{method} {template}: a foreign item is told apart"
             assert snapshot(real_redis, namespace) == before, f"{method} {template} changed it"
     assert api.get("/api/workspace", headers={"api_key": owner["apiKey"]}).status_code == 200
+
+
+def test_only_the_operator_key_reaches_the_admin_api(
+    secured_api: TestClient, real_redis: redis.Redis, namespace: str
+) -> None:
+    """A workspace's API key (as Bearer or api_key, even on its own workspace) and a wrong
+    operator key get 401 on every operator route and change nothing; the operator's
+    key works."""
+    api = secured_api
+    owner = producer_of(api).workspaces.create("owner", 10, ["+12125550100"])
+    ws_id = owner["workspaceId"]
+    before = snapshot(real_redis, namespace)
+    routes = [*BY_ADMIN_KEY.items(), (("GET", "/api/admin/workspaces"), None)]
+    routes.append((("POST", "/api/admin/workspaces"), {"name": "x", "dialLimit": 5}))
+    for (method, template), payload in routes:
+        path = template.format(workspace_id=ws_id)
+        for auth in (
+            {"Authorization": f"Bearer {owner['apiKey']}"},
+            {"api_key": owner["apiKey"]},
+            {"Authorization": "Bearer not-the-operator-key"},
+            {"api_key": ADMIN_KEY},
+        ):
+            response = api.request(method, path, json=payload, headers=auth)
+            assert_spec_error(response, 401, "unauthorized")
+            assert snapshot(real_redis, namespace) == before, f"{method} {template} changed it"
+    ok = api.get("/api/admin/workspaces", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert ok.status_code == 200 and ws_id in [w["id"] for w in ok.json()["data"]]
 
 
 def test_another_workspace_cannot_touch_a_webhook_endpoint(

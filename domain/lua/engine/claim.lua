@@ -16,6 +16,7 @@
 -- carry the row's consent. A job with callingRules caps the calls to a number of a state
 -- whose rule has callsPer24h (the group's perDay) like maxCallsPerNumberPerDay
 -- (the stricter wins; held as 'callingRules' when the state's cap is the one).
+-- A disabled workspace (the operator API) counts as full: its rows wait.
 -- Pacing (the workspace's maxDialsPerSecond, ARGV[11] for all workspaces together) is
 -- checked last, by GCRA on Redis TIME in microseconds (domain/pacing.py explains the
 -- interval and tolerance): when a start now would not conform, the row stays released
@@ -99,7 +100,8 @@ if redis.call('ZSCORE', K_SUPPRESSED, to_number) then
   return {'suppressed'}
 end
 
-local ws = redis.call('HMGET', K_WS, 'dialLimit', 'maxCallsPerNumberPerDay', 'maxDialsPerSecond')
+local ws = redis.call('HMGET', K_WS, 'dialLimit', 'maxCallsPerNumberPerDay', 'maxDialsPerSecond',
+  'disabled')
 local per_day = tonumber(ws[2] or '')
 local cap_rule = nil
 if job[5] == '1' then
@@ -132,7 +134,7 @@ if purge(K_SEM, now) >= tonumber(ARGV[7]) then
   back()
   return {'full', 'job'}
 end
-if purge(K_WS_SEM, now) >= tonumber(ws[1] or 0) then
+if ws[4] == '1' or purge(K_WS_SEM, now) >= tonumber(ws[1] or 0) then
   back()
   redis.call('SADD', K_WAITING, member)
   wake(member, now + 2000)
