@@ -133,7 +133,9 @@ class JobCommands:
 
     def _context(self, ws_id: str) -> Context:
         ws = self._ws.get(ws_id)
-        return Context(ws.dial_limit, frozenset(ws.numbers), self._limits)
+        reserved = int(self._r.hget(self._k.workspace(ws_id), "reservedInboundDials") or 0)
+        outbound = max(1, ws.dial_limit - reserved)
+        return Context(outbound, frozenset(ws.numbers), self._limits, reserved)
 
     def _job_keys(self, ws_id: str, job_id: str) -> list[str]:
         return self._k.script_keys(ws_id, job_id)

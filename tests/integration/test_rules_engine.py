@@ -10,7 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
+import pytest
+
 from domain.dials import DialRef
+from domain.errors import InvalidInput
 from domain.pagination import collect
 from domain.rules.tcpa import state_for_number, state_rule
 from domain.time.zones import zones_for_number
@@ -251,3 +254,27 @@ def test_a_resting_number_is_never_chosen(rig: Rig) -> None:
     rig.wait_status(ws, again, "COMPLETE")
     assert {d["fromNumber"] for d in rig.dials(ws, again)} == {POOL[0]}
     assert {d["callerIdRule"] for d in rig.dials(ws, again)} == {"sticky:new"}
+
+
+def test_inbound_reserve_holds_under_two_jobs_whose_caps_add_up_past_it(rig: Rig) -> None:
+    """Dial limit 6 with 2 reserved: two jobs of cap 3 (6 together) never have more than 4
+    calls at once; a job cap above 4 is refused at create, and a reserve that leaves an
+    unfinished job's cap no room is refused, naming the job."""
+    ws = rig.workspace(dial_limit=6, per_number=6)
+    wid = ws["workspaceId"]
+    rig.producer.update_workspace(wid, {"reservedInboundDials": 2})
+    assert rig.producer.get_workspace(wid)["reservedInboundDials"] == 2
+    with pytest.raises(InvalidInput, match="less reservedInboundDials 2"):
+        rig.job(ws, 2, 5)
+    dialer = CountingDialer(call_seconds=0.3)
+    rig.worker(dialer, threads=8)
+    jobs = [rig.job(ws, [{"toNumber": f"+1646555{j}{i:03d}"} for i in range(8)], 3) for j in (1, 2)]
+    for job_id in jobs:
+        rig.start(ws, job_id)
+    for job_id in jobs:
+        rig.wait_status(ws, job_id, "COMPLETE", timeout=30)
+    assert 2 <= dialer.peak <= 4, dialer.peak
+    rig.producer.update_workspace(wid, {"reservedInboundDials": 4})  # finished jobs: no check
+    rig.job(ws, 2, 2)
+    with pytest.raises(InvalidInput, match="maxConcurrentDials 2"):
+        rig.producer.update_workspace(wid, {"reservedInboundDials": 5})

@@ -101,7 +101,7 @@ if redis.call('ZSCORE', K_SUPPRESSED, to_number) then
 end
 
 local ws = redis.call('HMGET', K_WS, 'dialLimit', 'maxCallsPerNumberPerDay', 'maxDialsPerSecond',
-  'disabled')
+  'disabled', 'reservedInboundDials')
 local per_day = tonumber(ws[2] or '')
 local cap_rule = nil
 if job[5] == '1' then
@@ -134,7 +134,9 @@ if purge(K_SEM, now) >= tonumber(ARGV[7]) then
   back()
   return {'full', 'job'}
 end
-if ws[4] == '1' or purge(K_WS_SEM, now) >= tonumber(ws[1] or 0) then
+-- reservedInboundDials: outbound jobs together take at most dialLimit - reserved slots.
+local outbound = tonumber(ws[1] or 0) - (tonumber(ws[5] or '') or 0)
+if ws[4] == '1' or purge(K_WS_SEM, now) >= outbound then
   back()
   redis.call('SADD', K_WAITING, member)
   wake(member, now + 2000)
