@@ -268,6 +268,7 @@ class Workspace(BaseModel):
     dialLimit: int
     phoneNumbers: list[CallerNumber]
     maxCallsPerNumberPerDay: int | None
+    reservedInboundDials: int | None = None
     apiKeys: list[ApiKeyInfo] = Field(default_factory=list)
 
 

@@ -43,6 +43,7 @@ def test_get_answers_the_workspace_with_the_cap_off(api: TestClient, make_worksp
         ],
         CAP: None,
         "maxDialsPerSecond": None,
+        "reservedInboundDials": None,
     }
 
 
@@ -141,7 +142,7 @@ def test_routes_are_documented(api: TestClient) -> None:
     ref = patch["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert schema["additionalProperties"] is False
-    assert set(schema["properties"]) == {CAP, "maxDialsPerSecond"}
+    assert set(schema["properties"]) == {CAP, "maxDialsPerSecond", "reservedInboundDials"}
 
 
 # -- Python API (fakeredis and real Redis) -----------------------------------------
