@@ -31,6 +31,7 @@ tag so that every multi-key script touches one cluster slot)::
     ns:{ws}:jobs                    zset   all members score 0, member "<newest-first key>:<job id>"
     ns:{ws}:sem                     zset   dial id -> lease expiry: the workspace's live dials
     ns:{ws}:num:<pn>:sem            zset   dial id -> lease expiry: one pool number's dials
+    ns:{ws}:num:<pn>:health         hash   "<hour>:d|a|v" -> dials, answered, voicemail
     ns:{ws}:waiting                 set    "<ws>|<job>" of jobs refused for workspace/number room
     ns:{ws}:pace                    string GCRA theoretical arrival time (µs, Redis time) of
                                            the workspace's next dial start (maxDialsPerSecond);
@@ -132,6 +133,7 @@ NS_PARTS: dict[str, str] = {
 VARIABLE_PARTS: dict[str, tuple[str, str]] = {
     "k_group_queue": ("job", "gq:{}"),
     "k_number_sem": ("ws", "num:{}:sem"),
+    "k_number_health": ("ws", "num:{}:health"),
     "k_dial": ("ws", "dial:{}"),
     "k_freq": ("ws", "freq:{}"),
     "k_wh_dlv": ("ws", "wh:d:{}"),

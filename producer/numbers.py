@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from typing import Any, cast
 
 import redis
@@ -159,5 +160,6 @@ def view(number_id: str, stored: dict[str, Any]) -> dict[str, Any]:
         "id": number_id,
         "number": stored["number"],
         "maxConcurrentDials": int(stored["max"]),
-        "resting": "rest" in stored,
+        "resting": int(stored.get("rest", 0)) < 0
+        or int(stored.get("rest", 0)) > time.time() * 1000,
     }

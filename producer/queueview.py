@@ -83,6 +83,7 @@ def _waiting_for(
     *,
     paced: bool,
     hours: int = -1,
+    pool_resting: bool = False,
 ) -> str:
     """Why a running job's row waits now: ``schedules`` are the job's, then the
     recipient zones' hours (the first ``hours`` of them; all when -1), then its calling
@@ -96,7 +97,16 @@ def _waiting_for(
         return "recipientHours"
     if not all(is_open(s, now) for s in schedules[end:]):
         return "callingRules"
+    if pool_resting:
+        return "callerId"
     return "pacing" if paced else "capacity"
+
+
+def _all_resting(numbers: list[str | None], now: datetime) -> bool:
+    """Whether every number of the pool rests (by hand, or quarantined until later)."""
+    now_ms = now.timestamp() * 1000
+    rests = [int(json.loads(raw).get("rest", 0)) for raw in numbers if raw]
+    return bool(rests) and all(rest < 0 or rest > now_ms for rest in rests)
 
 
 def _describe_recipient(
@@ -183,7 +193,10 @@ class QueueView:
             pipe.hmget(k.hold_why(ws_id, job_id), members)
             pipe.hgetall(k.groups(ws_id, job_id))
             pipe.zmscore(k.paced(ws_id, job_id), members)
-            raws, attempts, whys, raw_groups, paced = pipe.execute()
+            pool = list(job.config.get("fromPhoneNumberIds") or []) or ["-"]
+            pipe.hmget(k.numbers(ws_id), pool)
+            raws, attempts, whys, raw_groups, paced, numbers = pipe.execute()
+        pool_resting = _all_resting(numbers, now)
         config = job.config
         job_schedule = schedule_of(config) if config else None
         hours = hours_of(config) if config else None
@@ -232,6 +245,7 @@ class QueueView:
                 now,
                 paced=paced_at is not None and not entry.held,
                 hours=hours_count(gid),
+                pool_resting=pool_resting,
             )
             if item["waitingFor"] == "callingRules":
                 item["heldBy"] = state_rule(groups.get(gid or "", {}).get("state")).label()

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,8 @@ class PhoneNumber:
     number: str
     max_concurrent_dials: int
     resting: bool = False
+    #: Until when (ms) a quarantined number rests; None when not resting or rested by hand.
+    resting_until: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of SPEC §3."""
@@ -153,5 +156,9 @@ class Workspaces:
         parsed = {}
         for pn_id, raw in numbers.items():
             data = json.loads(raw)
-            parsed[pn_id] = PhoneNumber(pn_id, data["number"], int(data["max"]), "rest" in data)
+            rest = int(data.get("rest", 0))
+            until = rest if rest > time.time() * 1000 else None
+            parsed[pn_id] = PhoneNumber(
+                pn_id, data["number"], int(data["max"]), rest < 0 or until is not None, until
+            )
         return Workspace(ws_id, record["name"], int(record["dialLimit"]), parsed)

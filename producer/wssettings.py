@@ -15,6 +15,7 @@ import structlog
 from redis.client import Pipeline
 
 from domain.errors import InvalidInput, Problem, Unauthorized
+from domain.health import number_stats, redis_ms
 from domain.keys import Keys
 from producer.apikeys import ApiKeys
 from producer.schemas.base import parse_body
@@ -29,8 +30,10 @@ CALLS_PER_DAY_FIELD = "maxCallsPerNumberPerDay"
 DIALS_PER_SECOND_FIELD = "maxDialsPerSecond"
 #: Field of the workspace hash: slots outbound jobs never take (read by claim.lua).
 RESERVED_FIELD = "reservedInboundDials"
+#: Field of the workspace hash: the answer rate under which a number rests (finish_dial.lua).
+QUARANTINE_FIELD = "quarantineBelowAnswerRate"
 #: Settings a PATCH may change.
-SETTINGS = (CALLS_PER_DAY_FIELD, DIALS_PER_SECOND_FIELD, RESERVED_FIELD)
+SETTINGS = (CALLS_PER_DAY_FIELD, DIALS_PER_SECOND_FIELD, RESERVED_FIELD, QUARANTINE_FIELD)
 
 
 def parse_update(body: bytes | str | dict[str, Any]) -> WorkspaceUpdate:
@@ -53,16 +56,26 @@ class WorkspaceSettings:
         """``{"id", "name", "dialLimit", "phoneNumbers", "maxCallsPerNumberPerDay",
         "maxDialsPerSecond"}``."""
         ws = self._ws.get(ws_id)
-        cap, rate, reserved = self._r.hmget(self._k.workspace(ws_id), SETTINGS)
+        cap, rate, reserved, below = self._r.hmget(self._k.workspace(ws_id), SETTINGS)
         numbers = sorted(ws.numbers.values(), key=lambda p: (p.number, p.id))
+        stats = number_stats(self._r, self._k, ws_id, [p.id for p in numbers], redis_ms(self._r))
         return {
             "id": ws.id,
             "name": ws.name,
             "dialLimit": ws.dial_limit,
-            "phoneNumbers": [{**p.as_dict(), "resting": p.resting} for p in numbers],
+            "phoneNumbers": [
+                {
+                    **p.as_dict(),
+                    "resting": p.resting,
+                    "restingUntil": p.resting_until,
+                    "stats": stats[p.id],
+                }
+                for p in numbers
+            ],
             CALLS_PER_DAY_FIELD: int(cap) if cap is not None else None,
             DIALS_PER_SECOND_FIELD: int(rate) if rate is not None else None,
             RESERVED_FIELD: int(reserved) if reserved is not None else None,
+            QUARANTINE_FIELD: float(below) if below is not None else None,
             "apiKeys": ApiKeys(self._r, self._k).list(ws_id),
         }
 

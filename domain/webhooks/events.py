@@ -29,6 +29,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "row.suppressed",
     "row.frequency_capped",
     "suppression.added",
+    "number.quarantined",
+    "number.restored",
     "webhook.disabled",
 )
 #: The prefixes a ``<prefix>.*`` pattern may name (``job``, ``dial``, ``row`` ...).

@@ -78,6 +78,7 @@ WaitingFor = Literal[
     "schedule",
     "recipientHours",
     "callingRules",
+    "callerId",
     "capacity",
     "pacing",
 ]
@@ -226,6 +227,16 @@ class SuppressionRemoved(BaseModel):
     removed: bool
 
 
+class NumberStats(BaseModel):
+    """A pool number's health over the last 24 hours."""
+
+    dials: int
+    answered: int = Field(description="dials that ended completed")
+    voicemail: int
+    answerRate: float | None
+    voicemailRate: float | None
+
+
 class CallerNumber(BaseModel):
     """A caller-ID number of the workspace and its own concurrency limit."""
 
@@ -233,6 +244,10 @@ class CallerNumber(BaseModel):
     number: str
     maxConcurrentDials: int
     resting: bool = Field(default=False, description="rested: no new dial uses it")
+    restingUntil: int | None = Field(
+        default=None, description="until when (ms) a quarantined number rests"
+    )
+    stats: NumberStats | None = None
 
 
 class NumberDeleted(CallerNumber):
@@ -269,6 +284,7 @@ class Workspace(BaseModel):
     phoneNumbers: list[CallerNumber]
     maxCallsPerNumberPerDay: int | None
     reservedInboundDials: int | None = None
+    quarantineBelowAnswerRate: float | None = None
     apiKeys: list[ApiKeyInfo] = Field(default_factory=list)
 
 

@@ -84,6 +84,15 @@ class WorkspaceUpdate(StrictIn):
             "maxConcurrentDials; null turns it off"
         ),
     )
+    quarantineBelowAnswerRate: float | None = Field(  # noqa: N815 -- wire names are camelCase
+        default=None,
+        gt=0,
+        le=1,
+        description=(
+            "rest a pool number for a day when its answer rate over the last 24 h (at "
+            "least 20 dials) is under this fraction; null turns it off"
+        ),
+    )
     maxDialsPerSecond: StrictInt | None = Field(  # noqa: N815 -- wire names are camelCase
         default=None,
         ge=MIN_DIALS_PER_SECOND,

@@ -38,12 +38,21 @@ def test_get_answers_the_workspace_with_the_cap_off(api: TestClient, make_worksp
                 "number": number,
                 "maxConcurrentDials": 3,
                 "resting": False,
+                "restingUntil": None,
+                "stats": {
+                    "dials": 0,
+                    "answered": 0,
+                    "voicemail": 0,
+                    "answerRate": None,
+                    "voicemailRate": None,
+                },
             }
             for number in ("+12125550100", "+14155550100")
         ],
         CAP: None,
         "maxDialsPerSecond": None,
         "reservedInboundDials": None,
+        "quarantineBelowAnswerRate": None,
     }
 
 
@@ -142,7 +151,12 @@ def test_routes_are_documented(api: TestClient) -> None:
     ref = patch["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert schema["additionalProperties"] is False
-    assert set(schema["properties"]) == {CAP, "maxDialsPerSecond", "reservedInboundDials"}
+    assert set(schema["properties"]) == {
+        CAP,
+        "maxDialsPerSecond",
+        "reservedInboundDials",
+        "quarantineBelowAnswerRate",
+    }
 
 
 # -- Python API (fakeredis and real Redis) -----------------------------------------

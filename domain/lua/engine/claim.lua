@@ -156,6 +156,13 @@ local function room(i)
   local number = cjson.decode(raw)
   local rest = tonumber(number.rest or 0) or 0
   if rest < 0 or rest > now then return nil, 'rest' end
+  if rest > 0 then
+    -- A quarantine's day is over: the number is back (number.restored).
+    number.rest = nil
+    redis.call('HSET', K_NUMBERS, ids[i], cjson.encode(number))
+    emit({type = 'number.restored', jobId = job_id, numberId = ids[i],
+      number = number.number}, '')
+  end
   local busy = purge(k_number_sem(ids[i]), now)
   if busy < tonumber(number.max) then return busy, number.number end
   return nil
