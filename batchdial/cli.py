@@ -7,6 +7,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from batchdial.workspace_cli import add_actions
+from batchdial.workspace_cli import run as run_workspace_action
 from config.logging import configure_logging
 from config.redis import make_redis
 from config.settings import Settings, load_settings
@@ -91,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="simultaneous dials per number (default: the dial limit)",
     )
+    add_actions(ws_sub)
     return parser
 
 
@@ -208,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _fill_defaults(args, settings)
     configure_logging(settings.log_level)
     if args.command == "workspace":
+        if args.ws_command != "create":
+            return run_workspace_action(settings, args)
         return _workspace_create(settings, args)
     if args.command == "api":
         return _api(settings, args)
