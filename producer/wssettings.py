@@ -14,7 +14,7 @@ import redis
 import structlog
 from redis.client import Pipeline
 
-from domain.errors import InvalidInput, Problem, Unauthorized
+from domain.errors import Conflict, InvalidInput, Unauthorized
 from domain.health import number_stats, redis_ms
 from domain.keys import Keys
 from producer.apikeys import ApiKeys
@@ -105,11 +105,13 @@ class WorkspaceSettings:
         return self.get(ws_id)
 
     def _check_reserve(self, ws_id: str, reserved: int) -> None:
-        """A reserve must leave a slot, and room for each unfinished job's cap (named)."""
+        """A reserve must leave a slot, and room for each unfinished job's cap (named). The
+        body is valid; the workspace's state refuses it: 409, not 422."""
         limit = self._ws.get(ws_id).dial_limit
         if reserved >= limit:
-            raise InvalidInput.one(
-                RESERVED_FIELD, f"{reserved} must be below the workspace's dial limit of {limit}"
+            raise Conflict(
+                f"reservedInboundDials {reserved} must be below the workspace's dial limit "
+                f"of {limit}"
             )
         outbound = limit - reserved
         problems = []
@@ -123,11 +125,8 @@ class WorkspaceSettings:
             cap = int(json.loads(config)["maxConcurrentDials"])
             if cap > outbound:
                 problems.append(
-                    Problem(
-                        RESERVED_FIELD,
-                        f"job {job_id} ({status}) has maxConcurrentDials {cap}, more than the "
-                        f"{outbound} slots the reserve leaves; lower it first",
-                    )
+                    f"job {job_id} ({status}) has maxConcurrentDials {cap}, more than the "
+                    f"{outbound} slots the reserve leaves; lower it first"
                 )
         if problems:
-            raise InvalidInput(problems)
+            raise Conflict("reservedInboundDials " + str(reserved) + ": " + "; ".join(problems))

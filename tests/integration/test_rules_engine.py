@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, available_timezones
 import pytest
 
 from domain.dials import DialRef
-from domain.errors import InvalidInput
+from domain.errors import Conflict, InvalidInput
 from domain.pagination import collect
 from domain.rules.tcpa import state_for_number, state_rule
 from domain.time.zones import zones_for_number
@@ -276,5 +276,5 @@ def test_inbound_reserve_holds_under_two_jobs_whose_caps_add_up_past_it(rig: Rig
     assert 2 <= dialer.peak <= 4, dialer.peak
     rig.producer.update_workspace(wid, {"reservedInboundDials": 4})  # finished jobs: no check
     rig.job(ws, 2, 2)
-    with pytest.raises(InvalidInput, match="maxConcurrentDials 2"):
+    with pytest.raises(Conflict, match="maxConcurrentDials 2"):
         rig.producer.update_workspace(wid, {"reservedInboundDials": 5})
