@@ -61,6 +61,7 @@ class PhoneNumbers:
         number_id = "pn_" + secrets.token_hex(6)
         stored = {"number": spec.number, "max": spec.maxConcurrentDials}
         self._r.hset(self._k.numbers(ws_id), number_id, json.dumps(stored))
+        self._wake_waiting(ws_id)
         log.info("phone_number_added", ws_id=ws_id, number_id=number_id)
         return view(number_id, stored)
 
@@ -91,8 +92,18 @@ class PhoneNumbers:
             pipe.hset(key, number_id, json.dumps(stored))
 
         self._r.transaction(change_it, key)
+        self._wake_waiting(ws_id)
         log.info("phone_number_changed", ws_id=ws_id, number_id=number_id, changes=sorted(given))
         return view(number_id, stored)
+
+    def _wake_waiting(self, ws_id: str) -> None:
+        """Jobs refused for want of a number (or room) look again now: a number came back
+        or got room."""
+        members = cast(set[str], self._r.smembers(self._k.ws_key(ws_id, "K_WAITING")))
+        if members:
+            seconds, micros = self._r.time()
+            now = int(seconds) * 1000 + int(micros) // 1000
+            self._r.zadd(self._k.wakeups, dict.fromkeys(members, now), lt=True)
 
     def remove(self, ws_id: str, number_id: str) -> dict[str, Any]:
         """Delete the number: out of every unfinished job's pool (with an event), refused

@@ -150,12 +150,17 @@ local caller_id = ARGV[12] or ''
 local rule_used = 'spread'
 local turn = redis.call('HINCRBY', K_JOB, 'rr', 1)
 local best, best_count, best_number = nil, nil, nil
+local resting, rest_ends = 0, now + 60000
 local function room(i)
   local raw = redis.call('HGET', K_NUMBERS, ids[i])
   if not raw then return nil end
   local number = cjson.decode(raw)
   local rest = tonumber(number.rest or 0) or 0
-  if rest < 0 or rest > now then return nil, 'rest' end
+  if rest < 0 or rest > now then
+    resting = resting + 1
+    if rest > 0 then rest_ends = math.min(rest_ends, rest) end
+    return nil, 'rest'
+  end
   if rest > 0 then
     -- A quarantine's day is over: the number is back (number.restored).
     number.rest = nil
@@ -184,6 +189,7 @@ if caller_id == 'sticky' then
   end
 end
 if best == nil then
+  resting, rest_ends = 0, now + 60000
   local pool_npa, pool_state, npa_state = {}, {}, {}
   local to_npa, to_state = nil, nil
   if caller_id == 'local' then
@@ -226,7 +232,9 @@ end
 if best == nil then
   back()
   redis.call('SADD', K_WAITING, member)
-  wake(member, now + 2000)
+  -- The whole pool rests: look again when a quarantine ends (or in a minute: a number
+  -- restored by hand), not every 2 s for a day.
+  wake(member, resting >= n and rest_ends or now + 2000)
   return {'full', 'number'}
 end
 
