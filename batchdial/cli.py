@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from batchdial.jobs_cli import add_jobs_parser, run_jobs
+from batchdial.workspace_cli import add_actions
+from batchdial.workspace_cli import run as run_workspace_action
 from config.logging import configure_logging
 from config.redis import redis_for
 from config.settings import Settings, load_settings
@@ -113,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="simultaneous dials per number (default: the dial limit)",
     )
+    add_actions(ws_sub)
     return parser
 
 
@@ -187,6 +190,7 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
         webhook_allow_private=settings.webhook_allow_private,
         max_dials_per_second=settings.max_dials_per_second,
         min_replicas=settings.redis_min_replicas,
+        admin_key=settings.admin_key.get_secret_value() if settings.admin_key else None,
     )
     # A thread that computes (an event stream encoding a page of its backlog) keeps the
     # GIL up to the switch interval whenever a thread back from Redis wants it: at the
@@ -242,7 +246,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         return _demo(settings, args)
     configure_logging(settings.log_level)
+    return _serve_or_manage(settings, args)
+
+
+def _serve_or_manage(settings: Settings, args: argparse.Namespace) -> int:
+    """``workspace …``, ``api`` or ``worker``, with settings loaded and logging set."""
     if args.command == "workspace":
+        if args.ws_command != "create":
+            return run_workspace_action(settings, args)
         return _workspace_create(settings, args)
     if args.command == "api":
         return _api(settings, args)

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     dialer: Literal["simulated", "http", "twilio", "telnyx", "livekit"] = "simulated"
     dialer_url: str | None = None
     dialer_secret: SecretStr | None = None
+    admin_key: SecretStr | None = Field(
+        None, description="the operator's key for /api/admin/workspaces (unset: that API is off)"
+    )
     dialer_timeout_seconds: float = Field(10.0, gt=0, le=600)
     # Real carriers (SPEC §8.1): where the carrier reaches `batchdial api`, and the
     # carrier's own settings (docs/carriers.md: "Twilio").

@@ -27,9 +27,11 @@ tag so that every multi-key script touches one cluster slot)::
     ns:{ws}:wh:q:<ep>               zset   delivery id -> when due (or leased until): its queue
     ns:{ws}:ws                      hash   workspace record (name, dialLimit, createdAt)
     ns:{ws}:numbers                 hash   phone number id -> JSON {number, max}
+    ns:{ws}:sticky                  hash   E.164 recipient -> its number id (callerId sticky)
     ns:{ws}:jobs                    zset   all members score 0, member "<newest-first key>:<job id>"
     ns:{ws}:sem                     zset   dial id -> lease expiry: the workspace's live dials
     ns:{ws}:num:<pn>:sem            zset   dial id -> lease expiry: one pool number's dials
+    ns:{ws}:num:<pn>:health         hash   "<hour>:d|a|v" -> dials, answered, voicemail
     ns:{ws}:waiting                 set    "<ws>|<job>" of jobs refused for workspace/number room
     ns:{ws}:pace                    string GCRA theoretical arrival time (µs, Redis time) of
                                            the workspace's next dial start (maxDialsPerSecond);
@@ -105,6 +107,7 @@ WS_PARTS: dict[str, str] = {
     "K_SUPPRESSED": "suppressed",
     "K_SUPPINFO": "suppinfo",
     "K_WS_PACE": "pace",
+    "K_STICKY": "sticky",
     "K_WH": "wh",
     "K_WH_OUT": "wh:out",
     "K_WH_CUR": "wh:cur",
@@ -130,6 +133,7 @@ NS_PARTS: dict[str, str] = {
 VARIABLE_PARTS: dict[str, tuple[str, str]] = {
     "k_group_queue": ("job", "gq:{}"),
     "k_number_sem": ("ws", "num:{}:sem"),
+    "k_number_health": ("ws", "num:{}:health"),
     "k_dial": ("ws", "dial:{}"),
     "k_freq": ("ws", "freq:{}"),
     "k_wh_dlv": ("ws", "wh:d:{}"),

@@ -19,6 +19,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from domain.health import number_families
 from domain.keys import Keys
 from domain.protocol import RecoveryReason, words
 from domain.storage import FULL_RATIO, MemoryUse, read_memory
@@ -101,6 +102,8 @@ class RedisCollector(Collector):
             stalled = self._stalled()
             backlog, first_ids = self._webhook_queues()
             memory = read_memory(self._r)
+            now_ms = int(now[0]) * 1000 + int(now[1]) // 1000
+            numbers = number_families(self._r, self._k, now_ms)
         except redis.RedisError:
             return
         stats = cast(dict[str, str], stats)
@@ -156,6 +159,7 @@ class RedisCollector(Collector):
             value=_oldest_age_s(first_ids, now_ms),
         )
         yield from _memory_metrics(memory)
+        yield from numbers
 
     def _webhook_queues(self) -> tuple[int, list[str]]:
         """Deliveries queued (endpoints due first, at most WEBHOOK_AGE_SCAN of them) and

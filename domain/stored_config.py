@@ -1,11 +1,13 @@
 """Reading a job's stored configuration (the JSON in its record): its schedule, its
-recipient hours and its own timezone, shared by the worker and the queue view."""
+recipient hours, its calling rules and its own timezone, shared by the worker and the
+queue view."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from domain.time.eligibility import Hours
+from domain.rules.tcpa import RULES, rule_schedules
+from domain.time.eligibility import Hours, group_schedules
 from domain.time.schedule import TimeSlot, WeeklySchedule, parse_hhmm
 
 
@@ -37,3 +39,23 @@ def job_zone_of(config: dict[str, Any]) -> str:
     """The job's own timezone (rows whose number has no known zone use it)."""
     raw = config.get("schedule")
     return str(raw["timezone"]) if raw else "UTC"
+
+
+def rules_of(config: dict[str, Any]) -> str | None:
+    """The job's ``callingRules`` (``"us-tcpa"``), or None."""
+    value = config.get("callingRules")
+    return str(value) if value else None
+
+
+def recipient_schedules(
+    config: dict[str, Any], group: dict[str, Any]
+) -> tuple[WeeklySchedule, ...]:
+    """The schedules on the recipient's side of one row group (the stored JSON of the
+    job's ``groups`` hash): its recipientHours in each of its zones, then (jobs with
+    callingRules) the rule of its state in each zone. All must be open to dial."""
+    zones = group.get("zones") or []
+    job_zone = job_zone_of(config)
+    out = group_schedules(zones, hours_of(config), job_zone)
+    if rules_of(config) == RULES:
+        out += rule_schedules(zones, group.get("state"), job_zone)
+    return out

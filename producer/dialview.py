@@ -15,8 +15,10 @@ from producer.reads import dial_view
 
 def read_dial(client: redis.Redis, keys: Keys, ws_id: str, dial_id: str) -> dict[str, Any]:
     """The dial ``dial_id`` of workspace ``ws_id`` with its job's ``callAgentId`` and
-    its row's ``inputs``; :class:`NotFound` for a dial of another workspace, exactly as
-    for one that does not exist."""
+    its row's ``inputs``, the job's ``voicemail`` action and the carrier's machine
+    verdict so far (``answeredBy``: an agent of a ``leave_message`` job reads that it
+    reached a machine), the row's consent and the caller-ID rule; :class:`NotFound` for
+    a dial of another workspace, exactly as for one that does not exist."""
     job_id = parse_dial_id(dial_id)
     missing = NotFound(f"no dial {dial_id}")
     if job_id is None or client.hget(keys.jobws, job_id) != ws_id:
@@ -42,4 +44,8 @@ def read_dial(client: redis.Redis, keys: Keys, ws_id: str, dial_id: str) -> dict
         "startedAt": view["startedAt"],
         "endedAt": view["endedAt"],
         "inputs": stored[1] if len(stored) > 1 else {},
+        "voicemail": (json.loads(config).get("voicemail") or {}).get("action"),
+        "answeredBy": record.get("answeredBy") or None,
+        "callerIdRule": view["callerIdRule"],
+        "consent": view["consent"],
     }

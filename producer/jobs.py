@@ -14,7 +14,7 @@ from typing import Any, cast
 import redis
 import structlog
 
-from domain.errors import Conflict, InvalidInput, NotFound
+from domain.errors import Conflict, InvalidInput, NotFound, Problem
 from domain.keys import Keys, job_member
 from domain.protocol import (
     parse_cancel_job,
@@ -27,7 +27,7 @@ from domain.webhooks.addresses import url_problem
 from domain.webhooks.signing import new_secret
 from producer.grouping import Grouping, check_groups
 from producer.schemas.base import parse_body
-from producer.schemas.jobs import JobCreate, JobUpdate
+from producer.schemas.jobs import JobCreate, JobUpdate, RowIn
 from producer.validation import Context, Limits
 from producer.workspaces import Workspaces
 
@@ -51,22 +51,75 @@ CONFIG_FIELDS = (
     "retry",
     "voicemail",
     "preDialWebhook",
+    "callingRules",
+    "purpose",
+    "callerId",
 )
 #: The job record's field holding the secret that signs its pre-dial requests (never in
 #: the config, which the job view and pendingConfig show).
 PREDIAL_SECRET = "predialSecret"  # noqa: S105 -- a field's name, not a secret
+#: Rows a refusal names one by one (a telemarketing job without consent); the rest counted.
+MAX_NAMED_ROWS = 1_000
 
 
 #: Called through this module attribute: bench/ingest.py times validation by wrapping it.
 _parse = parse_body
 
 
-def encode_row(to_number: str, inputs: dict[str, str], group: str | None = None) -> str:
+def encode_row(
+    to_number: str,
+    inputs: dict[str, str],
+    group: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> str:
     """The stored form of a row: compact JSON ``[toNumber, inputs]``, with the recipient
-    group id third when the job has recipientHours."""
+    group id third when the job has recipientHours or callingRules (else null), and the
+    row's ``consent`` and ``state`` fourth as an object when it has them."""
+    if extra:
+        return json.dumps([to_number, inputs, group, extra], separators=(",", ":"))
     if group is not None:
         return json.dumps([to_number, inputs, group], separators=(",", ":"))
     return json.dumps([to_number, inputs] if inputs else [to_number], separators=(",", ":"))
+
+
+def row_extra(row: RowIn) -> dict[str, Any] | None:
+    """What a row keeps beyond its number and inputs: its consent and state, if given."""
+    extra: dict[str, Any] = {}
+    if row.consent is not None:
+        extra["consent"] = row.consent.model_dump(mode="json", exclude_none=True)
+    if row.state is not None:
+        extra["state"] = row.state
+    return extra or None
+
+
+def check_consent(spec: JobCreate) -> None:
+    """A telemarketing job needs every row's prior express written consent (FCC 24-17:
+    an AI voice is artificial); refuse it naming each row without it."""
+    if spec.purpose != "telemarketing":
+        return
+    missing = [
+        i
+        for i, row in enumerate(spec.rows)
+        if row.consent is None or row.consent.type != "express_written"
+    ]
+    if not missing:
+        return
+    problems = []
+    for i in missing[:MAX_NAMED_ROWS]:
+        consent = spec.rows[i].consent
+        given = "no consent" if consent is None else f"consent of type {consent.type!r}"
+        problems.append(
+            Problem(
+                f"rows[{i}].consent",
+                f"has {given}; a telemarketing job calls only rows with "
+                '"express_written" consent (prior express written consent)',
+            )
+        )
+    if len(missing) > MAX_NAMED_ROWS:
+        problems.append(
+            Problem("rows", f"{len(missing) - MAX_NAMED_ROWS} more rows lack it as well")
+        )
+    raise InvalidInput(problems)
 
 
 class JobCommands:
@@ -99,7 +152,9 @@ class JobCommands:
 
     def _context(self, ws_id: str) -> Context:
         ws = self._ws.get(ws_id)
-        return Context(ws.dial_limit, frozenset(ws.numbers), self._limits)
+        reserved = int(self._r.hget(self._k.workspace(ws_id), "reservedInboundDials") or 0)
+        outbound = max(1, ws.dial_limit - reserved)
+        return Context(outbound, frozenset(ws.numbers), self._limits, reserved)
 
     def _job_keys(self, ws_id: str, job_id: str) -> list[str]:
         return self._k.script_keys(ws_id, job_id)
@@ -109,7 +164,9 @@ class JobCommands:
         spec = _parse(JobCreate, body, self._context(ws_id))
         config = spec.model_dump(include=set(CONFIG_FIELDS), mode="json")
         self._check_hook(config.get("preDialWebhook"))
-        grouping = Grouping.of(spec) if spec.recipientHours else None
+        check_consent(spec)
+        grouped = spec.recipientHours is not None or spec.callingRules is not None
+        grouping = Grouping.of(spec) if grouped else None
         if grouping is not None:
             check_groups(grouping, config)
         job_id = "job_" + secrets.token_hex(10)
@@ -122,13 +179,15 @@ class JobCommands:
                 encoded: dict[Any, Any]
                 if grouping is None:
                     encoded = {
-                        str(start + i): encode_row(row.toNumber, row.inputs)
+                        str(start + i): encode_row(row.toNumber, row.inputs, None, row_extra(row))
                         for i, row in enumerate(chunk)
                     }
                 else:
                     gids = grouping.row_groups[start : start + CHUNK_ROWS]
                     encoded = {
-                        str(start + i): encode_row(row.toNumber, row.inputs, gids[i])
+                        str(start + i): encode_row(
+                            row.toNumber, row.inputs, gids[i], row_extra(row)
+                        )
                         for i, row in enumerate(chunk)
                     }
                     by_group: dict[str, dict[str, int]] = {}
@@ -263,7 +322,7 @@ class JobCommands:
                     "their recipients' time zones then); create a new job to use it",
                 )
             return
-        if new.get("recipientHours"):
+        if new.get("recipientHours") or new.get("callingRules"):
             check_groups(Grouping.from_stored(raw_groups), new)
 
     def cancel(self, ws_id: str, job_id: str) -> int:

@@ -26,8 +26,9 @@ from redis.client import Pipeline
 from domain.errors import InvalidInput, Problem
 from domain.keys import Keys
 from domain.pagination import Page, check_limit, decode_cursor, encode_cursor
+from domain.rules.tcpa import state_rule
 from domain.storage import snapshot
-from domain.stored_config import hours_of, job_zone_of, schedule_of
+from domain.stored_config import hours_of, job_zone_of, recipient_schedules, schedule_of
 from domain.time.eligibility import JOB_ZONE, group_schedules, next_eligible
 from domain.time.schedule import WeeklySchedule, is_open
 from domain.time.timefmt import iso_ms
@@ -76,17 +77,50 @@ def _parse_cursor(cursor: str | None) -> tuple[str, float, str]:
 
 
 def _waiting_for(
-    held_for: str | None, schedules: list[WeeklySchedule | None], now: datetime, *, paced: bool
+    held_for: str | None,
+    schedules: list[WeeklySchedule | None],
+    now: datetime,
+    *,
+    paced: bool,
+    hours: int = -1,
+    pool_resting: bool = False,
 ) -> str:
     """Why a running job's row waits now: ``schedules`` are the job's, then the
-    recipient zones'; ``held_for`` is why a held row is held until later (else None)."""
+    recipient zones' hours (the first ``hours`` of them; all when -1), then its calling
+    rules'; ``held_for`` is why a held row is held until later (else None)."""
     if held_for is not None:
         return held_for
     if not is_open(schedules[0], now):
         return "schedule"
-    if not all(is_open(s, now) for s in schedules[1:]):
+    end = len(schedules) if hours < 0 else 1 + hours
+    if not all(is_open(s, now) for s in schedules[1:end]):
         return "recipientHours"
+    if not all(is_open(s, now) for s in schedules[end:]):
+        return "callingRules"
+    if pool_resting:
+        return "callerId"
     return "pacing" if paced else "capacity"
+
+
+def _all_resting(numbers: list[str | None], now: datetime) -> bool:
+    """Whether every number of the pool rests (by hand, or quarantined until later)."""
+    now_ms = now.timestamp() * 1000
+    rests = [int(json.loads(raw).get("rest", 0)) for raw in numbers if raw]
+    return bool(rests) and all(rest < 0 or rest > now_ms for rest in rests)
+
+
+def _describe_recipient(
+    item: dict[str, Any], group: dict[str, Any] | None, extra: dict[str, Any], job_zone: str
+) -> None:
+    """The row's zones and state (from its group) and its consent, in its queue entry."""
+    if group is not None:
+        item["timezones"] = [job_zone if z == JOB_ZONE else z for z in group["zones"]]
+        item["timezoneSource"] = group["source"]
+        if group.get("stateSource"):
+            item["state"] = group.get("state")
+            item["stateSource"] = group["stateSource"]
+    if extra.get("consent"):
+        item["consent"] = extra["consent"]
 
 
 class QueueView:
@@ -159,7 +193,10 @@ class QueueView:
             pipe.hmget(k.hold_why(ws_id, job_id), members)
             pipe.hgetall(k.groups(ws_id, job_id))
             pipe.zmscore(k.paced(ws_id, job_id), members)
-            raws, attempts, whys, raw_groups, paced = pipe.execute()
+            pool = list(job.config.get("fromPhoneNumberIds") or []) or ["-"]
+            pipe.hmget(k.numbers(ws_id), pool)
+            raws, attempts, whys, raw_groups, paced, numbers = pipe.execute()
+        pool_resting = _all_resting(numbers, now)
         config = job.config
         job_schedule = schedule_of(config) if config else None
         hours = hours_of(config) if config else None
@@ -169,13 +206,18 @@ class QueueView:
         memo: dict[tuple[str | None, float], datetime | None] = {}
 
         def schedules_of(gid: str | None) -> list[WeeklySchedule | None]:
+            group = groups.get(gid, {}) if gid else {}
+            return [job_schedule, *recipient_schedules(config, group)]
+
+        def hours_count(gid: str | None) -> int:
             zones = groups.get(gid, {}).get("zones", []) if gid else []
-            return [job_schedule, *group_schedules(zones, hours, job_zone)]
+            return len(group_schedules(zones, hours, job_zone))
 
         out = []
         for entry, raw, att, why, paced_at in zip(page, raws, attempts, whys, paced, strict=True):
             data = json.loads(raw) if raw else ["", {}]
-            gid = str(data[2]) if len(data) > 2 else None
+            gid = str(data[2]) if len(data) > 2 and data[2] is not None else None
+            extra = data[3] if len(data) > 3 and isinstance(data[3], dict) else {}
             item: dict[str, Any] = {
                 "rowId": f"{job_id}.{entry.index}",
                 "index": int(entry.index),
@@ -183,10 +225,7 @@ class QueueView:
                 "inputs": data[1] if len(data) > 1 else {},
                 "attempt": int(att or 0) + 1,
             }
-            if gid is not None and gid in groups:
-                zones = [job_zone if z == JOB_ZONE else z for z in groups[gid]["zones"]]
-                item["timezones"] = zones
-                item["timezoneSource"] = groups[gid]["source"]
+            _describe_recipient(item, groups.get(gid or ""), extra, job_zone)
             start = now
             if entry.held:
                 start = max(now, datetime.fromtimestamp(entry.score / 1000, UTC))
@@ -205,7 +244,11 @@ class QueueView:
                 schedules,
                 now,
                 paced=paced_at is not None and not entry.held,
+                hours=hours_count(gid),
+                pool_resting=pool_resting,
             )
+            if item["waitingFor"] == "callingRules":
+                item["heldBy"] = state_rule(groups.get(gid or "", {}).get("state")).label()
             item["nextEligibleAt"] = (
                 iso_ms(round(eligible.timestamp() * 1000)) if eligible else None
             )

@@ -71,6 +71,9 @@ def job_view(
         "retry": config.get("retry"),
         "voicemail": config.get("voicemail"),
         "preDialWebhook": config.get("preDialWebhook"),
+        "callingRules": config.get("callingRules"),
+        "purpose": config.get("purpose") or "informational",
+        "callerId": config.get("callerId") or "spread",
         # Not in SPEC §4.2: for the page's "window open now / next opens or closes".
         "window": window_view(config),
     }
@@ -255,4 +258,6 @@ def dial_view(record: dict[str, str]) -> dict[str, Any]:
         "startedAt": iso_ms(record.get("startedAt")),
         "endedAt": iso_ms(record.get("endedAt")),
         "attempt": int(record.get("attempt", 1)),
+        "callerIdRule": record.get("callerIdRule"),
+        "consent": json.loads(record["consent"]) if record.get("consent") else None,
     }

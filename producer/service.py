@@ -12,8 +12,10 @@ from config.settings import Settings
 from domain.errors import NotFound
 from domain.keys import Keys
 from domain.pagination import Page
+from producer.apikeys import ApiKeys
 from producer.forecasts import job_forecast
 from producer.jobs import JobCommands
+from producer.numbers import PhoneNumbers
 from producer.reads import JobReads
 from producer.suppressions import Suppressions, checked_number, parse_add
 from producer.validation import Limits
@@ -73,6 +75,8 @@ class Producer:
         self.deliveries = Deliveries(client, self.keys)
         #: BATCHDIAL_MAX_DIALS_PER_SECOND, which forecasts take into account.
         self.max_dials_per_second = max_dials_per_second
+        self.numbers = PhoneNumbers(client, self.keys, self.workspaces)
+        self.api_keys = ApiKeys(client, self.keys)
 
     def _hook_url_problem(self, url: str) -> str | None:
         # Through the attribute, so that a Webhooks put in its place is the one asked.

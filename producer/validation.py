@@ -68,6 +68,8 @@ class Context:
     dial_limit: int
     phone_number_ids: frozenset[str]
     limits: Limits = field(default_factory=Limits)
+    #: The workspace's reservedInboundDials (``dial_limit`` is already net of it).
+    reserved: int = 0
 
 
 def context_of(info_context: Any) -> Context | None:
@@ -244,7 +246,8 @@ def check_cap(value: int, ctx: Context | None) -> int:
     if ctx is not None and value > ctx.dial_limit:
         raise fail(
             "cap",
-            f"{value} exceeds the workspace's dial limit of {ctx.dial_limit}",
+            f"{value} exceeds the workspace's dial limit of {ctx.dial_limit}"
+            + (f" (less reservedInboundDials {ctx.reserved})" if ctx.reserved else ""),
         )
     return value
 

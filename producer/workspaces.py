@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,9 @@ class PhoneNumber:
     id: str
     number: str
     max_concurrent_dials: int
+    resting: bool = False
+    #: Until when (ms) a quarantined number rests; None when not resting or rested by hand.
+    resting_until: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of SPEC §3."""
@@ -130,8 +134,14 @@ class Workspaces:
         key_hash = hash_api_key(api_key)
         ws_id = self._r.hget(self._k.apikeys, key_hash)
         if ws_id is not None:
-            stored = self._r.hget(self._k.workspace(str(ws_id)), "keyHash")
-            if stored is not None and hmac.compare_digest(str(stored), key_hash):
+            first, further, disabled = self._r.hmget(
+                self._k.workspace(str(ws_id)), ["keyHash", "kh:" + key_hash, "disabled"]
+            )
+            if first is not None and hmac.compare_digest(str(first), key_hash):
+                further = further or "1"
+            if further is not None:
+                if disabled:
+                    raise Unauthorized("the workspace of this API key is disabled")
                 return str(ws_id)
         raise Unauthorized("the API key is not valid")
 
@@ -146,5 +156,9 @@ class Workspaces:
         parsed = {}
         for pn_id, raw in numbers.items():
             data = json.loads(raw)
-            parsed[pn_id] = PhoneNumber(pn_id, data["number"], int(data["max"]))
+            rest = int(data.get("rest", 0))
+            until = rest if rest > time.time() * 1000 else None
+            parsed[pn_id] = PhoneNumber(
+                pn_id, data["number"], int(data["max"]), rest < 0 or until is not None, until
+            )
         return Workspace(ws_id, record["name"], int(record["dialLimit"]), parsed)

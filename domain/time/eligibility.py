@@ -292,7 +292,10 @@ def _max_rounds(schedules: Sequence[WeeklySchedule], horizon: timedelta) -> int:
 
 
 def _period(schedules: Sequence[WeeklySchedule]) -> timedelta:
-    """After how long openness repeats while offsets stay: a day if every day is alike."""
+    """After how long openness repeats while offsets stay: a day if every day is alike;
+    never (no skipping ahead) when a schedule closes given dates (holidays)."""
+    if any(schedule.closed_dates for schedule in schedules):
+        return 2 * _HORIZON
     for schedule in schedules:
         if len(schedule.days) != 7 or len(set(schedule.days.values())) != 1:
             return _ONE_WEEK

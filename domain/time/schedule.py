@@ -6,7 +6,8 @@ IANA time zone.
 Model
 -----
 * ``dayOfWeek`` keys: 0 = Sunday, 1 = Monday, ..., 6 = Saturday.  A day that
-  is missing (or has no slots) is closed all day.
+  is missing (or has no slots) is closed all day, and so is every local date in
+  ``closed_dates`` (a calling rule's holidays).
 * A slot is the half-open wall-clock interval ``[start, end)`` in minutes since
   local midnight; ``0 <= start < end <= 1440`` (``end == 1440`` is ``24:00``).
   Slots never cross midnight and slots of one day never overlap (they may
@@ -160,6 +161,8 @@ class WeeklySchedule:
 
     timezone: str  # IANA name, valid
     days: Mapping[int, tuple[TimeSlot, ...]]  # missing day = closed all day
+    #: Local dates closed all day whatever their weekday (holidays of a calling rule).
+    closed_dates: frozenset[date] = frozenset()
 
     def __post_init__(self) -> None:
         try:
@@ -180,6 +183,7 @@ class WeeklySchedule:
             if ordered:
                 normalized[day] = ordered
         object.__setattr__(self, "days", MappingProxyType(dict(sorted(normalized.items()))))
+        object.__setattr__(self, "closed_dates", frozenset(self.closed_dates))
 
     @classmethod
     def from_hhmm(
@@ -214,7 +218,9 @@ class WeeklySchedule:
 
     @property
     def always_open(self) -> bool:
-        """Whether every day of the week is covered from 00:00 to 24:00."""
+        """Whether every day of the week is covered from 00:00 to 24:00 (and no date is closed)."""
+        if self.closed_dates:
+            return False
         for day in range(7):
             reached = 0
             for slot in self.days.get(day, ()):
@@ -226,11 +232,11 @@ class WeeklySchedule:
         return True
 
     def __hash__(self) -> int:
-        return hash((self.timezone, tuple(self.days.items())))
+        return hash((self.timezone, tuple(self.days.items()), self.closed_dates))
 
     def __reduce__(self) -> tuple[Any, ...]:
         # MappingProxyType is not picklable; rebuild from a plain dict.
-        return (WeeklySchedule, (self.timezone, dict(self.days)))
+        return (WeeklySchedule, (self.timezone, dict(self.days), self.closed_dates))
 
 
 # --------------------------------------------------------------------------
@@ -293,7 +299,7 @@ def _day_of_week(local_date: date) -> int:
 def _is_open_utc(schedule: WeeklySchedule, zone: ZoneInfo, instant: datetime) -> bool:
     local = instant.astimezone(zone)
     slots = schedule.days.get(_day_of_week(local))
-    if not slots:
+    if not slots or (schedule.closed_dates and local.date() in schedule.closed_dates):
         return False
     second = local.hour * 3600 + local.minute * 60 + local.second
     for slot in slots:  # sorted by start

@@ -16,6 +16,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "job.resumed",
     "job.updated",
     "job.config_applied",
+    "job.phone_number_removed",
     "job.window_opened",
     "job.window_closed",
     "job.cancelled",
@@ -29,6 +30,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "row.frequency_capped",
     "row.skipped",
     "suppression.added",
+    "number.quarantined",
+    "number.restored",
     "webhook.disabled",
 )
 #: The prefixes a ``<prefix>.*`` pattern may name (``job``, ``dial``, ``row`` ...).

@@ -24,6 +24,7 @@ from producer.http.middleware.metrics import Measure
 from producer.http.middleware.security_headers import SecurityHeaders
 from producer.http.openapi import install_openapi
 from producer.http.routes import (
+    admin,
     callbacks,
     dials,
     docs,
@@ -31,6 +32,7 @@ from producer.http.routes import (
     forecast,
     jobs,
     page,
+    phone_numbers,
     service,
     suppressions,
     webhooks,
@@ -40,8 +42,10 @@ from producer.http.routes.providers import CarrierAuth
 from producer.http.routes.providers import livekit as livekit_webhook
 from producer.http.routes.providers import telnyx as telnyx_events
 from producer.http.routes.providers import twilio as twilio_status
+from producer.schemas.admin import AdminWorkspaceCreate, AdminWorkspaceUpdate
 from producer.schemas.callbacks import StatusIn
 from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn
+from producer.schemas.numbers import PhoneNumberAdd, PhoneNumberUpdate
 from producer.schemas.webhooks import WebhookCreate, WebhookUpdate
 from producer.schemas.workspace import SuppressionsAdd, WorkspaceUpdate
 from producer.service import Producer
@@ -66,6 +70,7 @@ def create_app(
     webhook_allow_private: bool = False,
     max_dials_per_second: int | None = None,
     min_replicas: int = 0,
+    admin_key: str | None = None,
 ) -> FastAPI:
     """The API over one Redis and namespace; ``clock`` times signature checks. With
     ``outbox`` (the workers' broker), a provider's callback that ends a dial sends the
@@ -93,6 +98,7 @@ def create_app(
     )
     app.state.dial_ends = DialEnds(client, Keys(namespace), min_replicas=min_replicas)
     app.state.dialer_secret = dialer_secret
+    app.state.admin_key = admin_key
     app.state.dial_outbox = outbox
     app.state.clock = clock
     app.state.carriers = carriers or CarrierAuth()
@@ -105,7 +111,7 @@ def create_app(
     app.add_middleware(LastResort)
     app.add_middleware(SecurityHeaders)
     routes = (jobs, service, callbacks, dials, twilio_status, telnyx_events, livekit_webhook)
-    for module in (*routes, forecast, suppressions, workspace, webhooks):
+    for module in (*routes, forecast, suppressions, workspace, webhooks, phone_numbers, admin):
         app.include_router(module.router)
     app.include_router(
         events_stream.event_stream_router(workspace_id, max_streams_per_key=max_streams_per_key)
@@ -123,6 +129,10 @@ def create_app(
             StatusIn,
             WebhookCreate,
             WebhookUpdate,
+            PhoneNumberAdd,
+            PhoneNumberUpdate,
+            AdminWorkspaceCreate,
+            AdminWorkspaceUpdate,
         ),
     )
     return app

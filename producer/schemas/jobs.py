@@ -22,6 +22,7 @@ from domain.time.schedule import parse_hhmm
 from producer import validation as v
 from producer.schemas.base import E164_SCHEMA, StrictIn, never_null
 from producer.schemas.predial import PreDialIn
+from producer.schemas.rules import CallerId, CallingRules, ConsentIn, Purpose, StateCode
 
 #: ``HH:MM``, 24-hour (the document's pattern; :func:`validation.check_hhmm` enforces it).
 _HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -201,6 +202,10 @@ class RowIn(StrictIn):
     timezone: StrictStr | None = Field(
         default=None, examples=["America/Chicago"], json_schema_extra=ZONE_SCHEMA
     )
+    consent: ConsentIn | None = None
+    state: StateCode | None = Field(
+        default=None, description="the recipient's US state (callingRules), else its area code's"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -256,6 +261,9 @@ class JobCreate(StrictIn):
     retry: RetryIn | None = None
     voicemail: VoicemailIn | None = None
     preDialWebhook: PreDialIn | None = None  # noqa: N815
+    callingRules: CallingRules | None = None  # noqa: N815
+    purpose: Purpose = "informational"
+    callerId: CallerId = "spread"  # noqa: N815
     rows: list[RowIn] = Field(default_factory=list)
 
     @field_validator("voicemail")
@@ -309,7 +317,14 @@ class JobCreate(StrictIn):
 
 #: Fields of an update that may be left out but never be null.
 #: Update fields that may be left out but never be null (``_not_null`` refuses it).
-_NEVER_NULL = ("name", "callAgentId", "maxConcurrentDials", "fromPhoneNumberIds", "disableSchedule")
+_NEVER_NULL = (
+    "name",
+    "callAgentId",
+    "maxConcurrentDials",
+    "fromPhoneNumberIds",
+    "disableSchedule",
+    "callerId",
+)
 
 
 class JobUpdate(StrictIn):
@@ -331,6 +346,7 @@ class JobUpdate(StrictIn):
     retry: RetryIn | None = None
     voicemail: VoicemailIn | None = None
     preDialWebhook: PreDialIn | None = None  # noqa: N815
+    callerId: CallerId | None = None  # noqa: N815
 
     @field_validator("voicemail")
     @classmethod
@@ -356,6 +372,7 @@ class JobUpdate(StrictIn):
         "maxConcurrentDials",
         "fromPhoneNumberIds",
         "disableSchedule",
+        "callerId",
         mode="before",
     )
     @classmethod

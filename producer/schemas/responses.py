@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from producer.schemas.jobs import HoursIn, JobStatus, RetryIn, ScheduleIn, VoicemailIn
 from producer.schemas.predial import PreDialIn
+from producer.schemas.rules import CallerId, CallingRules, ConsentIn, Purpose
 
 # ruff: noqa: N815 -- wire names are camelCase
 
@@ -70,11 +71,27 @@ class Job(BaseModel):
         default=None,
         description="signs the pre-dial requests (whsec_...); only in create's, update's answers",
     )
+    callingRules: CallingRules | None = None
+    purpose: Purpose = "informational"
+    callerId: CallerId = "spread"
     window: Window
 
 
 WaitingFor = Literal[
-    "paused", "retryBackoff", "frequencyCap", "schedule", "recipientHours", "capacity", "preDial"
+    "paused",
+    "retryBackoff",
+    "frequencyCap",
+    "schedule",
+    "recipientHours",
+    "callingRules",
+    "callerId",
+    "capacity",
+    "pacing",
+    "preDial",
+]
+#: Which rule chose a dial's fromNumber (the job's callerId, and how it matched).
+CallerIdRule = Literal[
+    "spread", "local:areaCode", "local:state", "local:spread", "sticky", "sticky:new"
 ]
 
 
@@ -94,6 +111,14 @@ class QueueEntry(BaseModel):
     )
     waitingFor: WaitingFor
     nextEligibleAt: Instant | None
+    heldBy: str | None = Field(
+        default=None,
+        description="the calling rule that holds the row (waitingFor callingRules), "
+        "with its statute; nextEligibleAt says until when",
+    )
+    state: str | None = Field(default=None, description="the recipient's state (callingRules)")
+    stateSource: Literal["row", "number"] | None = None
+    consent: ConsentIn | None = None
 
 
 class Dial(BaseModel):
@@ -108,6 +133,10 @@ class Dial(BaseModel):
     startedAt: Instant | None
     endedAt: Instant | None
     attempt: int
+    callerIdRule: CallerIdRule | None = Field(
+        default=None, description="which callerId rule chose fromNumber"
+    )
+    consent: ConsentIn | None = Field(default=None, description="the row's consent, as given")
 
 
 class DialDetail(BaseModel):
@@ -124,6 +153,15 @@ class DialDetail(BaseModel):
     startedAt: Instant | None
     endedAt: Instant | None
     inputs: dict[str, str] = Field(description="the row's inputs, for the agent")
+    voicemail: Literal["hangup", "retry", "leave_message"] | None = Field(
+        default=None, description="the job's voicemail action"
+    )
+    answeredBy: str | None = Field(
+        default=None,
+        description="the carrier's answering-machine verdict so far (machine: leave the message)",
+    )
+    callerIdRule: CallerIdRule | None = None
+    consent: ConsentIn | None = None
 
 
 class Event(BaseModel):
@@ -196,12 +234,52 @@ class SuppressionRemoved(BaseModel):
     removed: bool
 
 
+class NumberStats(BaseModel):
+    """A pool number's health over the last 24 hours."""
+
+    dials: int
+    answered: int = Field(description="dials that ended completed")
+    voicemail: int
+    answerRate: float | None
+    voicemailRate: float | None
+
+
 class CallerNumber(BaseModel):
     """A caller-ID number of the workspace and its own concurrency limit."""
 
     id: str
     number: str
     maxConcurrentDials: int
+    resting: bool = Field(default=False, description="rested: no new dial uses it")
+    restingUntil: int | None = Field(
+        default=None, description="until when (ms) a quarantined number rests"
+    )
+    stats: NumberStats | None = None
+
+
+class NumberDeleted(CallerNumber):
+    """A deleted number, and the unfinished jobs whose pools it left."""
+
+    deleted: bool
+    removedFromJobs: list[str]
+
+
+class ApiKeyInfo(BaseModel):
+    """One API key of the workspace (never the key itself)."""
+
+    id: str
+    createdAt: int | None = Field(description="ms since the epoch; null for the first key")
+
+
+class ApiKeyCreated(ApiKeyInfo):
+    """A new API key: ``apiKey`` is shown only in this answer."""
+
+    apiKey: str
+
+
+class ApiKeyRevoked(BaseModel):
+    id: str
+    revoked: bool
 
 
 class Workspace(BaseModel):
@@ -212,6 +290,9 @@ class Workspace(BaseModel):
     dialLimit: int
     phoneNumbers: list[CallerNumber]
     maxCallsPerNumberPerDay: int | None
+    reservedInboundDials: int | None = None
+    quarantineBelowAnswerRate: float | None = None
+    apiKeys: list[ApiKeyInfo] = Field(default_factory=list)
 
 
 class DialStatusChange(BaseModel):

@@ -19,6 +19,8 @@ MAX_NUMBERS_PER_REQUEST = 100_000
 MAX_REASON_CHARS = 500
 #: Bounds of ``maxCallsPerNumberPerDay``.
 MIN_CALLS_PER_DAY, MAX_CALLS_PER_DAY = 1, 1000
+#: Highest ``reservedInboundDials`` (the dial limit bounds it further).
+MAX_RESERVED = 100_000
 
 
 class SuppressionsAdd(StrictIn):
@@ -70,6 +72,25 @@ class WorkspaceUpdate(StrictIn):
         description=(
             "calls to one number allowed in any rolling 24 h across the workspace's jobs; "
             "null turns the cap off"
+        ),
+    )
+    reservedInboundDials: StrictInt | None = Field(  # noqa: N815 -- wire names are camelCase
+        default=None,
+        ge=1,
+        le=MAX_RESERVED,
+        description=(
+            "slots of the dial limit that outbound jobs never take (kept for inbound "
+            "calls); below the dial limit and leaving room for every unfinished job's "
+            "maxConcurrentDials; null turns it off"
+        ),
+    )
+    quarantineBelowAnswerRate: float | None = Field(  # noqa: N815 -- wire names are camelCase
+        default=None,
+        gt=0,
+        le=1,
+        description=(
+            "rest a pool number for a day when its answer rate over the last 24 h (at "
+            "least 20 dials) is under this fraction; null turns it off"
         ),
     )
     maxDialsPerSecond: StrictInt | None = Field(  # noqa: N815 -- wire names are camelCase

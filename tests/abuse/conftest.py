@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from domain.signing import FixedClock
 from producer.http.app import create_app
 from producer.validation import Limits
-from tests.abuse.shape import SECRET
+from tests.abuse.shape import ADMIN_KEY, SECRET
 
 
 @pytest.fixture(autouse=True)
@@ -61,6 +61,7 @@ def secured_api(real_redis: redis.Redis, namespace: str, clock: FixedClock) -> I
         max_body_bytes=1_000_000,
         dialer_secret=SECRET,
         clock=clock,
+        admin_key=ADMIN_KEY,
     )
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client

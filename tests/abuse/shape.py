@@ -11,6 +11,8 @@ JOBS = "/api/batch_dial_jobs"
 
 #: BATCHDIAL_DIALER_SECRET of the in-process API of this suite (``secured_api``).
 SECRET = "abuse-secret"
+#: The operator's key of the abuse suite's API (BATCHDIAL_ADMIN_KEY).
+ADMIN_KEY = "abuse-operator-key"
 
 
 def error_shape_problems(status: int, body: bytes) -> str | None:

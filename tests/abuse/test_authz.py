@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from domain.pagination import collect
 from domain.signing import SIGNATURE_HEADER, sign
-from tests.abuse.shape import JOBS, SECRET, assert_spec_error, snapshot
+from tests.abuse.shape import ADMIN_KEY, JOBS, SECRET, assert_spec_error, snapshot
 from tests.support.engine import start_one_dial
 from tests.support.http import producer_of
 
@@ -38,6 +38,13 @@ BY_API_KEY: dict[tuple[str, str], dict[str, Any] | None] = {
 BY_API_KEY_WS_ITEM: dict[tuple[str, str], dict[str, Any] | None] = {
     ("DELETE", "/api/suppressions/{number}"): None,
 }
+#: Routes on a number or an API key of the caller's workspace (issue 19): what another
+#: workspace sends to each of the owner's (``{number_id}``, ``{key_id}``).
+BY_API_KEY_WS_RESOURCE: dict[tuple[str, str], dict[str, Any] | None] = {
+    ("PATCH", "/api/phone_numbers/{number_id}"): {"resting": True, "maxConcurrentDials": 1},
+    ("DELETE", "/api/phone_numbers/{number_id}"): None,
+    ("DELETE", "/api/workspace/api_keys/{key_id}"): None,
+}
 #: Routes on one dial (``{dial_id}``), authenticated by a workspace API key.
 BY_API_KEY_DIAL: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", "/api/dials/{dial_id}"): None,
@@ -51,6 +58,11 @@ BY_API_KEY_WEBHOOK: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", WEBHOOK + "/rotate-secret"): None,
     ("GET", WEBHOOK + "/deliveries"): None,
     ("POST", WEBHOOK + "/deliveries/{delivery_id}/retry"): None,
+}
+#: Operator routes (``Authorization: Bearer <BATCHDIAL_ADMIN_KEY>`` only): what a
+#: workspace's own API key sends to each.
+BY_ADMIN_KEY: dict[tuple[str, str], dict[str, Any] | None] = {
+    ("PATCH", "/api/admin/workspaces/{workspace_id}"): {"dialLimit": 1, "disabled": True},
 }
 #: Routes authenticated by the provider's HMAC signature, not by an API key.
 BY_SIGNATURE: dict[tuple[str, str], dict[str, Any]] = {
@@ -82,7 +94,7 @@ def test_the_table_covers_every_route_with_a_path_id(secured_api: TestClient) ->
     """Every (method, path) of the OpenAPI document that takes an id has its abuse case."""
     documented = _routes_with_a_path_id(secured_api)
     covered = set(BY_API_KEY) | set(BY_API_KEY_WS_ITEM) | set(BY_API_KEY_DIAL) | set(BY_SIGNATURE)
-    covered |= set(BY_API_KEY_WEBHOOK)
+    covered |= set(BY_API_KEY_WEBHOOK) | set(BY_API_KEY_WS_RESOURCE) | set(BY_ADMIN_KEY)
     assert documented - covered == set(), "routes with an id and no authorisation case"
     assert covered - documented == set(), "cases for routes that no longer exist"
 
@@ -197,6 +209,72 @@ def test_another_workspace_cannot_touch_a_workspace_item(
             assert snapshot(real_redis, namespace) == before, f"{method} {template} changed it"
     listed = api.get("/api/suppressions", headers={"api_key": other["apiKey"]}).json()
     assert listed == {"data": [], "nextCursor": None}
+
+
+def test_another_workspace_cannot_touch_a_number_or_an_api_key(
+    secured_api: TestClient, real_redis: redis.Redis, namespace: str
+) -> None:
+    """Another workspace's key on the owner's number (rest, change, delete) and API key
+    (revoke): 404, the answer the owner gets for an id it does not have, and nothing
+    changed; the owner's key still works."""
+    api = secured_api
+    producer = producer_of(api)
+    owner = producer.workspaces.create("owner", 10, ["+12125550100"])
+    other = producer.workspaces.create("other", 10, ["+14155550100"])
+    producer.api_keys.create(owner["workspaceId"])  # a second key: revoking one is allowed
+    ids = {
+        "number_id": owner["phoneNumbers"][0]["id"],
+        "key_id": producer.api_keys.list(owner["workspaceId"])[0]["id"],
+    }
+    missing = {"number_id": "pn_000000000000", "key_id": "key_0000000000000000"}
+    before = snapshot(real_redis, namespace)
+    for (method, template), payload in BY_API_KEY_WS_RESOURCE.items():
+        for auth in ({"api_key": other["apiKey"]}, {"Authorization": f"Bearer {other['apiKey']}"}):
+            foreign = api.request(method, template.format(**ids), json=payload, headers=auth)
+            error = assert_spec_error(foreign, 404, "not_found")
+            absent = api.request(
+                method,
+                template.format(**missing),
+                json=payload,
+                headers={"api_key": owner["apiKey"]},
+            )
+            assert_spec_error(absent, 404, "not_found")
+            text = json.dumps(error)
+            for value in ids.values():
+                text = text.replace(value, "ID")
+            expected = json.dumps(absent.json()["error"])
+            for value in missing.values():
+                expected = expected.replace(value, "ID")
+            assert text == expected, f"{method} {template}: a foreign item is told apart"
+            assert snapshot(real_redis, namespace) == before, f"{method} {template} changed it"
+    assert api.get("/api/workspace", headers={"api_key": owner["apiKey"]}).status_code == 200
+
+
+def test_only_the_operator_key_reaches_the_admin_api(
+    secured_api: TestClient, real_redis: redis.Redis, namespace: str
+) -> None:
+    """A workspace's API key (as Bearer or api_key, even on its own workspace) and a wrong
+    operator key get 401 on every operator route and change nothing; the operator's
+    key works."""
+    api = secured_api
+    owner = producer_of(api).workspaces.create("owner", 10, ["+12125550100"])
+    ws_id = owner["workspaceId"]
+    before = snapshot(real_redis, namespace)
+    routes = [*BY_ADMIN_KEY.items(), (("GET", "/api/admin/workspaces"), None)]
+    routes.append((("POST", "/api/admin/workspaces"), {"name": "x", "dialLimit": 5}))
+    for (method, template), payload in routes:
+        path = template.format(workspace_id=ws_id)
+        for auth in (
+            {"Authorization": f"Bearer {owner['apiKey']}"},
+            {"api_key": owner["apiKey"]},
+            {"Authorization": "Bearer not-the-operator-key"},
+            {"api_key": ADMIN_KEY},
+        ):
+            response = api.request(method, path, json=payload, headers=auth)
+            assert_spec_error(response, 401, "unauthorized")
+            assert snapshot(real_redis, namespace) == before, f"{method} {template} changed it"
+    ok = api.get("/api/admin/workspaces", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert ok.status_code == 200 and ws_id in [w["id"] for w in ok.json()["data"]]
 
 
 def test_another_workspace_cannot_touch_a_webhook_endpoint(

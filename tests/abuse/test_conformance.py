@@ -18,7 +18,8 @@ import pytest
 import redis
 
 from domain.keys import Keys
-from producer.workspaces import Workspaces
+from producer.apikeys import key_id_of
+from producer.workspaces import Workspaces, hash_api_key
 from tests.support.procs import ROOT, api_server, env_for
 from tests.support.redis_server import REDIS_URL
 
@@ -52,6 +53,7 @@ def test_schemathesis_all_checks_all_phases(
             "SCHEMATHESIS_HOOKS": "tests.abuse.st_hooks",
             "BATCHDIAL_ST_PHONE_IDS": ",".join(p["id"] for p in ws["phoneNumbers"]),
             "BATCHDIAL_ST_DIAL_LIMIT": str(ws["dialLimit"]),
+            "BATCHDIAL_ST_KEY_ID": key_id_of(hash_api_key(ws["apiKey"])),
         }
         done = subprocess.run(
             [

@@ -26,16 +26,33 @@ def test_get_answers_the_workspace_with_the_cap_off(api: TestClient, make_worksp
     assert response.status_code == 200, response.text
     body = response.json()
     by_number = {p["number"]: p["id"] for p in ws["phoneNumbers"]}
+    (key,) = body.pop("apiKeys")  # issue 19: the workspace's key ids (never the keys)
+    assert key["id"].startswith("key_") and ws["apiKey"] not in str(body)
     assert body == {
         "id": ws["workspaceId"],
         "name": "ws",
         "dialLimit": 7,
         "phoneNumbers": [
-            {"id": by_number["+12125550100"], "number": "+12125550100", "maxConcurrentDials": 3},
-            {"id": by_number["+14155550100"], "number": "+14155550100", "maxConcurrentDials": 3},
+            {
+                "id": by_number[number],
+                "number": number,
+                "maxConcurrentDials": 3,
+                "resting": False,
+                "restingUntil": None,
+                "stats": {
+                    "dials": 0,
+                    "answered": 0,
+                    "voicemail": 0,
+                    "answerRate": None,
+                    "voicemailRate": None,
+                },
+            }
+            for number in ("+12125550100", "+14155550100")
         ],
         CAP: None,
         "maxDialsPerSecond": None,
+        "reservedInboundDials": None,
+        "quarantineBelowAnswerRate": None,
     }
 
 
@@ -134,7 +151,12 @@ def test_routes_are_documented(api: TestClient) -> None:
     ref = patch["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert schema["additionalProperties"] is False
-    assert set(schema["properties"]) == {CAP, "maxDialsPerSecond"}
+    assert set(schema["properties"]) == {
+        CAP,
+        "maxDialsPerSecond",
+        "reservedInboundDials",
+        "quarantineBelowAnswerRate",
+    }
 
 
 # -- Python API (fakeredis and real Redis) -----------------------------------------

@@ -374,6 +374,8 @@ class Dialing:
                 ws_id,
                 dial_member(ws_id, job_id, template),
                 self._timing.max_dials_per_second or "",
+                config.caller_id,
+                *config.local_hints,
             ],
         )
 

@@ -11,8 +11,8 @@ from typing import Any, cast
 import redis
 
 from domain.keys import Keys
-from domain.stored_config import hours_of, job_zone_of, schedule_of
-from domain.time.eligibility import group_schedules
+from domain.rules.callerid import local_hints
+from domain.stored_config import recipient_schedules, schedule_of
 from domain.time.schedule import WeeklySchedule
 from worker.engine.predial import PreDialHook, hook_of
 
@@ -26,23 +26,24 @@ class JobConfig:
     pool: tuple[str, ...]
     call_agent_id: str
     schedule: WeeklySchedule | None
-    #: Recipient groups (jobs with recipientHours): group id -> the schedules that must
-    #: all be open for its rows to be dialed (empty: no recipient hours).
+    #: Recipient groups (jobs with recipientHours or callingRules): group id -> the
+    #: schedules that must all be open for its rows to be dialed (empty: none).
     groups: tuple[tuple[str, tuple[WeeklySchedule, ...]], ...] = ()
     #: The job's ``voicemail.action`` (SPEC §8.5), or None.
     voicemail: str | None = None
     #: The job's pre-dial check (``preDialWebhook`` and its secret), or None.
     predial: PreDialHook | None = None
+    #: The job's ``callerId`` and, for ``local``, the claim's hints (domain/rules/callerid.py).
+    caller_id: str = "spread"
+    local_hints: tuple[str, str] = ("", "")
 
 
 def load_groups(
     config: dict[str, Any], raw_groups: dict[str, str]
 ) -> tuple[tuple[str, tuple[WeeklySchedule, ...]], ...]:
     """The recipient groups of a stored job as (group id, schedules) pairs."""
-    hours = hours_of(config)
-    zone = job_zone_of(config)
     return tuple(
-        (gid, group_schedules(json.loads(raw)["zones"], hours, zone))
+        (gid, recipient_schedules(config, json.loads(raw)))
         for gid, raw in sorted(raw_groups.items(), key=lambda item: int(item[0]))
     )
 
@@ -83,6 +84,12 @@ class JobConfigs:
         if grouped == "1":
             raw_groups = cast(dict[str, str], self._r.hgetall(self._k.groups(ws_id, job_id)))
             groups = load_groups(config, raw_groups)
+        caller_id = str(config.get("callerId") or "spread")
+        hints = ("", "")
+        if caller_id == "local":
+            pool_ids = config["fromPhoneNumberIds"]
+            raws = cast(list[str | None], self._r.hmget(self._k.numbers(ws_id), pool_ids))
+            hints = local_hints([json.loads(raw)["number"] if raw else None for raw in raws])
         loaded = JobConfig(
             ver=ver,
             cap=int(config["maxConcurrentDials"]),
@@ -92,6 +99,8 @@ class JobConfigs:
             groups=groups,
             voicemail=(config.get("voicemail") or {}).get("action"),
             predial=hook_of(config, secret),
+            caller_id=caller_id,
+            local_hints=hints,
         )
         with self._lock:
             self._cache[(ws_id, job_id)] = loaded

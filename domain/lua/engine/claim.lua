@@ -8,6 +8,15 @@
 -- number called maxCallsPerNumberPerDay times in the last 24 h holds the row until the
 -- oldest of those calls is a day old (row.frequency_capped).
 -- The pool number is the least busy one with room; ties rotate (a per-job counter).
+-- callerId (ARGV[12]) 'local' prefers, among the numbers with room, those of the
+-- recipient's area code, then of its state, then any; 'sticky' reuses the number the
+-- workspace last used for this recipient (K_STICKY) while it is in the pool, waiting
+-- for it when it is full (not when it rests: a resting number, `rest` in its record,
+-- by hand or quarantined, is never chosen). The dial and dial.started name the rule (callerIdRule), and
+-- carry the row's consent. A job with callingRules caps the calls to a number of a state
+-- whose rule has callsPer24h (the group's perDay) like maxCallsPerNumberPerDay
+-- (the stricter wins; held as 'callingRules' when the state's cap is the one).
+-- A disabled workspace (the operator API) counts as full: its rows wait.
 -- Pacing (the workspace's maxDialsPerSecond, ARGV[11] for all workspaces together) is
 -- checked last, by GCRA on Redis TIME in microseconds (domain/pacing.py explains the
 -- interval and tolerance): when a start now would not conform, the row stays released
@@ -21,7 +30,10 @@
 -- ARGV[5] dial id with '{attempt}' where the attempt goes, ARGV[6] lease (ms),
 -- ARGV[7] the job's cap, ARGV[8] pool number ids joined by ',', ARGV[9] workspace id,
 -- ARGV[10] the dial's deadline member, with '{attempt}' as in ARGV[5],
--- ARGV[11] dial starts a second allowed across all workspaces ('' or '0' = no limit)
+-- ARGV[11] dial starts a second allowed across all workspaces ('' or '0' = no limit),
+-- ARGV[12] callerId ('spread' | 'local' | 'sticky'; '' = spread), ARGV[13] each pool
+-- number's 'areaCode:state' ('' parts when not US) joined by ',', in ARGV[8]'s order
+-- (callerId local), ARGV[14] 'areaCode:state' of every area code of those states
 -- Returns (protocol.Claimed | protocol.ClaimRefused): {'gone'} | {'stale'} | {'paused'} | {'closed'} | {'hours'} | {'suppressed'} |
 --          {'capped'} | {'full', 'job'|'workspace'|'number'}
 --        | {'paced', 'workspace'|'global', ms until a start conforms}
@@ -66,6 +78,8 @@ end
 local data = cjson.decode(row)
 local to_number = data[1]
 local row_id = job_id .. '.' .. index
+local extra = data[4]
+if type(extra) ~= 'table' then extra = {} end
 if job[5] == '1' then
   local open_until = tonumber(redis.call('HGET', K_GOPEN, data[3]) or 0)
   if now >= open_until then
@@ -86,8 +100,18 @@ if redis.call('ZSCORE', K_SUPPRESSED, to_number) then
   return {'suppressed'}
 end
 
-local ws = redis.call('HMGET', K_WS, 'dialLimit', 'maxCallsPerNumberPerDay', 'maxDialsPerSecond')
+local ws = redis.call('HMGET', K_WS, 'dialLimit', 'maxCallsPerNumberPerDay', 'maxDialsPerSecond',
+  'disabled', 'reservedInboundDials')
 local per_day = tonumber(ws[2] or '')
+local cap_rule = nil
+if job[5] == '1' then
+  local graw = redis.call('HGET', K_GROUPS, data[3])
+  local group = graw and cjson.decode(graw) or {}
+  if type(group.perDay) == 'number' and (not per_day or group.perDay < per_day) then
+    per_day = group.perDay
+    cap_rule = 'us-tcpa ' .. tostring(group.state)
+  end
+end
 local freq_key = nil
 if per_day then
   freq_key = k_freq(to_number)
@@ -98,9 +122,9 @@ if per_day then
     local nth = redis.call('ZRANGE', freq_key, calls - per_day, calls - per_day, 'WITHSCORES')
     local due = tonumber(nth[2]) + DAY_MS
     unrelease()
-    hold(index, due, 'frequencyCap')
+    hold(index, due, cap_rule and 'callingRules' or 'frequencyCap')
     emit({type = 'row.frequency_capped', jobId = job_id, rowId = row_id,
-      toNumber = to_number, callsInLastDay = calls, retryAt = iso_ms(due)}, '')
+      toNumber = to_number, callsInLastDay = calls, retryAt = iso_ms(due), rule = cap_rule}, '')
     wake(member, now)
     return {'capped'}
   end
@@ -110,7 +134,9 @@ if purge(K_SEM, now) >= tonumber(ARGV[7]) then
   back()
   return {'full', 'job'}
 end
-if purge(K_WS_SEM, now) >= tonumber(ws[1] or 0) then
+-- reservedInboundDials: outbound jobs together take at most dialLimit - reserved slots.
+local outbound = tonumber(ws[1] or 0) - (tonumber(ws[5] or '') or 0)
+if ws[4] == '1' or purge(K_WS_SEM, now) >= outbound then
   back()
   redis.call('SADD', K_WAITING, member)
   wake(member, now + 2000)
@@ -120,23 +146,95 @@ end
 local ids = {}
 for id in string.gmatch(ARGV[8], '[^,]+') do ids[#ids + 1] = id end
 local n = #ids
+local caller_id = ARGV[12] or ''
+local rule_used = 'spread'
 local turn = redis.call('HINCRBY', K_JOB, 'rr', 1)
 local best, best_count, best_number = nil, nil, nil
-for k = 0, n - 1 do
-  local i = ((turn + k) % n) + 1
+local resting, rest_ends = 0, now + 60000
+local function room(i)
   local raw = redis.call('HGET', K_NUMBERS, ids[i])
-  if raw then
-    local number = cjson.decode(raw)
-    local busy = purge(k_number_sem(ids[i]), now)
-    if busy < tonumber(number.max) and (best == nil or busy < best_count) then
-      best, best_count, best_number = i, busy, number.number
+  if not raw then return nil end
+  local number = cjson.decode(raw)
+  local rest = tonumber(number.rest or 0) or 0
+  if rest < 0 or rest > now then
+    resting = resting + 1
+    if rest > 0 then rest_ends = math.min(rest_ends, rest) end
+    return nil, 'rest'
+  end
+  if rest > 0 then
+    -- A quarantine's day is over: the number is back (number.restored).
+    number.rest = nil
+    redis.call('HSET', K_NUMBERS, ids[i], cjson.encode(number))
+    emit({type = 'number.restored', jobId = job_id, numberId = ids[i],
+      number = number.number}, '')
+  end
+  local busy = purge(k_number_sem(ids[i]), now)
+  if busy < tonumber(number.max) then return busy, number.number end
+  return nil
+end
+local sticky = nil
+if caller_id == 'sticky' then
+  sticky = redis.call('HGET', K_STICKY, to_number)
+  for i = 1, n do
+    if ids[i] == sticky then
+      local busy, number = room(i)
+      if not busy and number ~= 'rest' then
+        back()
+        redis.call('SADD', K_WAITING, member)
+        wake(member, now + 2000)
+        return {'full', 'number'}
+      end
+      if busy then best, best_count, best_number, rule_used = i, busy, number, 'sticky' end
     end
+  end
+end
+if best == nil then
+  resting, rest_ends = 0, now + 60000
+  local pool_npa, pool_state, npa_state = {}, {}, {}
+  local to_npa, to_state = nil, nil
+  if caller_id == 'local' then
+    local k = 0
+    for entry in string.gmatch(ARGV[13] or '', '[^,]+') do
+      k = k + 1
+      local npa, st = string.match(entry, '^(%d*):(%a*)$')
+      if npa and ids[k] then pool_npa[ids[k]], pool_state[ids[k]] = npa, st end
+    end
+    for entry in string.gmatch(ARGV[14] or '', '[^,]+') do
+      local npa, st = string.match(entry, '^(%d+):(%a+)$')
+      if npa then npa_state[npa] = st end
+    end
+    to_npa = string.match(to_number, '^%+1(%d%d%d)')
+    to_state = to_npa and npa_state[to_npa]
+  end
+  -- local: 1 = the recipient's area code, 2 = its state, 3 = any (spread: all 3)
+  local function tier(id)
+    if to_npa and pool_npa[id] == to_npa then return 1 end
+    if to_state and to_state ~= '' and pool_state[id] == to_state then return 2 end
+    return 3
+  end
+  local best_tier = nil
+  for k = 0, n - 1 do
+    local i = ((turn + k) % n) + 1
+    local busy, number = room(i)
+    if busy then
+      local t = tier(ids[i])
+      if best == nil or t < best_tier or (t == best_tier and busy < best_count) then
+        best, best_count, best_number, best_tier = i, busy, number, t
+      end
+    end
+  end
+  if best ~= nil and caller_id == 'local' then
+    rule_used = ({'local:areaCode', 'local:state', 'local:spread'})[best_tier]
+  elseif best ~= nil and caller_id == 'sticky' then
+    rule_used = 'sticky:new'
   end
 end
 if best == nil then
   back()
   redis.call('SADD', K_WAITING, member)
-  wake(member, now + 2000)
+  -- The whole pool rests: look again when a quarantine ends (or in a minute: a number
+  -- restored by hand), not every 2 s for a day.
+  wake(member, resting >= n and rest_ends or now + 2000)
   return {'full', 'number'}
 end
 
@@ -185,10 +283,14 @@ end
 redis.call('HSET', k_this_dial, 'dialId', dial_id, 'jobId', job_id, 'wsId', ARGV[9],
   'rowId', row_id, 'index', index, 'toNumber', to_number, 'fromNumber', best_number,
   'fromNumberId', ids[best], 'status', 'in-progress', 'startedAt', now,
-  'attempt', attempt, 'leaseUntil', expiry, 'owner', 'worker')
+  'attempt', attempt, 'leaseUntil', expiry, 'owner', 'worker', 'callerIdRule', rule_used)
+if extra.consent then redis.call('HSET', k_this_dial, 'consent', cjson.encode(extra.consent)) end
+if caller_id == 'sticky' and sticky ~= ids[best] then
+  redis.call('HSET', K_STICKY, to_number, ids[best])
+end
 emit({type = 'dial.started', jobId = job_id, dialId = dial_id, rowId = row_id,
   to = 'in-progress', fromNumber = best_number, toNumber = to_number,
-  attempt = attempt}, '', now)
+  attempt = attempt, callerIdRule = rule_used, consent = extra.consent}, '', now)
 local opened = redis.call('HGET', K_JOB, 'openedAt')
 if opened then redis.call('HDEL', K_JOB, 'openedAt') end
 return {'ok', best_number, ids[best], row, now, opened or '', dial_id, attempt}

@@ -2,7 +2,10 @@
 -- schedule the row's next attempt when the job's retry policy asks for one
 -- (row.retry_scheduled; the row is held until its backoff is over), suppress the number
 -- when the provider reports opted-out (suppression.added), complete the job when
--- nothing is left, and wake whoever waits for the room.
+-- nothing is left, and wake whoever waits for the room. Counts the dial in its pool
+-- number's health (per hour: dials, answered, voicemail; domain/health.py) and, when the
+-- workspace sets quarantineBelowAnswerRate, rests for a day a number whose answer rate
+-- over the last 24 h (at least 20 dials) is under it (number.quarantined).
 -- Idempotent: a dial that already ended is left as it is ('noop'), so a provider's
 -- second callback, a late simulated timer and the reaper can all race safely.
 -- uses: _lib.lua
@@ -42,6 +45,46 @@ redis.call('ZREM', K_DEADLINES, ARGV[7])
 redis.call('HINCRBY', K_JOB, 'st:' .. status, 1)
 redis.call('HINCRBY', K_STATS, 'inProgress', -1)
 redis.call('HINCRBY', K_STATS, 'finished:' .. status, 1)
+-- Number health (issue 19).
+if d[9] then
+  local hk = k_number_health(d[9])
+  local hour = math.floor(now / 3600000)
+  if redis.call('HINCRBY', hk, hour .. ':d', 1) == 1 then
+    for _, field in ipairs(redis.call('HKEYS', hk)) do
+      local h = tonumber(string.match(field, '^(%d+):'))
+      if h and h <= hour - 24 then redis.call('HDEL', hk, field) end
+    end
+  end
+  if status == 'completed' then redis.call('HINCRBY', hk, hour .. ':a', 1) end
+  if status == 'voicemail' then redis.call('HINCRBY', hk, hour .. ':v', 1) end
+  redis.call('PEXPIRE', hk, 25 * 3600000)
+  local below = tonumber(redis.call('HGET', K_WS, 'quarantineBelowAnswerRate') or '')
+  if below then
+    local names = {}
+    for h = hour - 23, hour do
+      names[#names + 1] = h .. ':d'
+      names[#names + 1] = h .. ':a'
+    end
+    local counts = redis.call('HMGET', hk, (table.unpack or unpack)(names))
+    local dials, answered = 0, 0
+    for i = 1, #counts, 2 do
+      dials = dials + (tonumber(counts[i]) or 0)
+      answered = answered + (tonumber(counts[i + 1]) or 0)
+    end
+    local raw = redis.call('HGET', K_NUMBERS, d[9])
+    if raw and dials >= 20 and answered / dials < below then
+      local number = cjson.decode(raw)
+      local rest = tonumber(number.rest or 0) or 0
+      if rest >= 0 and rest <= now then
+        number.rest = now + 86400000
+        redis.call('HSET', K_NUMBERS, d[9], cjson.encode(number))
+        emit({type = 'number.quarantined', jobId = job_id, numberId = d[9],
+          number = number.number, dials = dials, answered = answered,
+          answerRate = answered / dials, below = below, ['until'] = number.rest}, '')
+      end
+    end
+  end
+end
 local attempt = tonumber(d[6])
 local fields = {type = 'dial.finished', jobId = job_id, dialId = dial_id, rowId = d[4],
   from = current, to = status, status = status, fromNumber = d[5], attempt = attempt}

@@ -27,7 +27,7 @@ def get_workspace(ws: Ws, producer: Prod) -> JSONResponse:
     WORKSPACE,
     response_model=Workspace,
     openapi_extra=body_doc(WorkspaceUpdate),
-    responses=errors(400, 401, 413, 422),
+    responses=errors(400, 401, 409, 413, 422),
 )
 async def update_workspace(ws: Ws, producer: Prod, body: Body) -> JSONResponse:
     """Change the settings given (``null`` turns one off); answers the workspace."""
