@@ -39,7 +39,6 @@ def _reply(raw: object) -> list[Any]:
 
 
 # -- engine/scheduler.lua ---------------------------------------------------------------
-
 #: What one run of a job's scheduler found. ``stale``: the config version moved on (reload
 #: and run again); ``recompute``: the window was computed for another instant (run again).
 SchedulerOutcome = Literal["open", "closed", "idle", "complete", "missing", "stale", "recompute"]
@@ -68,7 +67,6 @@ def parse_scheduler(raw: object) -> SchedulerRun:
 
 
 # -- engine/claim.lua -------------------------------------------------------------------
-
 #: The limit that refused a claim: the job's cap, the workspace's dial limit, the numbers'.
 Limit = Literal["job", "workspace", "number"]
 #: The pacing limit that refused a claim: the workspace's ``maxDialsPerSecond`` or
@@ -134,7 +132,6 @@ def parse_claim(raw: object) -> Claimed | ClaimRefused:
 
 
 # -- job/finish_dial.lua ----------------------------------------------------------------
-
 FinishOutcome = Literal["finished", "noop", "alive", "missing"]
 #: Why the engine ended a dial whose outcome it does not know (never retried).
 RecoveryReason = Literal["lease_expired", "lease_lost", "max_call_duration"]
@@ -172,7 +169,6 @@ def parse_finish_dial(raw: object) -> FinishResult:
 
 
 # -- engine/handoff.lua, engine/renew.lua -----------------------------------------------
-
 HandoffOutcome = Literal["handed", "ended", "lost"]
 
 
@@ -190,7 +186,6 @@ def parse_handoff(raw: object) -> Handoff:
 
 
 # -- job/put_back.lua ---------------------------------------------------------------------
-
 PutBackOutcome = Literal["held", "cancelled", "ended", "missing"]
 
 
@@ -257,8 +252,7 @@ def parse_take_wakeups(raw: object) -> Wakeups:
 
 
 # -- job/set_paused.lua, job/cancel_job.lua, job/update_config.lua ----------------------
-
-Transition = Literal["changed", "noop", "conflict", "missing"]
+Transition = Literal["changed", "noop", "conflict", "empty", "missing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +330,6 @@ def parse_dial_status(raw: object) -> LiveStatus:
 
 
 # -- engine/wh_fanout.lua, wh_take.lua, wh_record.lua, wh_free.lua (webhooks, issue 16) --
-
 WebhookOutcome = Literal["delivered", "retrying", "failed", "stale", "gone"]
 
 
@@ -362,3 +355,43 @@ def parse_wh_record(raw: object) -> WebhookOutcome:
     if text not in ("delivered", "retrying", "failed", "stale", "gone"):
         raise ValueError(f"unexpected reply of wh_record: {text!r}")
     return cast(WebhookOutcome, text)
+
+
+# -- job/stage_rows.lua, job/commit_rows.lua (rows after create, issue 17) ---------------
+RowsOutcome = Literal["ok", "missing", "conflict", "expired", "too_many", "clash"]
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """``stage_rows.lua``: staged, duplicates, refused (position, job|upload, repeated)."""
+
+    staged: int
+    duplicates: int
+    refused: tuple[tuple[int, str, int], ...]
+
+
+def parse_stage_rows(raw: object) -> Staged:
+    """``{staged, duplicates, (position, where, repeated)...}``"""
+    r = _reply(raw)
+    refused = tuple((int(r[i]), str(r[i + 1]), int(r[i + 2])) for i in range(2, len(r), 3))
+    return Staged(int(r[0]), int(r[1]), refused)
+
+
+@dataclass(frozen=True, slots=True)
+class RowsCommitted:
+    """``commit_rows.lua``: the outcome; for ``ok`` the counts, else what refused it."""
+
+    outcome: RowsOutcome
+    appended: int = 0
+    duplicates: int = 0
+    rows: int = 0
+    detail: str = ""
+
+
+def parse_commit_rows(raw: object) -> RowsCommitted:
+    """``{'ok', appended, duplicates, rows} | {outcome[, status | rows | toNumber]}``"""
+    r = _reply(raw)
+    outcome = cast(RowsOutcome, _word(r[0], RowsOutcome))
+    if outcome == "ok":
+        return RowsCommitted(outcome, int(r[1]), int(r[2]), int(r[3]))
+    return RowsCommitted(outcome, detail=str(r[1]) if len(r) > 1 else "")

@@ -9,6 +9,7 @@ several zones, and then every one must be inside the hours), else the job's time
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +24,7 @@ from domain.time.eligibility import (
     next_eligible,
 )
 from domain.time.zones import zones_for_number
-from producer.schemas.jobs import JobCreate
+from producer.schemas.jobs import JobCreate, RowIn
 
 #: Where a group's zones come from.
 SOURCES = ("number", "row", "job")
@@ -53,17 +54,17 @@ class Grouping:
     @classmethod
     def of(cls, spec: JobCreate) -> Grouping:
         """Group the rows of a job being created."""
+        return cls.of_rows(spec.rows)
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[RowIn]) -> Grouping:
+        """Group ``rows`` (ids "1", "2"... in order of first appearance)."""
         ids: dict[tuple[str, tuple[str, ...]], str] = {}
         firsts: dict[str, int] = {}
         counts: dict[str, int] = {}
         row_groups = []
-        for i, row in enumerate(spec.rows):
-            key: tuple[str, tuple[str, ...]]
-            if row.timezone:
-                key = ("row", (row.timezone,))
-            else:
-                zones = zones_for_number(row.toNumber)
-                key = ("number", zones) if zones else ("job", (JOB_ZONE,))
+        for i, row in enumerate(rows):
+            key = group_key(row)
             gid = ids.setdefault(key, str(len(ids) + 1))
             firsts.setdefault(gid, i)
             counts[gid] = counts.get(gid, 0) + 1
@@ -86,6 +87,14 @@ class Grouping:
     def stored(self) -> dict[str, str]:
         """Group id -> JSON, for the job's ``groups`` hash."""
         return {gid: group.stored() for gid, group in self.groups.items()}
+
+
+def group_key(row: RowIn) -> tuple[str, tuple[str, ...]]:
+    """Where a row's recipient zones come from and what they are (its group's identity)."""
+    if row.timezone:
+        return ("row", (row.timezone,))
+    zones = zones_for_number(row.toNumber)
+    return ("number", zones) if zones else ("job", (JOB_ZONE,))
 
 
 def check_groups(grouping: Grouping, config: dict[str, Any]) -> None:

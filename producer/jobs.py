@@ -24,7 +24,7 @@ from domain.protocol import (
 from domain.scripts import Scripts
 from producer.grouping import Grouping, check_groups
 from producer.schemas.base import parse_body
-from producer.schemas.jobs import JobCreate, JobUpdate
+from producer.schemas.jobs import JobCreate, JobUpdate, RowIn
 from producer.validation import Context, Limits
 from producer.workspaces import Workspaces
 
@@ -54,12 +54,38 @@ CONFIG_FIELDS = (
 _parse = parse_body
 
 
-def encode_row(to_number: str, inputs: dict[str, str], group: str | None = None) -> str:
+def encode_row(
+    to_number: str,
+    inputs: dict[str, str],
+    group: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> str:
     """The stored form of a row: compact JSON ``[toNumber, inputs]``, with the recipient
-    group id third when the job has recipientHours."""
+    group id third when the job has recipientHours ('' when it has not but the row has
+    ``extra`` fields), and ``extra`` fourth (``{"externalId": ...}``, issue 17)."""
+    if extra:
+        return json.dumps([to_number, inputs, group or "", extra], separators=(",", ":"))
     if group is not None:
         return json.dumps([to_number, inputs, group], separators=(",", ":"))
     return json.dumps([to_number, inputs] if inputs else [to_number], separators=(",", ":"))
+
+
+def extra_of(row: RowIn) -> dict[str, str] | None:
+    """The row's fields beyond number, inputs and zone, as stored (None: none)."""
+    return {"externalId": row.externalId} if row.externalId else None
+
+
+def without_repeated_ids(rows: list[RowIn]) -> tuple[list[RowIn], int]:
+    """``rows`` without those repeating an earlier row's externalId, and how many left."""
+    seen: set[str] = set()
+    kept = []
+    for row in rows:
+        if row.externalId is not None:
+            if row.externalId in seen:
+                continue
+            seen.add(row.externalId)
+        kept.append(row)
+    return kept, len(rows) - len(kept)
 
 
 class JobCommands:
@@ -96,19 +122,24 @@ class JobCommands:
         rows_key = self._k.rows(ws_id, job_id)
         queue_key = self._k.queue(ws_id, job_id)
         rows = spec.rows
+        duplicates = 0
+        if any(row.externalId for row in rows):
+            rows, duplicates = without_repeated_ids(rows)
+            if duplicates and grouping is not None:
+                grouping = Grouping.of_rows(rows)
         for start in range(0, len(rows), CHUNK_ROWS):
             chunk = rows[start : start + CHUNK_ROWS]
             with self._r.pipeline(transaction=False) as pipe:
                 encoded: dict[Any, Any]
                 if grouping is None:
                     encoded = {
-                        str(start + i): encode_row(row.toNumber, row.inputs)
+                        str(start + i): encode_row(row.toNumber, row.inputs, None, extra_of(row))
                         for i, row in enumerate(chunk)
                     }
                 else:
                     gids = grouping.row_groups[start : start + CHUNK_ROWS]
                     encoded = {
-                        str(start + i): encode_row(row.toNumber, row.inputs, gids[i])
+                        str(start + i): encode_row(row.toNumber, row.inputs, gids[i], extra_of(row))
                         for i, row in enumerate(chunk)
                     }
                     by_group: dict[str, dict[str, int]] = {}
@@ -122,6 +153,7 @@ class JobCommands:
                 pipe.zadd(queue_key, {str(start + i): start + i for i in range(len(chunk))})
                 pipe.expire(rows_key, STAGING_TTL_S)
                 pipe.expire(queue_key, STAGING_TTL_S)
+                self._stage_ids(pipe, ws_id, job_id, start, chunk)
                 pipe.execute()
         n_groups = 0
         if grouping is not None and grouping.groups:
@@ -138,11 +170,43 @@ class JobCommands:
             self._scripts(
                 "commit_job",
                 self._job_keys(ws_id, job_id),
-                [job_id, ws_id, json.dumps(config, separators=(",", ":")), len(rows), n_groups],
+                [
+                    job_id,
+                    ws_id,
+                    json.dumps(config, separators=(",", ":")),
+                    len(rows),
+                    n_groups,
+                    duplicates,
+                ],
             )
         )
         log.info("job_created", ws_id=ws_id, job_id=job_id, rows=len(rows))
         return job_id
+
+    def _stage_ids(
+        self, pipe: Any, ws_id: str, job_id: str, start: int, chunk: list[RowIn]
+    ) -> None:
+        """Stage the rows' externalIds and numbers (what appends check new rows against)."""
+        ext_key = self._k.job_key(ws_id, job_id, "K_EXT")
+        nums_key = self._k.job_key(ws_id, job_id, "K_NUMS")
+        ids = {row.externalId: start + i for i, row in enumerate(chunk) if row.externalId}
+        if ids:
+            pipe.hset(ext_key, mapping=dict[Any, Any](ids))
+            pipe.expire(ext_key, STAGING_TTL_S)
+        marks = {row.toNumber: "x" if row.externalId else "" for row in chunk}
+        # A number of a row without externalId is '' for good, whatever its other rows.
+        marks.update({row.toNumber: "" for row in chunk if not row.externalId})
+        if start > 0:
+            # A number seen in an earlier chunk keeps '' (this set only narrows it).
+            for number, old in zip(
+                list(marks),
+                cast(list[str | None], self._r.hmget(nums_key, list(marks))),
+                strict=True,
+            ):
+                if old == "":
+                    marks[number] = ""
+        pipe.hset(nums_key, mapping=dict[Any, Any](marks))
+        pipe.expire(nums_key, STAGING_TTL_S)
 
     def set_paused(self, ws_id: str, job_id: str, paused: bool) -> str:
         """Start/resume (``paused=False``) or pause a job; returns its status after."""
@@ -156,6 +220,11 @@ class JobCommands:
         outcome, before, after = change.outcome, change.before, change.after
         if outcome == "missing":
             raise NotFound(f"no batch dial job {job_id}")
+        if outcome == "empty":
+            raise Conflict(
+                "the job has no rows yet: append them (POST /api/batch_dial_jobs/"
+                f"{job_id}/rows) before starting it"
+            )
         if outcome == "conflict":
             verb = "paused" if paused else "started"
             raise Conflict(f"the job is {before}; a {before} job cannot be {verb}")

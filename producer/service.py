@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import redis
@@ -11,8 +11,10 @@ from config.settings import Settings
 from domain.errors import NotFound
 from domain.keys import Keys
 from domain.pagination import Page
+from producer.appends import RowAppender
 from producer.jobs import JobCommands
 from producer.reads import JobReads
+from producer.rowformats import Item
 from producer.suppressions import Suppressions, checked_number, parse_add
 from producer.validation import Limits
 from producer.webhook_deliveries import Deliveries
@@ -52,6 +54,7 @@ class Producer:
         self.workspaces = Workspaces(client, self.keys)
         self._commands = JobCommands(client, self.keys, self.workspaces, limits or Limits())
         self._reads = JobReads(client, self.keys)
+        self._appender = RowAppender(client, self.keys, self.workspaces, limits or Limits())
         self.suppressions = Suppressions(client, self.keys)
         self._settings = WorkspaceSettings(client, self.keys, self.workspaces)
         #: Webhook endpoints (SPEC §8.2) and their deliveries.
@@ -61,6 +64,11 @@ class Producer:
     def create_job(self, ws_id: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:
         """Validate and store a job (state INIT); returns the job object."""
         return self._reads.get(ws_id, self._commands.create(ws_id, body))
+
+    def append_rows(self, ws_id: str, job_id: str, items: Iterable[Item]) -> dict[str, int]:
+        """Add the rows of an upload to an INIT, ACTIVE or PAUSED job, all or nothing;
+        ``{"appended", "duplicates", "rows"}`` (SPEC §8.3)."""
+        return self._appender.append(ws_id, job_id, items)
 
     def get_job(self, ws_id: str, job_id: str) -> dict[str, Any]:
         """The job object with its counters."""

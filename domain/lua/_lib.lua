@@ -86,7 +86,10 @@ end
 local function group_of(index)
   local raw = redis.call('HGET', K_ROWS, index)
   if not raw then return nil end
-  return cjson.decode(raw)[3]
+  local gid = cjson.decode(raw)[3]
+  -- A row with extra fields (externalId...) and no group holds '' there.
+  if type(gid) ~= 'string' or gid == '' then return nil end
+  return gid
 end
 
 -- Whether the job groups its rows by the recipients' time zones (recipientHours).

@@ -39,7 +39,7 @@ from producer.http.routes.providers import livekit as livekit_webhook
 from producer.http.routes.providers import telnyx as telnyx_events
 from producer.http.routes.providers import twilio as twilio_status
 from producer.schemas.callbacks import StatusIn
-from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn
+from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn, RowsIn
 from producer.schemas.webhooks import WebhookCreate, WebhookUpdate
 from producer.schemas.workspace import SuppressionsAdd, WorkspaceUpdate
 from producer.service import Producer
@@ -81,6 +81,7 @@ def create_app(
     )
     app.state.dial_ends = DialEnds(client, Keys(namespace))
     app.state.dialer_secret = dialer_secret
+    app.state.max_body_bytes = max_body_bytes
     app.state.dial_outbox = outbox
     app.state.clock = clock
     app.state.carriers = carriers or CarrierAuth()
@@ -106,6 +107,7 @@ def create_app(
             JobCreate,
             JobUpdate,
             PausedIn,
+            RowsIn,
             SuppressionsAdd,
             WorkspaceUpdate,
             StatusIn,

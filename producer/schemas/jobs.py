@@ -188,6 +188,20 @@ class RowIn(StrictIn):
     timezone: StrictStr | None = Field(
         default=None, examples=["America/Chicago"], json_schema_extra=ZONE_SCHEMA
     )
+    #: The caller's own id of the row, unique within a job: a row whose externalId the
+    #: job already has is skipped (counted in ``duplicates``), not added again.
+    externalId: StrictStr | None = Field(  # noqa: N815
+        default=None,
+        min_length=1,
+        max_length=200,
+        examples=["crm-00042"],
+        json_schema_extra={"pattern": v.IDENTIFIER_PATTERN},
+    )
+
+    @field_validator("externalId")
+    @classmethod
+    def _external_id(cls, value: str | None) -> str | None:
+        return None if value is None else v.check_identifier(value)
 
     @field_validator("timezone")
     @classmethod
@@ -277,16 +291,22 @@ class JobCreate(StrictIn):
     @classmethod
     def _unique_numbers(cls, value: list[RowIn]) -> list[RowIn]:
         first: dict[str, int] = {}
+        without_id: dict[str, int] = {}
         repeats = []
         for i, row in enumerate(value):
             j = first.setdefault(row.toNumber, i)
-            if j != i:
+            # A number may repeat only on rows that all carry an externalId (issue 17).
+            if j != i and (row.externalId is None or row.toNumber in without_id):
+                j = without_id.get(row.toNumber, j)
                 repeats.append(f"rows[{i}] repeats rows[{j}] ({row.toNumber})")
+            if row.externalId is None:
+                without_id.setdefault(row.toNumber, i)
         if repeats:
             more = f" and {len(repeats) - 5} more" if len(repeats) > 5 else ""
             raise v.fail(
                 "duplicate_number",
-                "each number may appear once in a job, so that nobody is called twice: "
+                "each number may appear once in a job, so that nobody is called twice "
+                "(unless every row with it carries its own externalId): "
                 + "; ".join(repeats[:5])
                 + more,
             )
@@ -348,6 +368,13 @@ class JobUpdate(StrictIn):
         if value is None:
             raise v.fail("null", "may not be null (leave the field out to keep it)")
         return value
+
+
+class RowsIn(StrictIn):
+    """JSON body of ``POST /api/batch_dial_jobs/{id}/rows`` (NDJSON and CSV send the same
+    rows one a line)."""
+
+    rows: list[RowIn] = Field(min_length=1)
 
 
 class PausedIn(StrictIn):

@@ -67,6 +67,14 @@ class Job(BaseModel):
     window: Window
 
 
+class RowsAppended(BaseModel):
+    """What ``POST /api/batch_dial_jobs/{id}/rows`` answers (SPEC §8.3)."""
+
+    appended: int = Field(description="rows added to the job")
+    duplicates: int = Field(description="rows skipped: the job already had their externalId")
+    rows: int = Field(description="the job's rows after the append")
+
+
 WaitingFor = Literal[
     "paused", "retryBackoff", "frequencyCap", "schedule", "recipientHours", "capacity"
 ]

@@ -6,15 +6,26 @@ Answers are the producer's dicts sent as they are (``JSONResponse``); the
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Iterator
+
+import anyio.from_thread
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from producer.http.deps import Body, Cursor, EventCursor, Limit, Prod, Ws, body_doc
 from producer.http.openapi import errors
+from producer.rowformats import format_of, items_of
 from producer.schemas.base import parse_body
-from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn
-from producer.schemas.responses import DialPage, EventPage, Job, JobPage, QueuePage
+from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn, RowsIn
+from producer.schemas.responses import (
+    DialPage,
+    EventPage,
+    Job,
+    JobPage,
+    QueuePage,
+    RowsAppended,
+)
 
 JOBS = "/api/batch_dial_jobs"
 ONE = JOBS + "/{job_id}"
@@ -100,3 +111,43 @@ def events(
 ) -> JSONResponse:
     """The job's event log in order; ``cursor`` is the id of the last event read."""
     return JSONResponse(producer.events(ws, job_id, limit, cursor).as_dict())
+
+
+def _body_chunks(request: Request) -> Iterator[bytes]:
+    """The request body chunk by chunk, for code in a worker thread (it waits on the
+    event loop for each chunk, so the body is never held whole)."""
+    stream = request.stream().__aiter__()
+
+    async def next_chunk() -> bytes | None:
+        try:
+            return await stream.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    while (chunk := anyio.from_thread.run(next_chunk)) is not None:
+        if chunk:
+            yield chunk
+
+
+_ROWS_DOC = body_doc(RowsIn)
+_ROWS_DOC["requestBody"]["description"] = (
+    "Also application/x-ndjson (one row object a line) or text/csv (a header line with a "
+    "toNumber column, optional externalId and timezone columns, every other column an "
+    "input); both are read as a stream. Errors name rows[i] and, for NDJSON and CSV, the "
+    "line."
+)
+
+
+@router.post(
+    ONE + "/rows",
+    response_model=RowsAppended,
+    openapi_extra=_ROWS_DOC,
+    responses=errors(400, 401, 404, 409, 413, 422),
+)
+async def append_rows(job_id: str, ws: Ws, producer: Prod, request: Request) -> JSONResponse:
+    """Append rows to an INIT, ACTIVE or PAUSED job, all or nothing (SPEC §8.3)."""
+    kind = format_of(request.headers.get("content-type"))
+    max_json: int = request.app.state.max_body_bytes
+    items = items_of(kind, _body_chunks(request), max_json)
+    result = await run_in_threadpool(producer.append_rows, ws, job_id, items)
+    return JSONResponse(result)
