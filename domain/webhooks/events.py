@@ -20,6 +20,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "job.window_closed",
     "job.cancelled",
     "job.completed",
+    "job.rows_appended",
     "dial.started",
     "dial.status_changed",
     "dial.withdrawn",

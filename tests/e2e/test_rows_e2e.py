@@ -91,7 +91,7 @@ def append_while_dialing(start_stack: StackFactory, namespace: str, appended: in
         assert min(shift) > -3 * CAP, min(shift)
         assert sum(1 for d in shift if d >= 3 * CAP) <= total // 50, max(shift)
         assert peak_concurrency(events) <= CAP, "job cap"
-        assert [e["type"] for e in events].count("rows.appended") == 1
+        assert [e["type"] for e in events].count("job.rows_appended") == 1
         assert stack.job(job)["status"] == "ACTIVE"
         assert http.post(f"{url}/cancel").is_success
 

@@ -59,7 +59,7 @@ def test_json_ndjson_and_csv_appends_join_the_queue_in_order(
     job = api.get(f"{JOBS}/{job_id}", headers=h(ws)).json()
     assert job["counts"]["rows"] == 7 and job["counts"]["queued"] == 7
     kinds = [e["type"] for e in api.get(f"{JOBS}/{job_id}/events", headers=h(ws)).json()["data"]]
-    assert kinds.count("rows.appended") == 3
+    assert kinds.count("job.rows_appended") == 3
 
 
 def test_a_bad_row_refuses_the_whole_upload_naming_index_and_line(
@@ -177,3 +177,37 @@ def test_a_large_ndjson_upload_is_streamed_past_the_body_limit(
         assert_error(too_big, 413)
         over = small.post(url, content=ndjson(rows_of(5001)[3000:]), headers={**h(ws), **NDJSON})
         assert "at most 5000" in assert_error(over, 422)["details"][0]["message"]
+
+
+def test_appended_rows_join_their_recipients_time_zone_groups(
+    api: TestClient, make_workspace: Make, real_redis: redis.Redis, namespace: str
+) -> None:
+    """On a job with recipientHours, appended rows get the group of their zones: an
+    existing one, or a new one (here from an empty create), as at create."""
+    ws = make_workspace()
+    hours = {"startTime": "00:00", "endTime": "24:00"}
+    body = job_body(ws, rows=[{"toNumber": "+12125550001"}], recipientHours=hours)
+    created = api.post(JOBS, json=body, headers=h(ws))
+    assert created.status_code == 201, created.text
+    job_id = created.json()["id"]
+    rows = [
+        {"toNumber": "+12125550002"},
+        {"toNumber": "+14155550003"},
+        {"toNumber": "+12125550004", "timezone": "Europe/Paris"},
+    ]
+    answer = api.post(f"{JOBS}/{job_id}/rows", json={"rows": rows}, headers=h(ws))
+    assert answer.status_code == 200, answer.text
+    queue = api.get(f"{JOBS}/{job_id}/queue", headers=h(ws)).json()["data"]
+    assert [q["timezones"] for q in queue] == [
+        ["America/New_York"],
+        ["America/New_York"],
+        ["America/Los_Angeles"],
+        ["Europe/Paris"],
+    ]
+    assert [q["timezoneSource"] for q in queue] == ["number", "number", "number", "row"]
+    base = f"{namespace}:{{{ws['workspaceId']}}}:job:{job_id}"
+    groups = real_redis.hgetall(f"{base}:groups")
+    assert len(groups) == 3
+    sizes = sorted(real_redis.zcard(f"{base}:gq:{gid}") for gid in groups)
+    assert sizes == [1, 1, 2]
+    assert real_redis.hget(base, "grouped") == "1"

@@ -1,7 +1,7 @@
 -- commit_rows.lua: take an append's staged rows into the job in one step (issue 17):
 -- they get the next row indexes, join the queue in order (and their time-zone group's
 -- queue when the job groups its rows), the new groups join the job's groups, the
--- counters move, rows.appended is appended and the staging is dropped. An ACTIVE job's
+-- counters move, job.rows_appended is appended and the staging is dropped. An ACTIVE job's
 -- pump is woken. When another commit changed the job's rows since the upload began
 -- (ARGV[4]), every staged row is checked again first: a row whose externalId the job
 -- now has is skipped, a number the job now has (without both externalIds) refuses
@@ -83,6 +83,6 @@ redis.call('HSET', K_JOB, 'rows', total + n, 'updatedAt', now)
 redis.call('HINCRBY', K_JOB, 'appends', 1)
 redis.call('HINCRBY', K_STATS, 'queued', n)
 redis.call('DEL', k_rows, k_ext, k_nums, k_groups)
-emit({type = 'rows.appended', jobId = job_id, appended = n, duplicates = dups, rows = total + n}, '')
+emit({type = 'job.rows_appended', jobId = job_id, appended = n, duplicates = dups, rows = total + n}, '')
 if job[1] == 'ACTIVE' and n > 0 then wake(ARGV[6], now) end
 return {'ok', n, dups, total + n}
