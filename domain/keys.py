@@ -12,16 +12,15 @@ tag so that every multi-key script touches one cluster slot)::
     ns:stats                        hash   totals for metrics (jobs:<status>, queued, ...)
     ns:pace                         string GCRA theoretical arrival time (µs, Redis time) of the
                                            next start, all workspaces (expires once past)
-    ns:ccall:<carrier>:<call id>    string "<ws>|<job>|<dial>" of a carrier's call (CallSid...);
-                                           expires CARRIER_CALL_TTL_S after the handoff
-    ns:whws / ns:whdue / ns:whtick  set of workspaces with webhook endpoints / zset "<ws>|<ep>" ->
-                                    when its first delivery is due / dispatch tick lock
-    ns:whbusy                       zset   "<ws>|<endpoint>" -> until when one worker sends to it
+    ns:ccall:<carrier>:<call id>    string "<ws>|<job>|<dial>" of a carrier's call (expires)
+    ns:whws / :whdue / :whtick / :whbusy  workspaces with webhook endpoints / "<ws>|<ep>" ->
+                                    first delivery due / tick lock / "<ws>|<ep>" -> held until
     ns:{ws}:wh / :wh:out / :wh:cur  webhook endpoints (id -> JSON) / outbox stream (every event
                                     while the workspace has endpoints) / last outbox id fanned out
-    ns:{ws}:wh:fail / :wh:log       endpoint id -> failing since (ms) / workspace log stream
-    ns:{ws}:wh:d:<id> / :wh:a:<ep>  one delivery (hash) / one endpoint's attempts (stream)
+    ns:{ws}:wh:fail / :wh:log / :wh:d:<id> / :wh:a:<ep>  endpoint id -> failing since (ms) /
+                                    workspace log (stream) / a delivery / an endpoint's attempts
     ns:{ws}:wh:q:<ep>               zset   delivery id -> when due (or leased until): its queue
+    ns:{ws}:idem:<sha256 of key>    string JSON: an Idempotency-Key's request and first answer
     ns:{ws}:ws / :numbers           hash   workspace record / phone number id -> JSON {number, max}
     ns:{ws}:jobs                    zset   all members score 0, member "<newest-first key>:<job id>"
     ns:{ws}:sem                     zset   dial id -> lease expiry: the workspace's live dials
@@ -132,6 +131,7 @@ VARIABLE_PARTS: dict[str, tuple[str, str]] = {
     "k_wh_dlv": ("ws", "wh:d:{}"),
     "k_wh_att": ("ws", "wh:a:{}"),
     "k_wh_q": ("ws", "wh:q:{}"),
+    "k_idem": ("ws", "idem:{}"),
 }
 
 

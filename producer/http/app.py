@@ -38,6 +38,7 @@ from producer.http.routes.providers import CarrierAuth
 from producer.http.routes.providers import livekit as livekit_webhook
 from producer.http.routes.providers import telnyx as telnyx_events
 from producer.http.routes.providers import twilio as twilio_status
+from producer.idempotency import Idempotency
 from producer.schemas.callbacks import StatusIn
 from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn, RowsIn
 from producer.schemas.webhooks import WebhookCreate, WebhookUpdate
@@ -82,6 +83,7 @@ def create_app(
     app.state.dial_ends = DialEnds(client, Keys(namespace))
     app.state.dialer_secret = dialer_secret
     app.state.max_body_bytes = max_body_bytes
+    app.state.idempotency = Idempotency(client, Keys(namespace))
     app.state.dial_outbox = outbox
     app.state.clock = clock
     app.state.carriers = carriers or CarrierAuth()

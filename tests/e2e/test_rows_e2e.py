@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -159,3 +160,35 @@ def test_an_upload_cut_off_midway_adds_nothing(
     record = real_redis.hgetall(f"{namespace}:{{{ws['workspaceId']}}}:job:{job_id}")
     assert record["rows"] == "3"
     assert real_redis.zcard(f"{namespace}:{{{ws['workspaceId']}}}:job:{job_id}:queue") == 3
+
+
+def test_the_same_create_sent_twice_at_once_makes_one_job(namespace: str, tmp_path: Path) -> None:
+    """Two threads send the same create with the same Idempotency-Key at the same
+    instant: one job. The other answer is the first one replayed, or 409 while the first
+    is still in flight; a retry after it answers the same job."""
+    env = env_for(namespace, REDIS_URL, BATCHDIAL_LOG_LEVEL="WARNING")
+    ws = workspace(env, dial_limit=5, per_number=5)
+    body = job_body(ws, rows=numbered(0, 3000))
+    headers = {"api_key": ws["apiKey"], "Idempotency-Key": "create-at-once"}
+    with api_process(env, tmp_path / "api.log") as api:
+        barrier = threading.Barrier(2)
+        answers: list[httpx.Response] = []
+
+        def send() -> None:
+            with httpx.Client(base_url=api.base, headers=headers, timeout=60) as http:
+                barrier.wait()
+                answers.append(http.post("/api/batch_dial_jobs", json=body))
+
+        threads = [threading.Thread(target=send) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with httpx.Client(base_url=api.base, headers=headers, timeout=60) as http:
+            jobs = http.get("/api/batch_dial_jobs").json()["data"]
+            assert len(jobs) == 1, answers
+            codes = sorted(a.status_code for a in answers)
+            assert codes in ([201, 201], [201, 409]), [a.text for a in answers]
+            assert all(a.json()["id"] == jobs[0]["id"] for a in answers if a.status_code == 201)
+            retry = http.post("/api/batch_dial_jobs", json=body)
+            assert retry.status_code == 201 and retry.json()["id"] == jobs[0]["id"]

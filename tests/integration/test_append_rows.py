@@ -208,6 +208,36 @@ def test_appended_rows_join_their_recipients_time_zone_groups(
     base = f"{namespace}:{{{ws['workspaceId']}}}:job:{job_id}"
     groups = real_redis.hgetall(f"{base}:groups")
     assert len(groups) == 3
-    sizes = sorted(real_redis.zcard(f"{base}:gq:{gid}") for gid in groups)
+    sizes = sorted(real_redis.zcard(f"{base}:gq:{gid}") for gid in map(str, groups))
     assert sizes == [1, 1, 2]
     assert real_redis.hget(base, "grouped") == "1"
+
+
+def test_an_idempotency_key_replays_the_first_answer(api: TestClient, make_workspace: Make) -> None:
+    """The same key and body answer the first answer again (one job, rows added once);
+    the same key with another body is 422 naming the key; a failed request frees it."""
+    ws = make_workspace()
+    body = job_body(ws, rows=rows_of(2))
+    keyed = {**h(ws), "Idempotency-Key": "create-1"}
+    first = api.post(JOBS, json=body, headers=keyed)
+    again = api.post(JOBS, json=body, headers=keyed)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert len(api.get(JOBS, headers=h(ws)).json()["data"]) == 1
+    other = api.post(JOBS, json={**body, "name": "other"}, headers=keyed)
+    assert "create-1" in assert_error(other, 422)["details"][0]["message"]
+    assert assert_error(other, 422)["details"][0]["path"] == "Idempotency-Key"
+    url = f"{JOBS}/{first.json()['id']}/rows"
+    rows = ndjson(rows_of(5)[2:])
+    append_key = {**h(ws), **NDJSON, "Idempotency-Key": "batch-7"}
+    added = api.post(url, content=rows, headers=append_key)
+    replayed = api.post(url, content=rows, headers=append_key)
+    assert added.json() == replayed.json() == {"appended": 3, "duplicates": 0, "rows": 5}
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert api.get(url.removesuffix("/rows"), headers=h(ws)).json()["counts"]["rows"] == 5
+    changed = api.post(url, content=ndjson(rows_of(6)[5:]), headers=append_key)
+    assert_error(changed, 422)
+    bad = {**h(ws), **NDJSON, "Idempotency-Key": "bad-1"}
+    assert_error(api.post(url, content=b'{"toNumber": "x"}\n', headers=bad), 422)
+    fixed = api.post(url, content=ndjson(rows_of(6)[5:]), headers=bad)
+    assert fixed.json()["appended"] == 1, fixed.text

@@ -7,6 +7,7 @@ Answers are the producer's dicts sent as they are (``JSONResponse``); the
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import anyio.from_thread
 from fastapi import APIRouter, Request
@@ -14,7 +15,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from producer.http.deps import Body, Cursor, EventCursor, Limit, Prod, Ws, body_doc
+from producer.http.idempotent import idempotent
 from producer.http.openapi import errors
+from producer.idempotency import Fingerprint
 from producer.rowformats import format_of, items_of
 from producer.schemas.base import parse_body
 from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn, RowsIn
@@ -40,10 +43,18 @@ router = APIRouter(tags=["jobs"])
     openapi_extra=body_doc(JobCreate),
     responses=errors(400, 401, 413, 422),
 )
-async def create_job(ws: Ws, producer: Prod, body: Body) -> JSONResponse:
-    """Create a job (state INIT) from the body of SPEC §4.1."""
-    job = await run_in_threadpool(producer.create_job, ws, body)
-    return JSONResponse(job, status_code=201)
+async def create_job(ws: Ws, producer: Prod, body: Body, request: Request) -> JSONResponse:
+    """Create a job (state INIT) from the body of SPEC §4.1 (once per Idempotency-Key)."""
+    fingerprint = Fingerprint("POST", JOBS)
+    fingerprint.update(body)
+
+    async def work() -> tuple[int, Any]:
+        return 201, await run_in_threadpool(producer.create_job, ws, body)
+
+    async def nothing_more() -> None:
+        return None
+
+    return await idempotent(request, ws, fingerprint, work, nothing_more)
 
 
 @router.get(JOBS, response_model=JobPage, responses=errors(401, 422))
@@ -148,6 +159,15 @@ async def append_rows(job_id: str, ws: Ws, producer: Prod, request: Request) -> 
     """Append rows to an INIT, ACTIVE or PAUSED job, all or nothing (SPEC §8.3)."""
     kind = format_of(request.headers.get("content-type"))
     max_json: int = request.app.state.max_body_bytes
-    items = items_of(kind, _body_chunks(request), max_json)
-    result = await run_in_threadpool(producer.append_rows, ws, job_id, items)
-    return JSONResponse(result)
+    fingerprint = Fingerprint("POST", f"{JOBS}/{job_id}/rows")
+    fingerprint.update(f"{kind}\n".encode())
+    chunks = fingerprint.tee(_body_chunks(request))
+
+    async def work() -> tuple[int, Any]:
+        items = items_of(kind, chunks, max_json)
+        return 200, await run_in_threadpool(producer.append_rows, ws, job_id, items)
+
+    async def read_rest() -> int:
+        return await run_in_threadpool(lambda: sum(1 for _ in chunks))
+
+    return await idempotent(request, ws, fingerprint, work, read_rest)
