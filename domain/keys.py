@@ -30,22 +30,21 @@ tag so that every multi-key script touches one cluster slot)::
     ns:{ws}:job:<id>                hash   job record and counters
     ns:{ws}:job:<id>:rows           hash   row index -> JSON {toNumber, inputs}
     ns:{ws}:job:<id>:queue          zset   row index -> dialing order; waiting, not yet released
-    ns:{ws}:job:<id>:released       zset   row index -> dialing order; sent to broker, unclaimed
-    ns:{ws}:job:<id>:cancelled      zset   row index -> dialing order; cancelled before dialing
+    ns:{ws}:job:<id>:released / :cancelled  zset row index -> dialing order; sent to broker,
+                                           unclaimed / cancelled before dialing
     ns:{ws}:job:<id>:dialing        hash   row index -> dial id; rows being dialed now
     ns:{ws}:job:<id>:relt           zset   row index -> when released (to recover lost messages)
     ns:{ws}:job:<id>:sem            zset   dial id -> lease expiry: the job's dials in progress
     ns:{ws}:job:<id>:events         stream the job's event log
     ns:{ws}:job:<id>:dials          zset   dial id -> start order (newest first when read reversed)
-    ns:{ws}:job:<id>:held           zset   row index -> when it may be dialed again (backoff...)
-    ns:{ws}:job:<id>:holdwhy        hash   row index -> why it is held (retryBackoff|frequencyCap)
+    ns:{ws}:job:<id>:held / :holdwhy  zset row index -> when it may be dialed again / hash why
     ns:{ws}:job:<id>:att            hash   row index -> attempts made (rows that were retried)
     ns:{ws}:job:<id>:paced          zset   row index -> when a claim last refused it for pacing
     ns:{ws}:job:<id>:groups         hash   group id -> JSON {zones, source} (recipientHours)
     ns:{ws}:job:<id>:gq:<gid>       zset   row index -> dialing order: a group's waiting rows
-    ns:{ws}:job:<id>:gopen          hash   group id -> until when (ms) its recipients' hours
-                                           are open, as the pump last computed
+    ns:{ws}:job:<id>:gopen          hash   group id -> until when (ms) its hours are open
     ns:{ws}:job:<id>:ext / :nums    hash   externalId -> row index / toNumber -> "x" | "" (rows)
+    ns:{ws}:job:<id>:last           hash   row index -> its last dial id, or ":suppressed"
     ns:{ws}:job:<id>:up:<u>:rows... hash   an append's staged rows, ext, nums, groups (TTL)
     ns:{ws}:dial:<dial id>          hash   one dial attempt
     ns:{ws}:suppressed              zset   E.164 numbers never to dial (score 0: listed by lex)
@@ -86,6 +85,7 @@ JOB_PARTS: dict[str, str] = {
     "K_PACED": "paced",
     "K_EXT": "ext",
     "K_NUMS": "nums",
+    "K_LAST": "last",
 }
 #: Lua name -> suffix of the per-workspace keys (after ``ns:{ws}:``).
 WS_PARTS: dict[str, str] = {

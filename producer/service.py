@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import redis
@@ -14,6 +14,7 @@ from domain.pagination import Page
 from producer.appends import RowAppender
 from producer.jobs import JobCommands
 from producer.reads import JobReads
+from producer.results import JobResults
 from producer.rowformats import Item
 from producer.suppressions import Suppressions, checked_number, parse_add
 from producer.validation import Limits
@@ -55,6 +56,7 @@ class Producer:
         self._commands = JobCommands(client, self.keys, self.workspaces, limits or Limits())
         self._reads = JobReads(client, self.keys)
         self._appender = RowAppender(client, self.keys, self.workspaces, limits or Limits())
+        self._results = JobResults(client, self.keys)
         self.suppressions = Suppressions(client, self.keys)
         self._settings = WorkspaceSettings(client, self.keys, self.workspaces)
         #: Webhook endpoints (SPEC §8.2) and their deliveries.
@@ -69,6 +71,11 @@ class Producer:
         """Add the rows of an upload to an INIT, ACTIVE or PAUSED job, all or nothing;
         ``{"appended", "duplicates", "rows"}`` (SPEC §8.3)."""
         return self._appender.append(ws_id, job_id, items)
+
+    def results(self, ws_id: str, job_id: str) -> Iterator[dict[str, Any]]:
+        """One result line per row, in row order, read page by page (SPEC §8.3);
+        :class:`~domain.errors.NotFound` at once for a job not of the workspace."""
+        return self._results.rows(ws_id, job_id)
 
     def get_job(self, ws_id: str, job_id: str) -> dict[str, Any]:
         """The job object with its counters."""

@@ -8,6 +8,8 @@ expires.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -192,3 +194,52 @@ def test_the_same_create_sent_twice_at_once_makes_one_job(namespace: str, tmp_pa
             assert all(a.json()["id"] == jobs[0]["id"] for a in answers if a.status_code == 201)
             retry = http.post("/api/batch_dial_jobs", json=body)
             assert retry.status_code == 201 and retry.json()["id"] == jobs[0]["id"]
+
+
+def test_results_match_the_dials_row_for_row(start_stack: StackFactory, namespace: str) -> None:
+    """After a job with mixed outcomes and a suppressed number completes, /results has one line
+    per row whose outcome, attempts and times are those of the row's last dial in
+    /dials (NDJSON and CSV alike)."""
+    env = env_for(
+        namespace,
+        REDIS_URL,
+        BATCHDIAL_SIMULATED_CALL_SECONDS="0",
+        BATCHDIAL_SIMULATED_OUTCOMES="completed=1,no-answer=1,busy=1",
+        BATCHDIAL_LOG_LEVEL="WARNING",
+    )
+    with start_stack(env, workers=1, dial_limit=4, per_number=4) as stack:
+        http = stack.http
+        rows = numbered(0, 40)
+        rows[7]["externalId"] = "crm-7"
+        assert http.post("/api/suppressions", json={"numbers": [rows[3]["toNumber"]]}).is_success
+        job = stack.create_job(rows=rows, cap=4)
+        url = f"/api/batch_dial_jobs/{job['id']}"
+        stack.start(job)
+        stack.wait_status(job, "COMPLETE", 60)
+        answer = http.get(f"{url}/results")
+        assert answer.headers["content-type"].startswith("application/x-ndjson")
+        results = [json.loads(line) for line in answer.text.splitlines()]
+        assert [r["rowId"] for r in results] == [f"{job['id']}.{i}" for i in range(40)]
+        last: dict[str, dict[str, Any]] = {}
+        for dial in read_all(http, f"{url}/dials"):
+            if dial["rowId"] not in last or dial["attempt"] > last[dial["rowId"]]["attempt"]:
+                last[dial["rowId"]] = dial
+        for row, result in zip(rows, results, strict=True):
+            assert result["toNumber"] == row["toNumber"] and result["inputs"] == row["inputs"]
+            seen = last.get(result["rowId"])
+            if seen is None:
+                assert result["outcome"] == "suppressed" and result["attempts"] == 0
+                continue
+            assert result["outcome"] == result["status"] == seen["status"]
+            assert result["attempts"] == seen["attempt"]
+            assert (result["startedAt"], result["endedAt"]) == (seen["startedAt"], seen["endedAt"])
+            assert result["durationSeconds"] is not None and result["durationSeconds"] >= 0
+        assert results[3]["outcome"] == "suppressed"
+        assert results[7]["externalId"] == "crm-7"
+        assert {r["outcome"] for r in results} == {"completed", "no-answer", "busy", "suppressed"}
+        as_csv = http.get(f"{url}/results", headers={"Accept": "text/csv"})
+        assert as_csv.headers["content-type"].startswith("text/csv")
+        table = list(csv.DictReader(io.StringIO(as_csv.text)))
+        assert [t["rowId"] for t in table] == [r["rowId"] for r in results]
+        assert [t["outcome"] for t in table] == [r["outcome"] for r in results]
+        assert json.loads(table[0]["inputs"]) == rows[0]["inputs"]

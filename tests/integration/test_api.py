@@ -172,6 +172,7 @@ def test_another_workspaces_job_is_404_on_every_route(
         ("GET", f"{base}/dials", None),
         ("GET", f"{base}/events", None),
         ("POST", f"{base}/rows", {"rows": [{"toNumber": "+12125559999"}]}),
+        ("GET", f"{base}/results", None),
     ]
     routes_with_id = {
         (method.upper(), path)

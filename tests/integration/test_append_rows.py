@@ -241,3 +241,32 @@ def test_an_idempotency_key_replays_the_first_answer(api: TestClient, make_works
     assert_error(api.post(url, content=b'{"toNumber": "x"}\n', headers=bad), 422)
     fixed = api.post(url, content=ndjson(rows_of(6)[5:]), headers=bad)
     assert fixed.json()["appended"] == 1, fixed.text
+
+
+def test_results_of_a_job_not_yet_dialed(api: TestClient, make_workspace: Make) -> None:
+    """Every row, appended ones included, is a line (queued, no dial yet); a job of
+    another workspace is 404 before any line."""
+    ws, other = make_workspace(), make_workspace()
+    job_id = create(api, ws, rows=rows_of(2))
+    rows = [{"toNumber": "+12125550005", "externalId": "e5", "inputs": {"a": "b"}}]
+    api.post(f"{JOBS}/{job_id}/rows", json={"rows": rows}, headers=h(ws))
+    answer = api.get(f"{JOBS}/{job_id}/results", headers=h(ws))
+    lines = [json.loads(line) for line in answer.text.splitlines()]
+    assert [line["outcome"] for line in lines] == ["queued"] * 3
+    assert lines[2] == {
+        "rowId": f"{job_id}.2",
+        "externalId": "e5",
+        "toNumber": "+12125550005",
+        "inputs": {"a": "b"},
+        "outcome": "queued",
+        "attempts": 0,
+        "status": None,
+        "startedAt": None,
+        "endedAt": None,
+        "durationSeconds": None,
+    }
+    assert_error(api.get(f"{JOBS}/{job_id}/results", headers=h(other)), 404)
+    api.post(f"{JOBS}/{job_id}/cancel", headers=h(ws))
+    csv_text = api.get(f"{JOBS}/{job_id}/results", headers={**h(ws), "Accept": "text/csv"}).text
+    assert csv_text.splitlines()[0].startswith("rowId,externalId,toNumber,inputs,outcome")
+    assert csv_text.splitlines()[3].split(",")[4] == "cancelled"

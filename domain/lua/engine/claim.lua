@@ -77,6 +77,7 @@ end
 
 if redis.call('ZSCORE', K_SUPPRESSED, to_number) then
   unrelease()
+  redis.call('HSET', K_LAST, index, ':suppressed')
   redis.call('HINCRBY', K_JOB, 'finished', 1)
   redis.call('HINCRBY', K_JOB, 'out:suppressed', 1)
   redis.call('HINCRBY', K_STATS, 'queued', -1)
@@ -175,6 +176,7 @@ redis.call('ZADD', k_number_sem(ids[best]), expiry, dial_id)
 redis.call('ZADD', K_DEADLINES, expiry, (string.gsub(ARGV[10], '{attempt}', tostring(attempt))))
 unrelease()
 redis.call('HSET', K_DIALING, index, dial_id)
+redis.call('HSET', K_LAST, index, dial_id)
 redis.call('HINCRBY', K_STATS, 'queued', -1)
 redis.call('HINCRBY', K_STATS, 'inProgress', 1)
 redis.call('ZADD', K_DIALS, redis.call('HINCRBY', K_JOB, 'dialseq', 1), dial_id)

@@ -11,13 +11,14 @@ from typing import Any
 
 import anyio.from_thread
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from producer.http.deps import Body, Cursor, EventCursor, Limit, Prod, Ws, body_doc
 from producer.http.idempotent import idempotent
 from producer.http.openapi import errors
 from producer.idempotency import Fingerprint
+from producer.results import COLUMNS, csv_lines, ndjson_lines
 from producer.rowformats import format_of, items_of
 from producer.schemas.base import parse_body
 from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn, RowsIn
@@ -171,3 +172,25 @@ async def append_rows(job_id: str, ws: Ws, producer: Prod, request: Request) -> 
         return await run_in_threadpool(lambda: sum(1 for _ in chunks))
 
     return await idempotent(request, ws, fingerprint, work, read_rest)
+
+
+_RESULTS_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "one line per row, in row order (NDJSON, or CSV with Accept: text/csv): "
+        + ", ".join(COLUMNS),
+        "content": {
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    },
+    **errors(401, 404),
+}
+
+
+@router.get(ONE + "/results", response_class=StreamingResponse, responses=_RESULTS_DOC)
+def results(job_id: str, ws: Ws, producer: Prod, request: Request) -> StreamingResponse:
+    """Every row's outcome, attempts and last dial, streamed page by page (SPEC §8.3)."""
+    lines = producer.results(ws, job_id)
+    if "text/csv" in request.headers.get("accept", ""):
+        return StreamingResponse(csv_lines(lines), media_type="text/csv; charset=utf-8")
+    return StreamingResponse(ndjson_lines(lines), media_type="application/x-ndjson")
