@@ -4,9 +4,7 @@ Each script under ``domain/lua`` names its return shape in its header; the parse
 shape is here (``parse_<script>``), next to the frozen dataclass it returns. The words a
 script answers with are ``Literal`` types, so that a branch on them is checked by mypy and
 the metric label values are derived from them (:func:`words`) instead of being repeated.
-
-Raw replies come from a client that decodes responses: Lua strings arrive as ``str``,
-Lua numbers as ``int``.
+Raw replies come from a decoding client: Lua strings arrive as ``str``, numbers as ``int``.
 """
 
 from __future__ import annotations
@@ -357,7 +355,7 @@ def parse_wh_record(raw: object) -> WebhookOutcome:
     return cast(WebhookOutcome, text)
 
 
-# -- job/stage_rows.lua, job/commit_rows.lua (rows after create, issue 17) ---------------
+# -- job/stage_rows.lua, commit_rows.lua, requeue_rows.lua (rows after create, issue 17) ---
 RowsOutcome = Literal["ok", "missing", "conflict", "expired", "too_many", "clash"]
 
 
@@ -389,9 +387,14 @@ class RowsCommitted:
 
 
 def parse_commit_rows(raw: object) -> RowsCommitted:
-    """``{'ok', appended, duplicates, rows} | {outcome[, status | rows | toNumber]}``"""
+    """``{'ok', appended, duplicates, rows[, status]} | {outcome[, status | rows | number]}``
+    (``requeue_rows.lua`` answers the same: rows requeued, 0, 0, the job's status)."""
     r = _reply(raw)
     outcome = cast(RowsOutcome, _word(r[0], RowsOutcome))
     if outcome == "ok":
-        return RowsCommitted(outcome, int(r[1]), int(r[2]), int(r[3]))
+        detail = str(r[4]) if len(r) > 4 else ""
+        return RowsCommitted(outcome, int(r[1]), int(r[2]), int(r[3]), detail)
     return RowsCommitted(outcome, detail=str(r[1]) if len(r) > 1 else "")
+
+
+parse_requeue_rows = parse_commit_rows

@@ -15,6 +15,7 @@ from producer.appends import RowAppender
 from producer.jobs import JobCommands
 from producer.reads import JobReads
 from producer.results import JobResults
+from producer.retries import RowRetries
 from producer.rowformats import Item
 from producer.suppressions import Suppressions, checked_number, parse_add
 from producer.validation import Limits
@@ -57,6 +58,7 @@ class Producer:
         self._reads = JobReads(client, self.keys)
         self._appender = RowAppender(client, self.keys, self.workspaces, limits or Limits())
         self._results = JobResults(client, self.keys)
+        self._retries = RowRetries(client, self.keys)
         self.suppressions = Suppressions(client, self.keys)
         self._settings = WorkspaceSettings(client, self.keys, self.workspaces)
         #: Webhook endpoints (SPEC §8.2) and their deliveries.
@@ -71,6 +73,13 @@ class Producer:
         """Add the rows of an upload to an INIT, ACTIVE or PAUSED job, all or nothing;
         ``{"appended", "duplicates", "rows"}`` (SPEC §8.3)."""
         return self._appender.append(ws_id, job_id, items)
+
+    def retry_rows(
+        self, ws_id: str, job_id: str, body: bytes | str | dict[str, Any]
+    ) -> dict[str, Any]:
+        """Requeue finished rows by outcome (SPEC §8.3); ``{"requeued", "job"}``."""
+        requeued = self._retries.retry(ws_id, job_id, body)
+        return {"requeued": requeued, "job": self._reads.get(ws_id, job_id)}
 
     def results(self, ws_id: str, job_id: str) -> Iterator[dict[str, Any]]:
         """One result line per row, in row order, read page by page (SPEC §8.3);

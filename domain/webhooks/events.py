@@ -21,6 +21,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "job.cancelled",
     "job.completed",
     "job.rows_appended",
+    "job.reopened",
+    "job.rows_requeued",
     "dial.started",
     "dial.status_changed",
     "dial.withdrawn",

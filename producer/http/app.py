@@ -40,7 +40,8 @@ from producer.http.routes.providers import telnyx as telnyx_events
 from producer.http.routes.providers import twilio as twilio_status
 from producer.idempotency import Idempotency
 from producer.schemas.callbacks import StatusIn
-from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn, RowsIn
+from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn
+from producer.schemas.rows import RetryRowsIn, RowsIn
 from producer.schemas.webhooks import WebhookCreate, WebhookUpdate
 from producer.schemas.workspace import SuppressionsAdd, WorkspaceUpdate
 from producer.service import Producer
@@ -110,6 +111,7 @@ def create_app(
             JobUpdate,
             PausedIn,
             RowsIn,
+            RetryRowsIn,
             SuppressionsAdd,
             WorkspaceUpdate,
             StatusIn,

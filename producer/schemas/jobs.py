@@ -370,13 +370,6 @@ class JobUpdate(StrictIn):
         return value
 
 
-class RowsIn(StrictIn):
-    """JSON body of ``POST /api/batch_dial_jobs/{id}/rows`` (NDJSON and CSV send the same
-    rows one a line)."""
-
-    rows: list[RowIn] = Field(min_length=1)
-
-
 class PausedIn(StrictIn):
     """Body of ``POST /api/batch_dial_jobs/{id}/paused``."""
 

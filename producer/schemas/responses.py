@@ -75,6 +75,13 @@ class RowsAppended(BaseModel):
     rows: int = Field(description="the job's rows after the append")
 
 
+class RowsRequeued(BaseModel):
+    """What ``POST /api/batch_dial_jobs/{id}/retry`` answers."""
+
+    requeued: int = Field(description="finished rows put back in the queue")
+    job: Job
+
+
 WaitingFor = Literal[
     "paused", "retryBackoff", "frequencyCap", "schedule", "recipientHours", "capacity"
 ]

@@ -196,10 +196,16 @@ def test_the_same_create_sent_twice_at_once_makes_one_job(namespace: str, tmp_pa
             assert retry.status_code == 201 and retry.json()["id"] == jobs[0]["id"]
 
 
-def test_results_match_the_dials_row_for_row(start_stack: StackFactory, namespace: str) -> None:
-    """After a job with mixed outcomes and a suppressed number completes, /results has one line
-    per row whose outcome, attempts and times are those of the row's last dial in
-    /dials (NDJSON and CSV alike)."""
+@pytest.mark.slow
+def test_results_match_the_dials_and_a_retry_reopens_the_job(
+    start_stack: StackFactory, namespace: str
+) -> None:
+    """After a job with mixed outcomes and a suppressed number completes, /results has one
+    line per row whose outcome, attempts and times are those of the row's last dial in
+    /dials (NDJSON and CSV alike). A retry of no-answer and busy puts those rows back as
+    attempt 2 although the job's maxAttempts is 1: the job is ACTIVE again
+    (job.reopened) and completes again; completed rows are left alone; a number
+    suppressed meanwhile ends suppressed, not dialed."""
     env = env_for(
         namespace,
         REDIS_URL,
@@ -212,7 +218,8 @@ def test_results_match_the_dials_row_for_row(start_stack: StackFactory, namespac
         rows = numbered(0, 40)
         rows[7]["externalId"] = "crm-7"
         assert http.post("/api/suppressions", json={"numbers": [rows[3]["toNumber"]]}).is_success
-        job = stack.create_job(rows=rows, cap=4)
+        retry = {"maxAttempts": 1, "on": ["no-answer"], "backoffSeconds": [0]}
+        job = stack.create_job(rows=rows, cap=4, retry=retry)
         url = f"/api/batch_dial_jobs/{job['id']}"
         stack.start(job)
         stack.wait_status(job, "COMPLETE", 60)
@@ -243,3 +250,30 @@ def test_results_match_the_dials_row_for_row(start_stack: StackFactory, namespac
         assert [t["rowId"] for t in table] == [r["rowId"] for r in results]
         assert [t["outcome"] for t in table] == [r["outcome"] for r in results]
         assert json.loads(table[0]["inputs"]) == rows[0]["inputs"]
+
+        # Retry by outcome.
+        before = {r["rowId"]: r for r in results}
+        again = [r for r in results if r["outcome"] in ("no-answer", "busy")]
+        target = again[0]["toNumber"]
+        assert http.post("/api/suppressions", json={"numbers": [target]}).is_success
+        none = http.post(f"{url}/retry", json={"outcomes": ["voicemail"]})
+        assert none.json()["requeued"] == 0 and none.json()["job"]["status"] == "COMPLETE"
+        retried = http.post(f"{url}/retry", json={"outcomes": ["no-answer", "busy"]})
+        assert retried.status_code == 200, retried.text
+        assert retried.json()["requeued"] == len(again)
+        assert retried.json()["job"]["status"] == "ACTIVE"
+        stack.wait_status(job, "COMPLETE", 60)
+        after = [json.loads(line) for line in http.get(f"{url}/results").text.splitlines()]
+        for line in after:
+            was = before[line["rowId"]]
+            if line["toNumber"] == target:
+                assert line["outcome"] == "suppressed"
+            elif was["outcome"] in ("no-answer", "busy"):
+                assert line["attempts"] == 2 and line["startedAt"] != was["startedAt"]
+            else:
+                assert line == was
+        types = [e["type"] for e in read_all(http, f"{url}/events")]
+        assert types.count("job.completed") == 2
+        assert types.index("job.reopened") < types.index("job.rows_requeued")
+        assert stack.job(job)["counts"]["finished"] == 40
+        assert http.post(f"{url}/cancel").status_code == 409

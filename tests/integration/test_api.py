@@ -173,6 +173,7 @@ def test_another_workspaces_job_is_404_on_every_route(
         ("GET", f"{base}/events", None),
         ("POST", f"{base}/rows", {"rows": [{"toNumber": "+12125559999"}]}),
         ("GET", f"{base}/results", None),
+        ("POST", f"{base}/retry", {"outcomes": ["no-answer"]}),
     ]
     routes_with_id = {
         (method.upper(), path)

@@ -21,7 +21,7 @@ from producer.idempotency import Fingerprint
 from producer.results import COLUMNS, csv_lines, ndjson_lines
 from producer.rowformats import format_of, items_of
 from producer.schemas.base import parse_body
-from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn, RowsIn
+from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn
 from producer.schemas.responses import (
     DialPage,
     EventPage,
@@ -29,7 +29,9 @@ from producer.schemas.responses import (
     JobPage,
     QueuePage,
     RowsAppended,
+    RowsRequeued,
 )
+from producer.schemas.rows import RetryRowsIn, RowsIn
 
 JOBS = "/api/batch_dial_jobs"
 ONE = JOBS + "/{job_id}"
@@ -194,3 +196,15 @@ def results(job_id: str, ws: Ws, producer: Prod, request: Request) -> StreamingR
     if "text/csv" in request.headers.get("accept", ""):
         return StreamingResponse(csv_lines(lines), media_type="text/csv; charset=utf-8")
     return StreamingResponse(ndjson_lines(lines), media_type="application/x-ndjson")
+
+
+@router.post(
+    ONE + "/retry",
+    response_model=RowsRequeued,
+    openapi_extra=body_doc(RetryRowsIn),
+    responses=errors(400, 401, 404, 409, 413, 422),
+)
+async def retry_rows(job_id: str, ws: Ws, producer: Prod, body: Body) -> JSONResponse:
+    """Put finished rows with the given outcomes back in the queue as their next attempt
+    (a COMPLETE job becomes ACTIVE again)."""
+    return JSONResponse(await run_in_threadpool(producer.retry_rows, ws, job_id, body))
