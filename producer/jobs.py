@@ -72,7 +72,12 @@ def encode_row(
 
 def extra_of(row: RowIn) -> dict[str, str] | None:
     """The row's fields beyond number, inputs and zone, as stored (None: none)."""
-    return {"externalId": row.externalId} if row.externalId else None
+    extra = {}
+    if row.externalId:
+        extra["externalId"] = row.externalId
+    if row.callAgentId:
+        extra["callAgentId"] = row.callAgentId
+    return extra or None
 
 
 def without_repeated_ids(rows: list[RowIn]) -> tuple[list[RowIn], int]:

@@ -26,6 +26,7 @@ from redis.client import Pipeline
 from domain.errors import InvalidInput, Problem
 from domain.keys import Keys
 from domain.pagination import Page, check_limit, decode_cursor, encode_cursor
+from domain.rowform import row_agent
 from domain.storage import snapshot
 from domain.stored_config import hours_of, job_zone_of, schedule_of
 from domain.time.eligibility import JOB_ZONE, group_schedules, next_eligible
@@ -183,6 +184,8 @@ class QueueView:
                 "inputs": data[1] if len(data) > 1 else {},
                 "attempt": int(att or 0) + 1,
             }
+            if (agent := row_agent(data)) is not None:
+                item["callAgentId"] = agent
             if gid is not None and gid in groups:
                 zones = [job_zone if z == JOB_ZONE else z for z in groups[gid]["zones"]]
                 item["timezones"] = zones

@@ -222,8 +222,9 @@ def _is_stream_id(text: str) -> bool:
 
 
 def dial_view(record: dict[str, str]) -> dict[str, Any]:
-    """The dial object of SPEC §4.7 from its stored record."""
-    return {
+    """The dial object of SPEC §4.7 from its stored record (with ``callAgentId`` when its
+    row has an agent of its own)."""
+    view = {
         "dialId": record["dialId"],
         "jobId": record.get("jobId"),
         "rowId": record.get("rowId"),
@@ -234,3 +235,6 @@ def dial_view(record: dict[str, str]) -> dict[str, Any]:
         "endedAt": iso_ms(record.get("endedAt")),
         "attempt": int(record.get("attempt", 1)),
     }
+    if record.get("callAgentId"):
+        view["callAgentId"] = record["callAgentId"]
+    return view

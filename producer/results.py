@@ -24,6 +24,7 @@ import redis
 
 from domain.errors import NotFound
 from domain.keys import Keys
+from domain.rowform import row_extra
 from domain.time.timefmt import iso_ms
 
 #: Rows read per round trip.
@@ -32,6 +33,7 @@ PAGE_ROWS = 500
 COLUMNS = (
     "rowId",
     "externalId",
+    "callAgentId",
     "toNumber",
     "inputs",
     "outcome",
@@ -100,7 +102,7 @@ def _line(
 ) -> dict[str, Any]:
     """One row's result; ``where`` is where an unfinished row is ('' once finished)."""
     data = json.loads(raw) if raw else ["", {}]
-    extra = data[3] if len(data) > 3 and isinstance(data[3], dict) else {}
+    extra = row_extra(data)
     status, started, ended, attempt = dial or (None, None, None, None)
     if where:
         outcome = where
@@ -114,6 +116,7 @@ def _line(
     return {
         "rowId": row_id,
         "externalId": extra.get("externalId"),
+        "callAgentId": extra.get("callAgentId"),
         "toNumber": data[0],
         "inputs": data[1] if len(data) > 1 else {},
         "outcome": outcome,
@@ -144,7 +147,7 @@ def csv_lines(lines: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     writer.writerow(COLUMNS)
     for n, line in enumerate(lines, 1):
         cells = [line[c] for c in COLUMNS]
-        cells[3] = json.dumps(cells[3], ensure_ascii=False, separators=(",", ":"))
+        cells[4] = json.dumps(cells[4], ensure_ascii=False, separators=(",", ":"))
         writer.writerow(["" if c is None else c for c in cells])
         if n % PAGE_ROWS == 0:
             yield out.getvalue().encode()

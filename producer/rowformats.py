@@ -25,7 +25,7 @@ from domain.jsonbody import parse_json_object
 Format = Literal["json", "ndjson", "csv"]
 #: CSV columns that are row fields; every other column is an input. The one list of
 #: them (rows fields added by later issues, such as ``consent``, join it here).
-RESERVED_COLUMNS: tuple[str, ...] = ("toNumber", "externalId", "timezone")
+RESERVED_COLUMNS: tuple[str, ...] = ("toNumber", "externalId", "timezone", "callAgentId")
 #: The longest line (NDJSON) or CSV record accepted.
 MAX_LINE_BYTES = 1024 * 1024
 

@@ -198,9 +198,18 @@ class RowIn(StrictIn):
         json_schema_extra={"pattern": v.IDENTIFIER_PATTERN},
     )
 
-    @field_validator("externalId")
+    #: The agent for this row's calls instead of the job's (Retell's override_agent_id).
+    callAgentId: StrictStr | None = Field(  # noqa: N815
+        default=None,
+        min_length=1,
+        max_length=200,
+        examples=["agent-for-spanish"],
+        json_schema_extra={"pattern": v.IDENTIFIER_PATTERN},
+    )
+
+    @field_validator("externalId", "callAgentId")
     @classmethod
-    def _external_id(cls, value: str | None) -> str | None:
+    def _identifier(cls, value: str | None) -> str | None:
         return None if value is None else v.check_identifier(value)
 
     @field_validator("timezone")

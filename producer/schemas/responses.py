@@ -95,6 +95,9 @@ class QueueEntry(BaseModel):
     toNumber: str
     inputs: dict[str, str]
     attempt: int
+    callAgentId: str | None = Field(
+        default=None, description="the row's own agent (absent: the job's callAgentId)"
+    )
     timezones: list[str] = Field(
         default_factory=list, description="the recipient's zones (jobs with recipientHours)"
     )
@@ -117,6 +120,9 @@ class Dial(BaseModel):
     startedAt: Instant | None
     endedAt: Instant | None
     attempt: int
+    callAgentId: str | None = Field(
+        default=None, description="the row's own agent (absent: the job's callAgentId)"
+    )
 
 
 class DialDetail(BaseModel):

@@ -217,6 +217,7 @@ def test_results_match_the_dials_and_a_retry_reopens_the_job(
         http = stack.http
         rows = numbered(0, 40)
         rows[7]["externalId"] = "crm-7"
+        rows[5]["callAgentId"] = "agent-es"
         assert http.post("/api/suppressions", json={"numbers": [rows[3]["toNumber"]]}).is_success
         retry = {"maxAttempts": 1, "on": ["no-answer"], "backoffSeconds": [0]}
         job = stack.create_job(rows=rows, cap=4, retry=retry)
@@ -243,6 +244,15 @@ def test_results_match_the_dials_and_a_retry_reopens_the_job(
             assert result["durationSeconds"] is not None and result["durationSeconds"] >= 0
         assert results[3]["outcome"] == "suppressed"
         assert results[7]["externalId"] == "crm-7"
+        assert [r["callAgentId"] for r in results].count(None) == 39
+        assert results[5]["callAgentId"] == "agent-es"
+        agents = {d["rowId"]: d.get("callAgentId") for d in last.values()}
+        assert agents.pop(results[5]["rowId"]) == "agent-es"
+        assert set(agents.values()) == {None}
+        detail = http.get(f"/api/dials/{last[results[5]['rowId']]['dialId']}").json()
+        assert detail["callAgentId"] == "agent-es"
+        other = http.get(f"/api/dials/{last[results[6]['rowId']]['dialId']}").json()
+        assert other["callAgentId"] == job["callAgentId"]
         assert {r["outcome"] for r in results} == {"completed", "no-answer", "busy", "suppressed"}
         as_csv = http.get(f"{url}/results", headers={"Accept": "text/csv"})
         assert as_csv.headers["content-type"].startswith("text/csv")

@@ -250,12 +250,19 @@ def test_results_of_a_job_not_yet_dialed(api: TestClient, make_workspace: Make) 
     job_id = create(api, ws, rows=rows_of(2))
     rows = [{"toNumber": "+12125550005", "externalId": "e5", "inputs": {"a": "b"}}]
     api.post(f"{JOBS}/{job_id}/rows", json={"rows": rows}, headers=h(ws))
+    csv_body = b"toNumber,callAgentId,lang\n+12125550006,agent-es,es\n"
+    api.post(f"{JOBS}/{job_id}/rows", content=csv_body, headers={**h(ws), **CSV})
+    queue = api.get(f"{JOBS}/{job_id}/queue", headers=h(ws)).json()["data"]
+    assert [q.get("callAgentId") for q in queue] == [None, None, None, "agent-es"]
+    assert queue[3]["inputs"] == {"lang": "es"}
     answer = api.get(f"{JOBS}/{job_id}/results", headers=h(ws))
     lines = [json.loads(line) for line in answer.text.splitlines()]
-    assert [line["outcome"] for line in lines] == ["queued"] * 3
+    assert [line["outcome"] for line in lines] == ["queued"] * 4
+    assert lines[3]["callAgentId"] == "agent-es"
     assert lines[2] == {
         "rowId": f"{job_id}.2",
         "externalId": "e5",
+        "callAgentId": None,
         "toNumber": "+12125550005",
         "inputs": {"a": "b"},
         "outcome": "queued",
@@ -268,5 +275,5 @@ def test_results_of_a_job_not_yet_dialed(api: TestClient, make_workspace: Make) 
     assert_error(api.get(f"{JOBS}/{job_id}/results", headers=h(other)), 404)
     api.post(f"{JOBS}/{job_id}/cancel", headers=h(ws))
     csv_text = api.get(f"{JOBS}/{job_id}/results", headers={**h(ws), "Accept": "text/csv"}).text
-    assert csv_text.splitlines()[0].startswith("rowId,externalId,toNumber,inputs,outcome")
-    assert csv_text.splitlines()[3].split(",")[4] == "cancelled"
+    assert csv_text.splitlines()[0].startswith("rowId,externalId,callAgentId,toNumber,inputs,")
+    assert csv_text.splitlines()[3].split(",")[5] == "cancelled"

@@ -188,6 +188,10 @@ redis.call('HSET', k_this_dial, 'dialId', dial_id, 'jobId', job_id, 'wsId', ARGV
   'rowId', row_id, 'index', index, 'toNumber', to_number, 'fromNumber', best_number,
   'fromNumberId', ids[best], 'status', 'in-progress', 'startedAt', now,
   'attempt', attempt, 'leaseUntil', expiry, 'owner', 'worker')
+-- A row's own agent (issue 17: row field callAgentId) is shown with its dials.
+if type(data[4]) == 'table' and type(data[4].callAgentId) == 'string' then
+  redis.call('HSET', k_this_dial, 'callAgentId', data[4].callAgentId)
+end
 emit({type = 'dial.started', jobId = job_id, dialId = dial_id, rowId = row_id,
   to = 'in-progress', fromNumber = best_number, toNumber = to_number,
   attempt = attempt}, '', now)
