@@ -33,6 +33,7 @@ PY_SPY_CANDIDATES = ("/tmp/venv-tools/bin/py-spy",)
 
 def _registry() -> dict[str, tuple[str, Callable[[Ctx], Section]]]:
     from bench import (  # noqa: PLC0415 -- heavy imports, once (not for --help)
+        append,
         ingest,
         latency,
         memory,
@@ -56,11 +57,21 @@ def _registry() -> dict[str, tuple[str, Callable[[Ctx], Section]]]:
             provider.bench_provider,
         ),
         "pacing": ("8. Pacing accuracy", pacing.bench_pacing),
+        "append": ("9. Append and export (issue 17)", append.bench_append),
     }
 
 
 ALIASES = {"scaleout": "throughput", "scale-out": "throughput", "window": "latency"}
-ORDER = ("utilisation", "throughput", "ingest", "memory", "latency", "provider", "pacing")
+ORDER = (
+    "utilisation",
+    "throughput",
+    "ingest",
+    "memory",
+    "latency",
+    "provider",
+    "pacing",
+    "append",
+)
 
 
 def find_py_spy() -> str | None:

@@ -33,10 +33,8 @@ tag so that every multi-key script touches one cluster slot)::
     ns:{ws}:job:<id>:released / :cancelled  zset row index -> dialing order; sent to broker,
                                            unclaimed / cancelled before dialing
     ns:{ws}:job:<id>:dialing        hash   row index -> dial id; rows being dialed now
-    ns:{ws}:job:<id>:relt           zset   row index -> when released (to recover lost messages)
-    ns:{ws}:job:<id>:sem            zset   dial id -> lease expiry: the job's dials in progress
-    ns:{ws}:job:<id>:events         stream the job's event log
-    ns:{ws}:job:<id>:dials          zset   dial id -> start order (newest first when read reversed)
+    ns:{ws}:job:<id>:relt / :sem    zset   row -> when released / dial id -> lease expiry
+    ns:{ws}:job:<id>:events / :dials  stream the job's event log / zset dial id -> start order
     ns:{ws}:job:<id>:held / :holdwhy  zset row index -> when it may be dialed again / hash why
     ns:{ws}:job:<id>:att            hash   row index -> attempts made (rows that were retried)
     ns:{ws}:job:<id>:paced          zset   row index -> when a claim last refused it for pacing
@@ -44,7 +42,8 @@ tag so that every multi-key script touches one cluster slot)::
     ns:{ws}:job:<id>:gq:<gid>       zset   row index -> dialing order: a group's waiting rows
     ns:{ws}:job:<id>:gopen          hash   group id -> until when (ms) its hours are open
     ns:{ws}:job:<id>:ext / :nums    hash   externalId -> row index / toNumber -> "x" | "" (rows)
-    ns:{ws}:job:<id>:last           hash   row index -> its last dial id, or ":suppressed"
+    ns:{ws}:job:<id>:last / :exp    hash row -> last dial id | ":suppressed" | ":expired" /
+                                    zset row index -> when it expires (ms; expiresAt, rowTtl)
     ns:{ws}:job:<id>:up:<u>:rows... hash   an append's staged rows, ext, nums, groups (TTL)
     ns:{ws}:dial:<dial id>          hash   one dial attempt
     ns:{ws}:suppressed              zset   E.164 numbers never to dial (score 0: listed by lex)
@@ -86,6 +85,7 @@ JOB_PARTS: dict[str, str] = {
     "K_EXT": "ext",
     "K_NUMS": "nums",
     "K_LAST": "last",
+    "K_EXPIRY": "exp",
 }
 #: Lua name -> suffix of the per-workspace keys (after ``ns:{ws}:``).
 WS_PARTS: dict[str, str] = {

@@ -73,7 +73,7 @@ PaceLimit = Literal["workspace", "global"]
 #: Why a claim took nothing (the row went back to the queue, was ended or is held; a
 #: ``paced`` row stays released for the worker to claim again when a start conforms).
 Refusal = Literal[
-    "gone", "stale", "paused", "closed", "hours", "suppressed", "capped", "full", "paced"
+    "gone", "stale", "paused", "closed", "hours", "suppressed", "expired", "capped", "full", "paced"
 ]
 ClaimOutcome = Literal["ok", Refusal]
 

@@ -27,7 +27,7 @@ from domain.keys import Keys, job_member
 from domain.protocol import parse_commit_rows, parse_stage_rows
 from domain.scripts import Scripts
 from producer.grouping import Group, Grouping, check_groups, group_key
-from producer.jobs import encode_row, extra_of
+from producer.jobs import encode_row, expiry_ms, extra_of, redis_now_ms
 from producer.rowformats import Item, at_line
 from producer.schemas.jobs import RowIn
 from producer.validation import Context, Limits, path_of
@@ -56,6 +56,7 @@ class _Upload:
     ctx: Context
     config: dict[str, Any]
     groups: _Groups | None = None
+    now_ms: int = 0
     staged: int = 0
     duplicates: int = 0
     read: int = 0
@@ -131,6 +132,7 @@ class RowAppender:
         ws = self._ws.get(ws_id)
         ctx = Context(ws.dial_limit, frozenset(ws.numbers), self._limits)
         upload = _Upload("u" + secrets.token_hex(8), ws_id, job_id, int(rows or 0), ctx, config)
+        upload.now_ms = redis_now_ms(self._r)
         if config.get("recipientHours"):
             upload.groups = _Groups(self._r, self._k, ws_id, job_id)
         try:
@@ -176,6 +178,7 @@ class RowAppender:
         if upload.rows_before + upload.read > self._limits.max_rows:
             return
         args: list[Any] = [upload.upload_id, STAGING_TTL_S, upload.staged]
+        ttl = upload.config.get("rowTtlSeconds")
         lines = {}
         for item, row in valid:
             gid = upload.groups.gid(row, item.position, upload) if upload.groups else None
@@ -184,7 +187,12 @@ class RowAppender:
                 item.position,
                 row.toNumber,
                 row.externalId or "",
-                encode_row(row.toNumber, row.inputs, gid, extra_of(row)),
+                encode_row(
+                    row.toNumber,
+                    row.inputs,
+                    gid,
+                    extra_of(row, expiry_ms(row, upload.now_ms, ttl)),
+                ),
             ]
         if not valid:
             return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import datetime
 from typing import Any, cast
 
 import redis
@@ -47,6 +48,7 @@ CONFIG_FIELDS = (
     "recipientHours",
     "retry",
     "voicemail",
+    "rowTtlSeconds",
 )
 
 
@@ -58,7 +60,7 @@ def encode_row(
     to_number: str,
     inputs: dict[str, str],
     group: str | None = None,
-    extra: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> str:
     """The stored form of a row: compact JSON ``[toNumber, inputs]``, with the recipient
     group id third when the job has recipientHours ('' when it has not but the row has
@@ -70,9 +72,26 @@ def encode_row(
     return json.dumps([to_number, inputs] if inputs else [to_number], separators=(",", ":"))
 
 
-def extra_of(row: RowIn) -> dict[str, str] | None:
+def redis_now_ms(client: redis.Redis) -> int:
+    """Redis's clock (ms), the one the claim and the pump compare expiries with."""
+    seconds, micros = client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def expiry_ms(row: RowIn, now_ms: int, ttl_s: int | None) -> int | None:
+    """When a row joining the job at ``now_ms`` expires (ms): its expiresAt or the job's
+    rowTtlSeconds, whichever comes first; None for never."""
+    found = [now_ms + ttl_s * 1000] if ttl_s else []
+    if row.expiresAt:
+        found.append(round(datetime.fromisoformat(row.expiresAt).timestamp() * 1000))
+    return min(found) if found else None
+
+
+def extra_of(row: RowIn, expires_ms: int | None = None) -> dict[str, Any] | None:
     """The row's fields beyond number, inputs and zone, as stored (None: none)."""
-    extra = {}
+    extra: dict[str, Any] = {}
+    if expires_ms is not None:
+        extra["expiresAt"] = expires_ms
     if row.externalId:
         extra["externalId"] = row.externalId
     if row.callAgentId:
@@ -132,24 +151,27 @@ class JobCommands:
             rows, duplicates = without_repeated_ids(rows)
             if duplicates and grouping is not None:
                 grouping = Grouping.of_rows(rows)
+        now_ms = redis_now_ms(self._r)
         for start in range(0, len(rows), CHUNK_ROWS):
             chunk = rows[start : start + CHUNK_ROWS]
+            expiries = [expiry_ms(row, now_ms, spec.rowTtlSeconds) for row in chunk]
             with self._r.pipeline(transaction=False) as pipe:
                 encoded: dict[Any, Any]
-                if grouping is None:
-                    encoded = {
-                        str(start + i): encode_row(row.toNumber, row.inputs, None, extra_of(row))
-                        for i, row in enumerate(chunk)
-                    }
-                else:
-                    gids = grouping.row_groups[start : start + CHUNK_ROWS]
-                    encoded = {
-                        str(start + i): encode_row(row.toNumber, row.inputs, gids[i], extra_of(row))
-                        for i, row in enumerate(chunk)
-                    }
+                gids = (
+                    grouping.row_groups[start : start + CHUNK_ROWS]
+                    if grouping is not None
+                    else [None] * len(chunk)
+                )
+                encoded = {
+                    str(start + i): encode_row(
+                        row.toNumber, row.inputs, gids[i], extra_of(row, expiries[i])
+                    )
+                    for i, row in enumerate(chunk)
+                }
+                if grouping is not None:
                     by_group: dict[str, dict[str, int]] = {}
                     for i, gid in enumerate(gids):
-                        by_group.setdefault(gid, {})[str(start + i)] = start + i
+                        by_group.setdefault(str(gid), {})[str(start + i)] = start + i
                     for gid, members in by_group.items():
                         key = self._k.group_queue(ws_id, job_id, gid)
                         pipe.zadd(key, members)
@@ -159,6 +181,11 @@ class JobCommands:
                 pipe.expire(rows_key, STAGING_TTL_S)
                 pipe.expire(queue_key, STAGING_TTL_S)
                 self._stage_ids(pipe, ws_id, job_id, start, chunk)
+                due = {str(start + i): at for i, at in enumerate(expiries) if at is not None}
+                if due:
+                    expiry_key = self._k.job_key(ws_id, job_id, "K_EXPIRY")
+                    pipe.zadd(expiry_key, dict[Any, Any](due))
+                    pipe.expire(expiry_key, STAGING_TTL_S)
                 pipe.execute()
         n_groups = 0
         if grouping is not None and grouping.groups:

@@ -26,7 +26,7 @@ from redis.client import Pipeline
 from domain.errors import InvalidInput, Problem
 from domain.keys import Keys
 from domain.pagination import Page, check_limit, decode_cursor, encode_cursor
-from domain.rowform import row_agent
+from domain.rowform import row_agent, row_extra
 from domain.storage import snapshot
 from domain.stored_config import hours_of, job_zone_of, schedule_of
 from domain.time.eligibility import JOB_ZONE, group_schedules, next_eligible
@@ -186,6 +186,8 @@ class QueueView:
             }
             if (agent := row_agent(data)) is not None:
                 item["callAgentId"] = agent
+            if (expires := row_extra(data).get("expiresAt")) is not None:
+                item["expiresAt"] = iso_ms(int(expires))
             if gid is not None and gid in groups:
                 zones = [job_zone if z == JOB_ZONE else z for z in groups[gid]["zones"]]
                 item["timezones"] = zones

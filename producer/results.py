@@ -7,7 +7,7 @@ held whole by the API.
 
 A row's ``outcome`` is its last dial's status once its dialing is over (``completed``,
 ``busy``, ``no-answer``, ``failed``, ``voicemail``, ...), ``suppressed`` or
-``cancelled`` for a row that ended without a call, and while it is not over:
+``cancelled`` or ``expired`` for a row that ended without a call, and while it is not over:
 ``queued`` (waiting, held for a retry or a cap, or released to a worker) or
 ``in-progress``.
 """
@@ -106,8 +106,8 @@ def _line(
     status, started, ended, attempt = dial or (None, None, None, None)
     if where:
         outcome = where
-    elif last == ":suppressed":
-        outcome = "suppressed"
+    elif last in (":suppressed", ":expired"):
+        outcome = last[1:]
     else:
         outcome = status or "queued"
     duration = None

@@ -30,6 +30,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "row.retry_scheduled",
     "row.suppressed",
     "row.frequency_capped",
+    "row.expired",
     "suppression.added",
     "webhook.disabled",
 )

@@ -207,6 +207,17 @@ class RowIn(StrictIn):
         json_schema_extra={"pattern": v.IDENTIFIER_PATTERN},
     )
 
+    #: When the row expires if not dialed by then (ISO 8601 with its offset, e.g.
+    #: 2026-12-01T18:00:00Z): it then ends with outcome ``expired``.
+    expiresAt: StrictStr | None = Field(  # noqa: N815
+        default=None, examples=["2026-12-01T18:00:00Z"], json_schema_extra={"format": "date-time"}
+    )
+
+    @field_validator("expiresAt")
+    @classmethod
+    def _expires(cls, value: str | None) -> str | None:
+        return None if value is None else v.check_expiry(value)
+
     @field_validator("externalId", "callAgentId")
     @classmethod
     def _identifier(cls, value: str | None) -> str | None:
@@ -265,6 +276,8 @@ class JobCreate(StrictIn):
     recipientHours: HoursIn | None = None  # noqa: N815
     retry: RetryIn | None = None
     voicemail: VoicemailIn | None = None
+    #: Rows not dialed this long after they join the job end ``expired`` (issue 17).
+    rowTtlSeconds: StrictInt | None = Field(default=None, ge=60, le=v.MAX_ROW_TTL_S)  # noqa: N815
     rows: list[RowIn] = Field(default_factory=list)
 
     @field_validator("voicemail")

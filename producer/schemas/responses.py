@@ -98,6 +98,9 @@ class QueueEntry(BaseModel):
     callAgentId: str | None = Field(
         default=None, description="the row's own agent (absent: the job's callAgentId)"
     )
+    expiresAt: Instant | None = Field(
+        default=None, description="when the row ends expired if not dialed (absent: never)"
+    )
     timezones: list[str] = Field(
         default_factory=list, description="the recipient's zones (jobs with recipientHours)"
     )

@@ -22,7 +22,7 @@
 -- ARGV[7] the job's cap, ARGV[8] pool number ids joined by ',', ARGV[9] workspace id,
 -- ARGV[10] the dial's deadline member, with '{attempt}' as in ARGV[5],
 -- ARGV[11] dial starts a second allowed across all workspaces ('' or '0' = no limit)
--- Returns (protocol.Claimed | protocol.ClaimRefused): {'gone'} | {'stale'} | {'paused'} | {'closed'} | {'hours'} | {'suppressed'} |
+-- Returns (protocol.Claimed | protocol.ClaimRefused): {'gone'} | {'stale'} | {'paused'} | {'closed'} | {'hours'} | {'suppressed'} | {'expired'} |
 --          {'capped'} | {'full', 'job'|'workspace'|'number'}
 --        | {'paced', 'workspace'|'global', ms until a start conforms}
 --        | {'ok', fromNumber, fromNumberId, row JSON, startedAt, openedAt of the window if
@@ -66,6 +66,15 @@ end
 local data = cjson.decode(row)
 local to_number = data[1]
 local row_id = job_id .. '.' .. index
+-- A row whose expiry (expiresAt, rowTtlSeconds) has passed ends expired, undialed.
+if type(data[4]) == 'table' and tonumber(data[4].expiresAt)
+    and now >= tonumber(data[4].expiresAt) then
+  unrelease()
+  redis.call('ZREM', K_EXPIRY, index)
+  end_expired(job_id, index)
+  if not complete_if_done(job_id, member, now) then wake(member, now) end
+  return {'expired'}
+end
 if job[5] == '1' then
   local open_until = tonumber(redis.call('HGET', K_GOPEN, data[3]) or 0)
   if now >= open_until then

@@ -31,6 +31,7 @@ redis.call('PERSIST', K_QUEUE)
 -- The rows' externalIds and numbers (issue 17), for the appends that follow.
 redis.call('PERSIST', K_EXT)
 redis.call('PERSIST', K_NUMS)
+redis.call('PERSIST', K_EXPIRY)
 if groups > 0 then
   redis.call('PERSIST', K_GROUPS)
   for _, gid in ipairs(gids) do redis.call('PERSIST', k_group_queue(gid)) end

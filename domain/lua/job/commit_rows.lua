@@ -1,7 +1,8 @@
 -- commit_rows.lua: take an append's staged rows into the job in one step (issue 17):
 -- they get the next row indexes, join the queue in order (and their time-zone group's
 -- queue when the job groups its rows), the new groups join the job's groups, the
--- counters move, job.rows_appended is appended and the staging is dropped. An ACTIVE job's
+-- counters move, rows with an expiry join the job's expiry index, job.rows_appended is
+-- appended and the staging is dropped. An ACTIVE job's
 -- pump is woken. When another commit changed the job's rows since the upload began
 -- (ARGV[4]), every staged row is checked again first: a row whose externalId the job
 -- now has is skipped, a number the job now has (without both externalIds) refuses
@@ -62,6 +63,9 @@ for slot = 0, staged - 1 do
     end
     local ext = ext_of(row)
     if ext ~= '' then redis.call('HSET', K_EXT, ext, index) end
+    if type(row[4]) == 'table' and tonumber(row[4].expiresAt) then
+      redis.call('ZADD', K_EXPIRY, tonumber(row[4].expiresAt), index)
+    end
     local mark = redis.call('HGET', K_NUMS, row[1])
     if ext == '' then
       redis.call('HSET', K_NUMS, row[1], '')
