@@ -95,11 +95,12 @@ class _Groups:
         gid = str(self._r.hincrby(job_key, "gseq", 1))
         source, zones = key
         group = Group(zones, source, position, 1)
-        try:
-            check_groups(Grouping({gid: group}), upload.config)
-        except InvalidInput as exc:
-            for p in exc.problems:
-                upload.refuse(p.path, p.message)
+        if upload.config.get("recipientHours"):
+            try:
+                check_groups(Grouping({gid: group}), upload.config)
+            except InvalidInput as exc:
+                for p in exc.problems:
+                    upload.refuse(p.path, p.message)
         self.ids[key] = gid
         upload.new_groups[gid] = group.stored()
         return gid
@@ -120,9 +121,11 @@ class RowAppender:
     def append(self, ws_id: str, job_id: str, items: Iterable[Item]) -> dict[str, int]:
         """Read, check and add every row of ``items``; ``{"appended", "duplicates",
         "rows"}`` (rows: the job's after). Nothing is added on any problem."""
-        status, raw_config, rows, appends = cast(
+        status, raw_config, rows, appends, grouped = cast(
             list[str | None],
-            self._r.hmget(self._k.job(ws_id, job_id), ["status", "config", "rows", "appends"]),
+            self._r.hmget(
+                self._k.job(ws_id, job_id), ["status", "config", "rows", "appends", "grouped"]
+            ),
         )
         if status is None:
             raise NotFound(f"no batch dial job {job_id}")
@@ -133,7 +136,9 @@ class RowAppender:
         ctx = Context(ws.dial_limit, frozenset(ws.numbers), self._limits)
         upload = _Upload("u" + secrets.token_hex(8), ws_id, job_id, int(rows or 0), ctx, config)
         upload.now_ms = redis_now_ms(self._r)
-        if config.get("recipientHours"):
+        # A job that groups its rows releases only from its groups' queues (also after its
+        # recipientHours were turned off), so appended rows join a group too.
+        if config.get("recipientHours") or grouped == "1":
             upload.groups = _Groups(self._r, self._k, ws_id, job_id)
         try:
             stream = iter(items)

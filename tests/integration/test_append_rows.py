@@ -277,3 +277,22 @@ def test_results_of_a_job_not_yet_dialed(api: TestClient, make_workspace: Make) 
     csv_text = api.get(f"{JOBS}/{job_id}/results", headers={**h(ws), "Accept": "text/csv"}).text
     assert csv_text.splitlines()[0].startswith("rowId,externalId,callAgentId,toNumber,inputs,")
     assert csv_text.splitlines()[3].split(",")[5] == "cancelled"
+
+
+def test_rows_appended_after_recipient_hours_are_turned_off_still_join_a_group(
+    api: TestClient, make_workspace: Make, real_redis: redis.Redis, namespace: str
+) -> None:
+    """A job that grouped its rows keeps releasing from its groups' queues: a row appended
+    after recipientHours were turned off gets its group too (or it would never be
+    released)."""
+    ws = make_workspace()
+    hours = {"startTime": "00:00", "endTime": "24:00"}
+    body = job_body(ws, rows=[{"toNumber": "+12125550001"}], recipientHours=hours)
+    job_id = api.post(JOBS, json=body, headers=h(ws)).json()["id"]
+    off = api.put(f"{JOBS}/{job_id}", json={"recipientHours": None}, headers=h(ws))
+    assert off.status_code == 200, off.text
+    rows = [{"toNumber": "+14155550003"}]
+    assert api.post(f"{JOBS}/{job_id}/rows", json={"rows": rows}, headers=h(ws)).is_success
+    base = f"{namespace}:{{{ws['workspaceId']}}}:job:{job_id}"
+    groups = real_redis.hgetall(f"{base}:groups")
+    assert sorted(real_redis.zcard(f"{base}:gq:{gid}") for gid in map(str, groups)) == [1, 1]
