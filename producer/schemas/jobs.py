@@ -210,7 +210,7 @@ class RowIn(StrictIn):
     #: When the row expires if not dialed by then (ISO 8601 with its offset, e.g.
     #: 2026-12-01T18:00:00Z): it then ends with outcome ``expired``.
     expiresAt: StrictStr | None = Field(  # noqa: N815
-        default=None, examples=["2026-12-01T18:00:00Z"], json_schema_extra={"format": "date-time"}
+        default=None, examples=["2030-01-01T18:00:00Z"], json_schema_extra={"format": "date-time"}
     )
 
     @field_validator("expiresAt")

@@ -296,3 +296,27 @@ def test_rows_appended_after_recipient_hours_are_turned_off_still_join_a_group(
     base = f"{namespace}:{{{ws['workspaceId']}}}:job:{job_id}"
     groups = real_redis.hgetall(f"{base}:groups")
     assert sorted(real_redis.zcard(f"{base}:gq:{gid}") for gid in map(str, groups)) == [1, 1]
+
+
+def test_external_ids_at_create(api: TestClient, make_workspace: Make) -> None:
+    """At create too: a repeated externalId is left out (job.created counts it), a number
+    repeats only on rows that all carry an externalId."""
+    ws = make_workspace()
+    rows = [
+        {"toNumber": "+12125550001", "externalId": "a"},
+        {"toNumber": "+12125550001", "externalId": "b"},
+        {"toNumber": "+12125550002", "externalId": "a"},
+    ]
+    job = api.post(JOBS, json=job_body(ws, rows=rows), headers=h(ws))
+    assert job.status_code == 201, job.text
+    assert job.json()["counts"]["rows"] == 2
+    created = api.get(f"{JOBS}/{job.json()['id']}/events", headers=h(ws)).json()["data"][0]
+    assert created["type"] == "job.created" and created["duplicates"] == 1
+    url = f"{JOBS}/{job.json()['id']}/rows"
+    again = api.post(
+        url, json={"rows": [{"toNumber": "+12125550009", "externalId": "b"}]}, headers=h(ws)
+    )
+    assert again.json() == {"appended": 0, "duplicates": 1, "rows": 2}
+    mixed = [{"toNumber": "+12125550001"}, {"toNumber": "+12125550001", "externalId": "c"}]
+    refused = assert_error(api.post(JOBS, json=job_body(ws, rows=mixed), headers=h(ws)), 422)
+    assert "rows[1] repeats rows[0]" in refused["details"][0]["message"]
