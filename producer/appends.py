@@ -76,9 +76,13 @@ class _Groups:
     """Recipient groups of a job with recipientHours: the stored ones, and new ones an
     append's rows need (ids from the job's ``gseq``, never reused)."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, ws_id: str, job_id: str) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: Keys, ws_id: str, job_id: str, *, fresh: bool = False
+    ) -> None:
         self._r, self._k, self._ws, self._job = client, keys, ws_id, job_id
-        raw = cast(dict[str, str], client.hgetall(keys.groups(ws_id, job_id)))
+        #: A job being created: no stored groups, ids counted here (the job has no record).
+        self._fresh = fresh
+        raw = {} if fresh else cast(dict[str, str], client.hgetall(keys.groups(ws_id, job_id)))
         self.ids: dict[tuple[str, tuple[str, ...]], str] = {}
         for gid, text in raw.items():
             data = json.loads(text)
@@ -90,9 +94,13 @@ class _Groups:
         found = self.ids.get(key)
         if found is not None:
             return found
-        job_key = self._k.job(self._ws, self._job)
-        self._r.hsetnx(job_key, "gseq", self._top)
-        gid = str(self._r.hincrby(job_key, "gseq", 1))
+        if self._fresh:
+            self._top += 1
+            gid = str(self._top)
+        else:
+            job_key = self._k.job(self._ws, self._job)
+            self._r.hsetnx(job_key, "gseq", self._top)
+            gid = str(self._r.hincrby(job_key, "gseq", 1))
         source, zones = key
         group = Group(zones, source, position, 1)
         if upload.config.get("recipientHours"):
@@ -132,14 +140,34 @@ class RowAppender:
         if status not in ("INIT", "ACTIVE", "PAUSED"):
             raise Conflict(f"the job is {status}; rows can only be added to an unfinished job")
         config = json.loads(raw_config or "{}")
-        ws = self._ws.get(ws_id)
-        ctx = Context(ws.dial_limit, frozenset(ws.numbers), self._limits)
-        upload = _Upload("u" + secrets.token_hex(8), ws_id, job_id, int(rows or 0), ctx, config)
-        upload.now_ms = redis_now_ms(self._r)
+        upload = self._upload(ws_id, job_id, int(rows or 0), config)
         # A job that groups its rows releases only from its groups' queues (also after its
         # recipientHours were turned off), so appended rows join a group too.
         if config.get("recipientHours") or grouped == "1":
             upload.groups = _Groups(self._r, self._k, ws_id, job_id)
+        return self._read_and_commit(upload, items, appends or "0", "")
+
+    def create(
+        self, ws_id: str, job_id: str, config: dict[str, Any], items: Iterable[Item]
+    ) -> dict[str, int]:
+        """Make job ``job_id`` (already validated ``config``) with the rows of ``items``,
+        in one step once every row was read and checked (the multipart create)."""
+        upload = self._upload(ws_id, job_id, 0, config)
+        if config.get("recipientHours"):
+            upload.groups = _Groups(self._r, self._k, ws_id, job_id, fresh=True)
+        return self._read_and_commit(upload, items, "0", json.dumps(config, separators=(",", ":")))
+
+    def _upload(self, ws_id: str, job_id: str, rows: int, config: dict[str, Any]) -> _Upload:
+        ws = self._ws.get(ws_id)
+        ctx = Context(ws.dial_limit, frozenset(ws.numbers), self._limits)
+        upload = _Upload("u" + secrets.token_hex(8), ws_id, job_id, rows, ctx, config)
+        upload.now_ms = redis_now_ms(self._r)
+        return upload
+
+    def _read_and_commit(
+        self, upload: _Upload, items: Iterable[Item], appends: str, new_config: str
+    ) -> dict[str, int]:
+        ws_id, job_id = upload.ws_id, upload.job_id
         try:
             stream = iter(items)
             while chunk := list(islice(stream, CHUNK_ROWS)):
@@ -155,7 +183,7 @@ class RowAppender:
                     pipe.hset(key, mapping=dict[Any, Any](upload.new_groups))
                     pipe.expire(key, STAGING_TTL_S)
                     pipe.execute()
-            return self._commit(upload, appends)
+            return self._commit(upload, appends, new_config)
         finally:
             self._drop(ws_id, job_id, upload.upload_id)
 
@@ -238,7 +266,7 @@ class RowAppender:
             rows = _ROWS.validate_python([i.data for i in good], context={"batchdial": ctx})
             return list(zip(good, rows, strict=True))
 
-    def _commit(self, upload: _Upload, appends: str | None) -> dict[str, int]:
+    def _commit(self, upload: _Upload, appends: str, new_config: str) -> dict[str, int]:
         ws_id, job_id = upload.ws_id, upload.job_id
         result = parse_commit_rows(
             self._scripts(
@@ -248,11 +276,13 @@ class RowAppender:
                     job_id,
                     upload.upload_id,
                     upload.staged,
-                    appends or "0",
+                    appends,
                     self._limits.max_rows,
                     job_member(ws_id, job_id),
                     upload.duplicates,
                     "1" if upload.groups is not None else "0",
+                    new_config,
+                    ws_id,
                 ],
             )
         )

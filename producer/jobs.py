@@ -240,6 +240,17 @@ class JobCommands:
         pipe.hset(nums_key, mapping=dict[Any, Any](marks))
         pipe.expire(nums_key, STAGING_TTL_S)
 
+    def prepare(self, ws_id: str, body: bytes | str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """A new job id and the validated running config of a create whose rows come in a
+        file of their own (the multipart create): the body must not list rows."""
+        spec = _parse(JobCreate, body, self._context(ws_id))
+        if spec.rows:
+            raise InvalidInput.one(
+                "rows", "give the rows in the 'rows' part (the file), not in the 'job' part"
+            )
+        config = spec.model_dump(include=set(CONFIG_FIELDS), mode="json")
+        return "job_" + secrets.token_hex(10), config
+
     def set_paused(self, ws_id: str, job_id: str, paused: bool) -> str:
         """Start/resume (``paused=False``) or pause a job; returns its status after."""
         change = parse_set_paused(

@@ -69,6 +69,13 @@ class Producer:
         """Validate and store a job (state INIT); returns the job object."""
         return self._reads.get(ws_id, self._commands.create(ws_id, body))
 
+    def create_job_with_rows(self, ws_id: str, job: bytes, items: Iterable[Item]) -> dict[str, Any]:
+        """Create a job from its config (``job``, JSON without rows) and the rows of an
+        upload, in one step once every row was read and checked; the job object."""
+        job_id, config = self._commands.prepare(ws_id, job)
+        self._appender.create(ws_id, job_id, config, items)
+        return self._reads.get(ws_id, job_id)
+
     def append_rows(self, ws_id: str, job_id: str, items: Iterable[Item]) -> dict[str, int]:
         """Add the rows of an upload to an INIT, ACTIVE or PAUSED job, all or nothing;
         ``{"appended", "duplicates", "rows"}`` (SPEC §8.3)."""

@@ -177,6 +177,15 @@ def test_a_large_ndjson_upload_is_streamed_past_the_body_limit(
         assert_error(too_big, 413)
         over = small.post(url, content=ndjson(rows_of(5001)[3000:]), headers={**h(ws), **NDJSON})
         assert "at most 5000" in assert_error(over, 422)["details"][0]["message"]
+        config = job_body(ws)
+        del config["rows"]
+        files: dict[str, Any] = {
+            "job": (None, json.dumps(config), "application/json"),
+            "rows": ("big.ndjson", ndjson(rows_of(3000)), "application/x-ndjson"),
+        }
+        created = small.post(JOBS, files=files, headers=h(ws))
+        assert created.status_code == 201, created.text
+        assert created.json()["counts"]["rows"] == 3000
 
 
 def test_appended_rows_join_their_recipients_time_zone_groups(
@@ -320,3 +329,38 @@ def test_external_ids_at_create(api: TestClient, make_workspace: Make) -> None:
     mixed = [{"toNumber": "+12125550001"}, {"toNumber": "+12125550001", "externalId": "c"}]
     refused = assert_error(api.post(JOBS, json=job_body(ws, rows=mixed), headers=h(ws)), 422)
     assert "rows[1] repeats rows[0]" in refused["details"][0]["message"]
+
+
+def test_a_multipart_create_takes_the_job_and_its_file_at_once(
+    api: TestClient, make_workspace: Make, real_redis: redis.Redis, namespace: str
+) -> None:
+    """A multipart create (a 'job' part, a 'rows' file part) makes the job with its rows in
+    one step; a bad row in the file stores nothing at all, no job either."""
+    ws = make_workspace()
+    config = job_body(ws)
+    del config["rows"]
+    csv_file = b"toNumber,customer_name\r\n+12125550001,Ann\r\n+12125550002,Bo\r\n"
+    files: dict[str, Any] = {
+        "job": (None, json.dumps(config), "application/json"),
+        "rows": ("list.csv", csv_file, "text/csv"),
+    }
+    created = api.post(JOBS, files=files, headers=h(ws))
+    assert created.status_code == 201, created.text
+    assert created.json()["counts"]["rows"] == 2 and created.json()["status"] == "INIT"
+    assert queue_numbers(api, ws, created.json()["id"]) == ["+12125550001", "+12125550002"]
+    events = api.get(f"{JOBS}/{created.json()['id']}/events", headers=h(ws)).json()["data"]
+    assert [e["type"] for e in events] == ["job.created"] and events[0]["rows"] == 2
+    nd = ndjson(rows_of(3))
+    as_ndjson: dict[str, Any] = {**files, "rows": ("list.ndjson", nd, "application/x-ndjson")}
+    assert api.post(JOBS, files=as_ndjson, headers=h(ws)).json()["counts"]["rows"] == 3
+    bad: dict[str, Any] = {
+        **files,
+        "rows": ("list.csv", csv_file + b"+1234567890,Cy\r\n", "text/csv"),
+    }
+    refused = assert_error(api.post(JOBS, files=bad, headers=h(ws)), 422)
+    assert refused["details"][0]["path"] == "rows[2].toNumber"
+    assert refused["details"][0]["message"].startswith("line 4: ")
+    assert len(api.get(JOBS, headers=h(ws)).json()["data"]) == 2
+    assert not list(real_redis.scan_iter(match=f"{namespace}:*:up:*"))
+    wrong: dict[str, Any] = {"rows": files["rows"], "job": files["job"]}
+    assert_error(api.post(JOBS, files=wrong, headers=h(ws)), 400)

@@ -11,13 +11,23 @@
 -- KEYS: the job script keys (see _lib.lua).
 -- ARGV: ARGV[1] job id, ARGV[2] upload id, ARGV[3] rows staged, ARGV[4] the job's 'appends'
 -- when the upload began, ARGV[5] most rows a job may have, ARGV[6] wake-up member,
--- ARGV[7] duplicates found while staging, ARGV[8] '1' when the job groups its rows
+-- ARGV[7] duplicates found while staging, ARGV[8] '1' when the job groups its rows,
+-- ARGV[9] and ARGV[10] (a create with its rows): the new job's config and workspace id
 -- Returns (protocol.RowsCommitted): {'ok', appended, duplicates, rows of the job} |
 -- {'missing'} | {'conflict', status} | {'expired'} | {'too_many', rows of the job} |
 -- {'clash', toNumber}
 local job_id, up, staged = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local k_rows, k_ext, k_nums, k_groups = k_up_rows(up), k_up_ext(up), k_up_nums(up), k_up_groups(up)
-local job = redis.call('HMGET', K_JOB, 'status', 'rows', 'appends')
+-- A create with its rows (multipart, issue 17): ARGV[9] the running config, ARGV[10]
+-- the workspace id; the job is made here, with its rows, in this one step.
+local creating = (ARGV[9] or '') ~= ''
+local job
+if creating then
+  if redis.call('EXISTS', K_JOB) == 1 then return redis.error_reply('job id already exists') end
+  job = {'INIT', '0', '0'}
+else
+  job = redis.call('HMGET', K_JOB, 'status', 'rows', 'appends')
+end
 if not job[1] then return {'missing'} end
 if job[1] ~= 'INIT' and job[1] ~= 'ACTIVE' and job[1] ~= 'PAUSED' then
   return {'conflict', job[1]}
@@ -76,13 +86,26 @@ for slot = 0, staged - 1 do
   end
 end
 local new_groups = redis.call('HGETALL', k_groups)
+for i = 1, #new_groups, 2 do redis.call('HSET', K_GROUPS, new_groups[i], new_groups[i + 1]) end
+local now = now_ms()
+if creating then
+  redis.call('HSET', K_JOB, 'id', job_id, 'wsId', ARGV[10], 'status', 'INIT',
+    'createdAt', now, 'updatedAt', now, 'config', ARGV[9], 'ver', 1,
+    'rows', n, 'finished', 0, 'cancelled', 0, 'appends', 1)
+  if grouped and n > 0 then redis.call('HSET', K_JOB, 'grouped', '1') end
+  redis.call('ZADD', K_JOBS, 0, string.format('%013d:%s', 9999999999999 - now, job_id))
+  redis.call('HSET', K_JOBWS, job_id, ARGV[10])
+  job_moved(nil, 'INIT')
+  redis.call('HINCRBY', K_STATS, 'queued', n)
+  redis.call('DEL', k_rows, k_ext, k_nums, k_groups)
+  emit({type = 'job.created', jobId = job_id, to = 'INIT', rows = n, duplicates = dups}, '')
+  return {'ok', n, dups, n}
+end
 if #new_groups > 0 then
-  for i = 1, #new_groups, 2 do redis.call('HSET', K_GROUPS, new_groups[i], new_groups[i + 1]) end
   -- Workers cache the groups with the configuration: a new version makes them reload.
   redis.call('HINCRBY', K_JOB, 'ver', 1)
 end
 if grouped and n > 0 then redis.call('HSET', K_JOB, 'grouped', '1') end
-local now = now_ms()
 redis.call('HSET', K_JOB, 'rows', total + n, 'updatedAt', now)
 redis.call('HINCRBY', K_JOB, 'appends', 1)
 redis.call('HINCRBY', K_STATS, 'queued', n)

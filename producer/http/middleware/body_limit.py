@@ -19,6 +19,17 @@ BODY_READ_TIMEOUT_SECONDS = 30.0
 #: the read timeout is between two chunks instead of for the whole body, so that a
 #: million-row upload can take the minutes it needs while a stalled one still ends.
 STREAMED_PATHS = re.compile(r"^/api/batch_dial_jobs/[^/]+/rows$")
+#: A create with its file (multipart/form-data) is streamed the same way.
+STREAMED_CREATE = "/api/batch_dial_jobs"
+
+
+def _streamed(scope: Scope) -> bool:
+    if STREAMED_PATHS.match(scope["path"]):
+        return True
+    if scope["path"] != STREAMED_CREATE:
+        return False
+    content_type: bytes = dict(scope.get("headers", [])).get(b"content-type", b"")
+    return bool(content_type.split(b";")[0].strip().lower() == b"multipart/form-data")
 
 
 class BodyLimit:
@@ -50,7 +61,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        streamed = scope.get("method") == "POST" and bool(STREAMED_PATHS.match(scope["path"]))
+        streamed = scope.get("method") == "POST" and _streamed(scope)
         for name, value in scope.get("headers", []):
             if streamed:
                 break

@@ -14,10 +14,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from producer.http.deps import Body, Cursor, EventCursor, Limit, Prod, Ws, body_doc
+from domain.errors import MalformedBody
+from producer.http.deps import Body, Cursor, EventCursor, Limit, Prod, Ws, body_doc, json_body
 from producer.http.idempotent import idempotent
 from producer.http.openapi import errors
 from producer.idempotency import Fingerprint
+from producer.multipart import boundary_of, parts
 from producer.results import COLUMNS, csv_lines, ndjson_lines
 from producer.rowformats import format_of, items_of
 from producer.schemas.base import parse_body
@@ -32,6 +34,7 @@ from producer.schemas.responses import (
     RowsRequeued,
 )
 from producer.schemas.rows import RetryRowsIn, RowsIn
+from producer.service import Producer
 
 JOBS = "/api/batch_dial_jobs"
 ONE = JOBS + "/{job_id}"
@@ -46,8 +49,14 @@ router = APIRouter(tags=["jobs"])
     openapi_extra=body_doc(JobCreate),
     responses=errors(400, 401, 413, 422),
 )
-async def create_job(ws: Ws, producer: Prod, body: Body, request: Request) -> JSONResponse:
-    """Create a job (state INIT) from the body of SPEC §4.1 (once per Idempotency-Key)."""
+async def create_job(ws: Ws, producer: Prod, request: Request) -> JSONResponse:
+    """Create a job (state INIT) from the body of SPEC §4.1 (once per Idempotency-Key), or
+    from a multipart/form-data body: a ``job`` part (that JSON, without rows) then a
+    ``rows`` part (a CSV or NDJSON file, read as a stream)."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() == "multipart/form-data":
+        return await _create_with_file(ws, producer, request, content_type)
+    body = await json_body(request)
     fingerprint = Fingerprint("POST", JOBS)
     fingerprint.update(body)
 
@@ -58,6 +67,40 @@ async def create_job(ws: Ws, producer: Prod, body: Body, request: Request) -> JS
         return None
 
     return await idempotent(request, ws, fingerprint, work, nothing_more)
+
+
+async def _create_with_file(
+    ws: str, producer: Producer, request: Request, content_type: str
+) -> JSONResponse:
+    boundary = boundary_of(content_type)
+    max_json: int = request.app.state.max_body_bytes
+    fingerprint = Fingerprint("POST", JOBS + " multipart")
+    chunks = fingerprint.tee(_body_chunks(request))
+
+    def run() -> dict[str, Any]:
+        found = parts(chunks, boundary)
+        job = next(found, None)
+        if job is None or job.name != "job":
+            raise MalformedBody("the first part of a multipart create must be 'job' (its JSON)")
+        config = b"".join(job.body)
+        if len(config) > max_json:
+            raise MalformedBody(f"the 'job' part is over {max_json} bytes")
+        rows = next(found, None)
+        if rows is None or rows.name != "rows":
+            raise MalformedBody("the second part of a multipart create must be 'rows' (a file)")
+        kind = format_of(rows.content_type or "text/csv")
+        created = producer.create_job_with_rows(ws, config, items_of(kind, rows.body, max_json))
+        for _ in found:  # anything after the file is read and ignored
+            pass
+        return created
+
+    async def work() -> tuple[int, Any]:
+        return 201, await run_in_threadpool(run)
+
+    async def read_rest() -> int:
+        return await run_in_threadpool(lambda: sum(1 for _ in chunks))
+
+    return await idempotent(request, ws, fingerprint, work, read_rest)
 
 
 @router.get(JOBS, response_model=JobPage, responses=errors(401, 422))
