@@ -95,7 +95,8 @@ def test_row_ttl_and_expiry_validation(real_rig: Rig) -> None:
     without an offset, is refused."""
     rig = real_rig
     ws = rig.workspace()
-    before = redis_now(rig.client)
+    now = redis_now(rig.client)
+    before = now.replace(microsecond=now.microsecond // 1000 * 1000)  # expiries are in ms
     own = before + timedelta(seconds=90)
     job = rig.job(
         ws,
