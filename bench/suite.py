@@ -33,6 +33,7 @@ PY_SPY_CANDIDATES = ("/tmp/venv-tools/bin/py-spy",)
 
 def _registry() -> dict[str, tuple[str, Callable[[Ctx], Section]]]:
     from bench import (  # noqa: PLC0415 -- heavy imports, once (not for --help)
+        append,
         ingest,
         latency,
         memory,
@@ -61,6 +62,7 @@ def _registry() -> dict[str, tuple[str, Callable[[Ctx], Section]]]:
             "9. Webhooks: deliveries/s, the outbox's cost on dialing",
             webhooks.bench_webhooks,
         ),
+        "append": ("10. Append and export (issue 17)", append.bench_append),
     }
 
 
@@ -74,6 +76,7 @@ ORDER = (
     "provider",
     "pacing",
     "webhooks",
+    "append",
 )
 
 

@@ -9,60 +9,48 @@ tag so that every multi-key script touches one cluster slot)::
     ns:wakeups                      zset   "<ws>|<job>" -> when the job's pump should run next
     ns:deadlines                    zset   "<ws>|<job>|<dial>" -> lease expiry of the dial
     ns:workers                      zset   worker process id -> last heartbeat (ms, Redis time)
-    ns:stats                        hash   namespace-wide totals for metrics (jobs:<status>,
-                                           queued, inProgress, finished:<status>)
-    ns:pace                         string GCRA theoretical arrival time (µs, Redis time) of
-                                           the next dial start of all workspaces together
-                                           (BATCHDIAL_MAX_DIALS_PER_SECOND); expires once past
-    ns:ccall:<carrier>:<call id>    string "<ws>|<job>|<dial>" of the dial a carrier's call
-                                           belongs to (Twilio's CallSid...); expires
-                                           CARRIER_CALL_TTL_S after the handoff
-    ns:whws / ns:whdue / ns:whtick  set of workspaces with webhook endpoints / zset "<ws>|<ep>" ->
-                                    when its first delivery is due / dispatch tick lock
-    ns:whbusy                       zset   "<ws>|<endpoint>" -> until when one worker sends to it
+    ns:stats                        hash   totals for metrics (jobs:<status>, queued, ...)
+    ns:pace                         string GCRA theoretical arrival time (µs, Redis time) of the
+                                           next start, all workspaces (expires once past)
+    ns:ccall:<carrier>:<call id>    string "<ws>|<job>|<dial>" of a carrier's call (expires)
+    ns:whws / :whdue / :whtick / :whbusy  workspaces with webhook endpoints / "<ws>|<ep>" ->
+                                    first delivery due / tick lock / "<ws>|<ep>" -> held until
     ns:{ws}:wh / :wh:out / :wh:cur  webhook endpoints (id -> JSON) / outbox stream (every event
                                     while the workspace has endpoints) / last outbox id fanned out
-    ns:{ws}:wh:fail / :wh:log       endpoint id -> failing since (ms) / workspace log stream
-    ns:{ws}:wh:d:<id> / :wh:a:<ep>  one delivery (hash) / one endpoint's attempts (stream)
+    ns:{ws}:wh:fail / :wh:log / :wh:d:<id> / :wh:a:<ep>  endpoint id -> failing since (ms) /
+                                    workspace log (stream) / a delivery / an endpoint's attempts
     ns:{ws}:wh:q:<ep>               zset   delivery id -> when due (or leased until): its queue
-    ns:{ws}:ws                      hash   workspace record (name, dialLimit, createdAt)
-    ns:{ws}:numbers                 hash   phone number id -> JSON {number, max}
+    ns:{ws}:idem:<sha256 of key>    string JSON: an Idempotency-Key's request and first answer
+    ns:{ws}:ws / :numbers           hash   workspace record / phone number id -> JSON {number, max}
     ns:{ws}:sticky                  hash   E.164 recipient -> its number id (callerId sticky)
     ns:{ws}:jobs                    zset   all members score 0, member "<newest-first key>:<job id>"
     ns:{ws}:sem                     zset   dial id -> lease expiry: the workspace's live dials
     ns:{ws}:num:<pn>:sem            zset   dial id -> lease expiry: one pool number's dials
     ns:{ws}:num:<pn>:health         hash   "<hour>:d|a|v" -> dials, answered, voicemail
     ns:{ws}:waiting                 set    "<ws>|<job>" of jobs refused for workspace/number room
-    ns:{ws}:pace                    string GCRA theoretical arrival time (µs, Redis time) of
-                                           the workspace's next dial start (maxDialsPerSecond);
-                                           expires once it is in the past
+    ns:{ws}:pace                    string the same for the workspace (maxDialsPerSecond)
     ns:{ws}:job:<id>                hash   job record and counters
     ns:{ws}:job:<id>:rows           hash   row index -> JSON {toNumber, inputs}
     ns:{ws}:job:<id>:queue          zset   row index -> dialing order; waiting, not yet released
-    ns:{ws}:job:<id>:released       zset   row index -> dialing order; sent to broker, unclaimed
-    ns:{ws}:job:<id>:cancelled      zset   row index -> dialing order; cancelled before dialing
+    ns:{ws}:job:<id>:released / :cancelled  zset row index -> dialing order; sent to broker,
+                                           unclaimed / cancelled before dialing
     ns:{ws}:job:<id>:dialing        hash   row index -> dial id; rows being dialed now
-    ns:{ws}:job:<id>:relt           zset   row index -> when released (to recover lost messages)
-    ns:{ws}:job:<id>:sem            zset   dial id -> lease expiry: the job's dials in progress
-    ns:{ws}:job:<id>:events         stream the job's event log
-    ns:{ws}:job:<id>:dials          zset   dial id -> start order (newest first when read reversed)
-    ns:{ws}:job:<id>:held           zset   row index -> when it may be dialed again (retry
-                                           backoff or frequency cap); not in :queue meanwhile
-    ns:{ws}:job:<id>:holdwhy        hash   row index -> why it is held (retryBackoff|frequencyCap)
+    ns:{ws}:job:<id>:relt / :sem    zset   row -> when released / dial id -> lease expiry
+    ns:{ws}:job:<id>:events / :dials  stream the job's event log / zset dial id -> start order
+    ns:{ws}:job:<id>:held / :holdwhy  zset row index -> when it may be dialed again / hash why
     ns:{ws}:job:<id>:att            hash   row index -> attempts made (rows that were retried)
     ns:{ws}:job:<id>:paced          zset   row index -> when a claim last refused it for pacing
-                                           (released rows a worker's pacer retries)
-    ns:{ws}:job:<id>:groups         hash   group id -> JSON {zones, source}: recipients' time
-                                           zone sets (jobs with recipientHours only)
-    ns:{ws}:job:<id>:gq:<gid>       zset   row index -> dialing order: the group's waiting rows
-                                           (each also in :queue)
-    ns:{ws}:job:<id>:gopen          hash   group id -> until when (ms) its recipients' hours
-                                           are open, as the pump last computed
+    ns:{ws}:job:<id>:groups         hash   group id -> JSON {zones, source} (recipientHours)
+    ns:{ws}:job:<id>:gq:<gid>       zset   row index -> dialing order: a group's waiting rows
+    ns:{ws}:job:<id>:gopen          hash   group id -> until when (ms) its hours are open
+    ns:{ws}:job:<id>:ext / :nums    hash   externalId -> row index / toNumber -> "x" | "" (rows)
+    ns:{ws}:job:<id>:last / :exp    hash row -> last dial id | ":suppressed" | ":expired" /
+                                    zset row index -> when it expires (ms; expiresAt, rowTtl)
+    ns:{ws}:job:<id>:up:<u>:rows... hash   an append's staged rows, ext, nums, groups (TTL)
     ns:{ws}:dial:<dial id>          hash   one dial attempt
     ns:{ws}:suppressed              zset   E.164 numbers never to dial (score 0: listed by lex)
     ns:{ws}:suppinfo                hash   E.164 number -> JSON {reason, source, createdAt, ...}
-    ns:{ws}:freq:<number>           zset   dial id -> start (ms): calls to one number in the
-                                           last 24 h (while maxCallsPerNumberPerDay is set)
+    ns:{ws}:freq:<number>           zset   dial id -> start (ms): calls to a number in 24 h
 
 Scripts receive three KEYS (:meth:`Keys.script_keys`): the job key, the workspace
 prefix and the namespace; :func:`lua_prelude` derives every other name from them
@@ -96,6 +84,10 @@ JOB_PARTS: dict[str, str] = {
     "K_GROUPS": "groups",
     "K_GOPEN": "gopen",
     "K_PACED": "paced",
+    "K_EXT": "ext",
+    "K_NUMS": "nums",
+    "K_LAST": "last",
+    "K_EXPIRY": "exp",
 }
 #: Lua name -> suffix of the per-workspace keys (after ``ns:{ws}:``).
 WS_PARTS: dict[str, str] = {
@@ -132,6 +124,10 @@ NS_PARTS: dict[str, str] = {
 #: Keys with a variable part: Lua function name -> (base, format after the base).
 VARIABLE_PARTS: dict[str, tuple[str, str]] = {
     "k_group_queue": ("job", "gq:{}"),
+    "k_up_rows": ("job", "up:{}:rows"),
+    "k_up_ext": ("job", "up:{}:ext"),
+    "k_up_nums": ("job", "up:{}:nums"),
+    "k_up_groups": ("job", "up:{}:groups"),
     "k_number_sem": ("ws", "num:{}:sem"),
     "k_number_health": ("ws", "num:{}:health"),
     "k_dial": ("ws", "dial:{}"),
@@ -139,6 +135,7 @@ VARIABLE_PARTS: dict[str, tuple[str, str]] = {
     "k_wh_dlv": ("ws", "wh:d:{}"),
     "k_wh_att": ("ws", "wh:a:{}"),
     "k_wh_q": ("ws", "wh:q:{}"),
+    "k_idem": ("ws", "idem:{}"),
 }
 
 
@@ -368,6 +365,13 @@ class Keys:
     def group_queue(self, ws_id: str, job_id: str, group_id: str) -> str:
         """Sorted set: one group's waiting rows."""
         return self._var("k_group_queue", self.job(ws_id, job_id), group_id)
+
+    def job_key(self, ws_id: str, job_id: str, name: str, ident: str | None = None) -> str:
+        """A job key by its Lua name: in :data:`JOB_PARTS`, or with ``ident`` one of
+        :data:`VARIABLE_PARTS` (``job_key(ws, job, "k_up_rows", upload_id)``)."""
+        if ident is None:
+            return self._j(ws_id, job_id, name)
+        return self._var(name, self.job(ws_id, job_id), ident)
 
     def job_keys(self, ws_id: str, job_id: str) -> list[str]:
         """Every fixed key of one job (for clean-up; group queues are listed in :groups)."""

@@ -4,9 +4,7 @@ Each script under ``domain/lua`` names its return shape in its header; the parse
 shape is here (``parse_<script>``), next to the frozen dataclass it returns. The words a
 script answers with are ``Literal`` types, so that a branch on them is checked by mypy and
 the metric label values are derived from them (:func:`words`) instead of being repeated.
-
-Raw replies come from a client that decodes responses: Lua strings arrive as ``str``,
-Lua numbers as ``int``.
+Raw replies come from a decoding client: Lua strings arrive as ``str``, numbers as ``int``.
 """
 
 from __future__ import annotations
@@ -39,7 +37,6 @@ def _reply(raw: object) -> list[Any]:
 
 
 # -- engine/scheduler.lua ---------------------------------------------------------------
-
 #: What one run of a job's scheduler found. ``stale``: the config version moved on (reload
 #: and run again); ``recompute``: the window was computed for another instant (run again).
 SchedulerOutcome = Literal["open", "closed", "idle", "complete", "missing", "stale", "recompute"]
@@ -68,7 +65,6 @@ def parse_scheduler(raw: object) -> SchedulerRun:
 
 
 # -- engine/claim.lua -------------------------------------------------------------------
-
 #: The limit that refused a claim: the job's cap, the workspace's dial limit, the numbers'.
 Limit = Literal["job", "workspace", "number"]
 #: The pacing limit that refused a claim: the workspace's ``maxDialsPerSecond`` or
@@ -84,6 +80,7 @@ Refusal = Literal[
     "closed",
     "hours",
     "suppressed",
+    "expired",
     "capped",
     "full",
     "paced",
@@ -144,7 +141,6 @@ def parse_claim(raw: object) -> Claimed | ClaimRefused:
 
 
 # -- job/finish_dial.lua ----------------------------------------------------------------
-
 FinishOutcome = Literal["finished", "noop", "alive", "missing"]
 #: Why the engine ended a dial whose outcome it does not know (never retried).
 RecoveryReason = Literal["lease_expired", "lease_lost", "max_call_duration"]
@@ -182,7 +178,6 @@ def parse_finish_dial(raw: object) -> FinishResult:
 
 
 # -- engine/handoff.lua, engine/renew.lua -----------------------------------------------
-
 HandoffOutcome = Literal["handed", "ended", "lost"]
 
 
@@ -200,7 +195,6 @@ def parse_handoff(raw: object) -> Handoff:
 
 
 # -- job/put_back.lua ---------------------------------------------------------------------
-
 PutBackOutcome = Literal["held", "cancelled", "ended", "missing"]
 
 
@@ -277,8 +271,7 @@ def parse_take_wakeups(raw: object) -> Wakeups:
 
 
 # -- job/set_paused.lua, job/cancel_job.lua, job/update_config.lua ----------------------
-
-Transition = Literal["changed", "noop", "conflict", "missing"]
+Transition = Literal["changed", "noop", "conflict", "empty", "missing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,7 +349,6 @@ def parse_dial_status(raw: object) -> LiveStatus:
 
 
 # -- engine/wh_fanout.lua, wh_take.lua, wh_record.lua, wh_free.lua (webhooks, issue 16) --
-
 WebhookOutcome = Literal["delivered", "retrying", "failed", "stale", "gone"]
 
 
@@ -382,3 +374,48 @@ def parse_wh_record(raw: object) -> WebhookOutcome:
     if text not in ("delivered", "retrying", "failed", "stale", "gone"):
         raise ValueError(f"unexpected reply of wh_record: {text!r}")
     return cast(WebhookOutcome, text)
+
+
+# -- job/stage_rows.lua, commit_rows.lua, requeue_rows.lua (rows after create, issue 17) ---
+RowsOutcome = Literal["ok", "missing", "conflict", "expired", "too_many", "clash"]
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """``stage_rows.lua``: staged, duplicates, refused (position, job|upload, repeated)."""
+
+    staged: int
+    duplicates: int
+    refused: tuple[tuple[int, str, int], ...]
+
+
+def parse_stage_rows(raw: object) -> Staged:
+    """``{staged, duplicates, (position, where, repeated)...}``"""
+    r = _reply(raw)
+    refused = tuple((int(r[i]), str(r[i + 1]), int(r[i + 2])) for i in range(2, len(r), 3))
+    return Staged(int(r[0]), int(r[1]), refused)
+
+
+@dataclass(frozen=True, slots=True)
+class RowsCommitted:
+    """``commit_rows.lua``: the outcome; for ``ok`` the counts, else what refused it."""
+
+    outcome: RowsOutcome
+    appended: int = 0
+    duplicates: int = 0
+    rows: int = 0
+    detail: str = ""
+
+
+def parse_commit_rows(raw: object) -> RowsCommitted:
+    """``{'ok', appended, duplicates, rows[, status]} | {outcome[, status | rows | number]}``
+    (``requeue_rows.lua`` answers the same: rows requeued, 0, 0, the job's status)."""
+    r = _reply(raw)
+    outcome = cast(RowsOutcome, _word(r[0], RowsOutcome))
+    if outcome == "ok":
+        detail = str(r[4]) if len(r) > 4 else ""
+        return RowsCommitted(outcome, int(r[1]), int(r[2]), int(r[3]), detail)
+    return RowsCommitted(outcome, detail=str(r[1]) if len(r) > 1 else "")
+
+
+parse_requeue_rows = parse_commit_rows

@@ -10,6 +10,7 @@ import redis
 from domain.dials import parse_dial_id
 from domain.errors import NotFound
 from domain.keys import Keys
+from domain.rowform import row_agent
 from producer.reads import dial_view
 
 
@@ -36,7 +37,7 @@ def read_dial(client: redis.Redis, keys: Keys, ws_id: str, dial_id: str) -> dict
         "dialId": view["dialId"],
         "jobId": job_id,
         "rowId": view["rowId"],
-        "callAgentId": str(json.loads(config)["callAgentId"]),
+        "callAgentId": row_agent(stored) or str(json.loads(config)["callAgentId"]),
         "toNumber": view["toNumber"],
         "fromNumber": view["fromNumber"],
         "attempt": view["attempt"],

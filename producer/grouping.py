@@ -11,6 +11,7 @@ timezone. Its state (callingRules) comes from its ``state``, else its area code.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,10 +21,13 @@ from domain.rules.tcpa import state_for_number, state_rule
 from domain.stored_config import hours_of, recipient_schedules, rules_of, schedule_of
 from domain.time.eligibility import JOB_ZONE, never_together, next_eligible
 from domain.time.zones import zones_for_number
-from producer.schemas.jobs import JobCreate
+from producer.schemas.jobs import JobCreate, RowIn
 
 #: Where a group's zones come from.
 SOURCES = ("number", "row", "job")
+#: A group's identity: where its zones come from, the zones, its state and where the
+#: state comes from (both None without callingRules).
+GroupKey = tuple[str, tuple[str, ...], str | None, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,21 +68,18 @@ class Grouping:
     @classmethod
     def of(cls, spec: JobCreate) -> Grouping:
         """Group the rows of a job being created."""
-        ruled = spec.callingRules is not None
-        ids: dict[tuple[str, tuple[str, ...], str | None, str | None], str] = {}
+        return cls.of_rows(spec.rows, ruled=spec.callingRules is not None)
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[RowIn], *, ruled: bool = False) -> Grouping:
+        """Group ``rows`` (ids "1", "2"... in order of first appearance); ``ruled``: the
+        job has callingRules, so that each group holds one state too."""
+        ids: dict[GroupKey, str] = {}
         firsts: dict[str, int] = {}
         counts: dict[str, int] = {}
         row_groups = []
-        for i, row in enumerate(spec.rows):
-            source, zones = "row", tuple[str, ...]((row.timezone or "",))
-            if not row.timezone:
-                found = zones_for_number(row.toNumber)
-                source, zones = ("number", found) if found else ("job", (JOB_ZONE,))
-            state, state_source = None, None
-            if ruled:
-                state_source = "row" if row.state else "number"
-                state = row.state or state_for_number(row.toNumber)
-            gid = ids.setdefault((source, zones, state, state_source), str(len(ids) + 1))
+        for i, row in enumerate(rows):
+            gid = ids.setdefault(group_key(row, ruled=ruled), str(len(ids) + 1))
             firsts.setdefault(gid, i)
             counts[gid] = counts.get(gid, 0) + 1
             row_groups.append(gid)
@@ -105,6 +106,25 @@ class Grouping:
     def stored(self) -> dict[str, str]:
         """Group id -> JSON, for the job's ``groups`` hash."""
         return {gid: group.stored() for gid, group in self.groups.items()}
+
+
+def group_key(row: RowIn, *, ruled: bool = False) -> GroupKey:
+    """The identity of the group ``row`` belongs to (``ruled``: the job has callingRules,
+    so its state, from the row or the area code, is part of it)."""
+    zones: tuple[str, ...]
+    if row.timezone:
+        source, zones = "row", (row.timezone,)
+    else:
+        found = zones_for_number(row.toNumber)
+        source, zones = ("number", found) if found else ("job", (JOB_ZONE,))
+    if not ruled:
+        return (source, zones, None, None)
+    return (
+        source,
+        zones,
+        row.state or state_for_number(row.toNumber),
+        "row" if row.state else "number",
+    )
 
 
 def check_groups(grouping: Grouping, config: dict[str, Any]) -> None:

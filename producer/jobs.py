@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, cast
 
 import redis
@@ -54,6 +55,7 @@ CONFIG_FIELDS = (
     "callingRules",
     "purpose",
     "callerId",
+    "rowTtlSeconds",
 )
 #: The job record's field holding the secret that signs its pre-dial requests (never in
 #: the config, which the job view and pendingConfig show).
@@ -73,23 +75,14 @@ def encode_row(
     extra: dict[str, Any] | None = None,
 ) -> str:
     """The stored form of a row: compact JSON ``[toNumber, inputs]``, with the recipient
-    group id third when the job has recipientHours or callingRules (else null), and the
-    row's ``consent`` and ``state`` fourth as an object when it has them."""
+    group id third when the job groups its rows (recipientHours, callingRules; '' when it
+    does not but the row has ``extra`` fields), and ``extra`` fourth (``externalId``,
+    ``expiresAt``, ``callAgentId``, ``consent``, ``state``: :func:`extra_of`)."""
     if extra:
-        return json.dumps([to_number, inputs, group, extra], separators=(",", ":"))
+        return json.dumps([to_number, inputs, group or "", extra], separators=(",", ":"))
     if group is not None:
         return json.dumps([to_number, inputs, group], separators=(",", ":"))
     return json.dumps([to_number, inputs] if inputs else [to_number], separators=(",", ":"))
-
-
-def row_extra(row: RowIn) -> dict[str, Any] | None:
-    """What a row keeps beyond its number and inputs: its consent and state, if given."""
-    extra: dict[str, Any] = {}
-    if row.consent is not None:
-        extra["consent"] = row.consent.model_dump(mode="json", exclude_none=True)
-    if row.state is not None:
-        extra["state"] = row.state
-    return extra or None
 
 
 def check_consent(spec: JobCreate) -> None:
@@ -120,6 +113,50 @@ def check_consent(spec: JobCreate) -> None:
             Problem("rows", f"{len(missing) - MAX_NAMED_ROWS} more rows lack it as well")
         )
     raise InvalidInput(problems)
+
+
+def redis_now_ms(client: redis.Redis) -> int:
+    """Redis's clock (ms), the one the claim and the pump compare expiries with."""
+    seconds, micros = client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def expiry_ms(row: RowIn, now_ms: int, ttl_s: int | None) -> int | None:
+    """When a row joining the job at ``now_ms`` expires (ms): its expiresAt or the job's
+    rowTtlSeconds, whichever comes first; None for never."""
+    found = [now_ms + ttl_s * 1000] if ttl_s else []
+    if row.expiresAt:
+        found.append(round(datetime.fromisoformat(row.expiresAt).timestamp() * 1000))
+    return min(found) if found else None
+
+
+def extra_of(row: RowIn, expires_ms: int | None = None) -> dict[str, Any] | None:
+    """The row's fields beyond number, inputs and zone, as stored (None: none)."""
+    extra: dict[str, Any] = {}
+    if expires_ms is not None:
+        extra["expiresAt"] = expires_ms
+    if row.externalId:
+        extra["externalId"] = row.externalId
+    if row.callAgentId:
+        extra["callAgentId"] = row.callAgentId
+    if row.consent is not None:
+        extra["consent"] = row.consent.model_dump(mode="json", exclude_none=True)
+    if row.state is not None:
+        extra["state"] = row.state
+    return extra or None
+
+
+def without_repeated_ids(rows: list[RowIn]) -> tuple[list[RowIn], int]:
+    """``rows`` without those repeating an earlier row's externalId, and how many left."""
+    seen: set[str] = set()
+    kept = []
+    for row in rows:
+        if row.externalId is not None:
+            if row.externalId in seen:
+                continue
+            seen.add(row.externalId)
+        kept.append(row)
+    return kept, len(rows) - len(kept)
 
 
 class JobCommands:
@@ -159,9 +196,9 @@ class JobCommands:
     def _job_keys(self, ws_id: str, job_id: str) -> list[str]:
         return self._k.script_keys(ws_id, job_id)
 
-    def create(self, ws_id: str, body: bytes | str | dict[str, Any]) -> str:
-        """Validate and store a job in state INIT; returns its id. Nothing is stored on error."""
-        spec = _parse(JobCreate, body, self._context(ws_id))
+    def _checked(self, spec: JobCreate) -> tuple[dict[str, Any], Grouping | None]:
+        """The job's stored config and its rows' groups, once every rule across fields
+        holds (pre-dial hook, consent, recipient hours and calling rules)."""
         config = spec.model_dump(include=set(CONFIG_FIELDS), mode="json")
         self._check_hook(config.get("preDialWebhook"))
         check_consent(spec)
@@ -169,30 +206,42 @@ class JobCommands:
         grouping = Grouping.of(spec) if grouped else None
         if grouping is not None:
             check_groups(grouping, config)
+        return config, grouping
+
+    def create(self, ws_id: str, body: bytes | str | dict[str, Any]) -> str:
+        """Validate and store a job in state INIT; returns its id. Nothing is stored on error."""
+        spec = _parse(JobCreate, body, self._context(ws_id))
+        config, grouping = self._checked(spec)
         job_id = "job_" + secrets.token_hex(10)
         rows_key = self._k.rows(ws_id, job_id)
         queue_key = self._k.queue(ws_id, job_id)
         rows = spec.rows
+        duplicates = 0
+        if any(row.externalId for row in rows):
+            rows, duplicates = without_repeated_ids(rows)
+            if duplicates and grouping is not None:
+                grouping = Grouping.of_rows(rows, ruled=spec.callingRules is not None)
+        now_ms = redis_now_ms(self._r)
         for start in range(0, len(rows), CHUNK_ROWS):
             chunk = rows[start : start + CHUNK_ROWS]
+            expiries = [expiry_ms(row, now_ms, spec.rowTtlSeconds) for row in chunk]
             with self._r.pipeline(transaction=False) as pipe:
                 encoded: dict[Any, Any]
-                if grouping is None:
-                    encoded = {
-                        str(start + i): encode_row(row.toNumber, row.inputs, None, row_extra(row))
-                        for i, row in enumerate(chunk)
-                    }
-                else:
-                    gids = grouping.row_groups[start : start + CHUNK_ROWS]
-                    encoded = {
-                        str(start + i): encode_row(
-                            row.toNumber, row.inputs, gids[i], row_extra(row)
-                        )
-                        for i, row in enumerate(chunk)
-                    }
+                gids = (
+                    grouping.row_groups[start : start + CHUNK_ROWS]
+                    if grouping is not None
+                    else [None] * len(chunk)
+                )
+                encoded = {
+                    str(start + i): encode_row(
+                        row.toNumber, row.inputs, gids[i], extra_of(row, expiries[i])
+                    )
+                    for i, row in enumerate(chunk)
+                }
+                if grouping is not None:
                     by_group: dict[str, dict[str, int]] = {}
                     for i, gid in enumerate(gids):
-                        by_group.setdefault(gid, {})[str(start + i)] = start + i
+                        by_group.setdefault(str(gid), {})[str(start + i)] = start + i
                     for gid, members in by_group.items():
                         key = self._k.group_queue(ws_id, job_id, gid)
                         pipe.zadd(key, members)
@@ -201,6 +250,12 @@ class JobCommands:
                 pipe.zadd(queue_key, {str(start + i): start + i for i in range(len(chunk))})
                 pipe.expire(rows_key, STAGING_TTL_S)
                 pipe.expire(queue_key, STAGING_TTL_S)
+                self._stage_ids(pipe, ws_id, job_id, start, chunk)
+                due = {str(start + i): at for i, at in enumerate(expiries) if at is not None}
+                if due:
+                    expiry_key = self._k.job_key(ws_id, job_id, "K_EXPIRY")
+                    pipe.zadd(expiry_key, dict[Any, Any](due))
+                    pipe.expire(expiry_key, STAGING_TTL_S)
                 pipe.execute()
         n_groups = 0
         if grouping is not None and grouping.groups:
@@ -217,7 +272,14 @@ class JobCommands:
             self._scripts(
                 "commit_job",
                 self._job_keys(ws_id, job_id),
-                [job_id, ws_id, json.dumps(config, separators=(",", ":")), len(rows), n_groups],
+                [
+                    job_id,
+                    ws_id,
+                    json.dumps(config, separators=(",", ":")),
+                    len(rows),
+                    n_groups,
+                    duplicates,
+                ],
             )
         )
         if spec.preDialWebhook is not None:
@@ -225,6 +287,42 @@ class JobCommands:
             self._r.hset(self._k.job(ws_id, job_id), PREDIAL_SECRET, new_secret())
         log.info("job_created", ws_id=ws_id, job_id=job_id, rows=len(rows))
         return job_id
+
+    def _stage_ids(
+        self, pipe: Any, ws_id: str, job_id: str, start: int, chunk: list[RowIn]
+    ) -> None:
+        """Stage the rows' externalIds and numbers (what appends check new rows against)."""
+        ext_key = self._k.job_key(ws_id, job_id, "K_EXT")
+        nums_key = self._k.job_key(ws_id, job_id, "K_NUMS")
+        ids = {row.externalId: start + i for i, row in enumerate(chunk) if row.externalId}
+        if ids:
+            pipe.hset(ext_key, mapping=dict[Any, Any](ids))
+            pipe.expire(ext_key, STAGING_TTL_S)
+        marks = {row.toNumber: "x" if row.externalId else "" for row in chunk}
+        # A number of a row without externalId is '' for good, whatever its other rows.
+        marks.update({row.toNumber: "" for row in chunk if not row.externalId})
+        if start > 0:
+            # A number seen in an earlier chunk keeps '' (this set only narrows it).
+            for number, old in zip(
+                list(marks),
+                cast(list[str | None], self._r.hmget(nums_key, list(marks))),
+                strict=True,
+            ):
+                if old == "":
+                    marks[number] = ""
+        pipe.hset(nums_key, mapping=dict[Any, Any](marks))
+        pipe.expire(nums_key, STAGING_TTL_S)
+
+    def prepare(self, ws_id: str, body: bytes | str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """A new job id and the validated running config of a create whose rows come in a
+        file of their own (the multipart create): the body must not list rows."""
+        spec = _parse(JobCreate, body, self._context(ws_id))
+        if spec.rows:
+            raise InvalidInput.one(
+                "rows", "give the rows in the 'rows' part (the file), not in the 'job' part"
+            )
+        config = spec.model_dump(include=set(CONFIG_FIELDS), mode="json")
+        return "job_" + secrets.token_hex(10), config
 
     def set_paused(self, ws_id: str, job_id: str, paused: bool) -> str:
         """Start/resume (``paused=False``) or pause a job; returns its status after."""
@@ -238,6 +336,11 @@ class JobCommands:
         outcome, before, after = change.outcome, change.before, change.after
         if outcome == "missing":
             raise NotFound(f"no batch dial job {job_id}")
+        if outcome == "empty":
+            raise Conflict(
+                "the job has no rows yet: append them (POST /api/batch_dial_jobs/"
+                f"{job_id}/rows) before starting it"
+            )
         if outcome == "conflict":
             verb = "paused" if paused else "started"
             raise Conflict(f"the job is {before}; a {before} job cannot be {verb}")

@@ -26,6 +26,7 @@ from redis.client import Pipeline
 from domain.errors import InvalidInput, Problem
 from domain.keys import Keys
 from domain.pagination import Page, check_limit, decode_cursor, encode_cursor
+from domain.rowform import row_agent, row_extra
 from domain.rules.tcpa import state_rule
 from domain.storage import snapshot
 from domain.stored_config import hours_of, job_zone_of, recipient_schedules, schedule_of
@@ -107,6 +108,14 @@ def _all_resting(numbers: list[str | None], now: datetime) -> bool:
     now_ms = now.timestamp() * 1000
     rests = [int(json.loads(raw).get("rest", 0)) for raw in numbers if raw]
     return bool(rests) and all(rest < 0 or rest > now_ms for rest in rests)
+
+
+def _row_fields(item: dict[str, Any], data: list[Any]) -> None:
+    """The row's own agent and expiry, when it has them (issue 17)."""
+    if (agent := row_agent(data)) is not None:
+        item["callAgentId"] = agent
+    if (expires := row_extra(data).get("expiresAt")) is not None:
+        item["expiresAt"] = iso_ms(int(expires))
 
 
 def _describe_recipient(
@@ -225,6 +234,7 @@ class QueueView:
                 "inputs": data[1] if len(data) > 1 else {},
                 "attempt": int(att or 0) + 1,
             }
+            _row_fields(item, data)
             _describe_recipient(item, groups.get(gid or ""), extra, job_zone)
             start = now
             if entry.held:

@@ -247,8 +247,9 @@ def _is_stream_id(text: str) -> bool:
 
 
 def dial_view(record: dict[str, str]) -> dict[str, Any]:
-    """The dial object of SPEC §4.7 from its stored record."""
-    return {
+    """The dial object of SPEC §4.7 from its stored record (with ``callAgentId`` when its
+    row has an agent of its own)."""
+    view = {
         "dialId": record["dialId"],
         "jobId": record.get("jobId"),
         "rowId": record.get("rowId"),
@@ -261,3 +262,6 @@ def dial_view(record: dict[str, str]) -> dict[str, Any]:
         "callerIdRule": record.get("callerIdRule"),
         "consent": json.loads(record["consent"]) if record.get("consent") else None,
     }
+    if record.get("callAgentId"):
+        view["callAgentId"] = record["callAgentId"]
+    return view

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import redis
@@ -13,10 +13,14 @@ from domain.errors import NotFound
 from domain.keys import Keys
 from domain.pagination import Page
 from producer.apikeys import ApiKeys
+from producer.appends import RowAppender
 from producer.forecasts import job_forecast
 from producer.jobs import JobCommands
 from producer.numbers import PhoneNumbers
 from producer.reads import JobReads
+from producer.results import JobResults
+from producer.retries import RowRetries
+from producer.rowformats import Item
 from producer.suppressions import Suppressions, checked_number, parse_add
 from producer.validation import Limits
 from producer.webhook_deliveries import Deliveries
@@ -70,6 +74,9 @@ class Producer:
             hook_url_problem=self._hook_url_problem,
         )
         self._reads = JobReads(client, self.keys)
+        self._appender = RowAppender(client, self.keys, self.workspaces, limits or Limits())
+        self._results = JobResults(client, self.keys)
+        self._retries = RowRetries(client, self.keys)
         self.suppressions = Suppressions(client, self.keys)
         self._settings = WorkspaceSettings(client, self.keys, self.workspaces)
         self.deliveries = Deliveries(client, self.keys)
@@ -86,6 +93,30 @@ class Producer:
         """Validate and store a job (state INIT); returns the job object (with the
         ``preDialSecret`` that signs its pre-dial requests, if it has a hook)."""
         return self._reads.get(ws_id, self._commands.create(ws_id, body), with_secret=True)
+
+    def create_job_with_rows(self, ws_id: str, job: bytes, items: Iterable[Item]) -> dict[str, Any]:
+        """Create a job from its config (``job``, JSON without rows) and the rows of an
+        upload, in one step once every row was read and checked; the job object."""
+        job_id, config = self._commands.prepare(ws_id, job)
+        self._appender.create(ws_id, job_id, config, items)
+        return self._reads.get(ws_id, job_id)
+
+    def append_rows(self, ws_id: str, job_id: str, items: Iterable[Item]) -> dict[str, int]:
+        """Add the rows of an upload to an INIT, ACTIVE or PAUSED job, all or nothing;
+        ``{"appended", "duplicates", "rows"}`` (SPEC §8.3)."""
+        return self._appender.append(ws_id, job_id, items)
+
+    def retry_rows(
+        self, ws_id: str, job_id: str, body: bytes | str | dict[str, Any]
+    ) -> dict[str, Any]:
+        """Requeue finished rows by outcome (SPEC §8.3); ``{"requeued", "job"}``."""
+        requeued = self._retries.retry(ws_id, job_id, body)
+        return {"requeued": requeued, "job": self._reads.get(ws_id, job_id)}
+
+    def results(self, ws_id: str, job_id: str) -> Iterator[dict[str, Any]]:
+        """One result line per row, in row order, read page by page (SPEC §8.3);
+        :class:`~domain.errors.NotFound` at once for a job not of the workspace."""
+        return self._results.rows(ws_id, job_id)
 
     def get_job(self, ws_id: str, job_id: str) -> dict[str, Any]:
         """The job object with its counters."""

@@ -10,6 +10,7 @@ numbers) and the configured limits read them from the validation context
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -46,6 +47,8 @@ __all__ = [
 MAX_ATTEMPTS = 10
 #: Longest backoff between two attempts of a row (a week).
 MAX_BACKOFF_S = 7 * 24 * 3600
+#: Longest rowTtlSeconds (a year).
+MAX_ROW_TTL_S = 366 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -239,6 +242,19 @@ def check_backoff(seconds: list[int]) -> list[int]:
                 f"backoffSeconds[{i}] is {value}; each must be 0 to {MAX_BACKOFF_S} (a week)",
             )
     return seconds
+
+
+def check_expiry(text: str) -> str:
+    """``text`` if it is an ISO 8601 instant with its offset, still in the future."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise fail("expires_at", f"{shown(text)} is not an ISO 8601 date and time") from None
+    if at.tzinfo is None:
+        raise fail("expires_at", "needs its UTC offset (such as Z or -05:00)")
+    if at <= datetime.now(UTC):
+        raise fail("expires_at", f"{text} is already past: the row could never be dialed")
+    return text
 
 
 def check_cap(value: int, ctx: Context | None) -> int:

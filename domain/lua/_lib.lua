@@ -128,7 +128,10 @@ end
 local function group_of(index)
   local raw = redis.call('HGET', K_ROWS, index)
   if not raw then return nil end
-  return cjson.decode(raw)[3]
+  local gid = cjson.decode(raw)[3]
+  -- A row with extra fields (externalId...) and no group holds '' there.
+  if type(gid) ~= 'string' or gid == '' then return nil end
+  return gid
 end
 
 -- Whether the job groups its rows by the recipients' time zones (recipientHours).
@@ -210,6 +213,39 @@ local function unhold_due(now, limit)
   local first = redis.call('ZRANGE', K_HELD, 0, 0, 'WITHSCORES')
   if first[1] then return tonumber(first[2]) end
   return nil
+end
+
+-- End a waiting row as expired (issue 17: its expiresAt or the job's rowTtlSeconds has
+-- passed before it was dialed), with row.expired.
+local function end_expired(job_id, index)
+  redis.call('HSET', K_LAST, index, ':expired')
+  redis.call('HINCRBY', K_JOB, 'finished', 1)
+  redis.call('HINCRBY', K_JOB, 'out:expired', 1)
+  redis.call('HINCRBY', K_STATS, 'queued', -1)
+  emit({type = 'row.expired', jobId = job_id, rowId = job_id .. '.' .. index,
+    to = 'expired', status = 'expired'}, '')
+end
+
+-- Expire the waiting (queued or held) rows whose time is up (at most `limit`), so that
+-- they never take a slot. Returns how many ended, and the earliest expiry still ahead
+-- (ms) or nil. A row released or dialing is left to its claim (which checks it too).
+local function expire_due(job_id, now, limit)
+  local due = redis.call('ZRANGEBYSCORE', K_EXPIRY, '-inf', now, 'LIMIT', 0, limit)
+  local grouped = #due > 0 and is_grouped()
+  local ended = 0
+  for _, index in ipairs(due) do
+    redis.call('ZREM', K_EXPIRY, index)
+    local gid = grouped and group_of(index) or nil
+    if redis.call('ZREM', K_QUEUE, index) == 1 or redis.call('ZREM', K_HELD, index) == 1 then
+      if gid then redis.call('ZREM', k_group_queue(gid), index) end
+      redis.call('HDEL', K_HOLDWHY, index)
+      end_expired(job_id, index)
+      ended = ended + 1
+    end
+  end
+  local first = redis.call('ZRANGE', K_EXPIRY, 0, 0, 'WITHSCORES')
+  if first[1] then return ended, tonumber(first[2]) end
+  return ended, nil
 end
 
 -- Rows the job may still release: its cap less rows released or holding a live lease.

@@ -42,10 +42,12 @@ from producer.http.routes.providers import CarrierAuth
 from producer.http.routes.providers import livekit as livekit_webhook
 from producer.http.routes.providers import telnyx as telnyx_events
 from producer.http.routes.providers import twilio as twilio_status
+from producer.idempotency import Idempotency
 from producer.schemas.admin import AdminWorkspaceCreate, AdminWorkspaceUpdate
 from producer.schemas.callbacks import StatusIn
 from producer.schemas.jobs import JobCreate, JobUpdate, PausedIn
 from producer.schemas.numbers import PhoneNumberAdd, PhoneNumberUpdate
+from producer.schemas.rows import RetryRowsIn, RowsIn
 from producer.schemas.webhooks import WebhookCreate, WebhookUpdate
 from producer.schemas.workspace import SuppressionsAdd, WorkspaceUpdate
 from producer.service import Producer
@@ -99,6 +101,8 @@ def create_app(
     app.state.dial_ends = DialEnds(client, Keys(namespace), min_replicas=min_replicas)
     app.state.dialer_secret = dialer_secret
     app.state.admin_key = admin_key
+    app.state.max_body_bytes = max_body_bytes
+    app.state.idempotency = Idempotency(client, Keys(namespace))
     app.state.dial_outbox = outbox
     app.state.clock = clock
     app.state.carriers = carriers or CarrierAuth()
@@ -124,6 +128,8 @@ def create_app(
             JobCreate,
             JobUpdate,
             PausedIn,
+            RowsIn,
+            RetryRowsIn,
             SuppressionsAdd,
             WorkspaceUpdate,
             StatusIn,

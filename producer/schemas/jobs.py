@@ -206,6 +206,40 @@ class RowIn(StrictIn):
     state: StateCode | None = Field(
         default=None, description="the recipient's US state (callingRules), else its area code's"
     )
+    #: The caller's own id of the row, unique within a job: a row whose externalId the
+    #: job already has is skipped (counted in ``duplicates``), not added again.
+    externalId: StrictStr | None = Field(  # noqa: N815
+        default=None,
+        min_length=1,
+        max_length=200,
+        examples=["crm-00042"],
+        json_schema_extra={"pattern": v.IDENTIFIER_PATTERN},
+    )
+
+    #: The agent for this row's calls instead of the job's (Retell's override_agent_id).
+    callAgentId: StrictStr | None = Field(  # noqa: N815
+        default=None,
+        min_length=1,
+        max_length=200,
+        examples=["agent-for-spanish"],
+        json_schema_extra={"pattern": v.IDENTIFIER_PATTERN},
+    )
+
+    #: When the row expires if not dialed by then (ISO 8601 with its offset, e.g.
+    #: 2026-12-01T18:00:00Z): it then ends with outcome ``expired``.
+    expiresAt: StrictStr | None = Field(  # noqa: N815
+        default=None, examples=["2030-01-01T18:00:00Z"], json_schema_extra={"format": "date-time"}
+    )
+
+    @field_validator("expiresAt")
+    @classmethod
+    def _expires(cls, value: str | None) -> str | None:
+        return None if value is None else v.check_expiry(value)
+
+    @field_validator("externalId", "callAgentId")
+    @classmethod
+    def _identifier(cls, value: str | None) -> str | None:
+        return None if value is None else v.check_identifier(value)
 
     @field_validator("timezone")
     @classmethod
@@ -264,6 +298,8 @@ class JobCreate(StrictIn):
     callingRules: CallingRules | None = None  # noqa: N815
     purpose: Purpose = "informational"
     callerId: CallerId = "spread"  # noqa: N815
+    #: Rows not dialed this long after they join the job end ``expired`` (issue 17).
+    rowTtlSeconds: StrictInt | None = Field(default=None, ge=60, le=v.MAX_ROW_TTL_S)  # noqa: N815
     rows: list[RowIn] = Field(default_factory=list)
 
     @field_validator("voicemail")
@@ -299,16 +335,22 @@ class JobCreate(StrictIn):
     @classmethod
     def _unique_numbers(cls, value: list[RowIn]) -> list[RowIn]:
         first: dict[str, int] = {}
+        without_id: dict[str, int] = {}
         repeats = []
         for i, row in enumerate(value):
             j = first.setdefault(row.toNumber, i)
-            if j != i:
+            # A number may repeat only on rows that all carry an externalId (issue 17).
+            if j != i and (row.externalId is None or row.toNumber in without_id):
+                j = without_id.get(row.toNumber, j)
                 repeats.append(f"rows[{i}] repeats rows[{j}] ({row.toNumber})")
+            if row.externalId is None:
+                without_id.setdefault(row.toNumber, i)
         if repeats:
             more = f" and {len(repeats) - 5} more" if len(repeats) > 5 else ""
             raise v.fail(
                 "duplicate_number",
-                "each number may appear once in a job, so that nobody is called twice: "
+                "each number may appear once in a job, so that nobody is called twice "
+                "(unless every row with it carries its own externalId): "
                 + "; ".join(repeats[:5])
                 + more,
             )

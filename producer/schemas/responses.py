@@ -77,6 +77,21 @@ class Job(BaseModel):
     window: Window
 
 
+class RowsAppended(BaseModel):
+    """What ``POST /api/batch_dial_jobs/{id}/rows`` answers (SPEC §8.3)."""
+
+    appended: int = Field(description="rows added to the job")
+    duplicates: int = Field(description="rows skipped: the job already had their externalId")
+    rows: int = Field(description="the job's rows after the append")
+
+
+class RowsRequeued(BaseModel):
+    """What ``POST /api/batch_dial_jobs/{id}/retry`` answers."""
+
+    requeued: int = Field(description="finished rows put back in the queue")
+    job: Job
+
+
 WaitingFor = Literal[
     "paused",
     "retryBackoff",
@@ -103,6 +118,12 @@ class QueueEntry(BaseModel):
     toNumber: str
     inputs: dict[str, str]
     attempt: int
+    callAgentId: str | None = Field(
+        default=None, description="the row's own agent (absent: the job's callAgentId)"
+    )
+    expiresAt: Instant | None = Field(
+        default=None, description="when the row ends expired if not dialed (absent: never)"
+    )
     timezones: list[str] = Field(
         default_factory=list, description="the recipient's zones (jobs with recipientHours)"
     )
@@ -137,6 +158,9 @@ class Dial(BaseModel):
         default=None, description="which callerId rule chose fromNumber"
     )
     consent: ConsentIn | None = Field(default=None, description="the row's consent, as given")
+    callAgentId: str | None = Field(
+        default=None, description="the row's own agent (absent: the job's callAgentId)"
+    )
 
 
 class DialDetail(BaseModel):

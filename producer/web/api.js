@@ -32,12 +32,15 @@ export function whenUnauthorized(handler) {
   onUnauthorized = handler;
 }
 
-/** A JSON request to the API with the key; resolves to the parsed body, or throws ApiError. */
-export async function api(path, { method = "GET", body, key = apiKey() } = {}) {
+/** A request to the API with the key (a JSON `body`, or a FormData `form` sent as
+ * multipart); resolves to the parsed body, or throws ApiError. */
+export async function api(path, { method = "GET", body, form, key = apiKey() } = {}) {
   const headers = { Accept: "application/json" };
   if (key) headers["api_key"] = key;
   const init = { method, headers, cache: "no-store", credentials: "omit" };
-  if (body !== undefined) {
+  if (form !== undefined) {
+    init.body = form; // the browser sets the multipart Content-Type with its boundary
+  } else if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }

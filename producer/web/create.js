@@ -1,6 +1,7 @@
-// Creating a job from a CSV file: parsed here, sent as one create request; the API
-// validates every row and stores nothing when any is wrong, and its problems are
-// shown against the lines of the file.
+// Creating a job from a CSV file: parsed here for the preview, then sent as it is with
+// the job's settings in one multipart create (the API reads the file as a stream, so
+// a large file is never rebuilt as one JSON); the API validates every row and stores
+// nothing when any is wrong, and its problems are shown against the lines of the file.
 
 import { ApiError, api, jobsPath } from "./api.js";
 import { describeProblem, rowsFromCsv } from "./csv.js";
@@ -100,7 +101,6 @@ export async function showCreate(root, navigate) {
         callAgentId: agent.value.trim(),
         maxConcurrentDials: Number(cap.value),
         fromPhoneNumberIds: pool.value.split(/[\s,]+/).filter(Boolean),
-        rows: parsed.rows,
       };
       const sched = schedule.read();
       if (sched) body.schedule = sched;
@@ -110,14 +110,17 @@ export async function showCreate(root, navigate) {
     }
     submit.disabled = true;
     try {
-      const job = await api(jobsPath(), { method: "POST", body });
+      const form = new FormData();
+      form.append("job", new Blob([JSON.stringify(body)], { type: "application/json" }));
+      form.append("rows", new Blob([file.files[0]], { type: "text/csv" }), file.files[0].name);
+      const job = await api(jobsPath(), { method: "POST", form });
       announce(`Created job ${job.name} with ${job.counts.rows} rows. It waits until you start it.`);
       navigate(`#/jobs/${encodeURIComponent(job.id)}`);
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       const lines = err.details.map((d) => {
         const where = describeProblem(d.path, parsed.lines);
-        return `${where.where}: ${d.message}`;
+        return `${where.where}: ${d.message.replace(/^line \d+: /, "")}`;
       });
       showProblems(`Nothing was stored: ${err.details.length || 1} problem(s) to fix`,
         lines.length ? lines : [err.message]);

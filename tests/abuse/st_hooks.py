@@ -80,6 +80,11 @@ def filter_case(context: schemathesis.HookContext, case: schemathesis.Case) -> b
         if isinstance(case.body, dict) and case.body.get("recipientHours") is not None:
             return False
         return _accepted(JobUpdate, case.body)
+    # Whether appended rows are taken depends on the job's stored rows (a number the job
+    # has is refused unless both rows carry an externalId; issue 17), which no schema of
+    # the body can state: no append body is positive for sure here.
+    if label == "POST /api/batch_dial_jobs/{job_id}/rows":
+        return False
     return _keeps_the_workspace(label, case)
 
 

@@ -32,6 +32,9 @@ BY_API_KEY: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", JOB + "/dials"): None,
     ("GET", JOB + "/events"): None,
     ("GET", JOB + "/forecast"): None,
+    ("POST", JOB + "/rows"): {"rows": [{"toNumber": "+12125559999"}]},
+    ("GET", JOB + "/results"): None,
+    ("POST", JOB + "/retry"): {"outcomes": ["completed", "no-answer"]},
 }
 #: Routes on an item of the caller's workspace named in the path (not a job): what
 #: another workspace sends to each. ``{number}`` is on the owner's suppression list.

@@ -172,6 +172,9 @@ def test_another_workspaces_job_is_404_on_every_route(
         ("GET", f"{base}/dials", None),
         ("GET", f"{base}/events", None),
         ("GET", f"{base}/forecast", None),
+        ("POST", f"{base}/rows", {"rows": [{"toNumber": "+12125559999"}]}),
+        ("GET", f"{base}/results", None),
+        ("POST", f"{base}/retry", {"outcomes": ["no-answer"]}),
     ]
     routes_with_id = {
         (method.upper(), path)
@@ -230,20 +233,16 @@ def test_start_pause_resume_with_events(api: TestClient, make_workspace: Make) -
     assert_error(api.post(url, json={}, headers=h(ws)), 422)
 
 
-def test_a_job_without_rows_completes_when_started(api: TestClient, make_workspace: Make) -> None:
-    """Zero dialable rows: started means COMPLETE, and COMPLETE refuses transitions."""
+def test_a_job_without_rows_refuses_to_start(api: TestClient, make_workspace: Make) -> None:
+    """A job created without rows waits for its appends (issue 17): starting it answers
+    409 saying so, instead of completing at once having called nobody."""
     ws = make_workspace()
     job = create(api, ws, rows=0)
     url = f"{JOBS}/{job['id']}"
-    assert (
-        api.post(f"{url}/paused", json={"paused": False}, headers=h(ws)).json()["status"]
-        == "COMPLETE"
-    )
-    assert [e["type"] for e in events(api, ws, job["id"])][-2:] == ["job.started", "job.completed"]
-    assert_error(api.post(f"{url}/paused", json={"paused": True}, headers=h(ws)), 409, "conflict")
-    assert_error(api.post(f"{url}/paused", json={"paused": False}, headers=h(ws)), 409)
-    assert_error(api.post(f"{url}/cancel", headers=h(ws)), 409)
-    assert_error(api.put(url, json={"name": "n"}, headers=h(ws)), 409)
+    start = api.post(f"{url}/paused", json={"paused": False}, headers=h(ws))
+    assert "no rows yet" in assert_error(start, 409, "conflict")["message"]
+    assert [e["type"] for e in events(api, ws, job["id"])] == ["job.created"]
+    assert api.get(url, headers=h(ws)).json()["status"] == "INIT"
 
 
 def test_update_applies_at_once_when_not_active(api: TestClient, make_workspace: Make) -> None:

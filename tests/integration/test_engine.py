@@ -276,10 +276,11 @@ def test_lost_messages_are_recovered_by_the_pump(rig: Rig) -> None:
 def test_the_pump_of_a_job_that_is_not_active_releases_nothing(rig: Rig) -> None:
     """A pump run for a paused or finished job sends no dial and drops its wake-up."""
     ws = rig.workspace()
-    job = rig.job(ws, rows=0, cap=1)
+    job = rig.job(ws, rows=1, cap=1)
     engine, outbox = rig.engine(HangingDialer(), Timing())
     rig.start(ws, job)
-    assert rig.status(ws, job) == "COMPLETE"
+    rig.producer.cancel_job(ws["workspaceId"], job)
+    assert rig.status(ws, job) == "CANCELLED"
     assert engine.pump(ws["workspaceId"], job) == "idle"
     assert outbox.dials == []
     other = rig.job(ws, rows=2, cap=1)

@@ -33,6 +33,7 @@ import structlog
 from domain.dials import DialRef, FinishResult, new_dial_id
 from domain.keys import Keys, dial_member, job_member
 from domain.protocol import Claimed, ClaimOutcome, ClaimRefused
+from domain.rowform import row_agent
 from worker.dialers.base import Dialer, DialRequest, Placed
 from worker.engine.endings import Endings
 from worker.engine.heartbeat import Heartbeat
@@ -243,7 +244,7 @@ class Dialing:
             row_id=f"{job_id}.{index}",
             to_number=row[0],
             from_number=claim.from_number,
-            call_agent_id=config.call_agent_id,
+            call_agent_id=row_agent(row) or config.call_agent_id,
             inputs=row[1] if len(row) > 1 else {},
             attempt=claim.attempt,
             voicemail=config.voicemail,

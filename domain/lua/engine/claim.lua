@@ -34,7 +34,7 @@
 -- ARGV[12] callerId ('spread' | 'local' | 'sticky'; '' = spread), ARGV[13] each pool
 -- number's 'areaCode:state' ('' parts when not US) joined by ',', in ARGV[8]'s order
 -- (callerId local), ARGV[14] 'areaCode:state' of every area code of those states
--- Returns (protocol.Claimed | protocol.ClaimRefused): {'gone'} | {'stale'} | {'paused'} | {'closed'} | {'hours'} | {'suppressed'} |
+-- Returns (protocol.Claimed | protocol.ClaimRefused): {'gone'} | {'stale'} | {'paused'} | {'closed'} | {'hours'} | {'suppressed'} | {'expired'} |
 --          {'capped'} | {'full', 'job'|'workspace'|'number'}
 --        | {'paced', 'workspace'|'global', ms until a start conforms}
 --        | {'ok', fromNumber, fromNumberId, row JSON, startedAt, openedAt of the window if
@@ -80,6 +80,14 @@ local to_number = data[1]
 local row_id = job_id .. '.' .. index
 local extra = data[4]
 if type(extra) ~= 'table' then extra = {} end
+-- A row whose expiry (expiresAt, rowTtlSeconds) has passed ends expired, undialed.
+if tonumber(extra.expiresAt) and now >= tonumber(extra.expiresAt) then
+  unrelease()
+  redis.call('ZREM', K_EXPIRY, index)
+  end_expired(job_id, index)
+  if not complete_if_done(job_id, member, now) then wake(member, now) end
+  return {'expired'}
+end
 if job[5] == '1' then
   local open_until = tonumber(redis.call('HGET', K_GOPEN, data[3]) or 0)
   if now >= open_until then
@@ -91,6 +99,7 @@ end
 
 if redis.call('ZSCORE', K_SUPPRESSED, to_number) then
   unrelease()
+  redis.call('HSET', K_LAST, index, ':suppressed')
   redis.call('HINCRBY', K_JOB, 'finished', 1)
   redis.call('HINCRBY', K_JOB, 'out:suppressed', 1)
   redis.call('HINCRBY', K_STATS, 'queued', -1)
@@ -273,6 +282,7 @@ redis.call('ZADD', k_number_sem(ids[best]), expiry, dial_id)
 redis.call('ZADD', K_DEADLINES, expiry, (string.gsub(ARGV[10], '{attempt}', tostring(attempt))))
 unrelease()
 redis.call('HSET', K_DIALING, index, dial_id)
+redis.call('HSET', K_LAST, index, dial_id)
 redis.call('HINCRBY', K_STATS, 'queued', -1)
 redis.call('HINCRBY', K_STATS, 'inProgress', 1)
 redis.call('ZADD', K_DIALS, redis.call('HINCRBY', K_JOB, 'dialseq', 1), dial_id)
@@ -285,6 +295,10 @@ redis.call('HSET', k_this_dial, 'dialId', dial_id, 'jobId', job_id, 'wsId', ARGV
   'fromNumberId', ids[best], 'status', 'in-progress', 'startedAt', now,
   'attempt', attempt, 'leaseUntil', expiry, 'owner', 'worker', 'callerIdRule', rule_used)
 if extra.consent then redis.call('HSET', k_this_dial, 'consent', cjson.encode(extra.consent)) end
+-- A row's own agent (issue 17: row field callAgentId) is shown with its dials.
+if type(extra.callAgentId) == 'string' then
+  redis.call('HSET', k_this_dial, 'callAgentId', extra.callAgentId)
+end
 if caller_id == 'sticky' and sticky ~= ids[best] then
   redis.call('HSET', K_STICKY, to_number, ids[best])
 end

@@ -1,7 +1,8 @@
 -- scheduler.lua: one run of a job's scheduler ("the pump"). Records window changes
 -- (job.window_opened / job.window_closed), recovers rows whose dial message was lost, puts held rows whose
 -- retry backoff or frequency cap is over back in the queue, records which recipient
--- time-zone groups are inside their hours (jobs with recipientHours), releases as many
+-- time-zone groups are inside their hours (jobs with recipientHours), ends the waiting
+-- rows whose expiry has passed (row.expired, issue 17), releases as many
 -- rows as the job's free capacity allows, and sets when the scheduler must next run.
 -- uses: _lib.lua
 -- KEYS: the job script keys (see _lib.lua).
@@ -40,6 +41,9 @@ for _, index in ipairs(stale) do
   if score then requeue(index, score, is_grouped()) end
 end
 local held_next = unhold_due(now, 1000)
+local expired, expiry_next = expire_due(job_id, now, 1000)
+if expired > 0 and complete_if_done(job_id, member, now) then return {'complete'} end
+if expiry_next and (held_next == nil or expiry_next < held_next) then held_next = expiry_next end
 
 -- Recipient groups: record which are open (claims check it) and when the first group
 -- that has rows waiting changes.
@@ -65,9 +69,12 @@ if not is_open then
     if change > 0 then extra = '{"nextOpenAt":"' .. iso_ms(change) .. '"}' end
     emit({type = 'job.window_closed', jobId = job_id}, extra)
   end
-  if change > 0 then
-    redis.call('HSET', K_JOB, 'nextOpenAt', string.format('%d', change))
-    redis.call('ZADD', K_WAKEUPS, change, member)
+  local wake_at = change
+  if change > 0 then redis.call('HSET', K_JOB, 'nextOpenAt', string.format('%d', change)) end
+  -- Rows expire while the window is closed too (so a job of only those can complete).
+  if expiry_next and (wake_at == 0 or expiry_next < wake_at) then wake_at = expiry_next end
+  if wake_at > 0 then
+    redis.call('ZADD', K_WAKEUPS, math.max(wake_at, now), member)
   else
     redis.call('ZREM', K_WAKEUPS, member)
   end

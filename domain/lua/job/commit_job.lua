@@ -6,7 +6,8 @@
 -- with the groups (ARGV[5] > 0).
 -- KEYS: the job script keys (see _lib.lua).
 -- ARGV: ARGV[1] job id, ARGV[2] workspace id, ARGV[3] running config (JSON), ARGV[4] row count,
--- ARGV[5] how many recipient groups were staged (0: the job does not group its rows)
+-- ARGV[5] how many recipient groups were staged (0: the job does not group its rows),
+-- ARGV[6] rows left out as repeats of an earlier row's externalId
 -- Returns (protocol.Committed): createdAt in milliseconds, or an error if the job id is taken.
 if redis.call('EXISTS', K_JOB) == 1 then
   return redis.error_reply('job id already exists')
@@ -27,6 +28,10 @@ end
 local now = now_ms()
 redis.call('PERSIST', K_ROWS)
 redis.call('PERSIST', K_QUEUE)
+-- The rows' externalIds and numbers (issue 17), for the appends that follow.
+redis.call('PERSIST', K_EXT)
+redis.call('PERSIST', K_NUMS)
+redis.call('PERSIST', K_EXPIRY)
 if groups > 0 then
   redis.call('PERSIST', K_GROUPS)
   for _, gid in ipairs(gids) do redis.call('PERSIST', k_group_queue(gid)) end
@@ -40,5 +45,6 @@ redis.call('ZADD', K_JOBS, 0, string.format('%013d:%s', 9999999999999 - now, ARG
 redis.call('HSET', K_JOBWS, ARGV[1], ARGV[2])
 job_moved(nil, 'INIT')
 redis.call('HINCRBY', K_STATS, 'queued', tonumber(ARGV[4]))
-emit({type = 'job.created', jobId = ARGV[1], to = 'INIT', rows = tonumber(ARGV[4])}, '')
+emit({type = 'job.created', jobId = ARGV[1], to = 'INIT', rows = tonumber(ARGV[4]),
+  duplicates = tonumber(ARGV[6] or 0)}, '')
 return now

@@ -5,7 +5,7 @@
 -- KEYS: the job script keys (see _lib.lua).
 -- ARGV: ARGV[1] '1' to pause, '0' to start/resume; ARGV[2] job id; ARGV[3] wake-up member
 -- Returns (protocol.StatusChange): {outcome, status before, status after}; outcome is 'changed', 'noop',
--- 'conflict' (COMPLETE or CANCELLED) or 'missing'.
+-- 'conflict' (COMPLETE or CANCELLED), 'empty' (an INIT job without rows) or 'missing'.
 local before = redis.call('HGET', K_JOB, 'status')
 if not before then return {'missing', '', ''} end
 if before == 'COMPLETE' or before == 'CANCELLED' then return {'conflict', before, before} end
@@ -17,6 +17,11 @@ if ARGV[1] == '1' then
   after = 'PAUSED'
 else
   if before == 'ACTIVE' then return {'noop', before, before} end
+  -- A job created without rows is waiting for its appends (issue 17): starting it
+  -- would complete it at once, having called nobody.
+  if before == 'INIT' and tonumber(redis.call('HGET', K_JOB, 'rows') or 0) == 0 then
+    return {'empty', before, before}
+  end
   after = 'ACTIVE'
 end
 local now = now_ms()

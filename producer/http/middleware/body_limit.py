@@ -3,6 +3,7 @@ body that takes too long to arrive."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import anyio
@@ -13,6 +14,22 @@ from producer.http.errors import BodyTimeout, body_timeout_response, error_respo
 
 #: Default of ``read_timeout_s`` (BATCHDIAL_BODY_READ_TIMEOUT_SECONDS says the same).
 BODY_READ_TIMEOUT_SECONDS = 30.0
+#: Routes that read their body as a stream (row uploads, issue 17): no byte limit here
+#: (the route bounds rows per job and bytes per line, and a JSON body by the limit), and
+#: the read timeout is between two chunks instead of for the whole body, so that a
+#: million-row upload can take the minutes it needs while a stalled one still ends.
+STREAMED_PATHS = re.compile(r"^/api/batch_dial_jobs/[^/]+/rows$")
+#: A create with its file (multipart/form-data) is streamed the same way.
+STREAMED_CREATE = "/api/batch_dial_jobs"
+
+
+def _streamed(scope: Scope) -> bool:
+    if STREAMED_PATHS.match(scope["path"]):
+        return True
+    if scope["path"] != STREAMED_CREATE:
+        return False
+    content_type: bytes = dict(scope.get("headers", [])).get(b"content-type", b"")
+    return bool(content_type.split(b";")[0].strip().lower() == b"multipart/form-data")
 
 
 class BodyLimit:
@@ -44,7 +61,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        streamed = scope.get("method") == "POST" and _streamed(scope)
         for name, value in scope.get("headers", []):
+            if streamed:
+                break
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await error_response(413, "too_large", str(self._error()))(scope, receive, send)
                 return
@@ -58,7 +78,7 @@ class BodyLimit:
                 # The body is in; what follows is the wait for a disconnect (streams).
                 return await receive()
             now = time.monotonic()
-            if deadline is None:
+            if deadline is None or streamed:
                 deadline = now + self.read_timeout_s
             try:
                 with anyio.fail_after(max(deadline - now, 0)):
@@ -67,7 +87,7 @@ class BodyLimit:
                 raise BodyTimeout(self.read_timeout_s) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > self.max_bytes and not streamed:
                     raise self._error()
                 whole = not message.get("more_body", False)
             return message
