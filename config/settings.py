@@ -77,9 +77,8 @@ class Settings(BaseSettings):
         description="Redis for broker, state, semaphores and events; "
         "memory:// runs on an in-process Redis (fakeredis)",
     )
-    # Redis Sentinel (SPEC §8.6, docs/failover.md): when set, every process finds the
-    # primary through these instead of BATCHDIAL_REDIS_URL's host (its db and
-    # credentials still apply).
+    # Redis Sentinel (docs/failover.md): when set, every process finds the primary through
+    # these instead of BATCHDIAL_REDIS_URL's host (its db and credentials still apply).
     redis_sentinels: str = Field(
         "", description="Sentinels as host:port,host:port; empty = connect to BATCHDIAL_REDIS_URL"
     )

@@ -24,32 +24,28 @@ tag so that every multi-key script touches one cluster slot)::
     ns:{ws}:ws / :numbers           hash   workspace record / phone number id -> JSON {number, max}
     ns:{ws}:sticky                  hash   E.164 recipient -> its number id (callerId sticky)
     ns:{ws}:jobs                    zset   all members score 0, member "<newest-first key>:<job id>"
-    ns:{ws}:sem                     zset   dial id -> lease expiry: the workspace's live dials
-    ns:{ws}:num:<pn>:sem            zset   dial id -> lease expiry: one pool number's dials
+    ns:{ws}:sem / :num:<pn>:sem     zset   dial id -> lease expiry: live dials (workspace/number)
     ns:{ws}:num:<pn>:health         hash   "<hour>:d|a|v" -> dials, answered, voicemail
-    ns:{ws}:waiting                 set    "<ws>|<job>" of jobs refused for workspace/number room
-    ns:{ws}:pace                    string the same for the workspace (maxDialsPerSecond)
+    ns:{ws}:waiting / :pace         set jobs refused for room / string ns:pace's (maxDialsPerSecond)
     ns:{ws}:job:<id>                hash   job record and counters
     ns:{ws}:job:<id>:rows           hash   row index -> JSON {toNumber, inputs}
     ns:{ws}:job:<id>:queue          zset   row index -> dialing order; waiting, not yet released
     ns:{ws}:job:<id>:released / :cancelled  zset row index -> dialing order; sent to broker,
                                            unclaimed / cancelled before dialing
     ns:{ws}:job:<id>:dialing        hash   row index -> dial id; rows being dialed now
-    ns:{ws}:job:<id>:relt / :sem    zset   row -> when released / dial id -> lease expiry
+    ns:{ws}:job:<id>:relt / :sem    zset   row -> when released / dial id -> lease expiry (job)
     ns:{ws}:job:<id>:events / :dials  stream the job's event log / zset dial id -> start order
     ns:{ws}:job:<id>:held / :holdwhy  zset row index -> when it may be dialed again / hash why
-    ns:{ws}:job:<id>:att            hash   row index -> attempts made (rows that were retried)
-    ns:{ws}:job:<id>:paced          zset   row index -> when a claim last refused it for pacing
-    ns:{ws}:job:<id>:groups         hash   group id -> JSON {zones, source} (recipientHours)
+    ns:{ws}:job:<id>:att / :paced   hash row -> attempts made / zset row -> last paced refusal
+    ns:{ws}:job:<id>:groups / :gopen  hash group id -> JSON {zones, source[, state]} / until
+                                           when (ms) its hours are open (recipientHours, rules)
     ns:{ws}:job:<id>:gq:<gid>       zset   row index -> dialing order: a group's waiting rows
-    ns:{ws}:job:<id>:gopen          hash   group id -> until when (ms) its hours are open
     ns:{ws}:job:<id>:ext / :nums    hash   externalId -> row index / toNumber -> "x" | "" (rows)
     ns:{ws}:job:<id>:last / :exp    hash row -> last dial id | ":suppressed" | ":expired" /
                                     zset row index -> when it expires (ms; expiresAt, rowTtl)
     ns:{ws}:job:<id>:up:<u>:rows... hash   an append's staged rows, ext, nums, groups (TTL)
     ns:{ws}:dial:<dial id>          hash   one dial attempt
-    ns:{ws}:suppressed              zset   E.164 numbers never to dial (score 0: listed by lex)
-    ns:{ws}:suppinfo                hash   E.164 number -> JSON {reason, source, createdAt, ...}
+    ns:{ws}:suppressed / :suppinfo  zset E.164 numbers never to dial / hash number -> JSON info
     ns:{ws}:freq:<number>           zset   dial id -> start (ms): calls to a number in 24 h
 
 Scripts receive three KEYS (:meth:`Keys.script_keys`): the job key, the workspace

@@ -24,11 +24,11 @@ from pydantic import TypeAdapter, ValidationError
 
 from domain.errors import Conflict, InvalidInput, NotFound, Problem
 from domain.keys import Keys, job_member
-from domain.protocol import parse_commit_rows, parse_stage_rows
+from domain.protocol_rows import parse_commit_rows, parse_stage_rows
 from domain.scripts import Scripts
 from producer.grouping import Group, Grouping, GroupKey, check_groups, group_key
-from producer.jobs import encode_row, expiry_ms, extra_of, redis_now_ms
 from producer.rowformats import Item, at_line
+from producer.rowstore import encode_row, expiry_ms, extra_of, redis_now_ms
 from producer.schemas.jobs import RowIn
 from producer.validation import Context, Limits, path_of
 from producer.workspaces import Workspaces

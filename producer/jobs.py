@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, cast
 
 import redis
 import structlog
 
-from domain.errors import Conflict, InvalidInput, NotFound, Problem
+from domain.errors import Conflict, InvalidInput, NotFound
 from domain.keys import Keys, job_member
 from domain.protocol import (
     parse_cancel_job,
@@ -27,6 +26,14 @@ from domain.scripts import Scripts
 from domain.webhooks.addresses import url_problem
 from domain.webhooks.signing import new_secret
 from producer.grouping import Grouping, check_groups
+from producer.rowstore import (
+    check_consent,
+    encode_row,
+    expiry_ms,
+    extra_of,
+    redis_now_ms,
+    without_repeated_ids,
+)
 from producer.schemas.base import parse_body
 from producer.schemas.jobs import JobCreate, JobUpdate, RowIn
 from producer.validation import Context, Limits
@@ -35,6 +42,9 @@ from producer.workspaces import Workspaces
 log = structlog.get_logger(__name__)
 
 #: Rows written per pipelined round trip when a job is expanded.
+#: encode_row is named here: bench/ingest.py times the row encoding by wrapping it.
+__all__ = ["CONFIG_FIELDS", "PREDIAL_SECRET", "STAGING_TTL_S", "JobCommands", "encode_row"]
+
 CHUNK_ROWS = 5_000
 #: How long staged rows of an unfinished create live before Redis drops them.
 STAGING_TTL_S = 3_600
@@ -60,103 +70,8 @@ CONFIG_FIELDS = (
 #: The job record's field holding the secret that signs its pre-dial requests (never in
 #: the config, which the job view and pendingConfig show).
 PREDIAL_SECRET = "predialSecret"  # noqa: S105 -- a field's name, not a secret
-#: Rows a refusal names one by one (a telemarketing job without consent); the rest counted.
-MAX_NAMED_ROWS = 1_000
-
-
 #: Called through this module attribute: bench/ingest.py times validation by wrapping it.
 _parse = parse_body
-
-
-def encode_row(
-    to_number: str,
-    inputs: dict[str, str],
-    group: str | None = None,
-    extra: dict[str, Any] | None = None,
-) -> str:
-    """The stored form of a row: compact JSON ``[toNumber, inputs]``, with the recipient
-    group id third when the job groups its rows (recipientHours, callingRules; '' when it
-    does not but the row has ``extra`` fields), and ``extra`` fourth (``externalId``,
-    ``expiresAt``, ``callAgentId``, ``consent``, ``state``: :func:`extra_of`)."""
-    if extra:
-        return json.dumps([to_number, inputs, group or "", extra], separators=(",", ":"))
-    if group is not None:
-        return json.dumps([to_number, inputs, group], separators=(",", ":"))
-    return json.dumps([to_number, inputs] if inputs else [to_number], separators=(",", ":"))
-
-
-def check_consent(spec: JobCreate) -> None:
-    """A telemarketing job needs every row's prior express written consent (FCC 24-17:
-    an AI voice is artificial); refuse it naming each row without it."""
-    if spec.purpose != "telemarketing":
-        return
-    missing = [
-        i
-        for i, row in enumerate(spec.rows)
-        if row.consent is None or row.consent.type != "express_written"
-    ]
-    if not missing:
-        return
-    problems = []
-    for i in missing[:MAX_NAMED_ROWS]:
-        consent = spec.rows[i].consent
-        given = "no consent" if consent is None else f"consent of type {consent.type!r}"
-        problems.append(
-            Problem(
-                f"rows[{i}].consent",
-                f"has {given}; a telemarketing job calls only rows with "
-                '"express_written" consent (prior express written consent)',
-            )
-        )
-    if len(missing) > MAX_NAMED_ROWS:
-        problems.append(
-            Problem("rows", f"{len(missing) - MAX_NAMED_ROWS} more rows lack it as well")
-        )
-    raise InvalidInput(problems)
-
-
-def redis_now_ms(client: redis.Redis) -> int:
-    """Redis's clock (ms), the one the claim and the pump compare expiries with."""
-    seconds, micros = client.time()
-    return int(seconds) * 1000 + int(micros) // 1000
-
-
-def expiry_ms(row: RowIn, now_ms: int, ttl_s: int | None) -> int | None:
-    """When a row joining the job at ``now_ms`` expires (ms): its expiresAt or the job's
-    rowTtlSeconds, whichever comes first; None for never."""
-    found = [now_ms + ttl_s * 1000] if ttl_s else []
-    if row.expiresAt:
-        found.append(round(datetime.fromisoformat(row.expiresAt).timestamp() * 1000))
-    return min(found) if found else None
-
-
-def extra_of(row: RowIn, expires_ms: int | None = None) -> dict[str, Any] | None:
-    """The row's fields beyond number, inputs and zone, as stored (None: none)."""
-    extra: dict[str, Any] = {}
-    if expires_ms is not None:
-        extra["expiresAt"] = expires_ms
-    if row.externalId:
-        extra["externalId"] = row.externalId
-    if row.callAgentId:
-        extra["callAgentId"] = row.callAgentId
-    if row.consent is not None:
-        extra["consent"] = row.consent.model_dump(mode="json", exclude_none=True)
-    if row.state is not None:
-        extra["state"] = row.state
-    return extra or None
-
-
-def without_repeated_ids(rows: list[RowIn]) -> tuple[list[RowIn], int]:
-    """``rows`` without those repeating an earlier row's externalId, and how many left."""
-    seen: set[str] = set()
-    kept = []
-    for row in rows:
-        if row.externalId is not None:
-            if row.externalId in seen:
-                continue
-            seen.add(row.externalId)
-        kept.append(row)
-    return kept, len(rows) - len(kept)
 
 
 class JobCommands:

@@ -18,7 +18,7 @@ import structlog
 
 from domain.errors import Conflict, NotFound
 from domain.keys import Keys, job_member
-from domain.protocol import parse_requeue_rows
+from domain.protocol_rows import parse_requeue_rows
 from domain.scripts import Scripts
 from producer.results import JobResults
 from producer.schemas.base import parse_body

@@ -12,9 +12,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from producer.schemas.jobs import HoursIn, JobStatus, RetryIn, ScheduleIn, VoicemailIn
+from producer.schemas.jobs import JobStatus, RetryIn, VoicemailIn
 from producer.schemas.predial import PreDialIn
 from producer.schemas.rules import CallerId, CallingRules, ConsentIn, Purpose
+from producer.schemas.schedule import HoursIn, ScheduleIn
 
 # ruff: noqa: N815 -- wire names are camelCase
 

@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 
 from domain.errors import BatchDialError
 from producer.grouping import Grouping, check_groups
-from producer.jobs import CONFIG_FIELDS, check_consent
+from producer.jobs import CONFIG_FIELDS
+from producer.rowstore import check_consent
 from producer.schemas.jobs import JobCreate, JobUpdate
 from producer.validation import Context
 

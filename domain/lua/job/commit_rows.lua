@@ -13,7 +13,7 @@
 -- when the upload began, ARGV[5] most rows a job may have, ARGV[6] wake-up member,
 -- ARGV[7] duplicates found while staging, ARGV[8] '1' when the job groups its rows,
 -- ARGV[9] and ARGV[10] (a create with its rows): the new job's config and workspace id
--- Returns (protocol.RowsCommitted): {'ok', appended, duplicates, rows of the job} |
+-- Returns (protocol_rows.RowsCommitted): {'ok', appended, duplicates, rows of the job} |
 -- {'missing'} | {'conflict', status} | {'expired'} | {'too_many', rows of the job} |
 -- {'clash', toNumber}
 local job_id, up, staged = ARGV[1], ARGV[2], tonumber(ARGV[3])

@@ -9,7 +9,7 @@
 -- KEYS: the job script keys (see _lib.lua).
 -- ARGV: ARGV[1] job id, ARGV[2] wake-up member, ARGV[3] outcomes joined by ',', then the
 -- indexes of the rows to requeue (ARGV[4] on)
--- Returns (protocol.RowsCommitted): {'ok', rows requeued, 0, 0, status after} | {'missing'} |
+-- Returns (protocol_rows.RowsCommitted): {'ok', rows requeued, 0, 0, status after} | {'missing'} |
 -- {'conflict', status}
 local job_id, member = ARGV[1], ARGV[2]
 local status = redis.call('HGET', K_JOB, 'status')

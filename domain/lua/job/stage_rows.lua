@@ -9,7 +9,7 @@
 -- KEYS: the job script keys (see _lib.lua).
 -- ARGV: ARGV[1] upload id, ARGV[2] staging TTL (s), ARGV[3] first free staging slot, then per
 -- row 4 values: position in the upload, toNumber, externalId ('' = none), stored row JSON
--- Returns (protocol.Staged): {rows staged, duplicates, then per refused row: position,
+-- Returns (protocol_rows.Staged): {rows staged, duplicates, then per refused row: position,
 -- 'job' | 'upload', the position it repeats (-1 for a row of the job)}
 local up = ARGV[1]
 local ttl = tonumber(ARGV[2])
