@@ -1,8 +1,10 @@
 """Rows of a job from a CSV file, as ``batchdial jobs create --csv`` reads them.
 
-The columns are those of the API's CSV append: ``toNumber`` (required), optional
-``externalId`` and ``timezone`` (left out of a row when empty), and every other column
-an input of the agent (its header the input's name, its cell the value, kept as written).
+The columns are those of the API's CSV append (``producer/rowformats.py``): ``toNumber``
+(required), optional row fields (``externalId``, ``timezone``, ``expiresAt``,
+``callAgentId``, ``state``; left out of a row when empty), the consent columns
+(``consent``, ``consentCapturedAt``, ``consentSource``), and every other column an input of
+the agent (its header the input's name, its cell the value, kept as written).
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ import io
 import re
 from typing import Any
 
-#: Columns that are row fields, not inputs (matched without regard to case).
-ROW_FIELDS = ("toNumber", "externalId", "timezone")
+from producer.rowformats import CONSENT_COLUMNS, RESERVED_COLUMNS, row_of_csv
+
+#: Columns that are row fields, not inputs (matched without regard to case): the API's
+#: CSV columns, read by the API's own function so that a file means the same to both.
+ROW_FIELDS = (*RESERVED_COLUMNS, *CONSENT_COLUMNS)
 
 _ROW_PATH = re.compile(r"^rows\[(\d+)\]")
 
@@ -47,15 +52,7 @@ def read_rows(text: str, source: str = "the CSV") -> list[dict[str, Any]]:
             raise CsvError(
                 f"{source} line {line_no}: {len(cells)} cells where the header has {len(columns)}"
             )
-        row: dict[str, Any] = {"inputs": {}}
-        for column, cell in zip(columns, cells, strict=True):
-            if column == "toNumber":
-                row["toNumber"] = cell.strip()
-            elif column in ROW_FIELDS:
-                if cell.strip():
-                    row[column] = cell.strip()
-            else:
-                row["inputs"][column] = cell
+        row = row_of_csv(columns, cells)
         row["_line"] = line_no
         rows.append(row)
     return rows

@@ -25,7 +25,20 @@ from domain.jsonbody import parse_json_object
 Format = Literal["json", "ndjson", "csv"]
 #: CSV columns that are row fields; every other column is an input. The one list of
 #: them (rows fields added by later issues, such as ``consent``, join it here).
-RESERVED_COLUMNS: tuple[str, ...] = ("toNumber", "externalId", "timezone", "callAgentId")
+RESERVED_COLUMNS: tuple[str, ...] = (
+    "toNumber",
+    "externalId",
+    "timezone",
+    "expiresAt",
+    "callAgentId",
+    "state",
+)
+#: CSV columns that make up a row's ``consent`` object (issue 19): column -> its field.
+CONSENT_COLUMNS: dict[str, str] = {
+    "consent": "type",
+    "consentCapturedAt": "capturedAt",
+    "consentSource": "source",
+}
 #: The longest line (NDJSON) or CSV record accepted.
 MAX_LINE_BYTES = 1024 * 1024
 
@@ -135,7 +148,7 @@ def csv_items(chunks: Iterable[bytes]) -> Iterator[Item]:
                 problem=f"{len(record)} fields, but line {header_line} names {len(header)} columns",
             )
         else:
-            yield Item(position, start, _row_of(header, record))
+            yield Item(position, start, row_of_csv(header, record))
         position += 1
     if header is None:
         raise InvalidInput.one("rows", "the file is empty: its first line must name the columns")
@@ -156,7 +169,9 @@ def _check_header(header: list[str], line: int) -> None:
         seen.add(name)
 
 
-def _row_of(header: list[str], record: list[str]) -> dict[str, Any]:
+def row_of_csv(header: list[str], record: list[str]) -> dict[str, Any]:
+    """One CSV record as a row: the reserved columns are its fields (left out when
+    empty), the consent columns its ``consent``, every other column an input."""
     row: dict[str, Any] = {}
     inputs: dict[str, str] = {}
     for name, value in zip(header, record, strict=True):
@@ -165,6 +180,9 @@ def _row_of(header: list[str], record: list[str]) -> dict[str, Any]:
         elif name in RESERVED_COLUMNS:
             if value.strip():
                 row[name] = value.strip()
+        elif name in CONSENT_COLUMNS:
+            if value.strip():
+                row.setdefault("consent", {})[CONSENT_COLUMNS[name]] = value.strip()
         else:
             inputs[name] = value
     row["inputs"] = inputs

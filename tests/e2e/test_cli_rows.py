@@ -1,7 +1,5 @@
 """``batchdial jobs append|export|retry`` and the client's ``append_rows``/``results``/
-``retry_job``: the routes of rows after create, results and retry (issue "rows", SPEC
-§8.3), which arrive on their own branch. Until that branch is merged, the API has no such
-routes and these tests skip, saying so; once it is, they run."""
+``retry_job``: the routes of rows after create, results and retry (issue 17)."""
 
 from __future__ import annotations
 
@@ -15,7 +13,6 @@ import pytest
 import redis
 
 from batchdial.client import Client
-from producer.http.app import create_app
 from tests.support.procs import batchdial, env_for
 from tests.support.redis_server import REDIS_URL
 from tests.support.stack import StackFactory
@@ -30,13 +27,6 @@ def _jobs(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return batchdial("jobs", *args, env=env, timeout=60)
 
 
-def _needs_rows_routes() -> None:
-    """Skip (before starting any process) while the API has no rows routes."""
-    app = create_app(redis.Redis.from_url("redis://127.0.0.1:1/0"), "bdtest-routes")
-    if "/api/batch_dial_jobs/{job_id}/rows" not in app.openapi()["paths"]:
-        pytest.skip("the API has no POST …/rows yet: it comes with the rows branch (SPEC §8.3)")
-
-
 def test_append_export_and_retry_from_the_cli(
     real_redis: redis.Redis, namespace: str, start_stack: StackFactory, tmp_path: Path
 ) -> None:
@@ -48,7 +38,6 @@ def test_append_export_and_retry_from_the_cli(
         BATCHDIAL_SIMULATED_CALL_SECONDS="0.05",
         BATCHDIAL_SIMULATED_OUTCOMES="busy=1",
     )
-    _needs_rows_routes()
     stack = start_stack(env, threads=4)
     client_env = {**env, "BATCHDIAL_API_URL": stack.base, "BATCHDIAL_API_KEY": stack.ws["apiKey"]}
     first, more = tmp_path / "first.csv", tmp_path / "more.csv"
@@ -87,7 +76,6 @@ def test_the_client_appends_and_reads_results(
 ) -> None:
     """Client.append_rows (JSON and CSV) and Client.results, one result per row."""
     env = env_for(namespace, REDIS_URL)
-    _needs_rows_routes()
     stack = start_stack(env, workers=0)
     pool = [stack.ws["phoneNumbers"][0]["id"]]
     body = {"name": "n", "callAgentId": "a", "maxConcurrentDials": 1, "fromPhoneNumberIds": pool}

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import redis
 
-from producer.http.app import create_app
 from tests.support.markdown import code_blocks
 from tests.support.procs import ROOT, env_for, free_port
 from tests.support.redis_server import REDIS_URL
@@ -19,11 +18,6 @@ from tests.support.redis_server import REDIS_URL
 pytestmark = pytest.mark.e2e
 
 README = ROOT / "README.md"
-
-
-def _has_results_route() -> bool:
-    app = create_app(redis.Redis.from_url("redis://127.0.0.1:1/0"), "bdtest-routes")
-    return "/api/batch_dial_jobs/{job_id}/results" in app.openapi()["paths"]
 
 
 def test_the_two_commands_are_two_lines() -> None:
@@ -35,7 +29,7 @@ def test_the_two_commands_are_two_lines() -> None:
     assert (ROOT / "scripts" / "test").exists()
 
 
-def _tour_script(blocks: list[str], *, export: bool) -> str:
+def _tour_script(blocks: list[str]) -> str:
     """The tour's commands as one bash script, with the substitutions a shared test
     machine needs: the suite's .venv instead of a fresh bootstrap, the suite's Redis
     (already running) instead of starting one, and the processes the tour puts in the
@@ -43,9 +37,7 @@ def _tour_script(blocks: list[str], *, export: bool) -> str:
     lines = ["set -euo pipefail", "trap 'kill $(jobs -p) 2>/dev/null || true; wait' EXIT"]
     for block in blocks:
         for line in block.splitlines():
-            skipped = line.startswith("redis-server") or (
-                line.startswith("batchdial jobs export") and not export
-            )
+            skipped = line.startswith("redis-server")
             if line.startswith("scripts/bootstrap.sh"):
                 lines.append(f". {ROOT}/.venv/bin/activate")
             elif not skipped:
@@ -60,7 +52,6 @@ def test_the_five_minute_tour_runs_as_written(
     watch it to COMPLETE (exit 0), list it, and export one result line per row."""
     blocks = code_blocks(README, "sh", section="A five-minute tour")
     assert len(blocks) == 2
-    export = _has_results_route()
     port = free_port()
     env = env_for(
         namespace,
@@ -71,7 +62,7 @@ def test_the_five_minute_tour_runs_as_written(
     )
     env.pop("VIRTUAL_ENV", None)
     script = tmp_path / "tour.sh"
-    script.write_text(_tour_script(blocks, export=export))
+    script.write_text(_tour_script(blocks))
     proc = subprocess.Popen(
         ["bash", str(script)],
         cwd=tmp_path,
@@ -94,7 +85,5 @@ def test_the_five_minute_tour_runs_as_written(
     assert "leads" in table
     assert "COMPLETE" in table
     assert (tmp_path / "workspace.json").exists()
-    if not export:
-        pytest.skip("the tour ran up to `jobs export`: the results route comes with rows")
     results = (tmp_path / "results.csv").read_text().splitlines()
     assert len(results) == 5  # the header and one line per row

@@ -66,3 +66,32 @@ def test_multipart_parts_whatever_the_chunks(size: int) -> None:
 
     with pytest.raises(MalformedBody):
         read_all(body[:-40])
+
+
+def test_csv_row_fields_and_consent_columns_are_fields_not_inputs() -> None:
+    """The reserved columns (issue 17) and the consent/state columns (issue 19) become the
+    row's fields, the same in the API's reader and in the CLI's; empty cells are left out."""
+    from batchdial.csv_rows import read_rows
+
+    text = (
+        "toNumber,state,consent,consentCapturedAt,consentSource,expiresAt,callAgentId,name\n"
+        "+12125550100,ny,express_written,2026-11-01T10:00:00Z,web form,2030-01-01T00:00:00Z,"
+        "agent-b,Ann\n"
+        "+12125550101,,,,,,,Bob\n"
+    )
+    api = [item.data for item in csv_items(iter([text.encode()]))]
+    first = {
+        "toNumber": "+12125550100",
+        "state": "ny",
+        "consent": {
+            "type": "express_written",
+            "capturedAt": "2026-11-01T10:00:00Z",
+            "source": "web form",
+        },
+        "expiresAt": "2030-01-01T00:00:00Z",
+        "callAgentId": "agent-b",
+        "inputs": {"name": "Ann"},
+    }
+    assert api == [first, {"toNumber": "+12125550101", "inputs": {"name": "Bob"}}]
+    cli = [{k: v for k, v in row.items() if k != "_line"} for row in read_rows(text)]
+    assert cli == api
