@@ -131,7 +131,8 @@ def test_florida_numbers_get_three_calls_in_24_hours(rig: Rig) -> None:
     first = min(
         datetime.fromisoformat(d["startedAt"]) for d in rig.dials(ws, job_id) if d["toNumber"] == fl
     )
-    assert abs(capped[0]["retryAt"] / 1000 - (first + timedelta(days=1)).timestamp()) < 1
+    retry_at = datetime.fromisoformat(capped[0]["retryAt"]).timestamp()
+    assert abs(retry_at - (first + timedelta(days=1)).timestamp()) < 1
 
 
 POOL = ("+12125550100", "+13055550100", "+17185550100", "+14155550100")
