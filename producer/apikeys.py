@@ -22,6 +22,7 @@ from redis.client import Pipeline
 
 from domain.errors import Conflict, NotFound
 from domain.keys import Keys
+from domain.time.timefmt import iso_ms
 from producer.workspaces import API_KEY_PREFIX, hash_api_key
 
 log = structlog.get_logger(__name__)
@@ -45,7 +46,7 @@ class ApiKeys:
     def list(self, ws_id: str) -> list[dict[str, Any]]:
         """``[{id, createdAt}]`` of the workspace's keys (never the keys themselves)."""
         record = cast(dict[str, str], self._r.hgetall(self._k.workspace(ws_id)))
-        return [meta for _, meta in _keys_of(record)]
+        return [_shown(meta) for _, meta in _keys_of(record)]
 
     def create(self, ws_id: str) -> dict[str, Any]:
         """A new key for the workspace: ``{id, apiKey, createdAt}`` (the key shown only here)."""
@@ -57,7 +58,7 @@ class ApiKeys:
             pipe.hset(self._k.apikeys, key_hash, ws_id)
             pipe.execute()
         log.info("api_key_created", ws_id=ws_id, key_id=meta["id"])
-        return {**meta, "apiKey": api_key}
+        return {**_shown(meta), "apiKey": api_key}
 
     def revoke(self, ws_id: str, key_id: str) -> dict[str, Any]:
         """Revoke the key ``key_id`` at once; 404 if it is not one of the workspace's,
@@ -81,6 +82,11 @@ class ApiKeys:
         self._r.transaction(revoke_it, key)
         log.info("api_key_revoked", ws_id=ws_id, key_id=key_id)
         return {"id": key_id, "revoked": True}
+
+
+def _shown(meta: dict[str, Any]) -> dict[str, Any]:
+    """A key's record as the API shows it: ``createdAt`` in ISO 8601 UTC (stored in ms)."""
+    return {**meta, "createdAt": iso_ms(meta.get("createdAt"))}
 
 
 def _keys_of(record: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:

@@ -17,6 +17,7 @@ from redis.client import Pipeline
 from domain.errors import Conflict, InvalidInput, Unauthorized
 from domain.health import number_stats, redis_ms
 from domain.keys import Keys
+from domain.time.timefmt import iso_ms
 from producer.apikeys import ApiKeys
 from producer.schemas.base import parse_body
 from producer.schemas.workspace import WorkspaceUpdate
@@ -67,7 +68,7 @@ class WorkspaceSettings:
                 {
                     **p.as_dict(),
                     "resting": p.resting,
-                    "restingUntil": p.resting_until,
+                    "restingUntil": iso_ms(p.resting_until),
                     "stats": stats[p.id],
                 }
                 for p in numbers

@@ -276,8 +276,8 @@ class CallerNumber(BaseModel):
     number: str
     maxConcurrentDials: int
     resting: bool = Field(default=False, description="rested: no new dial uses it")
-    restingUntil: int | None = Field(
-        default=None, description="until when (ms) a quarantined number rests"
+    restingUntil: str | None = Field(
+        default=None, description="until when a quarantined number rests (ISO 8601 UTC)"
     )
     stats: NumberStats | None = None
 
@@ -293,7 +293,7 @@ class ApiKeyInfo(BaseModel):
     """One API key of the workspace (never the key itself)."""
 
     id: str
-    createdAt: int | None = Field(description="ms since the epoch; null for the first key")
+    createdAt: str | None = Field(description="ISO 8601 UTC; null for the first key")
 
 
 class ApiKeyCreated(ApiKeyInfo):

@@ -90,7 +90,8 @@ def test_a_number_under_the_answer_rate_rests_for_a_day_then_comes_back(rig: Rig
     assert quarantined["numberId"] == a_id and quarantined["dials"] == 20
     assert quarantined["answered"] == 0 and quarantined["answerRate"] == 0
     at = datetime.fromisoformat(quarantined["at"]).timestamp() * 1000
-    assert abs(quarantined["until"] - at - 86_400_000) < 1000
+    until = datetime.fromisoformat(quarantined["until"]).timestamp() * 1000
+    assert abs(until - at - 86_400_000) < 1000
     froms = Counter(r.from_number for r in dialer.requests)
     assert froms == Counter({A: 20, B: 30})
     numbers = {n["number"]: n for n in rig.producer.get_workspace(wid)["phoneNumbers"]}

@@ -80,7 +80,7 @@ if d[9] then
         redis.call('HSET', K_NUMBERS, d[9], cjson.encode(number))
         emit({type = 'number.quarantined', jobId = job_id, numberId = d[9],
           number = number.number, dials = dials, answered = answered,
-          answerRate = answered / dials, below = below, ['until'] = number.rest}, '')
+          answerRate = answered / dials, below = below, ['until'] = iso_ms(number.rest)}, '')
       end
     end
   end
