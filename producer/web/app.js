@@ -1,12 +1,14 @@
 // The Batch Dials page: sign-in with an API key, then the views by URL fragment:
 // #/jobs (the list), #/jobs/<id> (one job), #/new (a job from a CSV file), #/webhooks
-// (the workspace's webhook endpoints and their recent deliveries).
+// (the workspace's webhook endpoints and their recent deliveries), #/numbers (its caller-ID
+// numbers and their health).
 
 import { api, apiKey, jobsPath, setApiKey, whenUnauthorized } from "./api.js";
 import { showCreate } from "./create.js";
 import { announce } from "./dom.js";
 import { showJob } from "./job.js";
 import { showJobs } from "./jobs.js";
+import { showNumbers } from "./numbers.js";
 import { showWebhooks } from "./webhooks.js";
 
 const login = document.getElementById("login");
@@ -38,6 +40,9 @@ function route() {
   } else if (hash === "#/webhooks") {
     document.title = "Webhooks — batchdial";
     stopView = showWebhooks(view);
+  } else if (hash === "#/numbers") {
+    document.title = "Numbers — batchdial";
+    stopView = showNumbers(view);
   } else if (hash === "#/new") {
     let stop = () => {};
     showCreate(view, navigate).then((s) => { stop = s; });
