@@ -79,3 +79,38 @@ def test_sticky_numbers_across_jobs_and_the_inbound_reserve(
             peak = max(peak, live)
         assert peak <= 3
         assert peak >= 2  # the two jobs did run at once
+
+
+def test_voicemail_actions_with_the_simulated_dialer(
+    real_redis: redis.Redis, namespace: str, start_stack: StackFactory
+) -> None:
+    """Every call reaches a machine: `retry` dials each row again (the policy names
+    voicemail), `hangup` once; a `leave_message` dial's context tells the agent so."""
+    env = env_for(
+        namespace,
+        REDIS_URL,
+        BATCHDIAL_SIMULATED_CALL_SECONDS="0.05",
+        BATCHDIAL_SIMULATED_OUTCOMES="voicemail=1",
+    )
+    with start_stack(env, threads=4, dial_limit=6, per_number=6) as stack:
+        http = stack.http
+        rows = [{"toNumber": f"+1646555{i:04d}"} for i in range(4)]
+        policy = {"maxAttempts": 2, "on": ["voicemail"], "backoffSeconds": [0]}
+        retried = stack.create_job(rows, 2, voicemail={"action": "retry"}, retry=policy)
+        hung_up = stack.create_job(rows, 2, voicemail={"action": "hangup"})
+        message = stack.create_job(rows[:1], 1, voicemail={"action": "leave_message"})
+        for job in (retried, hung_up, message):
+            stack.start(job)
+        for job in (retried, hung_up, message):
+            stack.wait_status(job, "COMPLETE", 60)
+
+        def dials(job: dict[str, Any]) -> list[dict[str, Any]]:
+            return read_all(http, f"/api/batch_dial_jobs/{job['id']}/dials")
+
+        assert sorted(d["attempt"] for d in dials(retried)) == [1, 1, 1, 1, 2, 2, 2, 2]
+        assert {d["status"] for d in dials(retried)} == {"voicemail"}
+        assert [d["attempt"] for d in dials(hung_up)] == [1, 1, 1, 1]
+        (left,) = dials(message)
+        context = http.get(f"/api/dials/{left['dialId']}").json()
+        assert context["voicemail"] == "leave_message"
+        assert context["status"] == "voicemail"
