@@ -86,11 +86,12 @@ def batchdial_worker(
     call_s: float = 0.0,
     log_level: str = "INFO",
     env: dict[str, str] | None = None,
+    queues: str | None = None,
 ) -> Iterator[WorkerProcs]:
     """A real ``batchdial worker --processes P --threads T`` on the scratch namespace,
     with the simulated dialer (calls of ``call_s``, all completed), metrics off.
     Yields once every worker process consumes; stopped (TERM, then KILL) at exit.
-    ``env``: more settings of the workers (``BATCHDIAL_…``)."""
+    ``env``: more settings of the workers (``BATCHDIAL_…``); ``queues``: its ``--queues``."""
     from tests.support.procs import env_for, running  # noqa: PLC0415 -- the process helpers
 
     metrics_dir = tmp / f"metrics-{secrets.token_hex(3)}"
@@ -105,7 +106,9 @@ def batchdial_worker(
         **(env or {}),
     )
     log = tmp / f"worker-{processes}x{threads}-{call_s}-{secrets.token_hex(3)}.log"
-    args = ("worker", "--processes", str(processes), "--threads", str(threads))
+    args: tuple[str, ...] = ("worker", "--processes", str(processes), "--threads", str(threads))
+    if queues is not None:
+        args += ("--queues", queues)
     heartbeats = f"{scratch_ns.keys.broker_namespace}:__heartbeats__"
     # Brokers of workers stopped earlier in the namespace stay in the set: only new
     # members say that the processes started here are ready.
