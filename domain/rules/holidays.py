@@ -55,6 +55,16 @@ def _weekday(month: int, weekday: int, n: int, shift: int = 0) -> Callable[[int]
     return lambda year: (_nth_weekday(year, month, weekday, n) + timedelta(days=shift),)
 
 
+def _utah_juneteenth(year: int) -> Iterable[date]:
+    """Utah Code 63G-1-301(2)(c)-(d) (2025): June 19 on a Tuesday to Friday is kept on the
+    Monday before it, on a Saturday or Sunday on the Monday after it."""
+    june19 = date(year, 6, 19)
+    weekday = june19.weekday()
+    if weekday <= 4:
+        return (june19 - timedelta(days=weekday),)
+    return (june19 + timedelta(days=7 - weekday),)
+
+
 MON, TUE, THU = 0, 1, 3
 
 #: Holiday name -> its dates in a year.
@@ -70,6 +80,7 @@ HOLIDAYS: dict[str, Callable[[int], Iterable[date]]] = {
     "memorial": _weekday(5, MON, -1),
     "flag_day": _fixed(6, 14),
     "juneteenth": _fixed(6, 19),
+    "juneteenth_ut": _utah_juneteenth,
     "independence": _fixed(7, 4),
     "pioneer_day": _fixed(7, 24),
     "victory_day": _weekday(8, MON, 2),

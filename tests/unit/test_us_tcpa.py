@@ -178,6 +178,8 @@ def test_holiday_dates() -> None:
     assert one("election_day", 2026) == ["2026-11-03"]
     assert one("independence", 2026) == ["2026-07-03", "2026-07-04"]  # observed on Friday
     assert one("christmas", 2022) == ["2022-12-25", "2022-12-26"]  # observed on Monday
+    assert one("juneteenth_ut", 2026) == ["2026-06-15"]  # a Friday: the Monday before
+    assert one("juneteenth_ut", 2027) == ["2027-06-21"]  # a Saturday: the Monday after
 
 
 def test_the_docs_show_every_rule_of_the_table() -> None:
