@@ -77,12 +77,16 @@ class Fanout:
             if not entries:
                 return total
             endpoints = [json.loads(raw) for raw in self._r.hvals(self._k.ws_key(ws_id, "K_WH"))]
+            # Disabled endpoints take nothing: an outbox of only those is just moved past.
+            endpoints = [ep for ep in endpoints if ep.get("enabled")]
             keys = [cur_key, self._k.ns_key("K_WH_DUE"), outbox]
             args: list[str] = [cursor, str(entries[-1][0]), ws_id]
             for entry_id, fields in entries:
+                if not endpoints:
+                    break
                 kind, text = payload(fields["i"], fields["e"])
                 for ep in endpoints:
-                    if not ep.get("enabled") or int(ep["createdAt"]) > stream_ms(entry_id):
+                    if int(ep["createdAt"]) > stream_ms(entry_id):
                         continue
                     if not matches(ep["events"], kind):
                         continue
