@@ -74,6 +74,8 @@ def _shots(page: Page, base: str, key: str) -> None:
     page.get_by_role("button", name="Save changes").click()
     expect(page.locator(".notice")).to_be_visible()
     time.sleep(1)
+    # The header is sticky: a full-page picture taken scrolled down would draw it there.
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=OUT / "job.png", full_page=True)
     page.goto(base + "/#/jobs")
     expect(page.get_by_role("link", name="Demo survey")).to_be_visible()
@@ -84,6 +86,7 @@ def _shots(page: Page, base: str, key: str) -> None:
     )
     page.get_by_role("button", name="Create job").click()
     expect(page.locator("#create-problems li")).to_have_count(1)
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=OUT / "csv-error.png", full_page=True)
     time.sleep(6.5)  # the last message fades before the next picture
     page.set_viewport_size({"width": 390, "height": 844})
