@@ -30,6 +30,7 @@ from worker.engine.core import Engine
 from worker.engine.loop import EventLoop
 from worker.engine.timers import Timekeeper
 from worker.engine.timing import Timing
+from worker.stopflag import StopFlag
 from worker.webhooks.delivery import WebhookDelivery, WebhookTiming
 
 log = structlog.get_logger(__name__)
@@ -260,9 +261,9 @@ def run_process(
     its supervisor is gone: a child never outlives the process that serves its metrics
     and would restart it)."""
     runtime = build_runtime(settings, threads=threads, queues=queues, prometheus=True)
-    stop = threading.Event()
+    stop = StopFlag()  # not a threading.Event: see worker/stopflag.py
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda *_: stop.set("signal"))
     if supervised:
         parent = os.getppid()
 
@@ -270,7 +271,7 @@ def run_process(
             while not stop.wait(1.0):
                 if os.getppid() != parent:
                     log.warning("supervisor_gone", supervisor_pid=parent)
-                    stop.set()
+                    stop.set("supervisor gone")
 
         threading.Thread(target=watch_parent, name="batchdial-parent-watch", daemon=True).start()
     runtime.start()

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import structlog
@@ -25,6 +24,7 @@ from config.redis import redis_for
 from config.settings import Settings
 from domain.errors import ConfigError
 from domain.keys import Keys
+from worker.stopflag import StopFlag
 
 log = structlog.get_logger(__name__)
 
@@ -79,9 +79,9 @@ def run_workers(settings: Settings, processes: int, threads: int, queues: str | 
         os.environ.update({"PROMETHEUS_MULTIPROC_DIR": str(path), "dramatiq_prom_db": str(path)})
         serve_metrics(settings, path)
     command = _child_command(threads, queues)
-    stop = threading.Event()
+    stop = StopFlag()  # not a threading.Event: see worker/stopflag.py
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda *_: stop.set("signal"))
 
     def spawn() -> subprocess.Popen[bytes]:
         return subprocess.Popen(command, env=env)  # noqa: S603 -- our own command
