@@ -204,14 +204,17 @@ def test_a_lapsed_lease_frees_the_slot_and_fails_the_dial(rig: Rig) -> None:
     """A dial whose holder died (no renewal) loses its lease; the reaper ends it failed."""
     ws = rig.workspace()
     job = rig.job(ws, rows=1, cap=1)
-    engine, _ = rig.engine(HangingDialer(), Timing(lease_ms=1500))
+    engine, _ = rig.engine(HangingDialer(), Timing(lease_ms=2500))
     rig.start(ws, job)
     engine.pump(ws["workspaceId"], job)
+    before_dial = time.monotonic()
     assert engine.dial(ws["workspaceId"], job, 0) == "ok"
     engine.keeper.forget(engine.keeper.held()[0].dial_id)  # its process "died"
     assert rig.leases_left() == 4
-    assert engine.reap() == 0
-    wait_for(lambda: engine.reap() == 1, 5, "the lease to lapse")
+    reaped_early = engine.reap()
+    if time.monotonic() - before_dial < 2.4:  # a loaded CI host can stall past the lease
+        assert reaped_early == 0
+    wait_for(lambda: reaped_early + engine.reap() == 1, 6, "the lease to lapse")
     dial = rig.dials(ws, job)[0]
     assert dial["status"] == "failed"
     assert rig.leases_left() == 0
