@@ -10,8 +10,8 @@ tag so that every multi-key script touches one cluster slot)::
     ns:deadlines                    zset   "<ws>|<job>|<dial>" -> lease expiry of the dial
     ns:workers                      zset   worker process id -> last heartbeat (ms, Redis time)
     ns:stats                        hash   totals for metrics (jobs:<status>, queued, ...)
-    ns:pace                         string GCRA theoretical arrival time (µs, Redis time) of the
-                                           next start, all workspaces (expires once past)
+    ns:pace                         string GCRA arrival time (µs) of the next start, all workspaces
+    ns:commits                      zset   "<ws>|<job>|<upload>" -> when its commit's lease lapses
     ns:ccall:<carrier>:<call id>    string "<ws>|<job>|<dial>" of a carrier's call (expires)
     ns:whws / :whdue / :whtick / :whbusy  workspaces with webhook endpoints / "<ws>|<ep>" ->
                                     first delivery due / tick lock / "<ws>|<ep>" -> held until
@@ -30,8 +30,7 @@ tag so that every multi-key script touches one cluster slot)::
     ns:{ws}:job:<id>                hash   job record and counters
     ns:{ws}:job:<id>:rows           hash   row index -> JSON {toNumber, inputs}
     ns:{ws}:job:<id>:queue          zset   row index -> dialing order; waiting, not yet released
-    ns:{ws}:job:<id>:released / :cancelled  zset row index -> dialing order; sent to broker,
-                                           unclaimed / cancelled before dialing
+    ns:{ws}:job:<id>:released / :cancelled  zset row -> order: sent, unclaimed / not dialed
     ns:{ws}:job:<id>:dialing        hash   row index -> dial id; rows being dialed now
     ns:{ws}:job:<id>:relt / :sem    zset   row -> when released / dial id -> lease expiry (job)
     ns:{ws}:job:<id>:events / :dials  stream the job's event log / zset dial id -> start order
@@ -43,7 +42,7 @@ tag so that every multi-key script touches one cluster slot)::
     ns:{ws}:job:<id>:ext / :nums    hash   externalId -> row index / toNumber -> "x" | "" (rows)
     ns:{ws}:job:<id>:last / :exp    hash row -> last dial id | ":suppressed" | ":expired" /
                                     zset row index -> when it expires (ms; expiresAt, rowTtl)
-    ns:{ws}:job:<id>:up:<u>:rows... hash   an append's staged rows, ext, nums, groups (TTL)
+    ns:{ws}:job:<id>:up:<u>:rows... hash   an upload's staged rows, ext, nums, groups, commit state
     ns:{ws}:dial:<dial id>          hash   one dial attempt
     ns:{ws}:suppressed / :suppinfo  zset E.164 numbers never to dial / hash number -> JSON info
     ns:{ws}:freq:<number>           zset   dial id -> start (ms): calls to a number in 24 h
@@ -57,8 +56,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Queue of the scheduler actor (one logical scheduler run per job at a time). Its name
-#: is "pump" (the scheduler's old name): deploy/ and the alerts name the Redis list.
+#: Queue of the scheduler actor, "pump" (its old name, which deploy/ and the alerts use).
 SCHEDULER_QUEUE = "pump"
 #: Queue of the dial actor (KEDA scales the workers on its length).
 DIAL_QUEUE = "dial"
@@ -116,6 +114,7 @@ NS_PARTS: dict[str, str] = {
     "K_WH_DUE": "whdue",
     "K_WH_TICK": "whtick",
     "K_WH_BUSY": "whbusy",
+    "K_COMMITS": "commits",
 }
 #: Keys with a variable part: Lua function name -> (base, format after the base).
 VARIABLE_PARTS: dict[str, tuple[str, str]] = {
@@ -124,6 +123,7 @@ VARIABLE_PARTS: dict[str, tuple[str, str]] = {
     "k_up_ext": ("job", "up:{}:ext"),
     "k_up_nums": ("job", "up:{}:nums"),
     "k_up_groups": ("job", "up:{}:groups"),
+    "k_up_commit": ("job", "up:{}:commit"),
     "k_number_sem": ("ws", "num:{}:sem"),
     "k_number_health": ("ws", "num:{}:health"),
     "k_dial": ("ws", "dial:{}"),

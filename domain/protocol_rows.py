@@ -1,6 +1,7 @@
 """Typed results of the rows scripts (issue 17: ``job/stage_rows.lua``,
-``commit_rows.lua``, ``requeue_rows.lua``), beside :mod:`domain.protocol`, whose reply
-helpers they use; the scripts' headers name these types as ``protocol_rows.<Type>``."""
+``commit_rows.lua``, ``commit_step.lua``, ``requeue_rows.lua``), beside
+:mod:`domain.protocol`, whose reply helpers they use; the scripts' headers name these
+types as ``protocol_rows.<Type>``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Literal, cast
 
 from domain.protocol import _reply, _word
 
-RowsOutcome = Literal["ok", "missing", "conflict", "expired", "too_many", "clash"]
+RowsOutcome = Literal[
+    "ok", "missing", "conflict", "expired", "too_many", "clash", "begun", "busy", "step", "gone"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +33,8 @@ def parse_stage_rows(raw: object) -> Staged:
 
 @dataclass(frozen=True, slots=True)
 class RowsCommitted:
-    """``commit_rows.lua``: the outcome; for ``ok`` the counts, else what refused it."""
+    """``commit_rows.lua`` / ``commit_step.lua``: the outcome; for ``ok`` the counts, else
+    what refused it (for ``conflict`` also the rows that went in before, as ``appended``)."""
 
     outcome: RowsOutcome
     appended: int = 0
@@ -47,7 +51,8 @@ def parse_commit_rows(raw: object) -> RowsCommitted:
     if outcome == "ok":
         detail = str(r[4]) if len(r) > 4 else ""
         return RowsCommitted(outcome, int(r[1]), int(r[2]), int(r[3]), detail)
-    return RowsCommitted(outcome, detail=str(r[1]) if len(r) > 1 else "")
+    appended = int(r[2]) if len(r) > 2 else 0
+    return RowsCommitted(outcome, appended, detail=str(r[1]) if len(r) > 1 else "")
 
 
 parse_requeue_rows = parse_commit_rows

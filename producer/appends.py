@@ -3,9 +3,10 @@
 An upload is read and checked in chunks (:mod:`producer.rowformats` yields its rows
 one by one): each chunk is validated as the rows of a create are, grouped by recipient
 zone when the job has recipientHours, and staged by ``stage_rows.lua`` under keys of
-its own that expire. Only when the whole upload was read without a problem does
-``commit_rows.lua`` take the staged rows into the job, in one step, behind the job's
-rows and in their order. So the upload is all or nothing: a problem anywhere, or an
+its own that expire. Only when the whole upload was read without a problem does its
+commit begin (``commit_rows.lua``), which takes the staged rows into the job behind the
+job's rows and in their order, by bounded steps that are always carried to their end
+(:mod:`domain.row_commit`). So the upload is all or nothing: a problem anywhere, or an
 upload cut off midway, adds nothing, and what it staged expires.
 """
 
@@ -24,7 +25,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from domain.errors import Conflict, InvalidInput, NotFound, Problem
 from domain.keys import Keys, job_member
-from domain.protocol_rows import parse_commit_rows, parse_stage_rows
+from domain.protocol_rows import RowsCommitted, parse_commit_rows, parse_stage_rows
+from domain.row_commit import LEASE_MS, drive
 from domain.scripts import Scripts
 from producer.grouping import Group, Grouping, GroupKey, check_groups, group_key
 from producer.rowformats import Item, at_line
@@ -41,6 +43,8 @@ CHUNK_ROWS = 2_000
 STAGING_TTL_S = 3_600
 #: Problems reported at most; reading stops checking after them.
 MAX_PROBLEMS = 100
+#: Other uploads' commits an upload helps to their end before it gives up beginning its own.
+MAX_BUSY = 20
 
 _ROWS = TypeAdapter(list[RowIn])
 
@@ -59,6 +63,8 @@ class _Upload:
     now_ms: int = 0
     staged: int = 0
     duplicates: int = 0
+    #: Its commit began: from then on its steps, not this request, drop the staging.
+    begun: bool = False
     read: int = 0
     problems: list[Problem] = field(default_factory=list)
     new_groups: dict[str, str] = field(default_factory=dict)
@@ -197,7 +203,8 @@ class RowAppender:
                     pipe.execute()
             return self._commit(upload, appends, new_config)
         finally:
-            self._drop(ws_id, job_id, upload.upload_id)
+            if not upload.begun:
+                self._drop(ws_id, job_id, upload.upload_id)
 
     def _check_totals(self, upload: _Upload) -> None:
         if upload.read == 0 and not upload.problems:
@@ -296,33 +303,51 @@ class RowAppender:
             rows = _ROWS.validate_python([i.data for i in good], context={"batchdial": ctx})
             return list(zip(good, rows, strict=True))
 
+    def _begin(self, upload: _Upload, appends: str, new_config: str) -> RowsCommitted:
+        """Begin the upload's commit, first helping to its end any other commit of the
+        job under way (one per job at a time)."""
+        ws_id, job_id = upload.ws_id, upload.job_id
+        args = [
+            job_id,
+            upload.upload_id,
+            upload.staged,
+            appends,
+            self._limits.max_rows,
+            job_member(ws_id, job_id),
+            upload.duplicates,
+            "1" if upload.groups is not None else "0",
+            new_config,
+            ws_id,
+            LEASE_MS,
+        ]
+        for _ in range(MAX_BUSY):
+            keys = self._k.script_keys(ws_id, job_id)
+            result = parse_commit_rows(self._scripts("commit_rows", keys, args))
+            if result.outcome != "busy":
+                return result
+            drive(self._scripts, self._k, ws_id, job_id, result.detail)
+        raise Conflict("other uploads to this job kept it busy; send this upload again")
+
     def _commit(self, upload: _Upload, appends: str, new_config: str) -> dict[str, int]:
         ws_id, job_id = upload.ws_id, upload.job_id
-        result = parse_commit_rows(
-            self._scripts(
-                "commit_rows",
-                self._k.script_keys(ws_id, job_id),
-                [
-                    job_id,
-                    upload.upload_id,
-                    upload.staged,
-                    appends,
-                    self._limits.max_rows,
-                    job_member(ws_id, job_id),
-                    upload.duplicates,
-                    "1" if upload.groups is not None else "0",
-                    new_config,
-                    ws_id,
-                ],
+        result = self._begin(upload, appends, new_config)
+        if result.outcome == "begun":
+            upload.begun = True
+            result = drive(self._scripts, self._k, ws_id, job_id, upload.upload_id)
+            # Its result is read: the commit state's hour (for other drivers) can end now.
+            self._r.unlink(self._k.job_key(ws_id, job_id, "k_up_commit", upload.upload_id))
+        if result.outcome == "conflict" and result.appended:
+            raise Conflict(
+                f"the job became {result.detail} while this upload's rows went in; "
+                f"{result.appended} of them went in first (and were cancelled with the job)"
             )
-        )
         if result.outcome == "missing":
             raise NotFound(f"no batch dial job {job_id}")
         if result.outcome == "conflict":
             raise Conflict(
                 f"the job is {result.detail}; rows can only be added to an unfinished job"
             )
-        if result.outcome == "expired":
+        if result.outcome in ("expired", "gone"):
             raise Conflict("the upload took longer than its staging lives; send it again")
         if result.outcome == "too_many":
             raise InvalidInput.one(
@@ -345,6 +370,7 @@ class RowAppender:
         return {"appended": result.appended, "duplicates": result.duplicates, "rows": result.rows}
 
     def _drop(self, ws_id: str, job_id: str, upload_id: str) -> None:
-        """Delete an upload's staging (after its commit it is already gone)."""
+        """Drop the staging of an upload whose commit did not begin (UNLINK: a large
+        upload's staged rows are freed off Redis's main thread)."""
         names = ("k_up_rows", "k_up_ext", "k_up_nums", "k_up_groups")
-        self._r.delete(*(self._k.job_key(ws_id, job_id, n, upload_id) for n in names))
+        self._r.unlink(*(self._k.job_key(ws_id, job_id, n, upload_id) for n in names))

@@ -19,6 +19,7 @@ from config.redis import redis_for
 from config.settings import Settings
 from domain.errors import ConfigError
 from domain.keys import DIAL_QUEUE, SCHEDULER_QUEUE, Keys
+from domain.row_commit import CommitResumer
 from worker.actors import Actors
 from worker.dialers.base import Dialer
 from worker.dialers.http import HttpDialer
@@ -245,9 +246,10 @@ def build_runtime(
     # held beyond that would keep its row (and so a slot) from the other workers while
     # it waits (dramatiq's default is twice the threads).
     worker.queue_prefetch = threads
-    return WorkerRuntime(
-        engine, actors, Timekeeper(engine, extra=[webhooks.tick]), worker, webhooks
-    )
+    # Every process takes up uploads' commits whose driver died (domain/row_commit.py).
+    resumer = CommitResumer(state, Keys(settings.namespace))
+    timers = Timekeeper(engine, extra=[webhooks.tick, resumer])
+    return WorkerRuntime(engine, actors, timers, worker, webhooks)
 
 
 def run_process(

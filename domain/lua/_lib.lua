@@ -96,10 +96,14 @@ local function rows_open()
 end
 
 -- Mark the job COMPLETE (with its event) if it is ACTIVE or PAUSED and nothing is
--- left to dial or in progress. Returns true when it completed the job.
+-- left to dial or in progress, and no upload's rows are still going in (its
+-- 'committing': commit_step.lua). Returns true when it completed the job.
 local function complete_if_done(job_id, member, now)
-  local status = redis.call('HGET', K_JOB, 'status')
-  if (status ~= 'ACTIVE' and status ~= 'PAUSED') or rows_open() > 0 then return false end
+  local job = redis.call('HMGET', K_JOB, 'status', 'committing')
+  local status = job[1]
+  if (status ~= 'ACTIVE' and status ~= 'PAUSED') or job[2] or rows_open() > 0 then
+    return false
+  end
   redis.call('HSET', K_JOB, 'status', 'COMPLETE', 'updatedAt', now, 'completedAt', now)
   redis.call('HDEL', K_JOB, 'pending')
   job_moved(status, 'COMPLETE')
