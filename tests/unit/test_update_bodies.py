@@ -12,7 +12,7 @@ from producer.schemas.admin import AdminWorkspaceUpdate
 from producer.schemas.base import parse_update
 from producer.schemas.numbers import PhoneNumberUpdate
 
-CASES = [
+CASES: list[tuple[type[BaseModel], str]] = [
     (AdminWorkspaceUpdate, "dialLimit or disabled"),
     (PhoneNumberUpdate, "maxConcurrentDials or resting"),
 ]
