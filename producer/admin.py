@@ -12,11 +12,11 @@ from typing import Any, cast
 import redis
 import structlog
 
-from domain.errors import InvalidInput, NotFound
+from domain.errors import NotFound
 from domain.keys import Keys
 from domain.pagination import Page, check_limit, decode_cursor, encode_cursor
 from producer.schemas.admin import AdminWorkspaceCreate, AdminWorkspaceUpdate
-from producer.schemas.base import parse_body
+from producer.schemas.base import parse_body, parse_update
 from producer.workspaces import Workspaces
 
 log = structlog.get_logger(__name__)
@@ -62,13 +62,7 @@ class AdminWorkspaces:
 
     def update(self, ws_id: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:
         """Change the dial limit and/or disable or enable the workspace."""
-        change = parse_body(AdminWorkspaceUpdate, body)
-        given = change.model_fields_set
-        if not given:
-            raise InvalidInput.one("", "give dialLimit or disabled to change")
-        for name in given:
-            if getattr(change, name) is None:
-                raise InvalidInput.one(name, "may not be null (leave the field out to keep it)")
+        change, given = parse_update(AdminWorkspaceUpdate, body, "dialLimit or disabled")
         key = self._k.workspace(ws_id)
         if not self._r.exists(key):
             raise NotFound(f"no workspace {ws_id}")

@@ -9,10 +9,33 @@ import redis
 import structlog
 
 from config.broker import BrokerOutbox
-from domain.dials import DialEnds, DialRef, FinishResult
+from domain.dials import LIVE_STATUSES, DialEnds, DialRef, FinishResult
 from domain.metrics import CALLBACK_REFILLS
 
 log = structlog.get_logger(__name__)
+
+
+def locate(ends: DialEnds, carrier: str, dial_id: str, call_id: str) -> DialRef | None:
+    """The dial a carrier's report names: by our dial id (when it carries one), else by
+    the carrier's own id of the call."""
+    ref = ends.locate(dial_id) if dial_id else None
+    if ref is None and call_id:
+        ref = ends.locate_call(carrier, call_id)
+    return ref
+
+
+def apply_status(
+    ends: DialEnds,
+    outbox: BrokerOutbox | None,
+    ref: DialRef,
+    status: str,
+    details: dict[str, Any] | None,
+) -> bool:
+    """Apply a carrier's ``status`` to the dial: a live one moves it forward (if it is
+    ahead), an end ends it (:func:`end_and_refill`); whether anything changed."""
+    if status in LIVE_STATUSES:
+        return ends.set_live_status(ref, status, carrier=True)
+    return end_and_refill(ends, outbox, ref, status, details).outcome == "finished"
 
 
 def end_and_refill(

@@ -19,11 +19,11 @@ import redis
 import structlog
 from redis.client import Pipeline
 
-from domain.errors import Conflict, InvalidInput, NotFound
+from domain.errors import Conflict, NotFound
 from domain.keys import Keys
 from domain.protocol import parse_update_config
 from domain.scripts import Scripts
-from producer.schemas.base import parse_body
+from producer.schemas.base import parse_body, parse_update
 from producer.schemas.numbers import PhoneNumberAdd, PhoneNumberUpdate
 from producer.workspaces import Workspaces
 
@@ -69,13 +69,7 @@ class PhoneNumbers:
         self, ws_id: str, number_id: str, body: bytes | str | dict[str, Any]
     ) -> dict[str, Any]:
         """Change the limit or rest/restore the number; the number after."""
-        change = parse_body(PhoneNumberUpdate, body)
-        given = change.model_fields_set
-        if not given:
-            raise InvalidInput.one("", "give maxConcurrentDials or resting to change")
-        for name in given:
-            if getattr(change, name) is None:
-                raise InvalidInput.one(name, "may not be null (leave the field out to keep it)")
+        change, given = parse_update(PhoneNumberUpdate, body, "maxConcurrentDials or resting")
         key = self._k.numbers(ws_id)
         stored: dict[str, Any] = {}
 

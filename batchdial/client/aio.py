@@ -16,9 +16,18 @@ from typing import Any
 
 import httpx
 
-from batchdial.client.errors import ApiError
-from batchdial.client.retrying import Retries, may_retry, send_async
-from batchdial.client.sync import JOBS, JSON, PAGE_SIZE, _id
+from batchdial.client.retrying import Retries, send_async
+from batchdial.client.shared import (
+    JOBS,
+    JSON,
+    PAGE_SIZE,
+    _id,
+    build_request,
+    http_options,
+    json_object,
+    results_request,
+    should_retry,
+)
 
 
 class AsyncClient:
@@ -38,12 +47,7 @@ class AsyncClient:
         self.retries = retries or Retries()
         self.page_size = page_size
         self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            # Bearer rather than api_key: proxies such as nginx drop headers whose name
-            # has an underscore unless told otherwise.
-            headers={"authorization": f"Bearer {api_key}", "user-agent": "batchdial-client"},
-            timeout=timeout_s,
-            transport=transport,
+            **http_options(base_url, api_key, timeout_s), transport=transport
         )
 
     async def request(
@@ -58,25 +62,15 @@ class AsyncClient:
         retry: bool | None = None,
     ) -> httpx.Response:
         """Send one request (JSON ``body`` or raw ``content``); the response (< 400)."""
-        query = {k: v for k, v in (params or {}).items() if v is not None}
-        request = self._http.build_request(
-            method,
-            path,
-            json=body if content is None and body is not None else None,
-            content=content,
-            params=query,
-            headers=dict(headers or {}),
+        request = build_request(
+            self._http, method, path, body=body, params=params, content=content, headers=headers
         )
         return await send_async(
-            self._http, request, self.retries, retry=may_retry(request) or bool(retry)
+            self._http, request, self.retries, retry=should_retry(request, retry)
         )
 
     async def _json(self, method: str, path: str, **kw: Any) -> JSON:
-        response = await self.request(method, path, **kw)
-        data = response.json()
-        if not isinstance(data, dict):
-            raise ApiError(response.status_code, "bad_response", "expected a JSON object")
-        return data
+        return json_object(await self.request(method, path, **kw))
 
     async def page(self, path: str, *, limit: int | None = None, cursor: str | None = None) -> JSON:
         """One page of the list at ``path``: ``{"data": [...], "nextCursor": ...}``."""
@@ -163,9 +157,7 @@ class AsyncClient:
 
     async def results(self, job_id: str) -> AsyncIterator[JSON]:
         """One result per row, streamed (NDJSON)."""
-        request = self._http.build_request(
-            "GET", f"{JOBS}/{_id(job_id)}/results", headers={"accept": "application/x-ndjson"}
-        )
+        request = results_request(self._http, job_id, "application/x-ndjson")
         response = await send_async(self._http, request, self.retries, retry=True, stream=True)
         try:
             async for line in response.aiter_lines():

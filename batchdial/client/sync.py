@@ -13,22 +13,22 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, BinaryIO, Literal
-from urllib.parse import quote
 
 import httpx
 
 from batchdial.client.errors import ApiError
-from batchdial.client.retrying import Retries, may_retry, send
-
-JSON = dict[str, Any]
-JOBS = "/api/batch_dial_jobs"
-
-#: The page size the iterating methods ask for (the API's maximum).
-PAGE_SIZE = 500
-
-
-def _id(value: str) -> str:
-    return quote(value, safe="")
+from batchdial.client.retrying import Retries, send
+from batchdial.client.shared import (
+    JOBS,
+    JSON,
+    PAGE_SIZE,
+    _id,
+    build_request,
+    http_options,
+    json_object,
+    results_request,
+    should_retry,
+)
 
 
 class Client:
@@ -55,14 +55,7 @@ class Client:
         self.retries = retries or Retries()
         #: ``limit`` of each page the iterating methods fetch (1..500).
         self.page_size = page_size
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            # Bearer rather than api_key: proxies such as nginx drop headers whose name
-            # has an underscore unless told otherwise.
-            headers={"authorization": f"Bearer {api_key}", "user-agent": "batchdial-client"},
-            timeout=timeout_s,
-            transport=transport,
-        )
+        self._http = httpx.Client(**http_options(base_url, api_key, timeout_s), transport=transport)
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -78,23 +71,13 @@ class Client:
         retry: bool | None = None,
     ) -> httpx.Response:
         """Send one request (JSON ``body`` or raw ``content``); the response (< 400)."""
-        query = {k: v for k, v in (params or {}).items() if v is not None}
-        request = self._http.build_request(
-            method,
-            path,
-            json=body if content is None and body is not None else None,
-            content=content,
-            params=query,
-            headers=dict(headers or {}),
+        request = build_request(
+            self._http, method, path, body=body, params=params, content=content, headers=headers
         )
-        return send(self._http, request, self.retries, retry=may_retry(request) or bool(retry))
+        return send(self._http, request, self.retries, retry=should_retry(request, retry))
 
     def _json(self, method: str, path: str, **kw: Any) -> JSON:
-        response = self.request(method, path, **kw)
-        data = response.json()
-        if not isinstance(data, dict):
-            raise ApiError(response.status_code, "bad_response", "expected a JSON object")
-        return data
+        return json_object(self.request(method, path, **kw))
 
     def page(self, path: str, *, limit: int | None = None, cursor: str | None = None) -> JSON:
         """One page of the list at ``path``: ``{"data": [...], "nextCursor": ...}``."""
@@ -188,9 +171,7 @@ class Client:
 
     def results(self, job_id: str) -> Iterator[JSON]:
         """One result per row (``rowId``, ``outcome``, ``attempts``, ...), streamed."""
-        request = self._http.build_request(
-            "GET", f"{JOBS}/{_id(job_id)}/results", headers={"accept": "application/x-ndjson"}
-        )
+        request = results_request(self._http, job_id, "application/x-ndjson")
         response = send(self._http, request, self.retries, retry=True, stream=True)
         try:
             for line in response.iter_lines():
@@ -204,9 +185,7 @@ class Client:
     ) -> int:
         """Write the job's results to ``out`` as CSV or NDJSON; the bytes written."""
         accept = "text/csv" if format == "csv" else "application/x-ndjson"
-        request = self._http.build_request(
-            "GET", f"{JOBS}/{_id(job_id)}/results", headers={"accept": accept}
-        )
+        request = results_request(self._http, job_id, accept)
         response = send(self._http, request, self.retries, retry=True, stream=True)
         written = 0
         try:

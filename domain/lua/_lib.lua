@@ -256,3 +256,34 @@ end
 local function credit(cap, now)
   return cap - redis.call('ZCARD', K_RELEASED) - purge(K_SEM, now)
 end
+
+-- Take back a claimed dial whose call was never placed (put_back.lua, predial.lua): its
+-- row leaves the dialing rows, its slots (the job's, the workspace's, its number's) are
+-- freed, its deadline member `deadline` and its record are dropped, and it no longer
+-- counts among the job's dials, its recipient's frequency or the dials in progress.
+-- Returns the dial's fields {status, index, rowId, fromNumberId, toNumber} as they
+-- were; or nil and 'missing' (no record: only `deadline` is dropped) or 'ended' (no
+-- longer live: nothing is touched).
+local function unclaim(dial_id, deadline)
+  local K_DIAL = k_dial(dial_id)
+  local d = redis.call('HMGET', K_DIAL, 'status', 'index', 'rowId', 'fromNumberId', 'toNumber')
+  if not d[1] then
+    redis.call('ZREM', K_DEADLINES, deadline)
+    return nil, 'missing'
+  end
+  local current = d[1]
+  if current ~= 'queued' and current ~= 'ringing' and current ~= 'in-progress' then
+    return nil, 'ended'
+  end
+  local index = d[2]
+  if redis.call('HGET', K_DIALING, index) == dial_id then redis.call('HDEL', K_DIALING, index) end
+  redis.call('ZREM', K_SEM, dial_id)
+  redis.call('ZREM', K_WS_SEM, dial_id)
+  if d[4] then redis.call('ZREM', k_number_sem(d[4]), dial_id) end
+  redis.call('ZREM', K_DEADLINES, deadline)
+  redis.call('ZREM', K_DIALS, dial_id)
+  if d[5] then redis.call('ZREM', k_freq(d[5]), dial_id) end
+  redis.call('DEL', K_DIAL)
+  redis.call('HINCRBY', K_STATS, 'inProgress', -1)
+  return d
+end

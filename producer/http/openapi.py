@@ -40,6 +40,22 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def required_header(name: str, description: str) -> dict[str, Any]:
+    """The ``parameters`` entry of a header a route requires (a signature, a token)."""
+    return {
+        "name": name,
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+
+
+def required_body(media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """The ``requestBody`` of a route that reads its body itself: ``schema`` in ``media_type``."""
+    return {"required": True, "content": {media_type: {"schema": schema}}}
+
+
 def install_openapi(app: FastAPI, bodies: tuple[type[BaseModel], ...]) -> None:
     """Serve a document whose components hold ``bodies`` and the SPEC error shape."""
 

@@ -72,6 +72,21 @@ def parse_body(
         raise InvalidInput(v.problems_of(exc)) from None
 
 
+def parse_update(
+    model: type[M], body: bytes | str | dict[str, Any], fields: str
+) -> tuple[M, set[str]]:
+    """An update ``body`` validated into ``model`` (as :func:`parse_body`) and the fields
+    it names: at least one (``fields`` says which may be given), none of them ``null``."""
+    change = parse_body(model, body)
+    given = change.model_fields_set
+    if not given:
+        raise InvalidInput.one("", f"give {fields} to change")
+    for name in given:
+        if getattr(change, name) is None:
+            raise InvalidInput.one(name, "may not be null (leave the field out to keep it)")
+    return change, given
+
+
 def never_null(*names: str, at_least_one: bool = False) -> Callable[[dict[str, Any]], None]:
     """A ``json_schema_extra`` for update bodies whose fields ``names`` may be left out
     but never be ``null`` (the Python types keep ``None`` as "not given", and the

@@ -6,15 +6,12 @@ settings accept, and keep the auth token out of the non-secret config."""
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from config.settings import CARRIER_SETTINGS, ENV_PREFIX, Settings, load_settings
+from config.settings import CARRIER_SETTINGS, ENV_PREFIX
+from tests.support.deploy import kustomize, load_yaml, settings_of
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -22,11 +19,6 @@ TWILIO = DEPLOY / "carriers" / "twilio"
 TOKEN = "BATCHDIAL_TWILIO_AUTH_TOKEN"
 #: ``${NAME:?message}`` and ``${NAME:-default}``: compose's interpolation forms used here.
 INTERPOLATION = re.compile(r"\$\{(\w+)(?::([?-])([^}]*))?\}")
-
-
-def _load(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [doc for doc in yaml.safe_load_all(handle) if doc]
 
 
 def _env_file(path: Path) -> dict[str, str]:
@@ -48,24 +40,13 @@ def _interpolate(value: str, env: dict[str, str]) -> str:
     return INTERPOLATION.sub(one, value)
 
 
-def _settings_of(env: dict[str, str]) -> Settings:
-    fields = {
-        name.removeprefix(ENV_PREFIX).lower(): value
-        for name, value in env.items()
-        if name.startswith(ENV_PREFIX)
-    }
-    unknown = set(fields) - set(Settings.model_fields)
-    assert not unknown, f"not batchdial settings: {unknown}"
-    return load_settings(**fields)
-
-
 def _needs() -> set[str]:
     return {f"{ENV_PREFIX}{name.upper()}" for name in CARRIER_SETTINGS["twilio"]}
 
 
 def test_the_compose_override_gives_api_and_workers_every_twilio_setting() -> None:
-    (base,) = _load(DEPLOY / "compose.yaml")
-    (override,) = _load(TWILIO / "compose.yaml")
+    (base,) = load_yaml(DEPLOY / "compose.yaml")
+    (override,) = load_yaml(TWILIO / "compose.yaml")
     example = _env_file(TWILIO / "env.example")
     for service in ("api", "worker"):
         raw = {**base["services"][service]["environment"]}
@@ -74,13 +55,13 @@ def test_the_compose_override_gives_api_and_workers_every_twilio_setting() -> No
         # the token comes from the (uncommitted) .env, never a literal in the file
         assert INTERPOLATION.fullmatch(str(raw[TOKEN])), f"{service}: {TOKEN} is a literal"
         env = {name: _interpolate(str(value), example) for name, value in raw.items()}
-        settings = _settings_of(env)
+        settings = settings_of(env)
         assert settings.dialer == "twilio"
         assert settings.max_dials_per_second == 1
 
 
 def test_a_missing_twilio_value_stops_compose_with_its_name() -> None:
-    (override,) = _load(TWILIO / "compose.yaml")
+    (override,) = load_yaml(TWILIO / "compose.yaml")
     example = _env_file(TWILIO / "env.example")
     del example[TOKEN]
     value = str(override["services"]["worker"]["environment"][TOKEN])
@@ -91,13 +72,13 @@ def test_a_missing_twilio_value_stops_compose_with_its_name() -> None:
 def _overlay_by_hand() -> tuple[dict[str, str], dict[str, str]]:
     """The overlay's ConfigMap and Secret data merged onto the base's (what its
     strategic-merge patches do to ``data`` and ``stringData``)."""
-    kustomization = _load(TWILIO / "k8s" / "kustomization.yaml")[0]
+    kustomization = load_yaml(TWILIO / "k8s" / "kustomization.yaml")[0]
     (base_dir,) = kustomization["resources"]
     base = (TWILIO / "k8s" / base_dir).resolve()
-    configmap = dict(_load(base / "configmap.yaml")[0]["data"])
-    secret = dict(_load(base / "secret.yaml")[0]["stringData"])
+    configmap = dict(load_yaml(base / "configmap.yaml")[0]["data"])
+    secret = dict(load_yaml(base / "secret.yaml")[0]["stringData"])
     for patch in kustomization["patches"]:
-        (doc,) = _load(TWILIO / "k8s" / patch["path"])
+        (doc,) = load_yaml(TWILIO / "k8s" / patch["path"])
         assert doc["metadata"]["name"] in {"batchdial-config", "batchdial-secrets"}
         if doc["kind"] == "ConfigMap":
             configmap.update(doc["data"])
@@ -109,7 +90,7 @@ def _overlay_by_hand() -> tuple[dict[str, str], dict[str, str]]:
 def _check_k8s(configmap: dict[str, str], secret: dict[str, str]) -> None:
     assert TOKEN in secret and TOKEN not in configmap
     assert _needs() <= set(configmap) | set(secret)
-    settings = _settings_of({**configmap, **secret})
+    settings = settings_of({**configmap, **secret})
     assert settings.dialer == "twilio"
     assert settings.public_url == "https://dialer.example.com"
 
@@ -120,18 +101,7 @@ def test_the_k8s_overlay_sets_the_twilio_dialer_with_the_token_in_the_secret() -
 
 def test_the_k8s_overlay_builds_with_kustomize() -> None:
     """``kubectl kustomize`` renders the overlay as merged by hand (skipped without kubectl)."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not on PATH (optional)")
-    done = subprocess.run(
-        [kubectl, "kustomize", str(TWILIO / "k8s")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    rendered = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    rendered = kustomize(TWILIO / "k8s")
     (configmap,) = [d for d in rendered if d["kind"] == "ConfigMap"]
     (secret,) = [d for d in rendered if d["kind"] == "Secret"]
     _check_k8s(configmap["data"], secret["stringData"])

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from config.settings import Settings, load_settings
+from tests.support.deploy import kustomize
 from tests.support.redis_server import fail_in_ci_else_skip
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -297,15 +298,7 @@ def test_kustomization_lists_every_manifest() -> None:
 
 def test_kustomize_builds() -> None:
     """``kubectl kustomize`` renders every manifest (skipped without kubectl)."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not on PATH (optional)")
-    done = subprocess.run(
-        [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    rendered = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
-    assert len(rendered) == len(_manifests())
+    assert len(kustomize(K8S)) == len(_manifests())
 
 
 def test_worker_grace_period_covers_shutdown() -> None:

@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 import redis
-import yaml
 
-from config.settings import ENV_PREFIX, Settings, load_settings
+from tests.support.deploy import kustomize, load_yaml, settings_of
 from tests.support.procs import free_port
 from tests.support.waits import wait_until
 
@@ -24,22 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 SENTINEL = DEPLOY / "sentinel"
 BATCHDIAL_SERVICES = ("api", "worker", "workspace")
-
-
-def _load(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [doc for doc in yaml.safe_load_all(handle) if doc]
-
-
-def _settings_of(env: dict[str, Any]) -> Settings:
-    fields = {
-        name.removeprefix(ENV_PREFIX).lower(): str(value)
-        for name, value in env.items()
-        if name.startswith(ENV_PREFIX)
-    }
-    unknown = set(fields) - set(Settings.model_fields)
-    assert not unknown, f"not batchdial settings: {unknown}"
-    return load_settings(**fields)
 
 
 def _sentinel_conf(override: dict[str, Any], service: str) -> str:
@@ -50,14 +33,14 @@ def _sentinel_conf(override: dict[str, Any], service: str) -> str:
 
 
 def test_the_compose_override_connects_every_process_through_the_sentinels() -> None:
-    (base,) = _load(DEPLOY / "compose.yaml")
-    (override,) = _load(SENTINEL / "compose.yaml")
+    (base,) = load_yaml(DEPLOY / "compose.yaml")
+    (override,) = load_yaml(SENTINEL / "compose.yaml")
     services = override["services"]
     sentinels = [name for name in services if name.startswith("sentinel-")]
     assert len(sentinels) == 3  # a quorum of 2 survives the loss of one
     for service in BATCHDIAL_SERVICES:
         env = {**base["services"][service]["environment"], **services[service]["environment"]}
-        settings = _settings_of(env)
+        settings = settings_of(env)
         assert {host for host, _ in settings.sentinels} == set(sentinels), service
         assert all(port == 26379 for _, port in settings.sentinels)
         assert settings.redis_min_replicas == 1
@@ -72,7 +55,7 @@ def test_the_compose_sentinel_configuration_starts_a_sentinel(tmp_path: Path) ->
     """The configuration written at start, on loopback, is accepted and monitors."""
     if shutil.which("redis-server") is None:
         pytest.skip("no redis-server binary")
-    (override,) = _load(SENTINEL / "compose.yaml")
+    (override,) = load_yaml(SENTINEL / "compose.yaml")
     port, primary = free_port(), free_port()
     conf = _sentinel_conf(override, "sentinel-1")
     conf = conf.replace("port 26379", f"port {port}").replace(
@@ -103,18 +86,20 @@ def test_the_compose_sentinel_configuration_starts_a_sentinel(tmp_path: Path) ->
 
 
 def _overlay_by_hand() -> dict[str, str]:
-    kustomization = _load(SENTINEL / "k8s" / "kustomization.yaml")[0]
+    kustomization = load_yaml(SENTINEL / "k8s" / "kustomization.yaml")[0]
     (base_dir,) = kustomization["resources"]
-    configmap = dict(_load((SENTINEL / "k8s" / base_dir).resolve() / "configmap.yaml")[0]["data"])
+    configmap = dict(
+        load_yaml((SENTINEL / "k8s" / base_dir).resolve() / "configmap.yaml")[0]["data"]
+    )
     for patch in kustomization["patches"]:
-        (doc,) = _load(SENTINEL / "k8s" / patch["path"])
+        (doc,) = load_yaml(SENTINEL / "k8s" / patch["path"])
         assert doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == "batchdial-config"
         configmap.update(doc["data"])
     return configmap
 
 
 def _check_k8s(configmap: dict[str, str]) -> None:
-    settings = _settings_of(configmap)
+    settings = settings_of(configmap)
     assert len(settings.sentinels) == 3
     assert settings.redis_sentinel_master == "batchdial"
     assert settings.redis_min_replicas == 1
@@ -126,18 +111,7 @@ def test_the_k8s_overlay_sets_the_sentinels() -> None:
 
 def test_the_k8s_overlay_builds_with_kustomize() -> None:
     """``kubectl kustomize`` renders the overlay as merged by hand (skipped without kubectl)."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not on PATH (optional)")
-    done = subprocess.run(
-        [kubectl, "kustomize", str(SENTINEL / "k8s")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    rendered = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    rendered = kustomize(SENTINEL / "k8s")
     (configmap,) = [d for d in rendered if d["kind"] == "ConfigMap"]
     _check_k8s(configmap["data"])
     assert configmap["data"] == _overlay_by_hand()

@@ -20,7 +20,7 @@ from domain.dials import DialEnds
 from domain.keys import Keys
 from domain.livekit_calls import dial_id_of_room, room_name
 from tests.support.bodies import rows_of
-from tests.support.http import job_url, read_all
+from tests.support.http import check_dial_view, job_url, read_all
 from tests.support.livekit_api import (
     API_KEY,
     API_SECRET,
@@ -33,7 +33,7 @@ from tests.support.livekit_api import (
     webhook_token,
 )
 from tests.support.livekit_sip import Script
-from tests.support.procs import env_for, workspace
+from tests.support.procs import env_for
 from tests.support.redis_server import REDIS_URL
 from tests.support.stack import StackFactory
 from tests.support.waits import wait_for, wait_until
@@ -276,11 +276,5 @@ def check_dial_route(
 ) -> None:
     """``GET /api/dials/{dialId}``: the dial with its inputs, 404 for another workspace."""
     dial = last[N[3]]
-    view = http.get(f"/api/dials/{dial['dialId']}")
-    assert view.status_code == 200, view.text
-    body = view.json()
-    assert body["inputs"] == ROWS[3]["inputs"]
+    body = check_dial_view(http, env, dial, ROWS[3]["inputs"])
     assert (body["callAgentId"], body["jobId"], body["status"]) == ("agent-1", job_id, "completed")
-    other = workspace(env, dial_limit=1, per_number=1)
-    foreign = http.get(f"/api/dials/{dial['dialId']}", headers={"api_key": other["apiKey"]})
-    assert foreign.status_code == 404

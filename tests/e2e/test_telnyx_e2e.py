@@ -21,8 +21,8 @@ from domain.dials import DialEnds
 from domain.keys import Keys
 from domain.telnyx import decode_client_state
 from tests.support.bodies import rows_of
-from tests.support.http import job_url, read_all
-from tests.support.procs import NUMBERS, env_for, workspace
+from tests.support.http import check_dial_view, job_url, last_dials, read_all
+from tests.support.procs import NUMBERS, env_for
 from tests.support.redis_server import REDIS_URL
 from tests.support.stack import StackFactory
 from tests.support.telnyx_api import (
@@ -75,14 +75,6 @@ EXPECTED = {
     UNKNOWN: "failed",
     N[14]: "failed",
 }
-
-
-def last_dials(dials: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each number's dial of the highest attempt."""
-    out: dict[str, dict[str, Any]] = {}
-    for dial in sorted(dials, key=lambda d: d["attempt"]):
-        out[dial["toNumber"]] = dial
-    return out
 
 
 def dial_id_of(call: Call) -> str:
@@ -292,16 +284,10 @@ def check_dial_route(
 ) -> None:
     """``GET /api/dials/{dialId}``: the dial with its inputs, 404 for another workspace."""
     dial = last[N[3]]
-    view = http.get(f"/api/dials/{dial['dialId']}")
-    assert view.status_code == 200, view.text
-    body = view.json()
-    assert body["inputs"] == ROWS[3]["inputs"]
+    body = check_dial_view(http, env, dial, ROWS[3]["inputs"])
     assert (body["callAgentId"], body["jobId"], body["toNumber"], body["status"]) == (
         "agent-1",
         job_id,
         N[3],
         "completed",
     )
-    other = workspace(env, dial_limit=1, per_number=1)
-    foreign = http.get(f"/api/dials/{dial['dialId']}", headers={"api_key": other["apiKey"]})
-    assert foreign.status_code == 404

@@ -16,8 +16,8 @@ import redis
 from domain.dials import DialEnds
 from domain.keys import Keys
 from tests.support.bodies import rows_of
-from tests.support.http import job_url, read_all
-from tests.support.procs import env_for, workspace
+from tests.support.http import check_dial_view, job_url, last_dials, read_all
+from tests.support.procs import env_for
 from tests.support.redis_server import REDIS_URL
 from tests.support.stack import StackFactory
 from tests.support.twilio_api import (
@@ -49,14 +49,6 @@ SCRIPTS = {
 DROPPED = N[9]  # the create's answer is lost; the call exists
 UNKNOWN = N[10]  # the create's answer is lost and the calls list fails too
 STATUS = "/api/providers/twilio/status"
-
-
-def last_dials(dials: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each number's dial of the highest attempt."""
-    out: dict[str, dict[str, Any]] = {}
-    for dial in sorted(dials, key=lambda d: d["attempt"]):
-        out[dial["toNumber"]] = dial
-    return out
 
 
 def dial_id_of(call_form: dict[str, list[str]]) -> str:
@@ -225,10 +217,7 @@ def check_dial_route(
 ) -> None:
     """``GET /api/dials/{dialId}``: the dial with its inputs, 404 for another workspace."""
     dial = last[N[3]]
-    view = http.get(f"/api/dials/{dial['dialId']}")
-    assert view.status_code == 200, view.text
-    body = view.json()
-    assert body["inputs"] == ROWS[3]["inputs"]
+    body = check_dial_view(http, env, dial, ROWS[3]["inputs"])
     assert body["callAgentId"] == "agent-1"
     assert body["jobId"] == job_id
     assert (body["toNumber"], body["fromNumber"], body["attempt"], body["status"]) == (
@@ -237,7 +226,4 @@ def check_dial_route(
         1,
         "completed",
     )
-    other = workspace(env, dial_limit=1, per_number=1)
-    foreign = http.get(f"/api/dials/{dial['dialId']}", headers={"api_key": other["apiKey"]})
-    assert foreign.status_code == 404
     assert http.get("/api/dials/dial_0_0_1_nothing").status_code == 404

@@ -8,6 +8,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from producer.service import Producer
+from tests.support.procs import workspace
 
 
 def h(ws: dict[str, Any]) -> dict[str, str]:
@@ -50,3 +51,27 @@ def producer_of(client: TestClient) -> Producer:
     """The producer behind an in-process API client."""
     producer: Producer = client.app.state.producer  # type: ignore[attr-defined]
     return producer
+
+
+def last_dials(dials: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each number's dial of the highest attempt."""
+    out: dict[str, dict[str, Any]] = {}
+    for dial in sorted(dials, key=lambda d: d["attempt"]):
+        out[dial["toNumber"]] = dial
+    return out
+
+
+def check_dial_view(
+    http: httpx.Client, env: dict[str, str], dial: dict[str, Any], inputs: dict[str, Any]
+) -> dict[str, Any]:
+    """``GET /api/dials/{dialId}`` of ``dial`` (an item of a job's dials): the dial with
+    its row's ``inputs`` (returned, for the caller's further checks), and 404 for another
+    workspace (made with ``env``)."""
+    view = http.get(f"/api/dials/{dial['dialId']}")
+    assert view.status_code == 200, view.text
+    body: dict[str, Any] = view.json()
+    assert body["inputs"] == inputs
+    other = workspace(env, dial_limit=1, per_number=1)
+    foreign = http.get(f"/api/dials/{dial['dialId']}", headers={"api_key": other["apiKey"]})
+    assert foreign.status_code == 404
+    return body

@@ -55,7 +55,7 @@ from livekit.protocol import models, webhook
 from livekit.protocol.room import ListParticipantsResponse
 
 from tests.support.livekit_sip import Answer, Script, answer_of, ending_of
-from tests.support.loopback import answer_json, serve_http
+from tests.support.loopback import CallLog, answer_json, serve_http
 
 API_KEY = "APIstandin0123"
 API_SECRET = "stand-in-api-secret-0123456789abcdef0123"
@@ -179,7 +179,7 @@ class Call:
         return str(self.body["sip_call_to"])
 
 
-class LiveKitStandIn:
+class LiveKitStandIn(CallLog[Call]):
     """The stand-in's state, behaviour and measurements."""
 
     def __init__(self, scripts: dict[str, Script], step_s: float = 0.15) -> None:
@@ -563,15 +563,6 @@ class LiveKitStandIn:
             self.errors.append(f"{kind} {room} {identity}: {status}")
 
     # -- measurements ----------------------------------------------------------------------
-    def calls_to(self, to: str) -> list[Call]:
-        """The SIP calls placed to ``to``, in order."""
-        with self.lock:
-            return [c for c in self.calls if c.to == to]
-
-    def calls_per_number(self) -> dict[str, int]:
-        with self.lock:
-            return dict(Counter(call.to for call in self.calls))
-
     def settled(self) -> bool:
         """Whether every room has closed and every webhook has been delivered."""
         with self.lock:

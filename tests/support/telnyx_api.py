@@ -37,8 +37,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
@@ -48,7 +47,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 from nacl.signing import SigningKey
 
-from tests.support.loopback import answer_json, serve_http
+from tests.support.loopback import CallLog, answer_json, serve_stand_in
 
 API_KEY = "KEY0123456789ABCDEF_stand-in-secret"
 CONNECTION_ID = "1293384261075731461"
@@ -149,7 +148,7 @@ class Call:
         }
 
 
-class TelnyxStandIn:
+class TelnyxStandIn(CallLog[Call]):
     """The stand-in's state, behaviour and measurements."""
 
     def __init__(self, scripts: dict[str, Script], step_s: float = 0.15) -> None:
@@ -392,16 +391,6 @@ class TelnyxStandIn:
         except httpx.HTTPError as exc:
             self.errors.append(repr(exc))
 
-    # -- measurements --------------------------------------------------------------------
-    def calls_to(self, to: str) -> list[Call]:
-        """The calls made to ``to``, in order."""
-        with self.lock:
-            return [c for c in self.calls if c.to == to]
-
-    def calls_per_number(self) -> dict[str, int]:
-        with self.lock:
-            return dict(Counter(c.to for c in self.calls))
-
 
 def _invalid(dial: dict[str, Any]) -> tuple[str, str, str] | None:
     """Why a Dial is refused (code, title, detail), or None."""
@@ -426,14 +415,6 @@ def _error(code: str, title: str, detail: str = "") -> dict[str, Any]:
     return {"errors": [{"code": code, "title": title, "detail": detail or title}]}
 
 
-@contextmanager
-def serve(stand_in: TelnyxStandIn) -> Iterator[str]:
+def serve(stand_in: TelnyxStandIn) -> AbstractContextManager[str]:
     """Serve ``stand_in`` on a free loopback port; yields its API base."""
-    with serve_http(stand_in.handle) as base:
-        try:
-            yield base
-        finally:
-            stand_in.closing.set()
-            for call in stand_in.calls:
-                call.release.set()
-            stand_in.http.close()
+    return serve_stand_in(stand_in)

@@ -25,9 +25,8 @@ import hmac
 import secrets
 import threading
 import time
-from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import Counter
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -37,7 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.support.loopback import answer_json, serve_http
+from tests.support.loopback import CallLog, answer_json, serve_stand_in
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "stand-in-auth-token-0123456789ab"
@@ -111,7 +110,7 @@ class Call:
         }
 
 
-class TwilioStandIn:
+class TwilioStandIn(CallLog[Call]):
     """The stand-in's state, behaviour and measurements."""
 
     def __init__(self, scripts: dict[str, Script], step_s: float = 0.15) -> None:
@@ -292,19 +291,6 @@ class TwilioStandIn:
         except httpx.HTTPError as exc:
             self.errors.append(repr(exc))
 
-    # -- measurements --------------------------------------------------------------------
-    def calls_to(self, to: str) -> list[Call]:
-        """The calls made to ``to``, in order."""
-        with self.lock:
-            return [c for c in self.calls if c.to == to]
-
-    def calls_per_number(self) -> dict[str, int]:
-        with self.lock:
-            counts: dict[str, int] = defaultdict(int)
-            for call in self.calls:
-                counts[call.to] += 1
-            return dict(counts)
-
 
 def _error(code: int, message: str, status: int) -> dict[str, Any]:
     return {
@@ -315,14 +301,6 @@ def _error(code: int, message: str, status: int) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def serve(stand_in: TwilioStandIn) -> Iterator[str]:
+def serve(stand_in: TwilioStandIn) -> AbstractContextManager[str]:
     """Serve ``stand_in`` on a free loopback port; yields its API base."""
-    with serve_http(stand_in.handle) as base:
-        try:
-            yield base
-        finally:
-            stand_in.closing.set()
-            for call in stand_in.calls:
-                call.release.set()
-            stand_in.http.close()
+    return serve_stand_in(stand_in)

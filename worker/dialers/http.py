@@ -30,7 +30,7 @@ from domain.dials import TERMINAL_STATUSES
 from domain.provider_details import bound_details
 from domain.signing import SIGNATURE_HEADER, sign
 from worker.dialers.base import DialRequest, OnEnd, Placed
-from worker.dialers.loopclient import LoopClient
+from worker.dialers.loopclient import LoopClient, json_of
 from worker.metrics import PROVIDER_ERRORS, PROVIDER_RETRIES
 
 log = structlog.get_logger(__name__)
@@ -117,10 +117,7 @@ class HttpDialer:
     @staticmethod
     def _read(answer: httpx.Response) -> Placed:
         """The answer's final status (with the bounded details beside it), or a handoff."""
-        try:
-            data = answer.json()
-        except ValueError:
-            data = None
+        data = json_of(answer)
         status = data.get("status") if isinstance(data, dict) else None
         if isinstance(data, dict) and isinstance(status, str) and status in TERMINAL_STATUSES:
             others = {str(k): v for k, v in data.items() if k != "status"}

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from domain.livekit_tokens import api_token
-from worker.dialers.loopclient import LoopClient
+from worker.dialers.loopclient import LoopClient, json_of
 
 #: Errors raised before any byte of the request was sent.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -125,10 +125,7 @@ class Twirp:
             return Reply("not_sent", problem=type(exc).__name__)
         except httpx.HTTPError as exc:
             return Reply("lost", problem=type(exc).__name__)
-        try:
-            data = answer.json()
-        except ValueError:
-            data = None
+        data = json_of(answer)
         if answer.status_code == 200:
             if isinstance(data, dict):
                 return Reply("ok", status=200, data=data)

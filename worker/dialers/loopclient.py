@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -75,3 +76,11 @@ class LoopClient:
         elif loop is None:
             with contextlib.suppress(Exception):
                 asyncio.run(close_all())
+
+
+def json_of(answer: httpx.Response) -> Any:
+    """The JSON of a carrier's ``answer``, or None when its body is not JSON."""
+    try:
+        return answer.json()
+    except ValueError:
+        return None

@@ -54,7 +54,7 @@ import structlog
 
 from domain.telnyx import decode_client_state, encode_client_state
 from worker.dialers.base import DialRequest, OnEnd, Placed
-from worker.dialers.loopclient import LoopClient
+from worker.dialers.loopclient import LoopClient, json_of
 from worker.metrics import PROVIDER_ERRORS, PROVIDER_RETRIES
 
 log = structlog.get_logger(__name__)
@@ -339,10 +339,7 @@ def _next_page(page: dict[str, Any], params: dict[str, str]) -> dict[str, str] |
 
 def _error_of(answer: httpx.Response) -> dict[str, Any]:
     """Telnyx's first error (``{"errors": [{"code", "title", "detail"}]}``), bounded."""
-    try:
-        data = answer.json()
-    except ValueError:
-        data = None
+    data = json_of(answer)
     errors = data.get("errors") if isinstance(data, dict) else None
     first = errors[0] if isinstance(errors, list) and errors else None
     if not isinstance(first, dict):

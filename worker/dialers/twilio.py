@@ -41,7 +41,7 @@ import httpx
 import structlog
 
 from worker.dialers.base import DialRequest, OnEnd, Placed
-from worker.dialers.loopclient import LoopClient
+from worker.dialers.loopclient import LoopClient, json_of
 from worker.metrics import PROVIDER_ERRORS, PROVIDER_RETRIES
 
 log = structlog.get_logger(__name__)
@@ -192,10 +192,7 @@ class TwilioDialer:
 
     @staticmethod
     def _created(answer: httpx.Response) -> Placed:
-        try:
-            data = answer.json()
-        except ValueError:
-            data = None
+        data = json_of(answer)
         sid = data.get("sid") if isinstance(data, dict) else None
         if not isinstance(sid, str) or not sid:
             # Created, but we cannot name the call: its callbacks still name the dial.
@@ -244,10 +241,7 @@ class TwilioDialer:
 
 def _error_of(answer: httpx.Response) -> dict[str, Any]:
     """Twilio's error body (``code``, ``message``, ``more_info``, ``status``), bounded."""
-    try:
-        data = answer.json()
-    except ValueError:
-        data = None
+    data = json_of(answer)
     if not isinstance(data, dict):
         return {"status": answer.status_code}
     return {

@@ -13,26 +13,9 @@
 -- Returns (protocol.PreDialOutcome): 'skipped' | 'held' | 'cancelled' (a deferred row
 --          of a job cancelled meanwhile) | 'ended' (the dial is no longer live) | 'missing'
 local member, job_id, dial_id, verdict = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local K_DIAL = k_dial(dial_id)
-local d = redis.call('HMGET', K_DIAL, 'status', 'index', 'rowId', 'fromNumberId', 'toNumber')
-if not d[1] then
-  redis.call('ZREM', K_DEADLINES, ARGV[6])
-  return 'missing'
-end
-local current = d[1]
-if current ~= 'queued' and current ~= 'ringing' and current ~= 'in-progress' then
-  return 'ended'
-end
-local index = d[2]
-if redis.call('HGET', K_DIALING, index) == dial_id then redis.call('HDEL', K_DIALING, index) end
-redis.call('ZREM', K_SEM, dial_id)
-redis.call('ZREM', K_WS_SEM, dial_id)
-if d[4] then redis.call('ZREM', k_number_sem(d[4]), dial_id) end
-redis.call('ZREM', K_DEADLINES, ARGV[6])
-redis.call('ZREM', K_DIALS, dial_id)
-if d[5] then redis.call('ZREM', k_freq(d[5]), dial_id) end
-redis.call('DEL', K_DIAL)
-redis.call('HINCRBY', K_STATS, 'inProgress', -1)
+local d, gone = unclaim(dial_id, ARGV[6])
+if not d then return gone end
+local current, index = d[1], d[2]
 local now = now_ms()
 local outcome
 local withdrawn = {type = 'dial.withdrawn', jobId = job_id, dialId = dial_id, rowId = d[3],

@@ -12,26 +12,9 @@
 -- Returns (protocol.PutBack): 'held' | 'cancelled' (the job was cancelled meanwhile) |
 --          'ended' (the dial is no longer live) | 'missing'
 local member, job_id, dial_id = ARGV[1], ARGV[2], ARGV[3]
-local K_DIAL = k_dial(dial_id)
-local d = redis.call('HMGET', K_DIAL, 'status', 'index', 'rowId', 'fromNumberId', 'toNumber')
-if not d[1] then
-  redis.call('ZREM', K_DEADLINES, ARGV[5])
-  return 'missing'
-end
-local current = d[1]
-if current ~= 'queued' and current ~= 'ringing' and current ~= 'in-progress' then
-  return 'ended'
-end
-local index = d[2]
-if redis.call('HGET', K_DIALING, index) == dial_id then redis.call('HDEL', K_DIALING, index) end
-redis.call('ZREM', K_SEM, dial_id)
-redis.call('ZREM', K_WS_SEM, dial_id)
-if d[4] then redis.call('ZREM', k_number_sem(d[4]), dial_id) end
-redis.call('ZREM', K_DEADLINES, ARGV[5])
-redis.call('ZREM', K_DIALS, dial_id)
-if d[5] then redis.call('ZREM', k_freq(d[5]), dial_id) end
-redis.call('DEL', K_DIAL)
-redis.call('HINCRBY', K_STATS, 'inProgress', -1)
+local d, gone = unclaim(dial_id, ARGV[5])
+if not d then return gone end
+local current, index = d[1], d[2]
 local now = now_ms()
 local due = now + tonumber(ARGV[4])
 local outcome = 'held'

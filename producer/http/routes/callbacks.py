@@ -25,7 +25,7 @@ from domain.provider_details import bound_details
 from domain.signing import SIGNATURE_HEADER, Clock, verify
 from producer.dialreports import end_and_refill
 from producer.http.deps import body_doc
-from producer.http.openapi import errors
+from producer.http.openapi import errors, required_header
 from producer.schemas.base import parse_body
 from producer.schemas.callbacks import REPORTABLE_STATUSES, StatusIn
 from producer.schemas.responses import DialStatusChange
@@ -40,13 +40,9 @@ log = structlog.get_logger(__name__)
     responses=errors(400, 401, 404, 413, 422),
     openapi_extra={
         "parameters": [
-            {
-                "name": SIGNATURE_HEADER,
-                "in": "header",
-                "required": True,
-                "schema": {"type": "string"},
-                "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<dialId>.' + body>",
-            }
+            required_header(
+                SIGNATURE_HEADER, "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<dialId>.' + body>"
+            )
         ],
         **body_doc(StatusIn),
     },

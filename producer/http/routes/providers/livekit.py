@@ -51,9 +51,9 @@ from domain.livekit_calls import (
     participant_identity,
 )
 from domain.livekit_tokens import verify_webhook
-from producer.dialreports import end_and_refill
+from producer.dialreports import apply_status
 from producer.http.errors import error_response
-from producer.http.openapi import errors
+from producer.http.openapi import errors, required_body, required_header
 from producer.http.routes.providers import CarrierAuth
 from producer.schemas.responses import DialStatusChange
 
@@ -131,19 +131,13 @@ def _callee_report(
     responses=errors(400, 401, 413),
     openapi_extra={
         "parameters": [
-            {
-                "name": "Authorization",
-                "in": "header",
-                "required": True,
-                "schema": {"type": "string"},
-                "description": "LiveKit's webhook token: a JWT (HS256, the API secret) "
+            required_header(
+                "Authorization",
+                "LiveKit's webhook token: a JWT (HS256, the API secret) "
                 "whose sha256 claim is the base64 SHA-256 of the body",
-            }
+            )
         ],
-        "requestBody": {
-            "required": True,
-            "content": {"application/webhook+json": {"schema": {"type": "object"}}},
-        },
+        "requestBody": required_body("application/webhook+json", {"type": "object"}),
     },
 )
 async def livekit_webhook(request: Request) -> JSONResponse:
@@ -195,9 +189,6 @@ def _apply(ends: DialEnds, outbox: BrokerOutbox | None, report: Report) -> tuple
     ref = ends.locate(report.dial_id)
     if ref is None or report.status is None:
         return None, False
-    if report.status in LIVE_STATUSES:
-        return True, ends.set_live_status(ref, report.status, carrier=True)
-    if ends.placing(ref):
+    if report.status not in LIVE_STATUSES and ends.placing(ref):
         return False, False
-    result = end_and_refill(ends, outbox, ref, report.status, report.details)
-    return True, result.outcome == "finished"
+    return True, apply_status(ends, outbox, ref, report.status, report.details)

@@ -36,7 +36,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from config.broker import BrokerOutbox
-from domain.dials import DialEnds, DialRef
+from domain.dials import DialEnds
 from domain.errors import MalformedBody, NotFound, Unauthorized
 from domain.provider_details import DETAIL_FIELDS as DETAIL_ALLOWLIST
 from domain.provider_details import bound_details
@@ -49,8 +49,8 @@ from domain.telnyx import (
     verify,
 )
 from domain.verdicts import MachineVerdicts
-from producer.dialreports import end_and_refill
-from producer.http.openapi import errors
+from producer.dialreports import end_and_refill, locate
+from producer.http.openapi import errors, required_body, required_header
 from producer.http.routes.providers import CarrierAuth
 from producer.schemas.responses import DialStatusChange
 from producer.service import Producer
@@ -136,25 +136,14 @@ def details_of(event: dict[str, Any], verdict: str | None) -> dict[str, Any]:
     responses=errors(400, 401, 404, 413),
     openapi_extra={
         "parameters": [
-            {
-                "name": SIGNATURE_HEADER,
-                "in": "header",
-                "required": True,
-                "schema": {"type": "string"},
-                "description": "base64 Ed25519 signature of '<telnyx-timestamp>|<body>'",
-            },
-            {
-                "name": TIMESTAMP_HEADER,
-                "in": "header",
-                "required": True,
-                "schema": {"type": "string"},
-                "description": "unix seconds; refused beyond 300 s from the API's clock",
-            },
+            required_header(
+                SIGNATURE_HEADER, "base64 Ed25519 signature of '<telnyx-timestamp>|<body>'"
+            ),
+            required_header(
+                TIMESTAMP_HEADER, "unix seconds; refused beyond 300 s from the API's clock"
+            ),
         ],
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"type": "object"}}},
-        },
+        "requestBody": required_body("application/json", {"type": "object"}),
     },
 )
 async def telnyx_events(request: Request) -> JSONResponse:
@@ -209,14 +198,6 @@ def _event_of(body: bytes) -> dict[str, Any]:
     return event
 
 
-def _locate(ends: DialEnds, dial_id: str, call_id: str) -> DialRef | None:
-    """The dial of a webhook: by the dial id of its client_state, else by its call."""
-    ref = ends.locate(dial_id) if dial_id else None
-    if ref is None and call_id:
-        ref = ends.locate_call(CARRIER, call_id)
-    return ref
-
-
 def _apply(
     ends: DialEnds,
     verdicts: MachineVerdicts,
@@ -229,7 +210,8 @@ def _apply(
     """Find the dial and apply the event; returns (the dial id or None, the status it
     reported, changed, whether to hang the call up: a machine answered a job whose
     ``voicemail.action`` says so)."""
-    ref = _locate(ends, dial_id, call_id)
+    # By the dial id of its client_state, else by its call.
+    ref = locate(ends, CARRIER, dial_id, call_id)
     if ref is None:
         return None, "", False, False
     event_type = str(event.get("event_type", ""))

@@ -29,10 +29,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from config.broker import BrokerOutbox
-from domain.dials import LIVE_STATUSES, DialEnds
+from domain.dials import DialEnds
 from domain.errors import NotFound, Unauthorized
-from producer.dialreports import end_and_refill
-from producer.http.openapi import errors
+from producer.dialreports import apply_status, locate
+from producer.http.openapi import errors, required_body, required_header
 from producer.http.routes.providers import CarrierAuth
 from producer.schemas.responses import DialStatusChange
 
@@ -139,23 +139,15 @@ def verify(auth_token: str, url: str, params: Sequence[tuple[str, str]], given: 
     responses=errors(401, 404, 413),
     openapi_extra={
         "parameters": [
-            {
-                "name": SIGNATURE_HEADER,
-                "in": "header",
-                "required": True,
-                "schema": {"type": "string"},
-                "description": "base64 HMAC-SHA1 (auth token) of the URL + sorted parameters",
-            },
+            required_header(
+                SIGNATURE_HEADER, "base64 HMAC-SHA1 (auth token) of the URL + sorted parameters"
+            ),
             {"name": "dialId", "in": "query", "required": False, "schema": {"type": "string"}},
         ],
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/x-www-form-urlencoded": {
-                    "schema": {"type": "object", "additionalProperties": {"type": "string"}}
-                }
-            },
-        },
+        "requestBody": required_body(
+            "application/x-www-form-urlencoded",
+            {"type": "object", "additionalProperties": {"type": "string"}},
+        ),
     },
 )
 async def twilio_status(request: Request) -> JSONResponse:
@@ -211,12 +203,7 @@ def _apply(
 ) -> tuple[str | None, bool]:
     """Find the dial (by our id, else by the CallSid) and apply the status; returns
     (the dial id or None, changed)."""
-    ref = ends.locate(dial_id) if dial_id else None
-    if ref is None and call_sid:
-        ref = ends.locate_call(CARRIER, call_sid)
+    ref = locate(ends, CARRIER, dial_id, call_sid)
     if ref is None:
         return None, False
-    if status in LIVE_STATUSES:
-        return ref.dial_id, ends.set_live_status(ref, status, carrier=True)
-    result = end_and_refill(ends, outbox, ref, status, details)
-    return ref.dial_id, result.outcome == "finished"
+    return ref.dial_id, apply_status(ends, outbox, ref, status, details)
