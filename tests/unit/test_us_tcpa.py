@@ -180,6 +180,14 @@ def test_holiday_dates() -> None:
     assert one("christmas", 2022) == ["2022-12-25", "2022-12-26"]  # observed on Monday
     assert one("juneteenth_ut", 2026) == ["2026-06-15"]  # a Friday: the Monday before
     assert one("juneteenth_ut", 2027) == ["2027-06-21"]  # a Saturday: the Monday after
+    assert one("confederate_memorial", 2026) == ["2026-04-27"]  # Alabama: 4th Monday of April
+    assert one("confederate_memorial", 2027) == ["2027-04-26"]
+    assert one("jefferson_davis", 2026) == ["2026-06-01"]  # Alabama: 1st Monday of June
+    assert one("jefferson_davis", 2027) == ["2027-06-07"]
+    assert one("huey_long", 2026) == ["2026-08-30", "2026-08-31"]  # a Sunday: and the Monday
+    assert one("huey_long", 2027) == ["2027-08-30"]
+    assert one("all_saints", 2026) == ["2026-11-01", "2026-11-02"]  # a Sunday: and the Monday
+    assert one("all_saints", 2025) == ["2025-10-31", "2025-11-01"]  # a Saturday: and the Friday
 
 
 def test_the_docs_show_every_rule_of_the_table() -> None:
