@@ -110,6 +110,14 @@ def test_the_table_has_the_mini_tcpa_states_with_their_sources() -> None:
         ("+18015550123", "2026-07-24T12:00:00-06:00", False),  # Utah, Pioneer Day
         ("+18015550123", "2026-07-26T12:00:00-06:00", False),  # Utah, Sunday
         ("+15025550123", "2026-06-03T09:59:00-04:00", False),  # Kentucky: 10:00
+        ("+12055550123", "2026-04-27T12:00:00-05:00", False),  # Alabama, Confederate Memorial Day
+        ("+12055550123", "2026-06-01T12:00:00-05:00", False),  # Alabama, Jefferson Davis' birthday
+        ("+15045550123", "2026-08-31T12:00:00-05:00", False),  # Louisiana, Huey P. Long Day (Mon)
+        ("+15045550123", "2026-09-01T12:00:00-05:00", True),
+        ("+15045550123", "2026-11-02T12:00:00-06:00", False),  # Louisiana, All Saints' Day (Mon)
+        ("+16175550123", "2026-06-03T19:59:00-04:00", True),  # Massachusetts: 20:00
+        ("+16175550123", "2026-06-03T20:00:00-04:00", False),
+        ("+18015550123", "2027-11-02T12:00:00-06:00", False),  # Utah, Election Day (from 2027)
     ],
 )
 def test_known_instants(number: str, local: str, open_: bool) -> None:
