@@ -76,18 +76,25 @@ HOLIDAYS: dict[str, Callable[[int], Iterable[date]]] = {
     "presidents": _weekday(2, MON, 3),
     "mardi_gras": lambda year: (_easter(year) - timedelta(days=47),),
     "good_friday": lambda year: (_easter(year) - timedelta(days=2),),
+    # Ala. Code 1-3-8: Confederate Memorial Day, the fourth Monday in April.
+    "confederate_memorial": _weekday(4, MON, 4),
     "ri_independence": _fixed(5, 4),
     "memorial": _weekday(5, MON, -1),
+    # Ala. Code 1-3-8: Jefferson Davis' birthday, the first Monday in June.
+    "jefferson_davis": _weekday(6, MON, 1),
     "flag_day": _fixed(6, 14),
     "juneteenth": _fixed(6, 19),
     "juneteenth_ut": _utah_juneteenth,
     "independence": _fixed(7, 4),
     "pioneer_day": _fixed(7, 24),
+    # La. R.S. 1:55(A)(1): August 30, Huey P. Long Day; November 1, All Saints' Day.
+    "huey_long": _fixed(8, 30),
     "victory_day": _weekday(8, MON, 2),
     "labor": _weekday(9, MON, 1),
     "columbus": _weekday(10, MON, 2),
     # The Tuesday after the first Monday of November, every year (odd years too).
     "election_day": _weekday(11, MON, 1, shift=1),
+    "all_saints": _fixed(11, 1),
     "veterans": _fixed(11, 11),
     "thanksgiving": _weekday(11, THU, 4),
     "day_after_thanksgiving": _weekday(11, THU, 4, shift=1),

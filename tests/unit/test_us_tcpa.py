@@ -110,6 +110,14 @@ def test_the_table_has_the_mini_tcpa_states_with_their_sources() -> None:
         ("+18015550123", "2026-07-24T12:00:00-06:00", False),  # Utah, Pioneer Day
         ("+18015550123", "2026-07-26T12:00:00-06:00", False),  # Utah, Sunday
         ("+15025550123", "2026-06-03T09:59:00-04:00", False),  # Kentucky: 10:00
+        ("+12055550123", "2026-04-27T12:00:00-05:00", False),  # Alabama, Confederate Memorial Day
+        ("+12055550123", "2026-06-01T12:00:00-05:00", False),  # Alabama, Jefferson Davis' birthday
+        ("+15045550123", "2026-08-31T12:00:00-05:00", False),  # Louisiana, Huey P. Long Day (Mon)
+        ("+15045550123", "2026-09-01T12:00:00-05:00", True),
+        ("+15045550123", "2026-11-02T12:00:00-06:00", False),  # Louisiana, All Saints' Day (Mon)
+        ("+16175550123", "2026-06-03T19:59:00-04:00", True),  # Massachusetts: 20:00
+        ("+16175550123", "2026-06-03T20:00:00-04:00", False),
+        ("+18015550123", "2027-11-02T12:00:00-06:00", False),  # Utah, Election Day (from 2027)
     ],
 )
 def test_known_instants(number: str, local: str, open_: bool) -> None:
@@ -180,6 +188,14 @@ def test_holiday_dates() -> None:
     assert one("christmas", 2022) == ["2022-12-25", "2022-12-26"]  # observed on Monday
     assert one("juneteenth_ut", 2026) == ["2026-06-15"]  # a Friday: the Monday before
     assert one("juneteenth_ut", 2027) == ["2027-06-21"]  # a Saturday: the Monday after
+    assert one("confederate_memorial", 2026) == ["2026-04-27"]  # Alabama: 4th Monday of April
+    assert one("confederate_memorial", 2027) == ["2027-04-26"]
+    assert one("jefferson_davis", 2026) == ["2026-06-01"]  # Alabama: 1st Monday of June
+    assert one("jefferson_davis", 2027) == ["2027-06-07"]
+    assert one("huey_long", 2026) == ["2026-08-30", "2026-08-31"]  # a Sunday: and the Monday
+    assert one("huey_long", 2027) == ["2027-08-30"]
+    assert one("all_saints", 2026) == ["2026-11-01", "2026-11-02"]  # a Sunday: and the Monday
+    assert one("all_saints", 2025) == ["2025-10-31", "2025-11-01"]  # a Saturday: and the Friday
 
 
 def test_the_docs_show_every_rule_of_the_table() -> None:
