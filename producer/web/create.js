@@ -1,10 +1,11 @@
-// Creating a job from a CSV file: parsed here for the preview, then sent as it is with
+// Creating a job from a CSV file: its head parsed here for the preview (its rows counted
+// by streaming it in slices: a large file is never held whole), then sent as it is with
 // the job's settings in one multipart create (the API reads the file as a stream, so
 // a large file is never rebuilt as one JSON); the API validates every row and stores
 // nothing when any is wrong, and its problems are shown against the lines of the file.
 
 import { ApiError, api, jobsPath } from "./api.js";
-import { describeProblem, rowsFromCsv } from "./csv.js";
+import { CONSENT_COLUMNS, countRows, describeProblem, readHead } from "./csv.js";
 import { announce, h } from "./dom.js";
 import { businessHours, scheduleEditor } from "./schedule.js";
 
@@ -14,6 +15,38 @@ function field(id, label, input, hint) {
   if (hint) input.setAttribute("aria-describedby", `${id}-hint`);
   const note = typeof hint === "string" ? h("p", { class: "hint", id: `${id}-hint` }, hint) : hint;
   return h("div", { class: "field" }, h("label", { for: id }, label), input, note || null);
+}
+
+/** "1,234 rows; row fields: externalId, state; inputs: name." */
+function summary(head, rows) {
+  const fields = head.fields.length ? `; row fields: ${head.fields.join(", ")}` : "";
+  return `${rows.toLocaleString("en-US")} rows${fields}; inputs: ${head.inputs.join(", ") || "none"}.`;
+}
+
+function megabytes(bytes) {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** The first rows of a file's head: toNumber and the row-field columns, then the inputs. */
+function previewTable(head) {
+  const sample = head.rows.slice(0, 5);
+  const fields = ["toNumber", ...head.fields];
+  const valueOf = (row, name) => (Object.hasOwn(CONSENT_COLUMNS, name)
+    ? row.consent?.[CONSENT_COLUMNS[name]] : row[name]) ?? "";
+  const group = (label, span, kind) => (span
+    ? h("th", { scope: "colgroup", colspan: span, "data-kind": kind }, label) : null);
+  return h("div", { class: "table-wrap" }, h("table", {},
+    h("caption", { class: "sr-only" }, "First rows of the file"),
+    h("thead", {},
+      h("tr", {}, h("td", {}), group("Row fields", fields.length, "fields"),
+        group("Inputs", head.inputs.length, "inputs")),
+      h("tr", {}, h("th", { scope: "col" }, "Line"),
+        ...fields.map((k) => h("th", { scope: "col", "data-kind": "field" }, k)),
+        ...head.inputs.map((k) => h("th", { scope: "col", "data-kind": "input" }, k)))),
+    h("tbody", {}, ...sample.map((row, i) => h("tr", {},
+      h("td", {}, String(head.lines[i])),
+      ...fields.map((k) => h("td", {}, valueOf(row, k))),
+      ...head.inputs.map((k) => h("td", {}, row.inputs[k])))))));
 }
 
 /** Render the create form into `root`; `navigate(hash)` opens another view. */
@@ -55,30 +88,53 @@ export async function showCreate(root, navigate) {
     // Leave the fields as they are.
   }
 
+  // Each choice of file has its number: a count still running for an earlier file stops.
+  let choice = 0;
   file.addEventListener("change", async () => {
     parsed = null;
     problems.replaceChildren();
     const chosen = file.files[0];
+    const mine = (choice += 1);
     if (!chosen) return;
     if (!name.value) name.value = chosen.name.replace(/\.csv$/i, "");
+    let head;
     try {
-      parsed = rowsFromCsv(await chosen.text());
+      head = await readHead(chosen);
     } catch (err) {
-      preview.replaceChildren(h("p", { class: "error" }, `This file cannot be used: ${err.message}`));
+      if (mine === choice) refuse(err);
       return;
     }
-    const sample = parsed.rows.slice(0, 5);
-    preview.replaceChildren(
-      h("p", {}, `${parsed.rows.length} rows; inputs: ${parsed.inputs.join(", ") || "none"}.`),
-      h("div", { class: "table-wrap" }, h("table", {},
-        h("caption", { class: "sr-only" }, "First rows of the file"),
-        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Line"),
-          h("th", { scope: "col" }, "toNumber"),
-          ...parsed.inputs.map((k) => h("th", { scope: "col" }, k)))),
-        h("tbody", {}, ...sample.map((row, i) => h("tr", {},
-          h("td", {}, String(parsed.lines[i])), h("td", {}, row.toNumber),
-          ...parsed.inputs.map((k) => h("td", {}, row.inputs[k]))))))));
+    if (mine !== choice) return;
+    parsed = head;
+    const count = h("p", { class: "preview-count" });
+    preview.replaceChildren(count, previewTable(head));
+    if (head.whole) {
+      count.textContent = summary(head, head.rows.length);
+      return;
+    }
+    // Only the head was read: the rows are counted by streaming the file in slices.
+    const shown = `the first ${head.rows.length} rows are read for this preview`;
+    count.textContent = `Counting the rows… (${shown})`;
+    preview.setAttribute("aria-busy", "true"); // the progress is not read out, the total is
+    try {
+      const total = await countRows(chosen, (done) => {
+        if (mine === choice) {
+          count.textContent = `Counting the rows: ${Math.floor((100 * done) / chosen.size)}% ` +
+            `of ${megabytes(chosen.size)} read… (${shown})`;
+        }
+      }, () => mine !== choice);
+      if (total !== null && mine === choice) count.textContent = summary(head, total);
+    } catch (err) {
+      if (mine === choice) refuse(err);
+    } finally {
+      if (mine === choice) preview.removeAttribute("aria-busy");
+    }
   });
+
+  function refuse(err) {
+    parsed = null;
+    preview.replaceChildren(h("p", { class: "error" }, `This file cannot be used: ${err.message}`));
+  }
 
   function showProblems(title, items) {
     problems.replaceChildren(
@@ -119,7 +175,7 @@ export async function showCreate(root, navigate) {
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       const lines = err.details.map((d) => {
-        const where = describeProblem(d.path, parsed.lines);
+        const where = describeProblem(d.path, parsed.lines, d.message);
         return `${where.where}: ${d.message.replace(/^line \d+: /, "")}`;
       });
       showProblems(`Nothing was stored: ${err.details.length || 1} problem(s) to fix`,
@@ -132,7 +188,8 @@ export async function showCreate(root, navigate) {
 
   const form = h("form", { class: "card", novalidate: true, onsubmit: onSubmit },
     field("new-file", "CSV file", file,
-      "First line: a toNumber column and one column per input, e.g. toNumber,customer_name. " +
+      "First line: a toNumber column, optional row fields (externalId, timezone, state, " +
+      "consent, …) and one column per input, e.g. toNumber,externalId,customer_name. " +
       "Numbers in E.164 form (+12125550123)."),
     preview,
     field("new-name", "Job name", name),
