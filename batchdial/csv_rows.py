@@ -16,8 +16,9 @@ from typing import Any
 
 from producer.rowformats import CONSENT_COLUMNS, RESERVED_COLUMNS, row_of_csv
 
-#: Columns that are row fields, not inputs (matched without regard to case): the API's
-#: CSV columns, read by the API's own function so that a file means the same to both.
+#: Columns that are row fields, not inputs: the API's CSV columns, matched by their exact
+#: names as the API and the page match them, and read by the API's own function, so that
+#: a file means the same to all three (an ``ExternalID`` column is an input everywhere).
 ROW_FIELDS = (*RESERVED_COLUMNS, *CONSENT_COLUMNS)
 
 _ROW_PATH = re.compile(r"^rows\[(\d+)\]")
@@ -34,12 +35,12 @@ def read_rows(text: str, source: str = "the CSV") -> list[dict[str, Any]]:
         header = next(reader)
     except StopIteration:
         raise CsvError(f"{source} is empty: its first line names the columns") from None
-    names = [h.strip() for h in header]
-    canonical = {f.lower(): f for f in ROW_FIELDS}
-    columns = [canonical.get(n.lower(), n) for n in names]
+    columns = names = [h.strip() for h in header]
     if "toNumber" not in columns:
+        near = [n for n in names if n.lower() == "tonumber"]
+        hint = f" ({near[0]!r} is not it: column names are matched exactly)" if near else ""
         raise CsvError(
-            f"{source} has no toNumber column (its columns: {', '.join(names) or 'none'}); "
+            f"{source} has no toNumber column{hint} (its columns: {', '.join(names) or 'none'}); "
             "name the column of the numbers to call toNumber"
         )
     if len(set(columns)) != len(columns):

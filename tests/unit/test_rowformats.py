@@ -95,3 +95,20 @@ def test_csv_row_fields_and_consent_columns_are_fields_not_inputs() -> None:
     assert api == [first, {"toNumber": "+12125550101", "inputs": {"name": "Bob"}}]
     cli = [{k: v for k, v in row.items() if k != "_line"} for row in read_rows(text)]
     assert cli == api
+
+
+def test_csv_column_names_are_matched_exactly_by_the_cli_as_by_the_api() -> None:
+    """An ``ExternalID`` column is an input to the API (and the page), so to the CLI too
+    (it matched row fields without regard to case, so the same file meant two things);
+    a ``tonumber`` column is refused by both, the CLI saying why."""
+    from batchdial.csv_rows import CsvError, read_rows
+
+    text = "toNumber,ExternalID,State\n+12125550100,crm-1,NY\n"
+    api = [item.data for item in csv_items(iter([text.encode()]))]
+    assert api == [{"toNumber": "+12125550100", "inputs": {"ExternalID": "crm-1", "State": "NY"}}]
+    cli = [{k: v for k, v in row.items() if k != "_line"} for row in read_rows(text)]
+    assert cli == api
+    with pytest.raises(InvalidInput):
+        list(csv_items(iter([b"tonumber\n+12125550100\n"])))
+    with pytest.raises(CsvError, match="'tonumber' is not it: column names are matched exactly"):
+        read_rows("tonumber\n+12125550100\n")
