@@ -67,6 +67,17 @@ WEBHOOK_ATTEMPT_DURATION = Histogram(
     "Time of one webhook delivery attempt (address check and POST).",
     buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15),
 )
+PREDIAL_VERDICTS = Counter(
+    "batchdial_predial_verdicts_total",
+    "Pre-dial checks by verdict (dial, skip, defer) and who decided it (the hook's "
+    "answer, or onTimeout: no answer in time, an error, an answer that is not one).",
+    ["action", "decided_by"],
+)
+PREDIAL_DURATION = Histogram(
+    "batchdial_predial_duration_seconds",
+    "Time of one pre-dial check (address check, POST and answer), up to its timeout.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10),
+)
 #: Pending deliveries looked at per scrape for the oldest one's age.
 WEBHOOK_AGE_SCAN = 1_000
 
@@ -81,6 +92,9 @@ for _write in ("claim", "handoff", "end"):
     REPLICA_WAITS_FAILED.labels(_write)
 for _outcome in ("delivered", "retrying", "failed"):
     WEBHOOK_DELIVERIES.labels(_outcome)
+for _action in ("dial", "skip", "defer"):
+    for _decided_by in ("hook", "onTimeout"):
+        PREDIAL_VERDICTS.labels(_action, _decided_by)
 
 
 class RedisCollector(Collector):

@@ -10,6 +10,7 @@ import json
 import httpx
 import pytest
 import redis
+from prometheus_client import REGISTRY
 
 from domain.keys import Keys
 from tests.support.webhook_receiver import independent_signature
@@ -167,3 +168,25 @@ def test_a_loopback_destination_is_refused_before_anything_is_sent() -> None:
     verdict = asyncio.run(run())
     assert sent == []
     assert verdict.decided_by == "onTimeout" and "destination refused" in verdict.reason
+
+
+def test_every_check_is_counted_by_verdict_and_timed() -> None:
+    """batchdial_predial_verdicts_total{action,decided_by} and the duration histogram
+    move with each check: a hook's skip, and a timeout decided by onTimeout."""
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before_skip = value("batchdial_predial_verdicts_total", action="skip", decided_by="hook")
+    before_late = value("batchdial_predial_verdicts_total", action="skip", decided_by="onTimeout")
+    before_n = value("batchdial_predial_duration_seconds_count")
+    _ask(httpx.MockTransport(lambda _r: httpx.Response(200, json={"action": "skip"})))
+
+    def late(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    _ask(httpx.MockTransport(late))
+    after_skip = value("batchdial_predial_verdicts_total", action="skip", decided_by="hook")
+    after_late = value("batchdial_predial_verdicts_total", action="skip", decided_by="onTimeout")
+    assert (after_skip - before_skip, after_late - before_late) == (1, 1)
+    assert value("batchdial_predial_duration_seconds_count") - before_n == 2

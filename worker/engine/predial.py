@@ -31,6 +31,7 @@ import redis
 
 from domain.dials import DialRef
 from domain.keys import Keys, dial_member, job_member
+from domain.metrics import PREDIAL_DURATION, PREDIAL_VERDICTS
 from domain.protocol import PreDialOutcome, parse_predial
 from domain.scripts import Scripts
 from domain.time.timefmt import iso_ms
@@ -163,13 +164,17 @@ class PreDial:
         timeout_s = hook.timeout_ms / 1000
         # Made before the clock starts: the first use of a process builds its pools.
         client = self._http.get()
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout_s):
-                return await self._ask(client, hook, request, timeout_s)
+                verdict = await self._ask(client, hook, request, timeout_s)
         except (TimeoutError, httpx.TimeoutException):
-            return fallback(hook, f"no answer within {hook.timeout_ms} ms")
+            verdict = fallback(hook, f"no answer within {hook.timeout_ms} ms")
         except httpx.HTTPError as exc:
-            return fallback(hook, f"{type(exc).__name__}: {exc}")
+            verdict = fallback(hook, f"{type(exc).__name__}: {exc}")
+        PREDIAL_DURATION.observe(time.perf_counter() - started)
+        PREDIAL_VERDICTS.labels(verdict.action, verdict.decided_by).inc()
+        return verdict
 
     async def _ask(
         self, client: httpx.AsyncClient, hook: PreDialHook, request: DialRequest, timeout_s: float
