@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -24,6 +24,7 @@ from producer.rowformats import Item, ndjson_items
 from producer.service import Producer
 from tests.support.bodies import job_body
 from tests.support.engine import CountingDialer, Rig
+from tests.support.waits import wait_for
 
 Drive = Callable[..., RowsCommitted]
 
@@ -54,10 +55,11 @@ def dying_drive(steps: int) -> Drive:
     return drive
 
 
-def short_lease(monkeypatch: pytest.MonkeyPatch, ms: int) -> None:
-    """Commits' leases of ``ms`` (as begun and as renewed by each step)."""
-    monkeypatch.setattr(appends, "LEASE_MS", ms)
-    monkeypatch.setattr(row_commit, "LEASE_MS", ms)
+def lapse(client: redis.Redis, keys: Keys) -> None:
+    """Every commit's lease lapses now (as when its driver died 15 s ago)."""
+    key = keys.ns_key("K_COMMITS")
+    members = cast(list[str], client.zrange(key, 0, -1))
+    client.zadd(key, dict.fromkeys(members, 0))
 
 
 @pytest.fixture
@@ -130,7 +132,6 @@ def test_a_commit_whose_driver_died_is_finished_by_a_worker_timer(
     stays staged (no TTL); once the lease lapsed a worker's timer adds the rest."""
     ws_id = workspace["workspaceId"]
     job_id = producer.create_job(ws_id, job_body(workspace, rows=1))["id"]
-    short_lease(monkeypatch, 300)
     monkeypatch.setattr(appends, "drive", dying_drive(2))
     with pytest.raises(redis.ConnectionError):
         producer.append_rows(ws_id, job_id, items(range(100, 120)))
@@ -139,8 +140,8 @@ def test_a_commit_whose_driver_died_is_finished_by_a_worker_timer(
     staged = list(any_redis.scan_iter(match=f"{ns}:*:up:*:rows"))
     assert staged and all(any_redis.ttl(k) == -1 for k in staged)
     resumer = CommitResumer(any_redis, producer.keys)
-    assert resumer.resume_lapsed() == 0  # the lease has not lapsed yet
-    time.sleep(0.4)
+    assert resumer.resume_lapsed() == 0  # its 15 s lease has not lapsed
+    lapse(any_redis, producer.keys)
     assert resumer.resume_lapsed() == 1
     numbers = queued_numbers(producer, ws_id, job_id)
     assert numbers[1:] == [f"+1212555{n:04d}" for n in range(100, 120)]
@@ -182,12 +183,19 @@ def test_a_job_does_not_complete_while_an_upload_is_going_in(
     ws = rig.workspace()
     ws_id = ws["workspaceId"]
     job_id = rig.job(ws, rows=1, cap=1)
-    short_lease(monkeypatch, 1500)
     monkeypatch.setattr(appends, "drive", dying_drive(0))
     with pytest.raises(redis.ConnectionError):
         rig.producer.append_rows(ws_id, job_id, items(range(100, 103)))
     rig.start(ws, job_id)
     rig.worker(CountingDialer(call_seconds=0.05), threads=2)
+    wait_for(
+        lambda: rig.dials(ws, job_id)[:1] and rig.dials(ws, job_id)[0]["status"] == "completed",
+        20,
+        "row 0's call to end",
+    )
+    time.sleep(0.3)  # several timer ticks: a job that could complete would have
+    assert rig.status(ws, job_id) == "ACTIVE"
+    lapse(rig.client, rig.producer.keys)  # the worker's timer takes the commit up now
     rig.wait_status(ws, job_id, "COMPLETE", timeout=20)
     types = [(e["type"], e.get("rowId")) for e in rig.events(ws, job_id)]
     first_done = types.index(("dial.finished", f"{job_id}.0"))
