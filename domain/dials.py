@@ -10,7 +10,8 @@ from typing import Any, cast
 import redis
 import structlog
 
-from domain.keys import Keys, dial_member, job_member, split_dial_member
+from domain.keys import Keys
+from domain.members import dial_member, job_member, split_dial_member
 from domain.metrics import LEASE_RECOVERIES, observe_end
 from domain.protocol import (
     FinishResult,

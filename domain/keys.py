@@ -13,6 +13,7 @@ tag so that every multi-key script touches one cluster slot)::
     ns:pace                         string GCRA arrival time (µs) of the next start, all workspaces
     ns:commits                      zset   "<ws>|<job>|<upload>" -> when its commit's lease lapses
     ns:ccall:<carrier>:<call id>    string "<ws>|<job>|<dial>" of a carrier's call (expires)
+    ns:dramatiq:...                 dramatiq's own keys; ns:dramatiq:dial.bell list: rung per dial
     ns:whws / :whdue / :whtick / :whbusy  workspaces with webhook endpoints / "<ws>|<ep>" ->
                                     first delivery due / tick lock / "<ws>|<ep>" -> held until
     ns:{ws}:wh / :wh:out / :wh:cur  webhook endpoints (id -> JSON) / outbox stream (every event
@@ -228,6 +229,11 @@ class Keys:
         """List: the dial messages waiting on the broker (dramatiq's queue list)."""
         return f"{self.broker_namespace}:{DIAL_QUEUE}"
 
+    @property
+    def dial_bell(self) -> str:
+        """List: rung (LPUSH) at each dial message sent; idle dial consumers BLPOP it."""
+        return f"{self.broker_namespace}:{DIAL_QUEUE}.bell"
+
     # -- per workspace -------------------------------------------------------
     def ws_prefix(self, ws_id: str) -> str:
         """What every key of one workspace starts with (a hash tag: one cluster slot)."""
@@ -376,25 +382,3 @@ class Keys:
     def script_keys(self, ws_id: str, job_id: str) -> list[str]:
         """The KEYS every job script receives first (see :func:`lua_prelude`)."""
         return [self.job(ws_id, job_id), self.ws_prefix(ws_id), self.namespace]
-
-
-def job_member(ws_id: str, job_id: str) -> str:
-    """How a job is named in the global wake-up index."""
-    return f"{ws_id}|{job_id}"
-
-
-def dial_member(ws_id: str, job_id: str, dial_id: str) -> str:
-    """How a dial is named in the global deadline index."""
-    return f"{ws_id}|{job_id}|{dial_id}"
-
-
-def split_job_member(member: str) -> tuple[str, str]:
-    """``(ws_id, job_id)`` of a wake-up index member (see :func:`job_member`)."""
-    ws_id, _, job_id = member.partition("|")
-    return ws_id, job_id
-
-
-def split_dial_member(member: str) -> tuple[str, str, str]:
-    """``(ws_id, job_id, dial_id)`` of a deadline index member (see :func:`dial_member`)."""
-    ws_id, job_id, dial_id = member.split("|")
-    return ws_id, job_id, dial_id

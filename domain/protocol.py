@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
-from domain.keys import split_job_member
+from domain.members import split_job_member
 
 
 def words(literal: Any) -> tuple[str, ...]:

@@ -24,7 +24,8 @@ import structlog
 from pydantic import TypeAdapter, ValidationError
 
 from domain.errors import Conflict, InvalidInput, NotFound, Problem
-from domain.keys import Keys, job_member
+from domain.keys import Keys
+from domain.members import job_member
 from domain.protocol_rows import RowsCommitted, parse_commit_rows, parse_stage_rows
 from domain.row_commit import LEASE_MS, drive
 from domain.scripts import Scripts

@@ -15,7 +15,8 @@ import redis
 import structlog
 
 from domain.errors import Conflict, InvalidInput, NotFound
-from domain.keys import Keys, job_member
+from domain.keys import Keys
+from domain.members import job_member
 from domain.protocol import (
     parse_cancel_job,
     parse_commit_job,

@@ -17,7 +17,8 @@ import redis
 import structlog
 
 from domain.errors import Conflict, NotFound
-from domain.keys import Keys, job_member
+from domain.keys import Keys
+from domain.members import job_member
 from domain.protocol_rows import parse_requeue_rows
 from domain.scripts import Scripts
 from producer.results import JobResults

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from domain.keys import job_member
+from domain.members import job_member
 from domain.replay import peak_concurrency
 from tests.support.engine import CountingDialer, HangingDialer, Rig
 from tests.support.waits import wait_for

@@ -31,7 +31,8 @@ import redis
 import structlog
 
 from domain.dials import DialRef, FinishResult, new_dial_id
-from domain.keys import Keys, dial_member, job_member
+from domain.keys import Keys
+from domain.members import dial_member, job_member
 from domain.protocol import Claimed, ClaimOutcome, ClaimRefused
 from domain.rowform import row_agent
 from worker.dialers.base import Dialer, DialRequest, Placed

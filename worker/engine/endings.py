@@ -26,7 +26,8 @@ import redis
 import structlog
 
 from domain.dials import DialEnds, DialRef, FinishResult
-from domain.keys import Keys, split_dial_member
+from domain.keys import Keys
+from domain.members import split_dial_member
 from domain.metrics import LEASE_RECOVERIES
 from domain.protocol import NotRenewed, RecoveryReason
 from worker.engine.leases import LeaseKeeper

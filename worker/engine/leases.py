@@ -13,7 +13,8 @@ from collections import Counter
 import redis
 
 from domain.dials import DialRef
-from domain.keys import Keys, dial_member
+from domain.keys import Keys
+from domain.members import dial_member
 from domain.protocol import HandoffOutcome, NotRenewed, parse_handoff, parse_renew
 from domain.scripts import Scripts
 

@@ -30,7 +30,8 @@ import httpx
 import redis
 
 from domain.dials import DialRef
-from domain.keys import Keys, dial_member, job_member
+from domain.keys import Keys
+from domain.members import dial_member, job_member
 from domain.metrics import PREDIAL_DURATION, PREDIAL_VERDICTS
 from domain.protocol import PreDialOutcome, parse_predial
 from domain.scripts import Scripts

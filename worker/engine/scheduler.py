@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 import redis
 import structlog
 
-from domain.keys import Keys, job_member
+from domain.keys import Keys
+from domain.members import job_member
 from domain.protocol import SchedulerOutcome, parse_scheduler, parse_take_wakeups
 from domain.scripts import Scripts
 from domain.time.eligibility import window
