@@ -5,12 +5,14 @@ of the rows a provider's callback released, SPEC §6)."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import dramatiq
 import dramatiq.worker
 import redis
 from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
@@ -24,8 +26,8 @@ from domain.keys import DIAL_QUEUE, SCHEDULER_QUEUE, Keys
 
 __all__ = [
     "DIAL_ACTOR",
-    "DIAL_BUSY_S",
-    "DIAL_POLL_MS",
+    "DIAL_BELL_RINGS",
+    "DIAL_FULL_POLL_MS",
     "DIAL_QUEUE",
     "SCHEDULER_ACTOR",
     "SCHEDULER_QUEUE",
@@ -41,14 +43,14 @@ DIAL_ACTOR = "batchdial.dial"
 #: The webhook delivery actor and its queue (issue 16): workers only, never the API.
 WEBHOOK_ACTOR = "batchdial.webhooks"
 WEBHOOK_QUEUE = "webhooks"
-#: The longest a worker waits between two looks at an empty dial queue (ms) while its
-#: dials are busy. dramatiq backs off up to its worker timeout once a queue is empty
-#: (``_RedisConsumer.__next__``: 50-100 % of it); a row released into a freed slot
-#: (by a provider's callback, in the API) waits that long for a worker.
-DIAL_POLL_MS = 8
-#: How long after its last dial message (or its start) a worker keeps looking that
-#: often; after that it waits the worker timeout again (each look costs CPU: ~0.7 ms).
-DIAL_BUSY_S = 10.0
+#: How often a dial consumer whose prefetch is full looks again (ms): no Redis I/O, it
+#: waits for one of its own threads to take a message.
+DIAL_FULL_POLL_MS = 5
+#: The longest wait on the bell (s), below the clients' socket timeout.
+DIAL_BELL_WAIT_MAX_S = 1.0
+#: Rings kept on the dial bell at most: enough to wake every idle worker of a burst,
+#: few enough that a burst leaves few needless looks behind.
+DIAL_BELL_RINGS = 16
 #: How long a consumer that lost Redis waits before it consumes again (dramatiq: 3 s),
 #: and a worker thread before it retries the ack of a message it ran (dramatiq: 5 s).
 #: After a failover both added to the stall (docs/failover.md); Redis answering again
@@ -58,25 +60,26 @@ ACK_RETRY_S = 0.25
 
 
 class _DialConsumer(_RedisConsumer):
-    """The dial queue's consumer: polls every :data:`DIAL_POLL_MS` while dials come,
-    at the worker timeout when none came for :data:`DIAL_BUSY_S`.
+    """The dial queue's consumer: between two looks at the empty queue it waits on the
+    dial bell (``Keys.dial_bell``, BLPOP) instead of sleeping, so that a dial message
+    (a row released into a slot a carrier's callback freed, in the API) is taken the
+    moment it is sent, and an idle worker costs no polling.
 
-    It starts busy: a worker that joins a running job finds a dial message only in the
-    few milliseconds before a busy worker takes it, so looking once a second (the idle
-    pace) it could wait many seconds for its first call while the others, over their
-    share, keep sending rows to the broker and taking them back themselves.
+    dramatiq's consumer sleeps a backoff of up to its worker timeout after each empty
+    look (``_RedisConsumer.__next__``); here that backoff is 0 and the wait is the
+    bell's, for at most the worker timeout: messages that reach the queue without a ring
+    (dramatiq moving a dead consumer's messages back) are still found then. BLPOP wakes
+    the longest waiter first, so idle workers take turns.
     """
 
     def __init__(self, broker: RedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
         self._idle_timeout = timeout
-        self._busy_until = time.monotonic() + DIAL_BUSY_S
+        self._bell = broker.dial_bell if isinstance(broker, BatchdialBroker) else ""
         super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
 
     @property
-    def timeout(self) -> int:  # read by _RedisConsumer.__next__ at each empty look
-        if time.monotonic() < self._busy_until:
-            return min(DIAL_POLL_MS, self._idle_timeout)
-        return self._idle_timeout
+    def timeout(self) -> int:  # read by _RedisConsumer.__next__ as its longest backoff
+        return 0
 
     @timeout.setter
     def timeout(self, value: int) -> None:
@@ -85,18 +88,41 @@ class _DialConsumer(_RedisConsumer):
     def __next__(self) -> MessageProxy | None:
         message: MessageProxy | None = super().__next__()  # type: ignore[no-untyped-call]
         if message is not None:
-            self._busy_until = time.monotonic() + DIAL_BUSY_S
-        return message
+            return message
+        if self.outstanding_message_count >= self.prefetch:
+            time.sleep(DIAL_FULL_POLL_MS / 1000)
+        else:
+            wait_s = min(self._idle_timeout / 1000, DIAL_BELL_WAIT_MAX_S)
+            try:
+                self.broker.client.blpop([self._bell], timeout=wait_s)
+            except redis.ConnectionError as exc:
+                raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
+        return None
 
 
 class BatchdialBroker(RedisBroker):
-    """dramatiq's Redis broker, looking at the dial queue often while dials come."""
+    """dramatiq's Redis broker whose dial messages ring the dial bell."""
+
+    def __init__(self, *, dial_bell: str, **options: Any) -> None:
+        self.dial_bell = dial_bell
+        super().__init__(**options)  # type: ignore[no-untyped-call]
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
         """A consumer of ``queue_name`` (the dial queue's: :class:`_DialConsumer`)."""
         if queue_name == DIAL_QUEUE:
             return _DialConsumer(self, queue_name, prefetch, timeout)
         return super().consume(queue_name, prefetch, timeout)
+
+    def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:  # type: ignore[type-arg]
+        """Enqueue ``message``; a dial message due now rings the bell (one round trip:
+        LPUSH and LTRIM to :data:`DIAL_BELL_RINGS`)."""
+        sent: dramatiq.Message = super().enqueue(message, delay=delay)  # type: ignore[type-arg]
+        if message.queue_name == DIAL_QUEUE and delay is None:
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.lpush(self.dial_bell, 1)
+                pipe.ltrim(self.dial_bell, 0, DIAL_BELL_RINGS - 1)
+                pipe.execute()
+        return sent
 
 
 def make_broker(client: redis.Redis, namespace: str) -> RedisBroker:
@@ -110,9 +136,11 @@ def make_broker(client: redis.Redis, namespace: str) -> RedisBroker:
     # Module constants dramatiq reads at each use (dramatiq/worker.py); not settable else.
     dramatiq.worker.CONSUMER_RESTART_DELAY_SECS = CONSUMER_RESTART_S
     dramatiq.worker.POST_PROCESS_MESSAGE_RETRY_DELAY_SECS = ACK_RETRY_S  # type: ignore[assignment]
-    return BatchdialBroker(  # type: ignore[no-untyped-call]
+    keys = Keys(namespace)
+    return BatchdialBroker(
+        dial_bell=keys.dial_bell,
         client=client,
-        namespace=Keys(namespace).broker_namespace,
+        namespace=keys.broker_namespace,
         middleware=[
             AgeLimit(),
             TimeLimit(),

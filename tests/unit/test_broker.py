@@ -1,24 +1,50 @@
-"""The dial queue's consumer: how often it looks at an empty queue."""
+"""The dial queue's consumer and its bell (config/broker.py): a dial message rings the
+bell; an idle consumer waits on the bell, not on a sleep, so it takes a message the
+moment it is sent; a message that came without a ring is still found at the timeout."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import dramatiq
 import fakeredis
+import pytest
+import redis
 from dramatiq.brokers.redis import _RedisConsumer
 
-from config.broker import DIAL_POLL_MS, DIAL_QUEUE, SCHEDULER_QUEUE, make_broker
+from config import broker as broker_module
+from config.broker import DIAL_BELL_RINGS, DIAL_QUEUE, SCHEDULER_QUEUE, make_broker
+from config.redis import make_redis
+from domain.keys import Keys
+from tests.support.redis_server import REDIS_URL, drop_namespace
+from tests.support.waits import wait_for
 
 
-def test_a_new_worker_looks_at_the_dial_queue_often_from_its_start() -> None:
-    """A worker joining a running job finds a dial message only in the milliseconds
-    before a busy worker takes it; at the idle pace it could miss them for seconds."""
-    broker = make_broker(fakeredis.FakeRedis(), "test-broker")
+def _message(queue: str) -> dramatiq.Message[Any]:
+    return dramatiq.Message(
+        queue_name=queue, actor_name="batchdial.dial", args=("ws", "job", 0), kwargs={}, options={}
+    )
+
+
+def test_dial_messages_ring_the_bell_and_others_do_not() -> None:
+    """A dial message due now rings (LPUSH); a delayed one, or another queue's, does not;
+    the bell keeps at most DIAL_BELL_RINGS rings however many messages were sent."""
+    client = fakeredis.FakeRedis()
+    broker = make_broker(client, "test-broker")
+    bell = Keys("test-broker").dial_bell
     broker.declare_queue(DIAL_QUEUE)
-    consumer = broker.consume(DIAL_QUEUE, prefetch=4, timeout=1_000)
-    assert isinstance(consumer, _RedisConsumer)
-    try:
-        assert consumer.timeout == DIAL_POLL_MS
-    finally:
-        consumer.close()
+    broker.declare_queue(SCHEDULER_QUEUE)
+    broker.enqueue(_message(SCHEDULER_QUEUE))
+    broker.enqueue(_message(DIAL_QUEUE), delay=10_000)
+    assert client.llen(bell) == 0
+    broker.enqueue(_message(DIAL_QUEUE))
+    assert client.llen(bell) == 1
+    for _ in range(DIAL_BELL_RINGS * 2):
+        broker.enqueue(_message(DIAL_QUEUE))
+    assert client.llen(bell) == DIAL_BELL_RINGS
 
 
 def test_other_queues_keep_dramatiqs_pace() -> None:
@@ -30,3 +56,67 @@ def test_other_queues_keep_dramatiqs_pace() -> None:
         assert consumer.timeout == 1_000
     finally:
         consumer.close()
+
+
+@pytest.fixture
+def broker_client(namespace: str) -> Iterator[redis.Redis]:
+    client = make_redis(REDIS_URL, decode=False)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("no Redis (scripts/test starts one)")
+    yield client
+    drop_namespace(make_redis(REDIS_URL), namespace)
+    client.close()
+
+
+def _first_message(consumer: _RedisConsumer, until: float) -> float:
+    """Call the consumer as dramatiq's worker does until it yields a message; when."""
+    while time.monotonic() < until:
+        if next(consumer) is not None:
+            return time.monotonic()
+    raise AssertionError("no message")
+
+
+@pytest.mark.redis
+def test_an_idle_consumer_is_woken_by_the_bell(
+    broker_client: redis.Redis, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The consumer waits on the bell (its BLPOP seen blocked in CLIENT LIST, for up to
+    30 s); a dial message sent then wakes it at once, and its next look takes the
+    message. One whose ring was lost is found when the wait ends (here 0.3 s), as
+    dramatiq's own polling would."""
+    monkeypatch.setattr(broker_module, "DIAL_BELL_WAIT_MAX_S", 30.0)
+    name = f"bell-{namespace}"
+    waiting_client = redis.Redis.from_url(REDIS_URL, client_name=name)  # no socket timeout
+    broker = make_broker(waiting_client, namespace)
+    sender = make_broker(broker_client, namespace)
+    broker.declare_queue(DIAL_QUEUE)
+    consumer = broker.consume(DIAL_QUEUE, prefetch=1, timeout=30_000)
+    assert isinstance(consumer, _RedisConsumer)
+    first: list[object] = []
+    try:
+        thread = threading.Thread(target=lambda: first.append(next(consumer)))
+        thread.start()
+
+        def blocked() -> bool:
+            clients = broker_client.client_list()
+            return any(c.get("name") == name and c.get("cmd") == "blpop" for c in clients)
+
+        wait_for(blocked, 10, "the consumer to wait on the bell")
+        sender.enqueue(_message(DIAL_QUEUE))
+        thread.join(10)
+        assert not thread.is_alive(), "the ring woke the consumer (it would wait 30 s)"
+        assert first == [None]
+        _first_message(consumer, time.monotonic() + 5)
+    finally:
+        consumer.close()
+        waiting_client.close()
+    quiet = sender.consume(DIAL_QUEUE, prefetch=1, timeout=300)
+    assert isinstance(quiet, _RedisConsumer)
+    try:
+        sender.enqueue(_message(DIAL_QUEUE))
+        broker_client.delete(Keys(namespace).dial_bell)  # its ring lost
+        _first_message(quiet, time.monotonic() + 5)
+    finally:
+        quiet.close()
