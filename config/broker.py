@@ -94,7 +94,10 @@ class _DialConsumer(_RedisConsumer):
         else:
             wait_s = min(self._idle_timeout / 1000, DIAL_BELL_WAIT_MAX_S)
             try:
-                self.broker.client.blpop([self._bell], timeout=wait_s)
+                if self.broker.client.blpop([self._bell], timeout=wait_s) is not None:
+                    # The rings left are for messages this look will find: one look
+                    # takes up to prefetch of them, so a ring each would mean empty looks.
+                    self.broker.client.delete(self._bell)
             except redis.ConnectionError as exc:
                 raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
         return None

@@ -13,7 +13,7 @@ import dramatiq
 import fakeredis
 import pytest
 import redis
-from dramatiq.brokers.redis import _RedisConsumer
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 
 from config import broker as broker_module
 from config.broker import DIAL_BELL_RINGS, DIAL_QUEUE, SCHEDULER_QUEUE, make_broker
@@ -83,8 +83,8 @@ def test_an_idle_consumer_is_woken_by_the_bell(
     broker_client: redis.Redis, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The consumer waits on the bell (its BLPOP seen blocked in CLIENT LIST, for up to
-    30 s); a dial message sent then wakes it at once, and its next look takes the
-    message. One whose ring was lost is found when the wait ends (here 0.3 s), as
+    30 s); dial messages sent then wake it at once, the rings left are dropped, and its
+    next look takes a message. One whose ring was lost is found when the wait ends (here 0.3 s), as
     dramatiq's own polling would."""
     monkeypatch.setattr(broker_module, "DIAL_BELL_WAIT_MAX_S", 30.0)
     name = f"bell-{namespace}"
@@ -95,6 +95,7 @@ def test_an_idle_consumer_is_woken_by_the_bell(
     consumer = broker.consume(DIAL_QUEUE, prefetch=1, timeout=30_000)
     assert isinstance(consumer, _RedisConsumer)
     first: list[object] = []
+    bell = Keys(namespace).dial_bell
     try:
         thread = threading.Thread(target=lambda: first.append(next(consumer)))
         thread.start()
@@ -104,10 +105,15 @@ def test_an_idle_consumer_is_woken_by_the_bell(
             return any(c.get("name") == name and c.get("cmd") == "blpop" for c in clients)
 
         wait_for(blocked, 10, "the consumer to wait on the bell")
-        sender.enqueue(_message(DIAL_QUEUE))
+        # Three messages, sent at once (their rings pushed in one step): one wakes it and
+        # it drops the other two, which are for messages its next look finds anyway.
+        for _ in range(3):
+            RedisBroker.enqueue(sender, _message(DIAL_QUEUE))  # no ring of its own
+        broker_client.lpush(bell, 1, 1, 1)
         thread.join(10)
         assert not thread.is_alive(), "the ring woke the consumer (it would wait 30 s)"
         assert first == [None]
+        assert broker_client.llen(bell) == 0
         _first_message(consumer, time.monotonic() + 5)
     finally:
         consumer.close()
@@ -116,7 +122,7 @@ def test_an_idle_consumer_is_woken_by_the_bell(
     assert isinstance(quiet, _RedisConsumer)
     try:
         sender.enqueue(_message(DIAL_QUEUE))
-        broker_client.delete(Keys(namespace).dial_bell)  # its ring lost
+        broker_client.delete(bell)  # its ring lost
         _first_message(quiet, time.monotonic() + 5)
     finally:
         quiet.close()
