@@ -72,9 +72,11 @@ class _DialConsumer(_RedisConsumer):
     the longest waiter first, so idle workers take turns.
     """
 
-    def __init__(self, broker: RedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
+    def __init__(
+        self, broker: BatchdialBroker, queue_name: str, prefetch: int, timeout: int
+    ) -> None:
         self._idle_timeout = timeout
-        self._bell = broker.dial_bell if isinstance(broker, BatchdialBroker) else ""
+        self._bell = broker.dial_bell
         super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
 
     @property

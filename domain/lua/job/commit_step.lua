@@ -46,14 +46,18 @@ local function ext_of(row)
   return ''
 end
 
+-- An append's rows went in (all, or those before a cancel): its event, and the mark that
+-- tells uploads begun before it to check their rows again.
+local function appended()
+  redis.call('HINCRBY', K_JOB, 'appends', 1)
+  emit({type = 'job.rows_appended', jobId = job_id, appended = moved,
+        duplicates = tonumber(st.dups) + skipped, rows = base + moved}, '')
+end
+
 redis.call('ZADD', K_COMMITS, now + tonumber(ARGV[3]), commit_member)
 local status = creating and 'INIT' or redis.call('HGET', K_JOB, 'status')
 if status ~= 'INIT' and status ~= 'ACTIVE' and status ~= 'PAUSED' then
-  if moved > 0 then
-    redis.call('HINCRBY', K_JOB, 'appends', 1)
-    emit({type = 'job.rows_appended', jobId = job_id, appended = moved,
-          duplicates = tonumber(st.dups) + skipped, rows = base + moved}, '')
-  end
+  if moved > 0 then appended() end
   return finish({'conflict', status or 'missing', moved})
 end
 
@@ -135,9 +139,7 @@ if creating then
   emit({type = 'job.created', jobId = job_id, to = 'INIT', rows = moved, duplicates = dups}, '')
   return finish({'ok', moved, dups, moved})
 end
-redis.call('HINCRBY', K_JOB, 'appends', 1)
-emit({type = 'job.rows_appended', jobId = job_id, appended = moved, duplicates = dups,
-      rows = base + moved}, '')
+appended()
 local result = finish({'ok', moved, dups, base + moved})
 -- The job may complete now: its rows may all be done already (or none went in).
 if status == 'ACTIVE' or status == 'PAUSED' then complete_if_done(job_id, member, now) end
