@@ -74,12 +74,15 @@ def test_every_us_area_code_phonenumbers_knows_has_its_state() -> None:
 
 
 def test_the_table_has_the_mini_tcpa_states_with_their_sources() -> None:
-    """Florida's FTSA (08:00-20:00, 3 calls / 24 h), Oklahoma and Maryland alike, every
-    rule cites a statute and a source and says how sure it is."""
+    """Florida's FTSA (08:00-20:00, 3 calls / 24 h), Maryland alike, Oklahoma's 3 calls
+    from 09:00 (its automatic dial announcing device rule) to 20:00, every rule cites a
+    statute and a source and says how sure it is."""
     rules = state_rules()
     for code in ("FL", "OK", "MD"):
         assert rules[code].calls_per_24h == 3
+    for code in ("FL", "MD"):
         assert rules[code].hours == ((480, 1200),) * 7
+    assert rules["OK"].hours == ((540, 1200),) * 7
     assert "501.616" in rules["FL"].statute
     for rule in rules.values():
         assert rule.statute and rule.source.startswith("http")
@@ -118,6 +121,12 @@ def test_the_table_has_the_mini_tcpa_states_with_their_sources() -> None:
         ("+16175550123", "2026-06-03T19:59:00-04:00", True),  # Massachusetts: 20:00
         ("+16175550123", "2026-06-03T20:00:00-04:00", False),
         ("+18015550123", "2027-11-02T12:00:00-06:00", False),  # Utah, Election Day (from 2027)
+        ("+13125550123", "2026-06-07T11:59:00-05:00", False),  # Illinois, Sunday: noon
+        ("+13125550123", "2026-06-07T12:00:00-05:00", True),
+        ("+13125550123", "2026-06-08T09:00:00-05:00", True),  # Illinois, Monday: 09:00
+        ("+14055550123", "2026-06-03T08:59:00-05:00", False),  # Oklahoma: 09:00 (ADAD rule)
+        ("+14055550123", "2026-06-03T09:00:00-05:00", True),
+        ("+14055550123", "2026-06-03T20:00:00-05:00", False),  # Oklahoma: 20:00
     ],
 )
 def test_known_instants(number: str, local: str, open_: bool) -> None:
