@@ -133,7 +133,7 @@ def test_provider_faults_retry_under_one_key_and_every_dial_ends(
     # Each fault was injected, and retried under the same key where it should be.
     for fault in ("5xx", "slow", "drop", "early", "silent", "twice"):
         assert provider.injected[fault] == PER_FAULT, (fault, provider.injected)
-    assert failures["ConnectError"] > 0, "no dial request met the closed port"
+    assert failures["ConnectFailed"] > 0, "no dial request met the closed port"
     for fault in ("5xx", "slow", "drop"):
         assert requests[fault][2] == PER_FAULT, (fault, requests[fault])
     # A call never reported ends failed after the longest call; the others complete.

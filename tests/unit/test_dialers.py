@@ -1,5 +1,6 @@
-"""Dialer backends without a network: the http dialer against a mock transport, the
-simulated dialer's outcomes and timing, and the signature helpers."""
+"""Dialer backends on loopback only: the http dialer against a server on 127.0.0.1 whose
+answers each test writes (as httpx objects, for brevity), the simulated dialer's
+outcomes and timing, and the signature helpers."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 import pytest
 
 from domain.provider_details import MAX_DETAILS_BYTES
 from domain.signing import SIGNATURE_HEADER, sign, verify
+from tests.support.loopback import serve_http
 from worker.dialers.base import DialRequest, Placed
 from worker.dialers.http import WORKER_HEADER, HttpDialer
 from worker.dialers.simulated import SimulatedDialer
+from worker.http1 import Http1Client
 
 REQUEST = DialRequest(
     "dial_j_0_1_x", "job_j", "job_j.0", "+12125550123", "+12125550100", "agent", {"name": "Ann"}, 1
@@ -24,8 +28,11 @@ REQUEST = DialRequest(
 
 
 class Dialer:
-    """An http dialer against ``handler``, placing on an event loop of the test's own
-    (what the engine does on the process's loop); pauses are recorded, not slept."""
+    """An http dialer against ``handler`` on a loopback server, placing on an event loop
+    of the test's own (what the engine does on the process's loop); pauses are
+    recorded, not slept. A handler that raises ``httpx.ConnectError`` makes the server
+    drop the connection unanswered; every answer closes its connection, so that each
+    attempt is one request (keeping connections is tests/unit/test_http1.py's)."""
 
     def __init__(
         self,
@@ -33,23 +40,46 @@ class Dialer:
         sleeps: list[float] | None = None,
     ) -> None:
         self.sleeps = sleeps if sleeps is not None else []
+        self.handler = handler
 
+    def place(self, request: DialRequest, on_end: Callable[[str, str], None]) -> Placed:
         async def sleep(seconds: float) -> None:
             self.sleeps.append(seconds)
 
-        self.inner = HttpDialer(
-            "http://provider.test/dial",
-            secret="k",
-            backoff_s=(0.1, 0.2, 0.4),
-            sleep=sleep,
-            client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
-            worker_id="host:1",
-        )
+        with serve_http(self._serve) as base:
+            inner = HttpDialer(
+                f"{base}/dial",
+                secret="k",
+                backoff_s=(0.1, 0.2, 0.4),
+                sleep=sleep,
+                client=Http1Client(5.0),
+                worker_id="host:1",
+            )
+            answer = inner.place(request, on_end)
+            assert not isinstance(answer, Placed), "the http dialer places on the loop"
+            return asyncio.run(answer)
 
-    def place(self, request: DialRequest, on_end: Callable[[str, str], None]) -> Placed:
-        answer = self.inner.place(request, on_end)
-        assert not isinstance(answer, Placed), "the http dialer places on the loop"
-        return asyncio.run(answer)
+    def _serve(self, server: BaseHTTPRequestHandler, method: str) -> None:
+        length = int(server.headers.get("content-length", "0"))
+        seen = httpx.Request(
+            method,
+            f"http://provider.test{server.path}",
+            headers=dict(server.headers.items()),
+            content=server.rfile.read(length),
+        )
+        server.close_connection = True
+        try:
+            answer = self.handler(seen)
+        except httpx.ConnectError:
+            return  # the connection closes unanswered
+        server.send_response(answer.status_code)
+        for name, value in answer.headers.items():
+            if name.lower() not in ("content-length", "connection"):
+                server.send_header(name, value)
+        server.send_header("content-length", str(len(answer.content)))
+        server.send_header("connection", "close")
+        server.end_headers()
+        server.wfile.write(answer.content)
 
 
 def dialer_for(
