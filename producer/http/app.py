@@ -18,6 +18,7 @@ from domain.metrics import RedisCollector
 from domain.signing import SYSTEM_CLOCK, Clock
 from producer.http.deps import workspace_id
 from producer.http.errors import install_error_handlers
+from producer.http.fastpath import StatusFastPath
 from producer.http.middleware.body_limit import BODY_READ_TIMEOUT_SECONDS, BodyLimit
 from producer.http.middleware.last_resort import LastResort
 from producer.http.middleware.metrics import Measure
@@ -109,11 +110,13 @@ def create_app(
     app.state.redis_metrics = CollectorRegistry(auto_describe=False)
     app.state.redis_metrics.register(RedisCollector(client, Keys(namespace)))
     install_error_handlers(app)
-    # Outermost last: SecurityHeaders > LastResort > BodyLimit > Measure > the routes.
+    # Outermost last: StatusFastPath > SecurityHeaders > LastResort > BodyLimit > Measure >
+    # the routes.
     app.add_middleware(Measure)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, read_timeout_s=body_read_timeout_s)
     app.add_middleware(LastResort)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(StatusFastPath, max_bytes=max_body_bytes, read_timeout_s=body_read_timeout_s)
     routes = (jobs, service, callbacks, dials, twilio_status, telnyx_events, livekit_webhook)
     for module in (*routes, forecast, suppressions, workspace, webhooks, phone_numbers, admin):
         app.include_router(module.router)

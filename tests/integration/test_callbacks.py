@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from domain.pagination import collect
 from domain.signing import SIGNATURE_HEADER, sign
 from producer.http.app import create_app
+from producer.http.middleware.metrics import CALLBACK_FAST_PATH
 from producer.service import Producer
 from tests.support.bodies import job_body
 from tests.support.engine import HangingDialer
@@ -135,3 +136,64 @@ def test_callbacks_need_a_configured_secret(real_redis: redis.Redis, namespace: 
         response = post(api, "dial_x_0_1_y", {"status": "completed"})
         assert response.status_code == 401
         assert "BATCHDIAL_DIALER_SECRET" in response.json()["error"]["message"]
+
+
+def fast_answers() -> float:
+    return CALLBACK_FAST_PATH._value.get()
+
+
+def test_a_good_callback_is_answered_ahead_of_the_framework_and_the_rest_by_the_route(
+    setup: dict[str, Any],
+) -> None:
+    """producer/http/fastpath.py answers a well-formed signed report of a known dial with
+    the route's JSON and headers; anything else goes to the route, which answers it as
+    before (the counter says which answered)."""
+    api: TestClient = setup["api"]
+    dial_id = setup["dial_id"]
+    before = fast_answers()
+    unknown = post(api, dial_id.replace("_0_", "_1_"), {"status": "completed"})
+    assert unknown.status_code == 404
+    forged = post(api, dial_id, {"status": "completed"}, secret="wrong")
+    assert forged.status_code == 401
+    assert (
+        forged.json()["error"]["code"]
+        == post(api, dial_id, {}, header="t=1").json()["error"]["code"]
+    )
+    bad = post(api, dial_id, {"status": "exploded"})
+    assert bad.status_code == 422
+    assert fast_answers() == before, "errors are the route's own"
+    ringing = post(api, dial_id, {"status": "ringing"})
+    assert ringing.status_code == 200
+    assert ringing.json() == {"dialId": dial_id, "status": "ringing", "changed": False}
+    assert fast_answers() == before + 1
+    assert ringing.headers["x-content-type-options"] == "nosniff"
+    assert ringing.headers["referrer-policy"] == "no-referrer"
+    assert ringing.headers["content-type"] == "application/json"
+    ended = post(api, dial_id, {"status": "completed"})
+    assert ended.json() == {"dialId": dial_id, "status": "completed", "changed": True}
+    assert fast_answers() == before + 2
+    assert [e["type"] for e in events(setup)].count("dial.finished") == 1
+    metrics = api.get("/metrics").text
+    counted = 'batchdial_http_requests_total{method="POST",route="/api/dials/{dial_id}/status",'
+    assert f'{counted}status="200"}}' in metrics
+
+
+def test_a_callback_without_a_length_goes_through_the_route(setup: dict[str, Any]) -> None:
+    """A chunked body (no Content-Length) is the route's, and still ends the dial."""
+    api: TestClient = setup["api"]
+    dial_id = setup["dial_id"]
+    body = json.dumps({"status": "completed"}).encode()
+    before = fast_answers()
+
+    def chunks() -> Iterator[bytes]:
+        yield body[:5]
+        yield body[5:]
+
+    answer = api.post(
+        f"/api/dials/{dial_id}/status",
+        content=chunks(),
+        headers={"content-type": "application/json", SIGNATURE_HEADER: sign(SECRET, dial_id, body)},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["changed"] is True
+    assert fast_answers() == before

@@ -13,6 +13,12 @@ HTTP_REQUESTS = Counter(
     "HTTP requests answered by the API, by method, route template and status.",
     ["method", "route", "status"],
 )
+#: Status callbacks answered by ``producer/http/fastpath.py`` (ahead of the framework).
+CALLBACK_FAST_PATH = Counter(
+    "batchdial_callback_fast_path_total",
+    "Provider status callbacks answered ahead of the framework's stack (well formed, "
+    "signed, for a known dial); the others go through the route.",
+)
 #: The status label of a request whose client went away before its answer (nginx's).
 CLIENT_CLOSED = 499
 HTTP_SECONDS = Histogram(

@@ -17,6 +17,7 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
 
 from config.broker import BrokerOutbox
 from domain.dials import LIVE_STATUSES, DialEnds
@@ -50,19 +51,30 @@ log = structlog.get_logger(__name__)
 async def dial_status(dial_id: str, request: Request) -> JSONResponse:
     """A provider reports a dial's status; a final status ends the dial (idempotent)."""
     body = await request.body()
-    secret: str | None = request.app.state.dialer_secret
+    answer = await apply_report(
+        request.app.state, dial_id, body, request.headers.get(SIGNATURE_HEADER)
+    )
+    return JSONResponse(answer)
+
+
+async def apply_report(
+    state: State, dial_id: str, body: bytes, signature: str | None
+) -> dict[str, Any]:
+    """Check and apply one status report; the answer's JSON (raises the domain's errors:
+    401, 404, 422). Shared by the route and ``producer/http/fastpath.py``."""
+    secret: str | None = state.dialer_secret
     if not secret:
         raise Unauthorized("status callbacks need BATCHDIAL_DIALER_SECRET set on the API")
-    clock: Clock = request.app.state.clock
-    problem = verify(secret, dial_id, body, request.headers.get(SIGNATURE_HEADER), clock.time())
+    clock: Clock = state.clock
+    problem = verify(secret, dial_id, body, signature, clock.time())
     if problem:
         raise Unauthorized(problem)
     report = parse_body(StatusIn, body)
     if report.status not in REPORTABLE_STATUSES:
         allowed = ", ".join(sorted(REPORTABLE_STATUSES))
         raise InvalidInput.one("status", f"must be one of {allowed}")
-    ends: DialEnds = request.app.state.dial_ends
-    outbox: BrokerOutbox | None = request.app.state.dial_outbox
+    ends: DialEnds = state.dial_ends
+    outbox: BrokerOutbox | None = state.dial_outbox
     # One hop to a thread for the whole of it: an end's refill waits on every hop.
     live = report.status in LIVE_STATUSES
     details = bound_details(report.model_extra or {}) or None
@@ -71,7 +83,7 @@ async def dial_status(dial_id: str, request: Request) -> JSONResponse:
     )
     if not found:
         raise NotFound(f"no dial {dial_id}")
-    return JSONResponse({"dialId": dial_id, "status": report.status, "changed": changed})
+    return {"dialId": dial_id, "status": report.status, "changed": changed}
 
 
 def _apply(
