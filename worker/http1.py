@@ -1,12 +1,13 @@
 """A small HTTP/1.1 client on asyncio streams, for the requests the engine sends at the
-rate it dials (the ``http`` dialer's dial POST).
+rate it dials: the ``http`` dialer's dial POST and the webhook deliveries.
 
 Why not httpx there: measured on this project's 2-core machine (2026-12-01), one
 httpx ``AsyncClient.post`` to a loopback server cost 0.68-0.72 ms of CPU against
 0.025 ms for the same request written on an asyncio stream, and a py-spy of a worker
 placing 200 calls a second (bench 7, cap 200) had two thirds of its GIL samples in
-httpx, httpcore and anyio. The carriers' dialers (Twilio, Telnyx, LiveKit) keep
-httpx: they speak forms, auth and error shapes at a carrier's few calls a second.
+httpx, httpcore and anyio (a delivering worker, bench 9: 37 %). The carriers' dialers
+(Twilio, Telnyx, LiveKit) keep httpx: they speak forms, auth and error shapes at a
+carrier's few calls a second.
 
 What it does, and no more:
 
@@ -15,8 +16,9 @@ What it does, and no more:
   dropped after ``idle_s`` unused or when the server closed them;
 - a request on a kept connection that fails before any byte of an answer (the server
   closed it meanwhile) is sent once more on a new connection when it may be sent twice:
-  an idempotent method, or a request that carries an ``Idempotency-Key`` (Go's
-  net/http draws the same line);
+  an idempotent method, a request that carries an ``Idempotency-Key`` (Go's net/http
+  draws the same line) or one its caller says may be (``resend``: a webhook, which
+  receivers tell apart by its ``webhook-id``);
 - ``Content-Length``, ``chunked`` and read-to-close bodies, informational (1xx)
   answers skipped; bodies over ``max_body`` are refused (the connection is closed);
 - one timeout for the whole of an attempt (connect, send, answer);
@@ -112,12 +114,16 @@ class Http1Client:
         keep_per_origin: int = 64,
         idle_s: float = 4.0,
         max_body: int = MAX_BODY,
+        cut_long: bool = False,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.timeout_s = timeout_s
         self.keep_per_origin = keep_per_origin
         self.idle_s = idle_s
         self.max_body = max_body
+        #: An answer longer than ``max_body``: its first ``max_body`` bytes, the rest left
+        #: unread and the connection closed (True), or :class:`ProtocolError` (False).
+        self.cut_long = cut_long
         self._ssl = ssl_context
         self._idle: dict[_Origin, list[_Conn]] = {}
         #: Connections opened (for tests and figures).
@@ -133,12 +139,19 @@ class Http1Client:
         headers: dict[str, str] | None = None,
         connect_to: str | None = None,
         timeout_s: float | None = None,
+        resend: bool = False,
     ) -> Answer:
-        """Send one request and read its whole answer (raises :class:`HttpError`)."""
+        """Send one request and read its whole answer (raises :class:`HttpError`).
+        ``resend``: the request may be sent twice (the receiver tells copies apart by a
+        header of its own, as webhook receivers do by ``webhook-id``)."""
         self._loop = asyncio.get_running_loop()
         origin, target, host_header = _parse(url, connect_to)
         head = _head(method, target, host_header, body, headers or {})
-        again = method in _IDEMPOTENT or any(n.lower() == "idempotency-key" for n in headers or {})
+        again = (
+            resend
+            or method in _IDEMPOTENT
+            or any(n.lower() == "idempotency-key" for n in headers or {})
+        )
         try:
             async with asyncio.timeout(self.timeout_s if timeout_s is None else timeout_s):
                 return await self._exchange(origin, head, body, method == "HEAD", again)
@@ -230,30 +243,45 @@ class Http1Client:
     async def _body(
         self, reader: asyncio.StreamReader, raw: bytes, no_body: bool
     ) -> tuple[Answer, bool]:
+        """The answer whose head is ``raw``, and whether its connection may be kept."""
         version, status, headers = _head_of(raw)
         connection = headers.get("connection", "").lower()
         keep = "close" not in connection and (version == "HTTP/1.1" or "keep-alive" in connection)
-        if no_body or status in (204, 304):
-            return Answer(status, headers, b""), keep
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            return Answer(status, headers, await self._chunked(reader)), keep
         length = headers.get("content-length")
-        if length is not None:
-            if not length.strip().isdigit():
-                raise ProtocolError(f"bad content-length {length!r}")
-            size = int(length)
-            if size > self.max_body:
-                raise ProtocolError(f"an answer of {size} bytes is over {self.max_body}")
-            return Answer(status, headers, await reader.readexactly(size)), keep
+        if no_body or status in (204, 304):
+            body, whole = b"", True
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            body, whole = await self._chunked(reader)
+        elif length is not None:
+            body, whole = await self._sized(reader, length)
+        else:
+            body, whole = await self._to_close(reader), False
+        return Answer(status, headers, body), keep and whole
+
+    def _too_long(self, size: int) -> None:
+        if not self.cut_long:
+            raise ProtocolError(f"an answer of {size}+ bytes is over {self.max_body}")
+
+    async def _sized(self, reader: asyncio.StreamReader, length: str) -> tuple[bytes, bool]:
+        if not length.strip().isdigit():
+            raise ProtocolError(f"bad content-length {length!r}")
+        size = int(length)
+        if size > self.max_body:
+            self._too_long(size)
+            return await reader.readexactly(self.max_body), False
+        return await reader.readexactly(size), True
+
+    async def _to_close(self, reader: asyncio.StreamReader) -> bytes:
         data = b""  # no length: the body ends with the connection
         while len(data) <= self.max_body:
             more = await reader.read(65_536)
             if not more:
-                return Answer(status, headers, data), False
+                return data
             data += more
-        raise ProtocolError(f"an answer over {self.max_body} bytes")
+        self._too_long(len(data))
+        return data[: self.max_body]
 
-    async def _chunked(self, reader: asyncio.StreamReader) -> bytes:
+    async def _chunked(self, reader: asyncio.StreamReader) -> tuple[bytes, bool]:
         parts: list[bytes] = []
         total = 0
         while True:
@@ -265,10 +293,11 @@ class Http1Client:
             if size == 0:
                 while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers
                     pass
-                return b"".join(parts)
+                return b"".join(parts), True
             total += size
             if total > self.max_body:
-                raise ProtocolError(f"answer over {self.max_body} bytes")
+                self._too_long(total)
+                return b"".join(parts), False
             parts.append(await reader.readexactly(size))
             await reader.readexactly(2)
 

@@ -12,9 +12,11 @@ port away (connection refused) and back.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -96,15 +98,25 @@ class ReceiverServer:
         self.receiver = receiver
         self.host = host
         self._server: ThreadingHTTPServer | None = None
+        self._connections: set[socket.socket] = set()
         self.port = 0
         self.start()
 
     def start(self) -> None:
         """Listen (again, on the same port)."""
         receiver = self.receiver
+        open_connections = self._connections
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                open_connections.add(self.connection)
+
+            def finish(self) -> None:
+                open_connections.discard(self.connection)
+                super().finish()
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length", "0")))
@@ -128,11 +140,15 @@ class ReceiverServer:
         self._server = server
 
     def stop(self) -> None:
-        """Stop listening (connections are refused until :meth:`start`)."""
+        """Go down: stop listening (connections are refused until :meth:`start`) and
+        close the connections kept open, as a server that goes away does."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        for connection in list(self._connections):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     @property
     def url(self) -> str:

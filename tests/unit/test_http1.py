@@ -244,3 +244,28 @@ def test_urls_other_than_http_are_refused() -> None:
             await Http1Client(5).request("GET", "ftp://127.0.0.1/")
 
     run(main())
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        ok(b"a" * 2000),
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"3e8\r\n" + b"a" * 1000
+        + b"\r\n3e8\r\n" + b"a" * 1000 + b"\r\n0\r\n\r\n",
+    ],
+)  # fmt: skip
+def test_cut_long_keeps_the_status_and_drops_the_connection(payload: bytes) -> None:
+    """``cut_long``: an answer over the limit is its status and first bytes (what a
+    webhook delivery needs), and its connection is not kept (the rest is unread)."""
+
+    async def main() -> None:
+        async with Server(await answering(payload)) as server:
+            client = server.client(max_body=1000)
+            client.cut_long = True
+            for _ in range(2):
+                answer = await client.request("POST", server.url)
+                assert answer.status == 200
+                assert len(answer.body) <= 1000
+            assert client.opened == 2
+
+    run(main())

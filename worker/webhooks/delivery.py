@@ -14,9 +14,10 @@ loop, and their answers recorded (``wh_take.lua``, ``wh_record.lua``).
   events arrive in order while they succeed), while endpoints run side by side:
   a slow or dead endpoint delays only itself, never dialing (which never waits on
   this) nor the other endpoints. Each attempt re-checks the destination's addresses
-  (DNS rebinding), then POSTs with the Standard Webhooks headers (timeout 10 s, no
-  redirects followed: a redirect could point anywhere). Its answer is recorded on a
-  thread (Redis is never called on the loop).
+  (DNS rebinding), then POSTs with the Standard Webhooks headers to the address it
+  checked (``worker/http1.py``'s ``connect_to``: Host, SNI and the certificate check
+  keep the name; timeout 10 s, no redirects followed: a redirect could point
+  anywhere). Its answer is recorded on a thread (Redis is never called on the loop).
 
 A worker that dies mid-attempt loses nothing: the delivery's lease lapses and it is
 attempted again, with the same ``webhook-id`` (at least once).
@@ -32,9 +33,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import urlsplit
 
-import httpx
 import redis
 import structlog
 
@@ -43,10 +42,10 @@ from domain.metrics import WEBHOOK_ATTEMPT_DURATION, WEBHOOK_DELIVERIES
 from domain.protocol import WebhookOutcome, parse_wh_free, parse_wh_record, parse_wh_take
 from domain.scripts import Scripts
 from domain.webhooks.signing import headers
-from worker.dialers.loopclient import LoopClient
 from worker.engine.loop import EventLoop
+from worker.http1 import Http1Client, HttpError, Timeout
 from worker.webhooks.fanout import Fanout
-from worker.webhooks.pinning import PIN, checked_address, pinned_transport
+from worker.webhooks.pinning import checked_address
 
 log = structlog.get_logger(__name__)
 
@@ -56,17 +55,9 @@ ENDPOINTS_PER_TAKE = 200
 PER_ENDPOINT_TAKE = 100
 
 
-#: The most of an answer's body read (to keep its connection); a longer one is dropped.
+#: The most of an answer's body read (to keep its connection); past it the connection is
+#: closed and the rest never read (only the status counts).
 MAX_ANSWER_BYTES = 65_536
-
-
-async def _drain(answer: httpx.Response) -> None:
-    """Read up to :data:`MAX_ANSWER_BYTES` of the answer's body (and drop it)."""
-    read = 0
-    async for chunk in answer.aiter_raw():
-        read += len(chunk)
-        if read > MAX_ANSWER_BYTES:
-            return
 
 
 def endpoint_of(delivery_id: str) -> str:
@@ -116,7 +107,7 @@ class WebhookDelivery:
         timing: WebhookTiming | None = None,
         *,
         allow_private: bool = False,
-        http: httpx.AsyncClient | None = None,
+        http: Http1Client | None = None,
     ) -> None:
         self._r = client
         self._k = keys
@@ -126,8 +117,10 @@ class WebhookDelivery:
         self.allow_private = allow_private
         self.fanout = Fanout(client, keys)
         self._scripts = Scripts(client, "engine")
-        # httpx follows no redirect unless asked: a 3xx is an answer, not delivered.
-        self._http = LoopClient(self.timing.timeout_s, http, transport=pinned_transport)
+        # No redirect is followed: a 3xx is an answer, not delivered.
+        self._http = http or Http1Client(
+            self.timing.timeout_s, max_body=MAX_ANSWER_BYTES, cut_long=True
+        )
         self._locks: dict[str, asyncio.Lock] = {}
         self._in_flight: set[str] = set()
         #: (workspace, endpoint) -> attempts of this process not yet recorded.
@@ -242,9 +235,7 @@ class WebhookDelivery:
                 if problem:
                     error = f"destination refused: {problem}"
                 else:
-                    if address:
-                        PIN.set((urlsplit(a.url).hostname or "", address))  # this task's
-                    status, error = await self._post(a)
+                    status, error = await self._post(a, address or None)
                 latency_ms = int((time.monotonic() - started) * 1000)
                 ok = status is not None and 200 <= status < 300
                 WEBHOOK_ATTEMPT_DURATION.observe(latency_ms / 1000)
@@ -263,28 +254,28 @@ class WebhookDelivery:
                 with self._guard:
                     self._in_flight.discard(a.delivery_id)
 
-    async def _post(self, a: Attempt) -> tuple[int | None, str]:
+    async def _post(self, a: Attempt, address: str | None) -> tuple[int | None, str]:
+        """POST the delivery, connecting to ``address`` (the one checked) when given;
+        the answer's status, or None and why there was none."""
         sent = headers(a.secret, a.delivery_id, int(time.time()), a.body)
-        code: int | None = None
         try:
-            async with (
-                asyncio.timeout(self.timing.timeout_s),
-                self._http.get().stream(
-                    "POST", a.url, content=a.body.encode(), headers=sent
-                ) as answer,
-            ):
-                code = answer.status_code
-                # Only the status counts; the little an answer says is read all the
-                # same, so that its connection is kept for the next attempt (one left
-                # unread is closed: a new connection, and TLS handshake, per attempt).
-                await _drain(answer)
-        except (TimeoutError, httpx.TimeoutException):
-            if code is None:
-                return None, f"no answer within {self.timing.timeout_s:g} s"
-        except httpx.HTTPError as exc:
-            if code is None:
-                return None, f"{type(exc).__name__}: {exc}"[:300]
-        assert code is not None
+            # Only the status counts; the little an answer says is read all the same, so
+            # that its connection is kept for the next attempt (a new connection, and TLS
+            # handshake, per attempt otherwise). The webhook-id header makes a resend on
+            # a kept connection the server closed unanswered safe (worker/http1.py).
+            answer = await self._http.request(
+                "POST",
+                a.url,
+                body=a.body.encode(),
+                headers=sent,
+                connect_to=address,
+                resend=True,
+            )
+        except Timeout:
+            return None, f"no answer within {self.timing.timeout_s:g} s"
+        except HttpError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:300]
+        code = answer.status
         return code, "" if 200 <= code < 300 else f"HTTP {code}"
 
     def record(  # noqa: PLR0917 -- one attempt's answer, as the script takes it
@@ -334,6 +325,6 @@ class WebhookDelivery:
         return outcome
 
     def close(self) -> None:
-        """Stop recording threads and close the HTTP client."""
+        """Stop recording threads and close the HTTP client's kept connections."""
         self._recorders.shutdown(wait=True, cancel_futures=False)
         self._http.close()
