@@ -22,6 +22,8 @@ What it does, and no more:
 - ``Content-Length``, ``chunked`` and read-to-close bodies, informational (1xx)
   answers skipped; bodies over ``max_body`` are refused (the connection is closed);
 - one timeout for the whole of an attempt (connect, send, answer);
+- the answer's first segment acknowledged at once (``TCP_QUICKACK``), so that a server
+  that writes head and body apart without ``TCP_NODELAY`` does not stall 40 ms;
 - ``https`` with the system's trust store; ``connect_to`` opens the connection to a
   given address while ``Host``, SNI and the certificate check use the URL's name.
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -43,6 +46,8 @@ from urllib.parse import urlsplit
 MAX_BODY = 8 * 1024 * 1024
 #: Bytes of a status line plus headers read at most.
 MAX_HEAD = 64 * 1024
+#: ``socket.TCP_QUICKACK`` where the platform has it (Linux).
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 #: Methods that may be sent twice (RFC 9110 9.2.2).
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
@@ -94,6 +99,17 @@ class _Conn:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.writer.close()
+
+    def quick_ack(self) -> None:
+        """Acknowledge the answer's first segment at once (TCP_QUICKACK, Linux; the kernel
+        leaves quick-ack mode by itself, so it is asked for on every request). A server
+        that writes its answer's head and body apart without TCP_NODELAY (Python's
+        http.server does) holds the body until that ACK, and a kept connection's ACK
+        is otherwise delayed: 44 ms per answer, measured on loopback, with httpx too."""
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None and _QUICKACK is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +241,7 @@ class Http1Client:
         try:
             conn.writer.write(head + body)
             await conn.writer.drain()
+            conn.quick_ack()
             raw = await conn.reader.readuntil(b"\r\n\r\n")
             while _informational(raw):  # 100 Continue and the like: the answer follows
                 raw = await conn.reader.readuntil(b"\r\n\r\n")

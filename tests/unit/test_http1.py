@@ -269,3 +269,31 @@ def test_cut_long_keeps_the_status_and_drops_the_connection(payload: bytes) -> N
             assert client.opened == 2
 
     run(main())
+
+
+def test_every_request_asks_for_its_answer_to_be_acknowledged_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """TCP_QUICKACK is set on the socket after each request is sent, kept connection or
+    not (a server writing head and body apart without TCP_NODELAY holds the body for
+    the ACK, which a kept connection otherwise delays ~40 ms)."""
+    set_on: list[int] = []
+    real = socket.socket.setsockopt
+
+    def spy(sock: socket.socket, level: int, option: int, value: int | bytes) -> None:
+        if level == socket.IPPROTO_TCP and option == getattr(socket, "TCP_QUICKACK", -1):
+            set_on.append(sock.fileno())
+        real(sock, level, option, value)
+
+    monkeypatch.setattr(socket.socket, "setsockopt", spy)
+
+    async def main() -> None:
+        async with Server(await answering(ok())) as server:
+            client = server.client()
+            for _ in range(3):
+                await client.request("POST", server.url)
+            assert client.opened == 1
+
+    run(main())
+    if hasattr(socket, "TCP_QUICKACK"):
+        assert len(set_on) == 3 and len(set(set_on)) == 1
