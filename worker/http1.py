@@ -69,6 +69,10 @@ class ProtocolError(HttpError):
     connection before a whole answer."""
 
 
+class TooLong(ProtocolError):
+    """An answer's body over the client's ``max_body`` (without ``cut_long``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """A whole answer: status, headers (names in lower case; a repeated one keeps the
@@ -277,7 +281,7 @@ class Http1Client:
 
     def _too_long(self, size: int) -> None:
         if not self.cut_long:
-            raise ProtocolError(f"an answer of {size}+ bytes is over {self.max_body}")
+            raise TooLong(f"an answer of {size}+ bytes is over {self.max_body}")
 
     async def _sized(self, reader: asyncio.StreamReader, length: str) -> tuple[bytes, bool]:
         if not length.strip().isdigit():

@@ -1,11 +1,16 @@
 """The pre-dial hook's answers (worker/engine/predial.py): what each answer means, what
-falls back to ``onTimeout``, and the signed request body. No network: the request is
-sent through an httpx mock transport."""
+falls back to ``onTimeout``, and the signed request body. Loopback only: the hook is a
+server on 127.0.0.1, in the test's own loop, whose answers each test writes (as httpx
+objects, for brevity)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import inspect
 import json
+import socket
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
@@ -17,6 +22,7 @@ from tests.support.webhook_receiver import independent_signature
 from worker.dialers.base import DialRequest
 from worker.engine.predial import (
     DEFAULT_DEFER_S,
+    MAX_ANSWER_BYTES,
     MAX_DEFER_S,
     PreDial,
     PreDialHook,
@@ -87,11 +93,53 @@ REQUEST = DialRequest(
 )
 
 
-def _ask(handler: httpx.MockTransport, hook: PreDialHook = HOOK) -> Verdict:
+#: A hook's answer to a request, as a test writes it: raise ``httpx.ConnectError`` to
+#: drop the connection unanswered, ``httpx.ReadTimeout`` to never answer.
+Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
+
+
+async def _serve(handler: Handler, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    try:
+        head = await r.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        fields = dict(line.split(": ", 1) for line in lines[1:] if line)
+        body = await r.readexactly(int(fields.get("Content-Length", "0")))
+        target = lines[0].split(" ")[1]
+        request = httpx.Request("POST", f"http://{fields['Host']}{target}", headers=fields,
+                                content=body)  # fmt: skip
+        try:
+            made = handler(request)
+            answer = await made if inspect.isawaitable(made) else made
+        except httpx.ConnectError:
+            return
+        except httpx.ReadTimeout:
+            await r.read()  # never answers: waits for the client to go
+            return
+        w.write(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n%s"
+                % (answer.status_code, len(answer.content), answer.content))  # fmt: skip
+        await w.drain()
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        w.close()
+
+
+def _ask(handler: Handler, hook: PreDialHook = HOOK, *, allow_private: bool = True) -> Verdict:
+    """Ask the hook ``handler`` answers for (its URL replaced by the server's)."""
+
     async def run() -> Verdict:
-        async with httpx.AsyncClient(transport=handler) as client:
-            predial = PreDial(redis.Redis(), Keys("unused"), allow_private=True, http=client)
-            return await predial.ask(hook, REQUEST)
+        server = await asyncio.start_server(lambda r, w: _serve(handler, r, w), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        predial = PreDial(redis.Redis(), Keys("unused"), allow_private=allow_private)
+        at = hook if not allow_private else dataclasses.replace(
+            hook, url=f"http://127.0.0.1:{port}/pre"
+        )  # fmt: skip
+        try:
+            return await predial.ask(at, REQUEST)
+        finally:
+            predial.close()
+            server.close()
+            await asyncio.sleep(0.01)
 
     return asyncio.run(run())
 
@@ -103,7 +151,7 @@ def test_the_request_is_signed_and_carries_the_dial() -> None:
         seen.append(request)
         return httpx.Response(200, json={"action": "skip"})
 
-    assert _ask(httpx.MockTransport(handle)).action == "skip"
+    assert _ask(handle).action == "skip"
     (request,) = seen
     body = json.loads(request.content)
     assert body["type"] == "dial.pre"
@@ -131,25 +179,41 @@ def test_a_slow_hook_is_cut_off_at_its_timeout() -> None:
         return httpx.Response(200, json={"action": "dial"})
 
     hook = PreDialHook("https://hooks.example/pre", 100, "defer", SECRET)
-    verdict = _ask(httpx.MockTransport(slow), hook)  # returns at 100 ms, not 30 s
+    verdict = _ask(slow, hook)  # returns at 100 ms, not 30 s
     assert verdict == Verdict("defer", "no answer within 100 ms", "onTimeout")
 
 
-def test_httpx_s_own_timeout_reads_as_no_answer() -> None:
+def test_a_hook_that_never_answers_reads_as_no_answer() -> None:
     def late(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("timed out", request=request)
 
-    verdict = _ask(httpx.MockTransport(late))
+    verdict = _ask(late)
     assert verdict == Verdict("skip", "no answer within 500 ms", "onTimeout")
 
 
-def test_a_refused_connection_is_decided_by_on_timeout() -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
+def test_a_refused_or_dropped_connection_is_decided_by_on_timeout() -> None:
+    def drop(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("dropped", request=request)
 
-    verdict = _ask(httpx.MockTransport(refuse))
+    verdict = _ask(drop)
     assert (verdict.action, verdict.decided_by) == ("skip", "onTimeout")
-    assert "ConnectError" in verdict.reason
+    assert "ProtocolError" in verdict.reason
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    nobody = dataclasses.replace(HOOK, url=f"http://127.0.0.1:{port}/pre")
+
+    async def refused() -> Verdict:
+        return await PreDial(redis.Redis(), Keys("unused"), allow_private=True).ask(nobody, REQUEST)
+
+    verdict = asyncio.run(refused())
+    assert (verdict.action, verdict.decided_by) == ("skip", "onTimeout")
+    assert "ConnectFailed" in verdict.reason
+
+
+def test_an_answer_over_the_limit_is_decided_by_on_timeout() -> None:
+    verdict = _ask(lambda _r: httpx.Response(200, content=b" " * (MAX_ANSWER_BYTES + 1)))
+    assert verdict == Verdict("skip", f"the answer is over {MAX_ANSWER_BYTES} bytes", "onTimeout")
 
 
 def test_a_loopback_destination_is_refused_before_anything_is_sent() -> None:
@@ -159,13 +223,8 @@ def test_a_loopback_destination_is_refused_before_anything_is_sent() -> None:
         sent.append(request)
         return httpx.Response(200, json={"action": "dial"})
 
-    async def run() -> Verdict:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as client:
-            predial = PreDial(redis.Redis(), Keys("unused"), allow_private=False, http=client)
-            hook = PreDialHook("https://127.0.0.1/pre", 500, "skip", SECRET)
-            return await predial.ask(hook, REQUEST)
-
-    verdict = asyncio.run(run())
+    hook = PreDialHook("http://127.0.0.1/pre", 500, "skip", SECRET)
+    verdict = _ask(handle, hook, allow_private=False)
     assert sent == []
     assert verdict.decided_by == "onTimeout" and "destination refused" in verdict.reason
 
@@ -180,12 +239,12 @@ def test_every_check_is_counted_by_verdict_and_timed() -> None:
     before_skip = value("batchdial_predial_verdicts_total", action="skip", decided_by="hook")
     before_late = value("batchdial_predial_verdicts_total", action="skip", decided_by="onTimeout")
     before_n = value("batchdial_predial_duration_seconds_count")
-    _ask(httpx.MockTransport(lambda _r: httpx.Response(200, json={"action": "skip"})))
+    _ask(lambda _r: httpx.Response(200, json={"action": "skip"}))
 
     def late(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("timed out", request=request)
 
-    _ask(httpx.MockTransport(late))
+    _ask(late)
     after_skip = value("batchdial_predial_verdicts_total", action="skip", decided_by="hook")
     after_late = value("batchdial_predial_verdicts_total", action="skip", decided_by="onTimeout")
     assert (after_skip - before_skip, after_late - before_late) == (1, 1)

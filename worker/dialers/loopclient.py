@@ -1,5 +1,6 @@
-"""The ``httpx.AsyncClient``\\ s of a dialer, made on the event loop that uses them and
-closed there: what every dialer (and the webhook deliveries) on the engine's loop shares.
+"""The ``httpx.AsyncClient``\\ s of a carrier's dialer, made on the event loop that uses
+them and closed there: what the Twilio, Telnyx and LiveKit dialers share (the ``http``
+dialer, webhook deliveries and the pre-dial hook use ``worker/http1.py``).
 
 Requests rotate over :data:`POOLS` clients rather than one: httpcore's connection pool
 looks at every connection and every waiting request of its pool on each request
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -32,12 +32,8 @@ class LoopClient:
         self,
         timeout_s: float,
         client: httpx.AsyncClient | None = None,
-        *,
-        transport: Callable[[httpx.Limits], httpx.AsyncBaseTransport] | None = None,
     ) -> None:
         self._timeout_s = timeout_s
-        #: Makes each pool's transport (webhooks: connections pinned to checked addresses).
-        self._transport = transport
         #: A client given (tests: a mock transport) is the only one.
         self._clients: list[httpx.AsyncClient] = [client] if client is not None else []
         self._turn = itertools.count()
@@ -50,12 +46,8 @@ class LoopClient:
             limits = httpx.Limits(
                 max_connections=None, max_keepalive_connections=KEEPALIVE_PER_POOL
             )
-            make = self._transport
             self._clients = [
-                httpx.AsyncClient(timeout=self._timeout_s, limits=limits)
-                if make is None
-                else httpx.AsyncClient(timeout=self._timeout_s, transport=make(limits))
-                for _ in range(POOLS)
+                httpx.AsyncClient(timeout=self._timeout_s, limits=limits) for _ in range(POOLS)
             ]
         return self._clients[next(self._turn) % len(self._clients)]
 

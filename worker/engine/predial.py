@@ -24,9 +24,7 @@ import math
 import time
 from dataclasses import dataclass
 from typing import Any, Literal, cast, get_args
-from urllib.parse import urlsplit
 
-import httpx
 import redis
 
 from domain.dials import DialRef
@@ -38,8 +36,8 @@ from domain.scripts import Scripts
 from domain.time.timefmt import iso_ms
 from domain.webhooks.signing import headers
 from worker.dialers.base import DialRequest
-from worker.dialers.loopclient import LoopClient
-from worker.webhooks.pinning import PIN, checked_address, pinned_transport
+from worker.http1 import Http1Client, HttpError, Timeout, TooLong
+from worker.webhooks.pinning import checked_address
 
 Action = Literal["dial", "skip", "defer"]
 ACTIONS: tuple[str, ...] = get_args(Action)
@@ -152,51 +150,50 @@ class PreDial:
         keys: Keys,
         *,
         allow_private: bool = False,
-        http: httpx.AsyncClient | None = None,
+        http: Http1Client | None = None,
     ) -> None:
         self._k = keys
         self.allow_private = allow_private
         self._scripts = Scripts(client, "engine")
         # The timeout given per request is the hook's; this one is only the client's default.
-        self._http = LoopClient(10.0, http, transport=pinned_transport)
+        self._http = http or Http1Client(10.0, max_body=MAX_ANSWER_BYTES)
 
     async def ask(self, hook: PreDialHook, request: DialRequest) -> Verdict:
         """On the event loop: the hook's verdict on ``request``, within its timeout."""
         timeout_s = hook.timeout_ms / 1000
-        # Made before the clock starts: the first use of a process builds its pools.
-        client = self._http.get()
         started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout_s):
-                verdict = await self._ask(client, hook, request, timeout_s)
-        except (TimeoutError, httpx.TimeoutException):
+                verdict = await self._ask(hook, request, timeout_s)
+        except (TimeoutError, Timeout):
             verdict = fallback(hook, f"no answer within {hook.timeout_ms} ms")
-        except httpx.HTTPError as exc:
+        except TooLong:
+            verdict = fallback(hook, f"the answer is over {MAX_ANSWER_BYTES} bytes")
+        except HttpError as exc:
             verdict = fallback(hook, f"{type(exc).__name__}: {exc}")
         PREDIAL_DURATION.observe(time.perf_counter() - started)
         PREDIAL_VERDICTS.labels(verdict.action, verdict.decided_by).inc()
         return verdict
 
-    async def _ask(
-        self, client: httpx.AsyncClient, hook: PreDialHook, request: DialRequest, timeout_s: float
-    ) -> Verdict:
+    async def _ask(self, hook: PreDialHook, request: DialRequest, timeout_s: float) -> Verdict:
+        address = None
         if not self.allow_private:  # resolved once: the connection goes there
             problem, address = await checked_address(hook.url)
             if problem:
                 return fallback(hook, f"destination refused: {problem}")
-            PIN.set((urlsplit(hook.url).hostname or "", address))  # this task's only
         now_ms = int(time.time() * 1000)
         body = request_body(request, now_ms)
         sent = headers(hook.secret, f"pre_{request.dial_id}", now_ms // 1000, body)
-        async with client.stream(
-            "POST", hook.url, content=body.encode(), headers=sent, timeout=timeout_s
-        ) as answer:
-            raw = b""
-            async for chunk in answer.aiter_bytes():
-                raw += chunk
-                if len(raw) > MAX_ANSWER_BYTES:
-                    return fallback(hook, f"the answer is over {MAX_ANSWER_BYTES} bytes")
-            return verdict_of(hook, answer.status_code, raw)
+        answer = await self._http.request(
+            "POST",
+            hook.url,
+            body=body.encode(),
+            headers=sent,
+            connect_to=address,
+            timeout_s=timeout_s,
+            resend=True,  # the hook tells a copy by its webhook-id
+        )
+        return verdict_of(hook, answer.status, answer.body)
 
     def withdraw(self, ref: DialRef, verdict: Verdict) -> PreDialOutcome:
         """On a thread: take back a dial the hook skipped or deferred (``predial.lua``)."""
@@ -219,5 +216,5 @@ class PreDial:
         )
 
     def close(self) -> None:
-        """Close the HTTP client (on the loop, while it still runs)."""
+        """Close the HTTP client's kept connections (on the loop, while it still runs)."""
         self._http.close()
