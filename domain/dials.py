@@ -48,6 +48,8 @@ LIVE_STATUSES = frozenset({"queued", "ringing", "in-progress"})
 #: How long a carrier's call id finds its dial (longer than the longest allowed call,
 #: BATCHDIAL_MAX_CALL_SECONDS <= 7 days, so that a late callback still finds it).
 CARRIER_CALL_TTL_S = 8 * 86400
+#: Jobs whose workspace :meth:`DialEnds.locate_job` keeps (cleared when full).
+WS_OF_JOB_KEPT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,26 @@ class DialEnds:
         self._k = keys
         self._scripts = Scripts(client)
         self.min_replicas = min_replicas
+        #: job id -> workspace id, for :meth:`locate_job`.
+        self._ws_of_job: dict[str, str] = {}
+
+    def locate_job(self, dial_id: str) -> DialRef | None:
+        """The job and workspace of a dial id, for ending it (``finish`` answers
+        ``missing`` for a dial that does not exist; its number id is left empty, as
+        ``finish_dial.lua`` reads it from the dial): at most one round trip, none for a
+        job seen before (a job's workspace never changes)."""
+        job_id = parse_dial_id(dial_id)
+        if job_id is None:
+            return None
+        ws_id = self._ws_of_job.get(job_id)
+        if ws_id is None:
+            ws_id = cast(str | None, self._r.hget(self._k.jobws, job_id))
+            if ws_id is None:
+                return None
+            if len(self._ws_of_job) >= WS_OF_JOB_KEPT:
+                self._ws_of_job.clear()
+            self._ws_of_job[job_id] = ws_id
+        return DialRef(ws_id, job_id, dial_id, "")
 
     def locate(self, dial_id: str) -> DialRef | None:
         """Find a dial by id alone (for provider callbacks)."""
