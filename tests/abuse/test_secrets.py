@@ -74,7 +74,10 @@ def test_keys_and_signatures_are_compared_with_hmac_compare_digest(
     body = b'{"status":"completed"}'
     signature = sign(SECRET, "dial_x_0_1_y", body)
     assert _callback(api, "dial_x_0_1_y", body, signature).status_code == 404
-    assert calls == [("domain.signing", signature.split("v1=")[1], signature.split("v1=")[1], True)]
+    # (The fast path checks it, then hands the unknown dial to the route, which checks
+    # it again and answers 404: producer/http/fastpath.py.)
+    mac = signature.split("v1=")[1]
+    assert calls and all(c == ("domain.signing", mac, mac, True) for c in calls), calls
 
 
 # -- provider status callbacks ------------------------------------------------------
