@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from tests.support import clockshift
 from tests.support.http import read_all
 from tests.support.procs import NUMBERS, env_for
 from tests.support.provider import SECRET, Provider, provider_server
-from tests.support.redis_server import REDIS_URL, own_redis, sem_members
+from tests.support.redis_server import REDIS_URL, sem_members
 from tests.support.stack import StackFactory
 from tests.support.waits import wait_for, wait_until
 from worker.actors import DIAL_ACTOR
@@ -149,37 +147,21 @@ def test_a_killed_worker_loses_no_row_and_leaks_no_slot(
 LEAD_S = 15
 
 
-@dataclass(frozen=True)
-class ClockedRedis:
-    """The clock the stack runs on, its Redis's URL and the environment that shifts it."""
-
-    clock: clockshift.Clock
-    url: str
-    env: dict[str, str]
-
-
 @contextmanager
-def _clock_and_redis(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ClockedRedis]:
-    """A Redis and the environment of processes on it whose shared wall clock stands
-    ``LEAD_S`` seconds before a minute boundary (tests/support/clockshift.py): a Redis
-    of the test's own. Where the shift cannot be had, the shared Redis on the real clock
-    (the test then waits for a real boundary, up to a minute)."""
-    lib = clockshift.build(tmp_path / "clockshift") if shutil.which("redis-server") else None
-    if lib is None:
-        request.getfixturevalue("real_redis")  # the shared Redis's checks and clean-up
-        yield ClockedRedis(clockshift.Clock(0), REDIS_URL, {})
-        return
-    shift = clockshift.shift_to_lead(LEAD_S)
-    with own_redis(tmp_path / "redis", clockshift.shifted(dict(os.environ), lib, shift)) as own:
-        clock = clockshift.Clock(shift)
-        client = redis.Redis.from_url(own.url)
-        try:
-            seconds, micros = client.time()
-        finally:
-            client.close()
-        redis_now = datetime.fromtimestamp(seconds + micros / 1e6, UTC)
-        assert abs((redis_now - clock.now()).total_seconds()) < 2, "Redis's clock is not shifted"
-        yield ClockedRedis(clock, own.url, clockshift.shifted({}, lib, shift))
+def _clock_and_redis(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[clockshift.Clock, str, dict[str, str]]]:
+    """The clock the stack is to run on, its Redis's URL and the environment that puts
+    a process on that clock: a Redis of the test's own whose clock stands ``LEAD_S``
+    seconds before a minute boundary (tests/support/clockshift.py), or, where that
+    cannot be had, the shared Redis on the real clock (the test then waits for a real
+    boundary, up to a minute)."""
+    with clockshift.shifted_redis(tmp_path, LEAD_S) as own:
+        if own is None:
+            request.getfixturevalue("real_redis")  # the shared Redis's checks and clean-up
+            yield clockshift.Clock(0), REDIS_URL, {}
+        else:
+            yield own.clock, own.url, own.env
 
 
 def _schedules_around_the_next_minute(
@@ -223,16 +205,15 @@ def test_windows_open_and_close_on_time(
     """At a minute boundary one job's window opens and another's closes: the first dials
     only after it (and soon), the second never after it. Every process of the stack, its
     Redis too, runs on a clock shifted to just before a boundary (where that can be had)."""
-    with _clock_and_redis(tmp_path, request) as clocked:
+    with _clock_and_redis(tmp_path, request) as (clock, url, clock_env):
         env = env_for(
             namespace,
-            clocked.url,
+            url,
             BATCHDIAL_SIMULATED_CALL_SECONDS="0.5",
             BATCHDIAL_SIMULATED_OUTCOMES="completed=1",
             BATCHDIAL_LOG_LEVEL="WARNING",
-            **clocked.env,
+            **clock_env,
         )
-        clock = clocked.clock
         with start_stack(env) as stack:
             http = stack.http
             boundary, opening, closing = _schedules_around_the_next_minute(clock)

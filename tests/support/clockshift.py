@@ -8,11 +8,19 @@ on the real clock."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import redis
+
+from tests.support.redis_server import own_redis
 
 #: The preload's source, next to this module.
 SOURCE = Path(__file__).with_name("clockshift.c")
@@ -72,10 +80,10 @@ class Clock:
 
 
 def shift_to_lead(lead_s: float, now: datetime | None = None) -> int:
-    """A shift in [0, 240) s that puts shifted-now ``lead_s`` (at most 50) seconds before
+    """A shift in [0, 240) s that puts shifted-now ``lead_s`` (under 60) seconds before
     a minute boundary, within a second, and that boundary minutes away from midnight
     (a schedule's slot cannot cross it)."""
-    assert 0 < lead_s <= 50
+    assert 0 < lead_s < 60
     now = now or datetime.now(UTC)
     into_minute = now.second + now.microsecond / 1e6
     shift = round((60 - lead_s - into_minute) % 60)
@@ -83,3 +91,37 @@ def shift_to_lead(lead_s: float, now: datetime | None = None) -> int:
     if near.strftime("%H:%M") in ("23:59", "00:00", "00:01"):
         shift += 180
     return shift
+
+
+@dataclass(frozen=True)
+class ShiftedRedis:
+    """A Redis of the test's own on a shifted clock: the clock, the server's URL and
+    client, the preload and the environment that puts a process on the same clock."""
+
+    clock: Clock
+    url: str
+    client: redis.Redis
+    lib: Path
+    env: dict[str, str]
+
+
+@contextmanager
+def shifted_redis(directory: Path, lead_s: float) -> Iterator[ShiftedRedis | None]:
+    """A ``redis-server`` whose clock is ``lead_s`` seconds before a minute boundary now
+    (see :func:`shift_to_lead`), checked by its TIME; None (nothing started) where the
+    preload cannot be built or there is no ``redis-server``."""
+    lib = build(directory / "clockshift") if shutil.which("redis-server") else None
+    if lib is None:
+        yield None
+        return
+    shift = shift_to_lead(lead_s)
+    clock = Clock(shift)
+    with own_redis(directory / "redis", shifted(dict(os.environ), lib, shift)) as server:
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        try:
+            seconds, micros = client.time()
+            redis_now = datetime.fromtimestamp(seconds + micros / 1e6, UTC)
+            assert abs((redis_now - clock.now()).total_seconds()) < 2, "Redis is not shifted"
+            yield ShiftedRedis(clock, server.url, client, lib, shifted({}, lib, shift))
+        finally:
+            client.close()
