@@ -1,8 +1,9 @@
 """Real headless Chromium (Debian's ``/usr/bin/chromium``) driven by Playwright's Python
 package, against a real ``batchdial api`` and real workers on the real Redis.
 
-Nothing downloads a browser: Playwright is pointed at the system Chromium, with a
-fresh profile per test and the flags that keep it off the network. Without Chromium
+Nothing downloads a browser: Playwright is pointed at the system Chromium, with the
+flags that keep it off the network; one Chromium serves the package's tests, each in
+a fresh browser context (its own cookies, storage and cache). Without Chromium
 the tests skip with the reason (``scripts/test`` installs it when run as root); under
 ``CI=true`` a missing Chromium fails the run.
 """
@@ -10,7 +11,6 @@ the tests skip with the reason (``scripts/test`` installs it when run as root); 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,32 +40,58 @@ def _chromium_or_skip() -> str:
     return CHROMIUM
 
 
-@pytest.fixture
-def page(tmp_path: Path) -> Iterator[Any]:
-    """A page of a new headless Chromium (fresh profile); fails the test on a script error."""
+class _Chromium:
+    """One headless Chromium for the browser package, started again if it went away."""
+
+    def __init__(self, playwright: Any, executable: str) -> None:
+        self.playwright = playwright
+        self.executable = executable
+        self.browser: Any = None
+
+    def get(self) -> Any:
+        """The running browser (launched on first use, or again after a crash)."""
+        if self.browser is None or not self.browser.is_connected():
+            self.browser = self.playwright.chromium.launch(
+                executable_path=self.executable, headless=True, args=CHROMIUM_ARGS
+            )
+        return self.browser
+
+    def close(self) -> None:
+        if self.browser is not None and self.browser.is_connected():
+            self.browser.close()
+
+
+@pytest.fixture(scope="package")
+def chromium() -> Iterator[_Chromium]:
+    """Chromium, launched once for the browser tests (about a second each saved);
+    each test gets a context of its own (see ``page``)."""
     executable = _chromium_or_skip()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        shared = _Chromium(playwright, executable)
+        try:
+            yield shared
+        finally:
+            shared.close()
+
+
+@pytest.fixture
+def page(chromium: _Chromium) -> Iterator[Any]:
+    """A page in a new browser context (a fresh profile: no cookies, storage or cache of
+    another test); fails the test on a script error."""
+    from playwright.sync_api import expect
 
     expect.set_options(timeout=15_000)
     errors: list[str] = []
-    with (
-        tempfile.TemporaryDirectory(prefix="bd-chromium-") as profile,
-        sync_playwright() as playwright,
-    ):
-        context = playwright.chromium.launch_persistent_context(
-            profile,
-            executable_path=executable,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900},
-        )
-        try:
-            tab = context.new_page()
-            tab.set_default_timeout(15_000)
-            tab.on("pageerror", lambda exc: errors.append(str(exc)))
-            yield tab
-        finally:
-            context.close()
+    context = chromium.get().new_context(viewport={"width": 1280, "height": 900})
+    try:
+        tab = context.new_page()
+        tab.set_default_timeout(15_000)
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        yield tab
+    finally:
+        context.close()
     assert not errors, f"the page raised: {errors}"
 
 

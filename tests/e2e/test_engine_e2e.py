@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -16,6 +19,7 @@ from config.broker import make_broker
 from config.redis import make_redis
 from domain.keys import Keys
 from domain.replay import peak_concurrency
+from tests.support import clockshift
 from tests.support.http import read_all
 from tests.support.procs import NUMBERS, env_for
 from tests.support.provider import SECRET, Provider, provider_server
@@ -138,14 +142,39 @@ def test_a_killed_worker_loses_no_row_and_leaks_no_slot(
         )
 
 
-def _schedules_around_the_next_minute() -> tuple[datetime, dict[str, Any], dict[str, Any]]:
-    """The next minute boundary at least 8 s away, a UTC schedule that opens at it and one
-    that closes at it. Chosen once the stack is up, so that a slow start cannot eat the
-    margin (the jobs must be created and started before the boundary). Never midnight:
-    the closing slot would have to end at 24:00 of the day before, and a slot of the new
-    day would open the closing job's window at 00:00 (a second job.window_closed); so
-    just before midnight it waits (polling) for the new day and takes 00:01."""
-    now = datetime.now(UTC)
+#: Seconds from the shifted clock's start to its minute boundary: the stack's start-up
+#: (API, worker, workspace: a few seconds) and the 8 s the jobs need before the boundary.
+LEAD_S = 15
+
+
+@contextmanager
+def _clock_and_redis(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[clockshift.Clock, str, dict[str, str]]]:
+    """The clock the stack is to run on, its Redis's URL and the environment that puts
+    a process on that clock: a Redis of the test's own whose clock stands ``LEAD_S``
+    seconds before a minute boundary (tests/support/clockshift.py), or, where that
+    cannot be had, the shared Redis on the real clock (the test then waits for a real
+    boundary, up to a minute)."""
+    with clockshift.shifted_redis(tmp_path, LEAD_S) as own:
+        if own is None:
+            request.getfixturevalue("real_redis")  # the shared Redis's checks and clean-up
+            yield clockshift.Clock(0), REDIS_URL, {}
+        else:
+            yield own.clock, own.url, own.env
+
+
+def _schedules_around_the_next_minute(
+    clock: clockshift.Clock,
+) -> tuple[datetime, dict[str, Any], dict[str, Any]]:
+    """The next minute boundary at least 8 s away by ``clock``, a UTC schedule that opens
+    at it and one that closes at it. Chosen once the stack is up, so that a slow start
+    cannot eat the margin (the jobs must be created and started before the boundary).
+    Never midnight: the closing slot would have to end at 24:00 of the day before, and a
+    slot of the new day would open the closing job's window at 00:00 (a second
+    job.window_closed); so just before midnight it waits (polling) for the new day and
+    takes 00:01."""
+    now = clock.now()
     boundary = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
     if (boundary - now).total_seconds() < 8:
         boundary += timedelta(minutes=1)
@@ -153,7 +182,7 @@ def _schedules_around_the_next_minute() -> tuple[datetime, dict[str, Any], dict[
         today = now.date()
 
         def new_day() -> datetime | None:
-            at = datetime.now(UTC)
+            at = clock.now()
             return at if at.date() != today else None
 
         now = wait_until(new_day, 70, "midnight", every=0.1)
@@ -171,27 +200,34 @@ def _schedules_around_the_next_minute() -> tuple[datetime, dict[str, Any], dict[
 
 
 def test_windows_open_and_close_on_time(
-    real_redis: redis.Redis, namespace: str, start_stack: StackFactory
+    namespace: str, tmp_path: Path, request: pytest.FixtureRequest, start_stack: StackFactory
 ) -> None:
     """At a minute boundary one job's window opens and another's closes: the first dials
-    only after it (and soon), the second never after it."""
-    env = env_for(
-        namespace,
-        REDIS_URL,
-        BATCHDIAL_SIMULATED_CALL_SECONDS="0.5",
-        BATCHDIAL_SIMULATED_OUTCOMES="completed=1",
-        BATCHDIAL_LOG_LEVEL="WARNING",
-    )
-    with start_stack(env) as stack:
-        http = stack.http
-        boundary, opening, closing = _schedules_around_the_next_minute()
-        a = stack.create_job(rows=5, cap=1, schedule=opening)
-        b = stack.create_job(rows=500, cap=2, schedule=closing)
-        for job in (a, b):
-            stack.start(job)
-        wait_for(lambda: datetime.now(UTC) > boundary + timedelta(seconds=3), 90, "the boundary")
-        events_a = read_all(http, f"/api/batch_dial_jobs/{a['id']}/events")
-        events_b = read_all(http, f"/api/batch_dial_jobs/{b['id']}/events")
+    only after it (and soon), the second never after it. Every process of the stack, its
+    Redis too, runs on a clock shifted to just before a boundary (where that can be had)."""
+    with _clock_and_redis(tmp_path, request) as (clock, url, clock_env):
+        env = env_for(
+            namespace,
+            url,
+            BATCHDIAL_SIMULATED_CALL_SECONDS="0.5",
+            BATCHDIAL_SIMULATED_OUTCOMES="completed=1",
+            BATCHDIAL_LOG_LEVEL="WARNING",
+            **clock_env,
+        )
+        with start_stack(env) as stack:
+            http = stack.http
+            boundary, opening, closing = _schedules_around_the_next_minute(clock)
+            print(
+                f"clock shifted {clock.seconds:+d} s; boundary {boundary:%H:%M:%S} in "
+                f"{(boundary - clock.now()).total_seconds():.1f} s"
+            )
+            a = stack.create_job(rows=5, cap=1, schedule=opening)
+            b = stack.create_job(rows=500, cap=2, schedule=closing)
+            for job in (a, b):
+                stack.start(job)
+            wait_for(lambda: clock.now() > boundary + timedelta(seconds=3), 90, "the boundary")
+            events_a = read_all(http, f"/api/batch_dial_jobs/{a['id']}/events")
+            events_b = read_all(http, f"/api/batch_dial_jobs/{b['id']}/events")
 
     def at(event: dict[str, Any]) -> datetime:
         return datetime.fromisoformat(event["at"].replace("Z", "+00:00"))

@@ -49,10 +49,12 @@ def sem_members(client: redis.Redis, namespace: str) -> int:
 
 class OwnRedis:
     """A ``redis-server`` on a free loopback port with AOF (everysec) in ``directory``,
-    which a test may stop, kill and start again on the same port and directory."""
+    which a test may stop, kill and start again on the same port and directory; ``env``
+    is its environment (the test's own by default)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, env: dict[str, str] | None = None) -> None:
         self.directory = directory
+        self.env = env
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -82,6 +84,7 @@ class OwnRedis:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            env=self.env,
         )
         self.proc = proc
         log.close()
@@ -119,13 +122,13 @@ class OwnRedis:
 
 
 @contextmanager
-def own_redis(directory: Path) -> Iterator[OwnRedis]:
-    """An :class:`OwnRedis`, started, and stopped (by its PID) however the test ends;
-    skips (fails under CI=true) when no ``redis-server`` binary is installed."""
+def own_redis(directory: Path, env: dict[str, str] | None = None) -> Iterator[OwnRedis]:
+    """An :class:`OwnRedis` (with ``env``), started, and stopped (by its PID) however the
+    test ends; skips (fails under CI=true) when no ``redis-server`` binary is installed."""
     if shutil.which("redis-server") is None:
         fail_in_ci_else_skip("no redis-server binary to start a Redis of the test's own")
     directory.mkdir(parents=True, exist_ok=True)
-    server = OwnRedis(directory)
+    server = OwnRedis(directory, env)
     server.start()
     try:
         yield server
