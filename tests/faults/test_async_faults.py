@@ -109,7 +109,7 @@ def test_a_provider_that_never_answers_fails_each_dial_and_holds_no_thread(
             assert len(dials) == rows and {d["status"] for d in dials} == {"failed"}
             reasons = finished(http, url)
             assert reasons == {
-                ("failed", "provider unreachable: ReadTimeout after 5 attempts"): rows
+                ("failed", "provider unreachable: Timeout after 5 attempts"): rows
             }
             assert len(stand_in.rows) == rows and set(stand_in.rows.values()) == {1}
             assert set(stand_in.keys.values()) == {5}, stand_in.keys  # same key each time
