@@ -108,9 +108,7 @@ def test_a_provider_that_never_answers_fails_each_dial_and_holds_no_thread(
             dials = read_all(http, f"{url}/dials")
             assert len(dials) == rows and {d["status"] for d in dials} == {"failed"}
             reasons = finished(http, url)
-            assert reasons == {
-                ("failed", "provider unreachable: Timeout after 5 attempts"): rows
-            }
+            assert reasons == {("failed", "provider unreachable: Timeout after 5 attempts"): rows}
             assert len(stand_in.rows) == rows and set(stand_in.rows.values()) == {1}
             assert set(stand_in.keys.values()) == {5}, stand_in.keys  # same key each time
             first = sorted(stand_in.arrivals)[0]
