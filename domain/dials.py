@@ -110,17 +110,15 @@ class DialEnds:
         return DialRef(ws_id, job_id, dial_id, "")
 
     def locate(self, dial_id: str) -> DialRef | None:
-        """Find a dial by id alone (for provider callbacks)."""
-        job_id = parse_dial_id(dial_id)
-        if job_id is None:
+        """Find a dial by id alone (for provider callbacks): its job as
+        :meth:`locate_job` finds it, and the dial itself."""
+        job = self.locate_job(dial_id)
+        if job is None:
             return None
-        ws_id = cast(str | None, self._r.hget(self._k.jobws, job_id))
-        if ws_id is None:
-            return None
-        number_id = cast(str | None, self._r.hget(self._k.dial(ws_id, dial_id), "fromNumberId"))
+        number_id = cast(str | None, self._r.hget(self._k.dial(job.ws_id, dial_id), "fromNumberId"))
         if number_id is None:
             return None
-        return DialRef(ws_id, job_id, dial_id, number_id)
+        return DialRef(job.ws_id, job.job_id, dial_id, number_id)
 
     def locate_call(self, carrier: str, call_id: str) -> DialRef | None:
         """Find a dial by the carrier's id of its call (see :meth:`record_call`)."""

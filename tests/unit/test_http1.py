@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from tests.support.procs import free_port
 from worker.http1 import MAX_BODY, Answer, ConnectFailed, Http1Client, ProtocolError, Timeout
 
 #: A scripted server: given the connection's reader and writer and how many requests
@@ -206,9 +207,7 @@ def test_no_answer_within_the_timeout() -> None:
 
 
 def test_a_refused_connection() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
 
     async def main() -> None:
         with pytest.raises(ConnectFailed):

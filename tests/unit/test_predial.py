@@ -9,7 +9,6 @@ import asyncio
 import dataclasses
 import inspect
 import json
-import socket
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -18,6 +17,7 @@ import redis
 from prometheus_client import REGISTRY
 
 from domain.keys import Keys
+from tests.support.procs import free_port
 from tests.support.webhook_receiver import independent_signature
 from worker.dialers.base import DialRequest
 from worker.engine.predial import (
@@ -198,10 +198,7 @@ def test_a_refused_or_dropped_connection_is_decided_by_on_timeout() -> None:
     verdict = _ask(drop)
     assert (verdict.action, verdict.decided_by) == ("skip", "onTimeout")
     assert "ProtocolError" in verdict.reason
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    nobody = dataclasses.replace(HOOK, url=f"http://127.0.0.1:{port}/pre")
+    nobody = dataclasses.replace(HOOK, url=f"http://127.0.0.1:{free_port()}/pre")
 
     async def refused() -> Verdict:
         return await PreDial(redis.Redis(), Keys("unused"), allow_private=True).ask(nobody, REQUEST)
