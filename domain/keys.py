@@ -16,6 +16,7 @@ tag so that every multi-key script touches one cluster slot)::
     ns:dramatiq:...                 dramatiq's own keys; ns:dramatiq:dial.bell list: rung per dial
     ns:whws / :whdue / :whtick / :whbusy  workspaces with webhook endpoints / "<ws>|<ep>" ->
                                     first delivery due / tick lock / "<ws>|<ep>" -> held until
+    ns:whdialing                    string set (expiring) while dial messages wait: dialing first
     ns:{ws}:wh / :wh:out / :wh:cur  webhook endpoints (id -> JSON) / outbox stream (every event
                                     while the workspace has endpoints) / last outbox id fanned out
     ns:{ws}:wh:fail / :wh:log / :wh:d:<id> / :wh:a:<ep>  endpoint id -> failing since (ms) /
@@ -115,6 +116,7 @@ NS_PARTS: dict[str, str] = {
     "K_WH_DUE": "whdue",
     "K_WH_TICK": "whtick",
     "K_WH_BUSY": "whbusy",
+    "K_WH_DIALING": "whdialing",
     "K_COMMITS": "commits",
 }
 #: Keys with a variable part: Lua function name -> (base, format after the base).

@@ -229,6 +229,7 @@ def build_runtime(
         outbox.send_webhooks,
         webhook_timing_of(settings),
         allow_private=settings.webhook_allow_private,
+        dialing_first=DIAL_QUEUE in queues,
     )
     actors = Actors(broker, engine, webhooks)
     if middleware is not None:

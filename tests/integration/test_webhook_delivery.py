@@ -264,3 +264,56 @@ def test_the_tick_asks_for_one_run_per_window_and_none_without_endpoints(
     for w in workers:
         w.tick()
     assert sent == [1]
+
+
+@pytest.mark.parametrize("dialing_first", [True, False])
+def test_dialing_first_leaves_a_trickle_while_dial_messages_wait(
+    producer: Producer,
+    real_redis: redis.Redis,
+    namespace: str,
+    loop: EventLoop,
+    dialing_first: bool,
+) -> None:
+    """While dial messages wait on the broker, a process that also dials fans out and
+    attempts only ``busy_batch`` per run; once the dial queue is empty it takes the
+    rest. A process that does not dial (``--queues webhooks``) never holds back."""
+    got = Receiver(mode="ok")
+    with receiver_server(got) as server:
+        ws = producer.workspaces.create("ws", 5, ["+12125550100"])
+        ws_id = ws["workspaceId"]
+        hook = producer.webhooks.create(ws_id, {"url": server.url, "events": ["*"]})
+        got.secret = hook["secret"]
+        outbox = producer.keys.ws_key(ws_id, "K_WH_OUT")
+        ids = []
+        for n in range(60):
+            body = f'{{"type":"job.updated","jobId":"job_x","n":{n}}}'
+            fields = {"j": "job_x", "i": f"{1_800_000_000_000 + n}-0", "e": body}
+            ids.append(real_redis.xadd(outbox, fields))  # type: ignore[arg-type]
+        timing = replace(FAST, busy_batch=7)
+        delivery = _opened(
+            real_redis,
+            Keys(namespace),
+            loop,
+            lambda: None,
+            timing,
+            allow_private=True,
+            dialing_first=dialing_first,
+        )
+        queue = producer.keys.dial_queue
+        real_redis.rpush(queue, "a-dial-message-id")  # every dial thread busy
+        try:
+            assert delivery.busy() is dialing_first
+            _step(delivery)
+            expected = 7 if dialing_first else 60
+            assert len(got.delivered()) == expected
+            cursor = real_redis.get(producer.keys.ws_key(ws_id, "K_WH_CUR"))
+            assert cursor == ids[expected - 1], "the rest waits in the outbox"
+        finally:
+            real_redis.delete(queue)
+        assert delivery.busy() is dialing_first, "held a moment after the queue empties"
+        real_redis.delete(producer.keys.ns_key("K_WH_DIALING"))
+        assert not delivery.busy()
+        _step(delivery)
+        sent = [r.body["data"]["n"] for r in got.delivered()]
+        assert sent == list(range(60)), "the rest, in order, once the dials leave room"
+        assert got.bad_signatures == []

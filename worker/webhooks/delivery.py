@@ -44,7 +44,7 @@ from domain.scripts import Scripts
 from domain.webhooks.signing import headers
 from worker.engine.loop import EventLoop
 from worker.http1 import Http1Client, HttpError, Timeout
-from worker.webhooks.fanout import Fanout
+from worker.webhooks.fanout import BATCH, Fanout
 from worker.webhooks.pinning import checked_address
 
 log = structlog.get_logger(__name__)
@@ -81,6 +81,10 @@ class WebhookTiming:
     retention_s: int = 7 * 86_400
     delivered_retention_s: int = 86_400
     max_in_flight: int = 2_000
+    #: Dialing first: while dial messages wait on the broker (every dial thread busy),
+    #: a run on a process that also dials fans out and starts at most this many.
+    busy_batch: int = 10
+    busy_hold_ms: int = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,7 @@ class WebhookDelivery:
         *,
         allow_private: bool = False,
         http: Http1Client | None = None,
+        dialing_first: bool = False,
     ) -> None:
         self._r = client
         self._k = keys
@@ -115,6 +120,7 @@ class WebhookDelivery:
         self._send_run = send_run
         self.timing = timing or WebhookTiming()
         self.allow_private = allow_private
+        self.dialing_first = dialing_first
         self.fanout = Fanout(client, keys)
         self._scripts = Scripts(client, "engine")
         # No redirect is followed: a 3xx is an answer, not delivered.
@@ -142,12 +148,34 @@ class WebhookDelivery:
         with self._guard:
             return len(self._in_flight)
 
+    def busy(self) -> bool:
+        """Whether this process dials and dial messages wait on the broker (every dial
+        consumer's threads taken: the CPU is the dials'), or did within ``busy_hold_ms``
+        as any worker saw it: a queue emptied for an instant between two bursts does not
+        let a full run (thousands of attempts) in between (dialing first)."""
+        if not self.dialing_first:
+            return False
+        mark = self._k.ns_key("K_WH_DIALING")
+        with self._r.pipeline(transaction=False) as pipe:
+            pipe.llen(self._k.dial_queue)
+            pipe.exists(mark)
+            waiting, marked = pipe.execute()
+        if int(waiting) > 0:
+            self._r.set(mark, "1", px=self.timing.busy_hold_ms)
+            return True
+        return bool(marked)
+
     def run(self) -> int:
         """Fan out every workspace's outbox, then start the due attempts; returns how
-        many were started."""
+        many were started. While :meth:`busy`, a trickle only (``busy_batch``): the
+        rest waits in the outbox and the queues until the dials leave CPU to spare."""
+        busy = self.busy()
+        steps, batch = (1, self.timing.busy_batch) if busy else (20, BATCH)
         for ws_id in self.fanout.workspaces():
-            self.fanout.run(ws_id)
+            self.fanout.run(ws_id, steps, batch)
         room = self.timing.max_in_flight - self.in_flight()
+        if busy:
+            room = min(room, self.timing.busy_batch)
         if room <= 0:
             return 0
         taken = self._take(room)

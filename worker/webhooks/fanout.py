@@ -64,16 +64,16 @@ class Fanout:
         """Workspaces that have (or had) webhook endpoints."""
         return sorted(str(ws) for ws in self._r.smembers(self._k.ns_key("K_WH_WS")))
 
-    def run(self, ws_id: str, max_steps: int = 20) -> int:
-        """Fan out what the workspace's outbox holds (at most ``max_steps`` batches);
-        returns the deliveries made."""
+    def run(self, ws_id: str, max_steps: int = 20, batch: int = BATCH) -> int:
+        """Fan out what the workspace's outbox holds (at most ``max_steps`` batches of
+        ``batch`` entries); returns the deliveries made."""
         total = 0
         cur_key = self._k.ws_key(ws_id, "K_WH_CUR")
         outbox = self._k.ws_key(ws_id, "K_WH_OUT")
         for _ in range(max_steps):
             cursor = str(self._r.get(cur_key) or "")
             start = f"({cursor}" if cursor else "-"
-            entries = cast(Entries, self._r.xrange(outbox, start, "+", count=BATCH))
+            entries = cast(Entries, self._r.xrange(outbox, start, "+", count=batch))
             if not entries:
                 return total
             endpoints = [json.loads(raw) for raw in self._r.hvals(self._k.ws_key(ws_id, "K_WH"))]
@@ -98,6 +98,6 @@ class Fanout:
             if made is None:  # another worker fanned these out first
                 return total
             total += made
-            if len(entries) < BATCH:
+            if len(entries) < batch:
                 return total
         return total
