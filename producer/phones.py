@@ -35,6 +35,8 @@ def _fail(message: str) -> PydanticCustomError:
 PHONE_PATTERN = r"^\+[1-9](?:[ ().-]{0,2}[0-9]){6,14}$"
 _PHONE = re.compile(PHONE_PATTERN.removesuffix("$") + r"\Z")
 _SEPARATORS = " ().-"
+#: The common case of :data:`PHONE_PATTERN`: no separator at all.
+_PLAIN = re.compile(r"\+[1-9][0-9]{6,14}")
 #: What an extension looks like (``ext 5``, ``ext. 5``, ``x5``, ``;ext=5``, ``#5``).
 _EXTENSION = re.compile(r"(?i)(?:;\s*ext\s*=|\bext(?:ension)?\b\.?|(?<=[0-9 ])x|#)\s*[0-9]*")
 
@@ -80,6 +82,8 @@ def normalize_phone_number(text: str) -> str:
 def phone_digits(text: str) -> str:
     """The digits of ``text`` if it has the syntax of :data:`PHONE_PATTERN`; otherwise
     the error naming the first thing wrong (in the order a user would fix them)."""
+    if _PLAIN.fullmatch(text):  # "+" and digits only: nothing below could refuse it
+        return text[1:]
     _refuse_foreign_parts(text)
     if not text.startswith("+"):
         raise _fail("must be in E.164 form: '+', country code and number, e.g. +12125550123")

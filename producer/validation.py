@@ -9,6 +9,7 @@ numbers) and the configured limits read them from the validation context
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import UnionType
@@ -107,13 +108,17 @@ def check_identifier(text: str) -> str:
 def check_text_value(text: str) -> str:
     """``text`` if it holds no NUL (nor a lone surrogate, which no UTF-8 store can
     keep); nothing else in a value is refused or changed."""
-    for index, char in enumerate(text):
-        if char == "\x00" or "\ud800" <= char <= "\udfff":
-            raise fail(
-                "control_character",
-                f"must not contain {describe_char(char)} (at position {index})",
-            )
+    found = _NUL_OR_SURROGATE.search(text)
+    if found is not None:
+        raise fail(
+            "control_character",
+            f"must not contain {describe_char(found.group())} (at position {found.start()})",
+        )
     return text
+
+
+#: What :func:`check_text_value` refuses: NUL and lone surrogates.
+_NUL_OR_SURROGATE = re.compile("[\x00\ud800-\udfff]")
 
 
 #: Floats up to this magnitude are exactly the integer they read as (2**53).
@@ -155,10 +160,21 @@ def _int_shape(annotation: object) -> str | None:
     return None
 
 
+#: id(annotation) -> (the annotation, its :func:`_int_shape`): the fields' types live as
+#: long as their models, and the reference kept makes a reused id a miss.
+_SHAPES: dict[int, tuple[object, str | None]] = {}
+
+
 def whole_numbers_for(annotation: object, value: object) -> object:
     """``value`` of a field of type ``annotation`` with :func:`whole_number` applied where
     the field is an integer (or a list of integers)."""
-    shape = _int_shape(annotation)
+    if type(value) is not float and not isinstance(value, list):
+        return value  # what whole_number leaves as it is, whatever the field
+    cached = _SHAPES.get(id(annotation))
+    if cached is None or cached[0] is not annotation:
+        cached = (annotation, _int_shape(annotation))
+        _SHAPES[id(annotation)] = cached
+    shape = cached[1]
     if shape == "int":
         return whole_number(value)
     if shape == "list" and isinstance(value, list):

@@ -42,8 +42,8 @@ class StrictIn(BaseModel):
         """``90.0`` for an integer field is the integer 90 (JSON Schema's ``integer`` is
         any number without a fraction, so the document says the same); every integer
         field of every request model, so that none is forgotten."""
-        if info.field_name is None:
-            return value
+        if info.field_name is None or (type(value) is not float and not isinstance(value, list)):
+            return value  # nothing whole_numbers_for would change (most values: at once)
         return v.whole_numbers_for(cls.model_fields[info.field_name].annotation, value)
 
 
