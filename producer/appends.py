@@ -7,7 +7,8 @@ its own that expire. Only when the whole upload was read without a problem does 
 commit begin (``commit_rows.lua``), which takes the staged rows into the job behind the
 job's rows and in their order, by bounded steps that are always carried to their end
 (:mod:`domain.row_commit`). So the upload is all or nothing: a problem anywhere, or an
-upload cut off midway, adds nothing, and what it staged expires.
+upload cut off midway, adds nothing, and what it staged expires. A chunk's staging
+runs on a thread while the next chunk is validated (problems keep their order).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, cast
@@ -69,6 +71,8 @@ class _Upload:
     read: int = 0
     problems: list[Problem] = field(default_factory=list)
     new_groups: dict[str, str] = field(default_factory=dict)
+    #: The last chunk's staging under way (its script's reply, and its rows' lines).
+    staging: tuple[Future[Any], dict[int, int | None]] | None = None
 
     def refuse(self, path: str, message: str) -> None:
         if len(self.problems) < MAX_PROBLEMS:
@@ -142,6 +146,7 @@ class RowAppender:
         self._ws = workspaces
         self._limits = limits
         self._scripts = Scripts(client)
+        self._stagers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="batchdial-stage")
 
     def append(self, ws_id: str, job_id: str, items: Iterable[Item]) -> dict[str, int]:
         """Read, check and add every row of ``items``; ``{"appended", "duplicates",
@@ -193,6 +198,7 @@ class RowAppender:
                 upload.read += len(chunk)
                 if not upload.full:
                     self._chunk(chunk, upload)
+            self._settle(upload)
             self._check_totals(upload)
             if upload.problems:
                 raise InvalidInput(upload.problems)
@@ -204,6 +210,8 @@ class RowAppender:
                     pipe.execute()
             return self._commit(upload, appends, new_config)
         finally:
+            if upload.staging is not None:  # an error midway: let its staging end first
+                upload.staging[0].exception()
             if not upload.begun:
                 self._drop(ws_id, job_id, upload.upload_id)
 
@@ -222,19 +230,26 @@ class RowAppender:
             )
 
     def _chunk(self, chunk: list[Item], upload: _Upload) -> None:
-        """Validate one chunk and stage what is valid (so that repeats are found too)."""
-        readable = [item for item in chunk if item.problem is None]
-        for item in chunk:
-            if item.problem is not None:
-                upload.refuse(f"rows[{item.position}]", at_line(item.line, item.problem))
-        valid = self._validate(readable, upload.ctx, upload)
-        if upload.config.get("purpose") == "telemarketing":
-            valid = [(item, row) for item, row in valid if self._consented(item, row, upload)]
-        if upload.rows_before + upload.read > self._limits.max_rows:
+        """Validate one chunk, then stage what is valid (so that repeats are found too)."""
+        earlier, upload.problems = upload.problems, []
+        try:
+            readable = [item for item in chunk if item.problem is None]
+            for item in chunk:
+                if item.problem is not None:
+                    upload.refuse(f"rows[{item.position}]", at_line(item.line, item.problem))
+            valid = self._validate(readable, upload.ctx, upload)
+            if upload.config.get("purpose") == "telemarketing":
+                valid = [(item, row) for item, row in valid if self._consented(item, row, upload)]
+        finally:
+            found, upload.problems = upload.problems, earlier
+        self._settle(upload)  # the last chunk's refusals come before this one's problems
+        for problem in found:
+            upload.refuse(problem.path, problem.message)
+        if upload.rows_before + upload.read > self._limits.max_rows or upload.full:
             return
         args: list[Any] = [upload.upload_id, STAGING_TTL_S, upload.staged]
         ttl = upload.config.get("rowTtlSeconds")
-        lines = {}
+        lines: dict[int, int | None] = {}
         for item, row in valid:
             gid = upload.groups.gid(row, item.position, upload) if upload.groups else None
             lines[item.position] = item.line
@@ -251,9 +266,17 @@ class RowAppender:
             ]
         if not valid:
             return
-        staged = parse_stage_rows(
-            self._scripts("stage_rows", self._k.script_keys(upload.ws_id, upload.job_id), args)
-        )
+        keys = self._k.script_keys(upload.ws_id, upload.job_id)
+        upload.staging = (self._stagers.submit(self._scripts, "stage_rows", keys, args), lines)
+
+    @staticmethod
+    def _settle(upload: _Upload) -> None:
+        """Wait for the last chunk's staging and take in its reply."""
+        if upload.staging is None:
+            return
+        reply, lines = upload.staging
+        upload.staging = None
+        staged = parse_stage_rows(reply.result())
         upload.staged += staged.staged
         upload.duplicates += staged.duplicates
         for position, where, other in staged.refused:
