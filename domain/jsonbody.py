@@ -4,18 +4,33 @@ runaway nesting. Anything else is a :class:`~domain.errors.MalformedBody` (HTTP 
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from domain.errors import MalformedBody
 
 
 def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
+    obj: dict[str, Any] = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj  # no key repeated (almost always): the dict as the loop would make it
+    obj = {}
     for key, value in pairs:
         if key in obj:
             raise MalformedBody(f"the body repeats the key {key[:60]!r}; give each key once")
         obj[key] = value
     return obj
+
+
+_LOCAL = threading.local()
+
+
+def _decoder() -> json.JSONDecoder:
+    """This thread's decoder (what ``json.loads`` would make on every call)."""
+    decoder: json.JSONDecoder | None = getattr(_LOCAL, "decoder", None)
+    if decoder is None:
+        decoder = _LOCAL.decoder = json.JSONDecoder(object_pairs_hook=_no_repeats)
+    return decoder
 
 
 def parse_json_object(body: bytes | str) -> dict[str, Any]:
@@ -29,7 +44,9 @@ def parse_json_object(body: bytes | str) -> dict[str, Any]:
     else:
         text = body
     try:
-        data = json.loads(text, object_pairs_hook=_no_repeats)
+        if text.startswith("\ufeff"):  # as json.loads refuses it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        data = _decoder().decode(text)
     except json.JSONDecodeError as exc:
         raise MalformedBody(
             f"the body is not valid JSON: {exc.msg} at position {exc.pos}"
