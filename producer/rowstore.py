@@ -29,10 +29,15 @@ def encode_row(
     does not but the row has ``extra`` fields), and ``extra`` fourth (``externalId``,
     ``expiresAt``, ``callAgentId``, ``consent``, ``state``: :func:`extra_of`)."""
     if extra:
-        return json.dumps([to_number, inputs, group or "", extra], separators=(",", ":"))
+        return _COMPACT.encode([to_number, inputs, group or "", extra])
     if group is not None:
-        return json.dumps([to_number, inputs, group], separators=(",", ":"))
-    return json.dumps([to_number, inputs] if inputs else [to_number], separators=(",", ":"))
+        return _COMPACT.encode([to_number, inputs, group])
+    return _COMPACT.encode([to_number, inputs] if inputs else [to_number])
+
+
+#: What ``json.dumps(..., separators=(",", ":"))`` makes anew on every call (it keeps no
+#: state between calls).
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 def check_consent(spec: JobCreate) -> None:
