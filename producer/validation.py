@@ -168,8 +168,6 @@ _SHAPES: dict[int, tuple[object, str | None]] = {}
 def whole_numbers_for(annotation: object, value: object) -> object:
     """``value`` of a field of type ``annotation`` with :func:`whole_number` applied where
     the field is an integer (or a list of integers)."""
-    if type(value) is not float and not isinstance(value, list):
-        return value  # what whole_number leaves as it is, whatever the field
     cached = _SHAPES.get(id(annotation))
     if cached is None or cached[0] is not annotation:
         cached = (annotation, _int_shape(annotation))

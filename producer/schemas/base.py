@@ -43,7 +43,7 @@ class StrictIn(BaseModel):
         any number without a fraction, so the document says the same); every integer
         field of every request model, so that none is forgotten."""
         if info.field_name is None or (type(value) is not float and not isinstance(value, list)):
-            return value  # nothing whole_numbers_for would change (most values: at once)
+            return value  # whole_numbers_for changes only floats and lists
         return v.whole_numbers_for(cls.model_fields[info.field_name].annotation, value)
 
 

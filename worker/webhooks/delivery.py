@@ -44,7 +44,7 @@ from domain.scripts import Scripts
 from domain.webhooks.signing import headers
 from worker.engine.loop import EventLoop
 from worker.http1 import Http1Client, HttpError, Timeout
-from worker.webhooks.fanout import BATCH, Fanout
+from worker.webhooks.fanout import Fanout
 from worker.webhooks.pinning import checked_address
 
 log = structlog.get_logger(__name__)
@@ -170,9 +170,7 @@ class WebhookDelivery:
         many were started. While :meth:`busy`, a trickle only (``busy_batch``): the
         rest waits in the outbox and the queues until the dials leave CPU to spare."""
         busy = self.busy()
-        steps, batch = (1, self.timing.busy_batch) if busy else (20, BATCH)
-        for ws_id in self.fanout.workspaces():
-            self.fanout.run(ws_id, steps, batch)
+        self._fan_out(busy)
         room = self.timing.max_in_flight - self.in_flight()
         if busy:
             room = min(room, self.timing.busy_batch)
@@ -216,6 +214,14 @@ class WebhookDelivery:
         for ws_id, ep_id in idle:
             self._free(ws_id, ep_id)
         return started
+
+    def _fan_out(self, busy: bool) -> None:
+        """Fan out every workspace's outbox; while busy, one small batch of each."""
+        for ws_id in self.fanout.workspaces():
+            if busy:
+                self.fanout.run(ws_id, max_steps=1, batch=self.timing.busy_batch)
+            else:
+                self.fanout.run(ws_id)
 
     def _take(self, room: int) -> tuple[tuple[str, str], ...]:
         """Take due deliveries of the endpoints due first (``wh_take.lua``)."""
