@@ -11,6 +11,7 @@ from typing import Any
 import redis
 from fastapi.testclient import TestClient
 
+from producer import appends
 from tests.support.bodies import job_body, rows_of
 from tests.support.http import assert_error, h
 
@@ -89,6 +90,39 @@ def test_a_bad_row_refuses_the_whole_upload_naming_index_and_line(
     assert csv_details["details"][0]["message"].startswith("line 3: 1 fields")
     assert queue_numbers(api, ws, job_id) == ["+12125550000"]
     assert not list(real_redis.scan_iter(match=f"{namespace}:*:up:*"))
+
+
+def test_problems_keep_the_order_of_the_upload_across_chunks(
+    api: TestClient, make_workspace: Make, monkeypatch: Any
+) -> None:
+    """A chunk's staging runs while the next chunk is validated; a repeat found by the
+    first chunk's staging still comes before a bad row of the next chunk, and every
+    problem keeps its row's line (chunks of 3 rows here)."""
+    monkeypatch.setattr(appends, "CHUNK_ROWS", 3)
+    ws = make_workspace()
+    job_id = create(api, ws, rows=rows_of(1))
+    rows: list[dict[str, Any]] = [
+        {"toNumber": "+12125550011"},
+        {"toNumber": "+12125550012"},
+        {"toNumber": "+12125550011"},  # chunk 1: repeats rows[0], found only by staging
+        {"toNumber": "+12125550013"},
+        {"toNumber": "not a number"},  # chunk 2: refused by validation
+        {"toNumber": "+12125550000"},  # chunk 2: the job has it (staging)
+        {"toNumber": "+12125550014", "bogus": 1},  # chunk 3: validation
+    ]
+    response = api.post(f"{JOBS}/{job_id}/rows", content=ndjson(rows), headers={**h(ws), **NDJSON})
+    details = assert_error(response, 422)["details"]
+    assert [d["path"] for d in details] == [
+        "rows[2].toNumber",
+        "rows[4].toNumber",
+        "rows[5].toNumber",
+        "rows[6].bogus",
+    ]
+    assert details[0]["message"].startswith("line 3: repeats rows[0]")
+    assert details[1]["message"].startswith("line 5: ")
+    assert details[2]["message"].startswith("line 6: the job already has this number")
+    assert details[3]["message"] == "line 7: is not a known field"
+    assert queue_numbers(api, ws, job_id) == ["+12125550000"]
 
 
 def test_external_ids_skip_duplicates_and_let_a_number_repeat(
