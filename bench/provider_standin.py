@@ -163,6 +163,8 @@ class BenchStandIn(StandIn):
             "util": util,
             "peak": peak,
             "span": span,
+            # The first fill: from the first call opened to the cap-th (seconds).
+            "fill": opened[cap - 1] - opened[0] if len(opened) >= cap else float("nan"),
             "n": len(opened),
             "p50": percentile(refills, 50),
             "p90": percentile(refills, 90),
