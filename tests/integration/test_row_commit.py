@@ -22,6 +22,7 @@ from domain.scripts import Scripts
 from producer import appends
 from producer.rowformats import Item, ndjson_items
 from producer.service import Producer
+from producer.validation import Limits
 from tests.support.bodies import job_body
 from tests.support.engine import CountingDialer, Rig
 from tests.support.waits import wait_for
@@ -236,3 +237,43 @@ def test_a_cancel_during_a_commit_ends_it_and_says_what_went_in(
     assert job["status"] == "CANCELLED"
     assert job["counts"]["rows"] == 8 and job["counts"]["cancelled"] == 8
     assert not producer.redis.hget(producer.keys.job(ws_id, job_id), "committing")
+
+
+def test_full_steps_write_every_row_key_in_pieces(any_redis: redis.Redis, namespace: str) -> None:
+    """2,600 rows at the real step size (two steps, each written key by key in pieces
+    of at most 1,000 values): every row in order, its externalId, expiry and number
+    mark, and each row in its recipients' group queue."""
+    producer = Producer(any_redis, namespace, Limits(max_rows=5_000))
+    workspace = producer.workspaces.create("acme", 10, ["+12125550100"])
+    ws_id = workspace["workspaceId"]
+    hours = {"startTime": "00:00", "endTime": "24:00"}
+    body = job_body(workspace, rows=[{"toNumber": "+13125550000"}], recipientHours=hours)
+    job_id = producer.create_job(ws_id, body)["id"]
+    expires = "2099-01-01T00:00:00.000+00:00"
+    rows = []
+    for n in range(2_600):
+        area = "212" if n % 2 else "415"
+        row: dict[str, Any] = {"toNumber": f"+1{area}55{n:05d}", "inputs": {"n": str(n)}}
+        if n % 3 == 0:
+            row["externalId"] = f"e{n}"
+        if n % 5 == 0:
+            row["expiresAt"] = expires
+        rows.append(row)
+    lines = ndjson_items(json.dumps(r).encode() + b"\n" for r in rows)
+    assert producer.append_rows(ws_id, job_id, lines)["appended"] == 2_600
+    keys = producer.keys
+    queue = cast(list[str], any_redis.zrange(keys.queue(ws_id, job_id), 0, -1))
+    assert queue == [str(i) for i in range(2_601)]
+    stored = cast(list[str], any_redis.hmget(keys.rows(ws_id, job_id), queue))
+    assert [json.loads(s)[0] for s in stored[1:]] == [r["toNumber"] for r in rows]
+    ext = cast(dict[str, str], any_redis.hgetall(keys.job_key(ws_id, job_id, "K_EXT")))
+    assert ext == {f"e{n}": str(n + 1) for n in range(0, 2_600, 3)}
+    expiring = cast(list[str], any_redis.zrange(keys.job_key(ws_id, job_id, "K_EXPIRY"), 0, -1))
+    assert sorted(map(int, expiring)) == [n + 1 for n in range(0, 2_600, 5)]
+    marks = cast(dict[str, str], any_redis.hgetall(keys.job_key(ws_id, job_id, "K_NUMS")))
+    assert marks == {"+13125550000": ""} | {
+        r["toNumber"]: "x" if "externalId" in r else "" for r in rows
+    }
+    groups = cast(dict[str, str], any_redis.hgetall(keys.groups(ws_id, job_id)))
+    sizes = sorted(any_redis.zcard(keys.group_queue(ws_id, job_id, gid)) for gid in groups)
+    assert sizes == [1, 1_300, 1_300]  # Chicago (the job's first row), New York, LA

@@ -90,31 +90,80 @@ if cursor == 0 then
   -- Workers cache the groups with the configuration: a new version makes them reload.
   if #new_groups > 0 and not creating then redis.call('HINCRBY', K_JOB, 'ver', 1) end
 end
+-- The step's rows are read by one HMGET and written by one call per key (a call per
+-- row and key cost most of a commit's time: 8.8 us a row, 2026-12-02).
+-- Lua's unpack takes at most about 8,000 values: the calls go in pieces of BULK (even:
+-- pairs stay whole).
+local BULK = 1000
+local function bulk(cmd, key, args)
+  for i = 1, #args, BULK do
+    redis.call(cmd, key, unpack(args, i, math.min(i + BULK - 1, #args)))
+  end
+end
+local function bulk_get(key, fields)
+  local out = {}
+  for i = 1, #fields, BULK do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + BULK - 1, #fields)))
+    for j = 1, #part do out[#out + 1] = part[j] end
+  end
+  return out
+end
+local slots = {}
+for slot = cursor, last - 1 do slots[#slots + 1] = slot end
+local raws = bulk_get(k_rows, slots)
+local rows, queue, exts, expiry, plain, named = {}, {}, {}, {}, {}, {}
+local groups = {}
 local n = 0
-for slot = cursor, last - 1 do
-  local raw = redis.call('HGET', k_rows, slot)
+for i = 1, #raws do
+  local raw = raws[i]
   if raw ~= '' then
     local row = cjson.decode(raw)
     local index = base + moved + n
-    redis.call('HSET', K_ROWS, index, raw)
-    redis.call('ZADD', K_QUEUE, index, index)
+    rows[#rows + 1] = index
+    rows[#rows + 1] = raw
+    queue[#queue + 1] = index
+    queue[#queue + 1] = index
     if grouped and type(row[3]) == 'string' and row[3] ~= '' then
-      redis.call('ZADD', k_group_queue(row[3]), index, index)
+      local g = groups[row[3]]
+      if not g then g = {}; groups[row[3]] = g end
+      g[#g + 1] = index
+      g[#g + 1] = index
     end
     local ext = ext_of(row)
-    if ext ~= '' then redis.call('HSET', K_EXT, ext, index) end
-    if type(row[4]) == 'table' and tonumber(row[4].expiresAt) then
-      redis.call('ZADD', K_EXPIRY, tonumber(row[4].expiresAt), index)
+    if ext ~= '' then
+      exts[#exts + 1] = ext
+      exts[#exts + 1] = index
+      named[#named + 1] = row[1]
+    else
+      plain[#plain + 1] = row[1]
+      plain[#plain + 1] = ''
     end
-    local mark = redis.call('HGET', K_NUMS, row[1])
-    if ext == '' then
-      redis.call('HSET', K_NUMS, row[1], '')
-    elseif not mark then
-      redis.call('HSET', K_NUMS, row[1], 'x')
+    if type(row[4]) == 'table' and tonumber(row[4].expiresAt) then
+      expiry[#expiry + 1] = tonumber(row[4].expiresAt)
+      expiry[#expiry + 1] = index
     end
     n = n + 1
   end
 end
+-- A number every row of which carries an externalId is marked 'x' unless the job has it
+-- already; a row without one marks its number '' (staging refused every other mix).
+local marks = {}
+if #named > 0 then
+  local have = bulk_get(K_NUMS, named)
+  for i = 1, #named do
+    if not have[i] then
+      marks[#marks + 1] = named[i]
+      marks[#marks + 1] = 'x'
+    end
+  end
+end
+bulk('HSET', K_ROWS, rows)
+bulk('ZADD', K_QUEUE, queue)
+bulk('HSET', K_EXT, exts)
+bulk('ZADD', K_EXPIRY, expiry)
+bulk('HSET', K_NUMS, marks)
+bulk('HSET', K_NUMS, plain)
+for gid, members in pairs(groups) do bulk('ZADD', k_group_queue(gid), members) end
 moved = moved + n
 if not creating and n > 0 then
   if grouped then redis.call('HSET', K_JOB, 'grouped', '1') end
