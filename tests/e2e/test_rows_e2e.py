@@ -39,7 +39,7 @@ CAP = 8
 
 def numbered(start: int, count: int) -> list[dict[str, Any]]:
     """``count`` rows of distinct dialable US numbers (area codes 212, 312, ...)."""
-    areas = ("212", "312", "415", "617", "718", "646", "305", "404", "503", "702")
+    areas = ("212", "312", "415", "617", "718", "646", "305", "404", "503", "702", "206", "213")
     return [
         {"toNumber": f"+1{areas[i // 10_000]}555{i % 10_000:04d}", "inputs": {"n": str(i)}}
         for i in range(start, start + count)
@@ -100,18 +100,12 @@ def append_while_dialing(start_stack: StackFactory, namespace: str, appended: in
 
 
 @pytest.mark.slow
-def test_an_ndjson_append_into_an_active_job_is_dialed_once_in_order(
-    start_stack: StackFactory, namespace: str
-) -> None:
-    """5,000 rows appended as NDJSON while the job dials (the 100k run is nightly)."""
-    append_while_dialing(start_stack, namespace, 5_000)
-
-
-@pytest.mark.nightly
 def test_a_100k_row_ndjson_append_into_an_active_job(
     start_stack: StackFactory, namespace: str
 ) -> None:
-    """The issue's 100,000-row append into an ACTIVE job, dialed once each, in order."""
+    """The issue's 100,000-row append into an ACTIVE job, dialed once each, in order
+    (43 s on a 2-core machine, 2026-12-02; it was nightly and had never run: its
+    numbers ran out of area codes at 100,000)."""
     append_while_dialing(start_stack, namespace, 100_000)
 
 
