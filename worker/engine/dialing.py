@@ -45,7 +45,6 @@ from worker.engine.outbox import Outbox
 from worker.engine.pacing import Pacer
 from worker.engine.predial import PreDial, PreDialHook, Verdict, fallback
 from worker.engine.replicated import DurableClaims
-from worker.engine.shares import FairShare
 from worker.engine.timing import Timing
 from worker.metrics import (
     DIALS_STARTED,
@@ -86,7 +85,7 @@ class Dialing:
         self._timing = timing
         self._configs = configs
         self._keeper = keeper
-        self._share = FairShare(heartbeat, configs, keeper)
+        self._heartbeat = heartbeat
         self._endings = endings
         self._loop = loop
         self._predial = predial or PreDial(client, keys)
@@ -131,18 +130,39 @@ class Dialing:
         thread every ``CONTINUATION_THREADS``-th row (so calls start near queue order);
         the rest go to the broker first, so that other workers start on them meanwhile.
         A dial message per row cost a fetch and an ack each (bench/RESULTS.md, 7)."""
-        most = 0 if self._draining.is_set() else CONTINUATION_THREADS * INLINE_DIALS
-        room = self._share.room(ws_id, job_id, most)
+        room = self._room(ws_id, job_id)
         inline, rest = indexes[:room], indexes[room:]
         for index in rest:
             self._outbox.send_dial(ws_id, job_id, index)
         for k in range(CONTINUATION_THREADS):
             self.continue_with(ws_id, job_id, inline[k::CONTINUATION_THREADS])
 
+    def _room(self, ws_id: str, job_id: str) -> int:
+        """How many released rows this process dials itself: its fair share of the
+        job's calls less those it holds, at most what its continuation threads dial
+        one after another."""
+        if self._draining.is_set():
+            return 0
+        most = CONTINUATION_THREADS * INLINE_DIALS
+        workers = self._heartbeat.workers
+        if workers <= 1:
+            return most
+        config = self._configs.get(ws_id, job_id)
+        if config is None:
+            return 0
+        share = -(-config.cap // workers)
+        return max(0, min(most, share - self._keeper.held_for(job_id)))
+
     def over_share(self, ws_id: str, job_id: str) -> bool:
-        """Whether this process holds at least its fair share of the job's calls
-        (:mod:`worker.engine.shares`)."""
-        return self._share.reached(ws_id, job_id)
+        """Whether this process holds at least its fair share of the job's calls: the
+        job's cap over the live worker processes, rounded up."""
+        workers = self._heartbeat.workers
+        if workers <= 1:
+            return False
+        config = self._configs.get(ws_id, job_id)
+        if config is None:
+            return False
+        return self._keeper.held_for(job_id) >= -(-config.cap // workers)
 
     def drain(self) -> None:
         """Take no new call: rows released from now on go to the broker for others, and
