@@ -221,7 +221,6 @@ def build_runtime(
         loop=loop,
         allow_private=settings.webhook_allow_private,
         dials=DIAL_QUEUE in queues,
-        dial_released=True,
     )
     webhooks = WebhookDelivery(
         state,

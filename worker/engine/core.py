@@ -47,7 +47,6 @@ class Engine:
         loop: EventLoop | None = None,
         allow_private: bool = False,
         dials: bool = True,
-        dial_released: bool = False,
     ) -> None:
         self._r = client
         #: The process's event loop, where calls waiting on a provider live.
@@ -68,6 +67,7 @@ class Engine:
         self.endings = Endings(client, keys, self.keeper, min_replicas=self.timing.min_replicas)
         #: Ends dials by reference (what provider callbacks use too).
         self.ends = self.endings.ends
+        self.scheduler = Scheduler(client, keys, self.configs, outbox, self.timing)
         self.dialing = Dialing(
             client,
             keys,
@@ -81,17 +81,6 @@ class Engine:
             loop=self.loop,
             # Pre-dial hooks follow the webhooks' destination rule.
             predial=PreDial(client, keys, allow_private=allow_private),
-        )
-        # ``dial_released``: rows the scheduler releases are dialed here up to this
-        # process's share (a worker that consumes the dial queue), not sent one message
-        # each; hand-driven engines in tests keep the messages.
-        self.scheduler = Scheduler(
-            client,
-            keys,
-            self.configs,
-            outbox,
-            self.timing,
-            release=self.dialing.start_released if dial_released and dials else None,
         )
 
     @property

@@ -124,35 +124,6 @@ class Dialing:
             for index in indexes:
                 self._outbox.send_dial(ws_id, job_id, index)
 
-    def start_released(self, ws_id: str, job_id: str, indexes: list[int]) -> None:
-        """Rows the scheduler released (a job's first fill, a window opening): this
-        process dials its share of them at once on the continuation threads, each
-        thread every ``CONTINUATION_THREADS``-th row (so calls start near queue order);
-        the rest go to the broker first, so that other workers start on them meanwhile.
-        A dial message per row cost a fetch and an ack each (bench/RESULTS.md, 7)."""
-        room = self._room(ws_id, job_id)
-        inline, rest = indexes[:room], indexes[room:]
-        for index in rest:
-            self._outbox.send_dial(ws_id, job_id, index)
-        for k in range(CONTINUATION_THREADS):
-            self.continue_with(ws_id, job_id, inline[k::CONTINUATION_THREADS])
-
-    def _room(self, ws_id: str, job_id: str) -> int:
-        """How many released rows this process dials itself: its fair share of the
-        job's calls less those it holds, at most what its continuation threads dial
-        one after another."""
-        if self._draining.is_set():
-            return 0
-        most = CONTINUATION_THREADS * INLINE_DIALS
-        workers = self._heartbeat.workers
-        if workers <= 1:
-            return most
-        config = self._configs.get(ws_id, job_id)
-        if config is None:
-            return 0
-        share = -(-config.cap // workers)
-        return max(0, min(most, share - self._keeper.held_for(job_id)))
-
     def over_share(self, ws_id: str, job_id: str) -> bool:
         """Whether this process holds at least its fair share of the job's calls: the
         job's cap over the live worker processes, rounded up."""

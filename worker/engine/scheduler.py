@@ -9,7 +9,6 @@ message. Due wake-ups (``take_wakeups.lua``) become scheduler messages.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import redis
@@ -59,8 +58,6 @@ class Scheduler:
         configs: JobConfigs,
         outbox: Outbox,
         timing: Timing,
-        *,
-        release: Callable[[str, str, list[int]], None] | None = None,
     ) -> None:
         self._r = client
         self._k = keys
@@ -68,9 +65,6 @@ class Scheduler:
         self._outbox = outbox
         self._timing = timing
         self._scripts = Scripts(client, "engine")
-        #: What becomes of released rows: a dial message each, unless the engine dials
-        #: them itself (:meth:`worker.engine.dialing.Dialing.start_released`).
-        self._release = release or self._send_each
 
     def run(self, ws_id: str, job_id: str) -> SchedulerOutcome:
         """One run of the job's scheduler; returns what it found ('open', 'closed', ...)."""
@@ -113,15 +107,11 @@ class Scheduler:
                 continue
             if outcome == "open":
                 PUMP_RELEASED.inc(len(result.released))
-                if result.released:
-                    self._release(ws_id, job_id, list(result.released))
+                for index in result.released:
+                    self._outbox.send_dial(ws_id, job_id, index)
             return outcome
         log.warning("pump_gave_up", ws_id=ws_id, job_id=job_id, outcome=outcome)
         return outcome
-
-    def _send_each(self, ws_id: str, job_id: str, indexes: list[int]) -> None:
-        for index in indexes:
-            self._outbox.send_dial(ws_id, job_id, index)
 
     def take_wakeups(self, limit: int = 200) -> int:
         """Send a scheduler message for each job whose wake-up is due; returns how many."""
