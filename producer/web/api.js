@@ -65,6 +65,39 @@ export async function api(path, { method = "GET", body, form, key = apiKey() } =
   return parsed;
 }
 
+/** Download what `path` answers (asked for as `accept`) as the file `filename`: fetched
+ * with the key (a plain link cannot send the header), then handed to the browser. */
+export async function download(path, accept, filename, key = apiKey()) {
+  const headers = { Accept: accept };
+  if (key) headers["api_key"] = key;
+  let response;
+  try {
+    response = await fetch(path, { headers, cache: "no-store", credentials: "omit" });
+  } catch (err) {
+    throw new ApiError(0, { error: { code: "offline", message: "the server cannot be reached" } });
+  }
+  if (!response.ok) {
+    let parsed = null;
+    try {
+      parsed = await response.json();
+    } catch (err) {
+      parsed = null;
+    }
+    const error = new ApiError(response.status, parsed);
+    if (response.status === 401) onUnauthorized(error);
+    throw error;
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = filename;
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
 export const jobsPath = (id = "") =>
   "/api/batch_dial_jobs" + (id ? "/" + encodeURIComponent(id) : "");
 

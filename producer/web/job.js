@@ -1,7 +1,7 @@
 // One job: its configuration, live counters and chart, calls per pool number, the
 // queue, recent dials, the live event log, and the controls that steer it.
 
-import { ApiError, api, followEvents, jobsPath } from "./api.js";
+import { ApiError, api, download, followEvents, jobsPath } from "./api.js";
 import { Timeline, drawChart } from "./chart.js";
 import {
   TERMINAL, announce, h, moment, outcomes, statusBadge, timeEl, whenIn, windowText,
@@ -174,6 +174,9 @@ export function showJob(root, id) {
     if (job.status === "ACTIVE") items.push(button("Pause", "primary", () => setPaused(true, "Job paused.")));
     if (job.status === "PAUSED") items.push(button("Resume", "primary", () => setPaused(false, "Job resumed.")));
     if (!TERMINAL.has(job.status)) items.push(button("Cancel job…", "danger", confirmCancel));
+    // Every row's outcome so far, as CSV (GET …/results, streamed by the API).
+    items.push(button("Download results (CSV)", "", () => act("Download", "Results downloaded.",
+      () => download(`${jobsPath(id)}/results`, "text/csv", `${id}-results.csv`))));
     const same = items.map((b) => b.textContent).join() ===
       [...controls.children].map((b) => b.textContent).join();
     if (!same) controls.replaceChildren(...items);

@@ -124,6 +124,22 @@ def test_sign_in_watch_progress_pause_and_dials_stop(
             f"{paused['counts']['finished']} / 300"
         )
 
+        # The results download is the API's CSV export, row for row (the job is paused:
+        # nothing changes between the two reads).
+        with page.expect_download() as got:
+            page.get_by_role("button", name="Download results (CSV)").click()
+        assert got.value.suggested_filename == f"{job['id']}-results.csv"
+        downloaded = Path(got.value.path()).read_bytes()
+        exported = httpx.get(
+            f"{api_base}{path}/results",
+            headers={"api_key": account["apiKey"], "Accept": "text/csv"},
+            timeout=10,
+        )
+        assert exported.status_code == 200 and downloaded == exported.content
+        lines = downloaded.decode().splitlines()
+        assert len(lines) == 301 and lines[0].startswith("rowId,")
+        expect(page.get_by_role("status").filter(has_text="Results downloaded.")).to_be_attached()
+
 
 CSV_WITH_A_BAD_ROW = (
     "toNumber,customer_name,note\r\n"
