@@ -32,24 +32,35 @@ export function whenUnauthorized(handler) {
   onUnauthorized = handler;
 }
 
+/** fetch() with the key, without cookies or cache; a network failure is ApiError 0. */
+async function send(path, headers, init = {}, key = apiKey()) {
+  if (key) headers["api_key"] = key;
+  try {
+    return await fetch(path, { ...init, headers, cache: "no-store", credentials: "omit" });
+  } catch (err) {
+    throw new ApiError(0, { error: { code: "offline", message: "the server cannot be reached" } });
+  }
+}
+
+/** The ApiError of a refused answer (its parsed body, or null); a 401 signs out. */
+function refused(response, parsed) {
+  const error = new ApiError(response.status, parsed);
+  if (response.status === 401) onUnauthorized(error);
+  return error;
+}
+
 /** A request to the API with the key (a JSON `body`, or a FormData `form` sent as
  * multipart); resolves to the parsed body, or throws ApiError. */
 export async function api(path, { method = "GET", body, form, key = apiKey() } = {}) {
   const headers = { Accept: "application/json" };
-  if (key) headers["api_key"] = key;
-  const init = { method, headers, cache: "no-store", credentials: "omit" };
+  const init = { method };
   if (form !== undefined) {
     init.body = form; // the browser sets the multipart Content-Type with its boundary
   } else if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  let response;
-  try {
-    response = await fetch(path, init);
-  } catch (err) {
-    throw new ApiError(0, { error: { code: "offline", message: "the server cannot be reached" } });
-  }
+  const response = await send(path, headers, init, key);
   const text = await response.text();
   let parsed = null;
   try {
@@ -57,36 +68,15 @@ export async function api(path, { method = "GET", body, form, key = apiKey() } =
   } catch (err) {
     parsed = null;
   }
-  if (!response.ok) {
-    const error = new ApiError(response.status, parsed);
-    if (response.status === 401) onUnauthorized(error);
-    throw error;
-  }
+  if (!response.ok) throw refused(response, parsed);
   return parsed;
 }
 
 /** Download what `path` answers (asked for as `accept`) as the file `filename`: fetched
  * with the key (a plain link cannot send the header), then handed to the browser. */
 export async function download(path, accept, filename, key = apiKey()) {
-  const headers = { Accept: accept };
-  if (key) headers["api_key"] = key;
-  let response;
-  try {
-    response = await fetch(path, { headers, cache: "no-store", credentials: "omit" });
-  } catch (err) {
-    throw new ApiError(0, { error: { code: "offline", message: "the server cannot be reached" } });
-  }
-  if (!response.ok) {
-    let parsed = null;
-    try {
-      parsed = await response.json();
-    } catch (err) {
-      parsed = null;
-    }
-    const error = new ApiError(response.status, parsed);
-    if (response.status === 401) onUnauthorized(error);
-    throw error;
-  }
+  const response = await send(path, { Accept: accept }, {}, key);
+  if (!response.ok) throw refused(response, await response.json().catch(() => null));
   const url = URL.createObjectURL(await response.blob());
   const link = document.createElement("a");
   link.href = url;
