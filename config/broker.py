@@ -22,7 +22,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from domain.keys import DIAL_QUEUE, SCHEDULER_QUEUE, Keys
+from domain.keys import DIAL_BELL_RINGS, DIAL_QUEUE, SCHEDULER_QUEUE, Keys
 
 __all__ = [
     "DIAL_ACTOR",
@@ -48,9 +48,6 @@ WEBHOOK_QUEUE = "webhooks"
 DIAL_FULL_POLL_MS = 5
 #: The longest wait on the bell (s), below the clients' socket timeout.
 DIAL_BELL_WAIT_MAX_S = 1.0
-#: Rings kept on the dial bell at most: enough to wake every idle worker of a burst,
-#: few enough that a burst leaves few needless looks behind.
-DIAL_BELL_RINGS = 16
 #: How long a consumer that lost Redis waits before it consumes again (dramatiq: 3 s),
 #: and a worker thread before it retries the ack of a message it ran (dramatiq: 5 s).
 #: After a failover both added to the stall (docs/failover.md); Redis answering again

@@ -10,7 +10,7 @@ from typing import Any, cast
 import redis
 import structlog
 
-from domain.keys import Keys
+from domain.keys import DIAL_BELL_RINGS, Keys
 from domain.members import dial_member, job_member, split_dial_member
 from domain.metrics import LEASE_RECOVERIES, observe_end
 from domain.protocol import (
@@ -186,9 +186,15 @@ class DialEnds:
         reason: str = "",
         only_if_expired: bool = False,
         release: bool = False,
+        send_as: str = "",
         details: dict[str, Any] | None = None,
     ) -> FinishResult:
         """End the dial with ``status`` (idempotent); ``release`` hands back freed rows.
+
+        ``send_as`` (the dial actor's name, with ``release``) also puts those rows' dial
+        messages on the broker's dial queue and rings the dial bell, in the same script:
+        a carrier's callback ends the dial and refills its slot in one round trip, and an
+        end is never recorded without its refill sent.
 
         ``details`` (what the provider reported beside the status, already bounded by
         ``domain.provider_details.bound_details``) go into the event under ``provider``;
@@ -215,6 +221,8 @@ class DialEnds:
                     dial_member(ref.ws_id, ref.job_id, ref.dial_id),
                     "1" if release else "0",
                     extra,
+                    send_as if release else "",
+                    DIAL_BELL_RINGS,
                 ],
                 write="end",
                 replicas=self.min_replicas,

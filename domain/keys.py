@@ -62,6 +62,11 @@ from dataclasses import dataclass
 SCHEDULER_QUEUE = "pump"
 #: Queue of the dial actor (KEDA scales the workers on its length).
 DIAL_QUEUE = "dial"
+#: Rings kept on the dial bell at most: enough to wake every idle worker of a burst,
+#: few enough that a burst leaves few needless looks behind.
+DIAL_BELL_RINGS = 16
+#: Where dramatiq's own keys start, after the namespace (its broker's ``namespace``).
+BROKER_PART = "dramatiq"
 
 #: Lua name -> suffix of the per-job keys (after ``ns:{ws}:job:<id>:``).
 JOB_PARTS: dict[str, str] = {
@@ -118,6 +123,10 @@ NS_PARTS: dict[str, str] = {
     "K_WH_BUSY": "whbusy",
     "K_WH_DIALING": "whdialing",
     "K_COMMITS": "commits",
+    # dramatiq's dial queue and messages (finish_dial.lua enqueues there), and our bell.
+    "K_DIAL_QUEUE": f"{BROKER_PART}:{DIAL_QUEUE}",
+    "K_DIAL_MSGS": f"{BROKER_PART}:{DIAL_QUEUE}.msgs",
+    "K_DIAL_BELL": f"{BROKER_PART}:{DIAL_QUEUE}.bell",
 }
 #: Keys with a variable part: Lua function name -> (base, format after the base).
 VARIABLE_PARTS: dict[str, tuple[str, str]] = {
@@ -224,17 +233,22 @@ class Keys:
     @property
     def broker_namespace(self) -> str:
         """Prefix of dramatiq's own keys and queues."""
-        return f"{self.namespace}:dramatiq"
+        return f"{self.namespace}:{BROKER_PART}"
 
     @property
     def dial_queue(self) -> str:
         """List: the dial messages waiting on the broker (dramatiq's queue list)."""
-        return f"{self.broker_namespace}:{DIAL_QUEUE}"
+        return self._n("K_DIAL_QUEUE")
+
+    @property
+    def dial_messages(self) -> str:
+        """Hash: dramatiq's message id -> the dial message (dramatiq's ``.msgs``)."""
+        return self._n("K_DIAL_MSGS")
 
     @property
     def dial_bell(self) -> str:
         """List: rung (LPUSH) at each dial message sent; idle dial consumers BLPOP it."""
-        return f"{self.broker_namespace}:{DIAL_QUEUE}.bell"
+        return self._n("K_DIAL_BELL")
 
     # -- per workspace -------------------------------------------------------
     def ws_prefix(self, ws_id: str) -> str:

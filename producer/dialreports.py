@@ -5,14 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-import structlog
-
-from config.broker import BrokerOutbox
+from config.broker import DIAL_ACTOR, BrokerOutbox
 from domain.dials import LIVE_STATUSES, DialEnds, DialRef, FinishResult
 from domain.metrics import CALLBACK_REFILLS
-
-log = structlog.get_logger(__name__)
 
 
 def locate(ends: DialEnds, carrier: str, dial_id: str, call_id: str) -> DialRef | None:
@@ -45,16 +40,17 @@ def end_and_refill(
     status: str,
     details: dict[str, Any] | None,
 ) -> FinishResult:
-    """End the dial (idempotent); send the dial messages of the rows released into its
-    slot at once, from this process, rather than waiting for a worker's timer."""
-    result = ends.finish(ref, status, details=details, release=outbox is not None)
-    if outbox is None:
-        return result
-    try:
-        for index in result.released:
-            outbox.send_dial(ref.ws_id, ref.job_id, index)
-            CALLBACK_REFILLS.inc()
-    except redis.RedisError as exc:  # the end is recorded; a released row is taken back
-        # by the job's scheduler after Timing.stale_release_ms and released again
-        log.warning("refill_not_sent", dial_id=ref.dial_id, error=type(exc).__name__)
+    """End the dial (idempotent) and, with a broker, refill its slot at once from this
+    process: the script that records the end also puts the dial messages of the rows it
+    released on the broker's dial queue and rings the dial bell (one round trip, and
+    no end recorded without its refill sent), rather than waiting for a worker's timer."""
+    result = ends.finish(
+        ref,
+        status,
+        details=details,
+        release=outbox is not None,
+        send_as=DIAL_ACTOR if outbox is not None else "",
+    )
+    if result.released:
+        CALLBACK_REFILLS.inc(len(result.released))
     return result
