@@ -16,7 +16,6 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 
 from config.broker import BrokerOutbox
@@ -26,6 +25,7 @@ from domain.provider_details import bound_details
 from domain.signing import SIGNATURE_HEADER, Clock, verify
 from producer.dialreports import end_and_refill
 from producer.http.deps import body_doc
+from producer.http.hop import in_thread
 from producer.http.openapi import errors, required_header
 from producer.schemas.base import parse_body
 from producer.schemas.callbacks import REPORTABLE_STATUSES, StatusIn
@@ -78,7 +78,7 @@ async def apply_report(
     # One hop to a thread for the whole of it: an end's refill waits on every hop.
     live = report.status in LIVE_STATUSES
     details = bound_details(report.model_extra or {}) or None
-    found, changed = await run_in_threadpool(
+    found, changed = await in_thread(
         _apply, ends, outbox, dial_id, report.status, details, live=live
     )
     if not found:

@@ -36,7 +36,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from config.broker import BrokerOutbox
 from domain.dials import LIVE_STATUSES, DialEnds
@@ -53,6 +52,7 @@ from domain.livekit_calls import (
 from domain.livekit_tokens import verify_webhook
 from producer.dialreports import apply_status
 from producer.http.errors import error_response
+from producer.http.hop import in_thread
 from producer.http.openapi import errors, required_body, required_header
 from producer.http.routes.providers import CarrierAuth
 from producer.schemas.responses import DialStatusChange
@@ -167,7 +167,7 @@ async def livekit_webhook(request: Request) -> JSONResponse:
         return JSONResponse({"dialId": report.dial_id, "status": "", "changed": False})
     ends: DialEnds = request.app.state.dial_ends
     outbox: BrokerOutbox | None = request.app.state.dial_outbox
-    found, changed = await run_in_threadpool(_apply, ends, outbox, report)
+    found, changed = await in_thread(_apply, ends, outbox, report)
     if found is None:
         # A dial room whose dial is gone: one put back after a rate limit (its record is
         # dropped, its room deleted, and LiveKit reports the room's end), or one long

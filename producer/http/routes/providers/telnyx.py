@@ -33,7 +33,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from config.broker import BrokerOutbox
 from domain.dials import DialEnds
@@ -50,6 +49,7 @@ from domain.telnyx import (
 )
 from domain.verdicts import MachineVerdicts
 from producer.dialreports import end_and_refill, locate
+from producer.http.hop import in_thread
 from producer.http.openapi import errors, required_body, required_header
 from producer.http.routes.providers import CarrierAuth
 from producer.schemas.responses import DialStatusChange
@@ -168,7 +168,7 @@ async def telnyx_events(request: Request) -> JSONResponse:
     call_id = payload.get("call_control_id")
     call_id = call_id if isinstance(call_id, str) else ""
     producer: Producer = request.app.state.producer
-    found, status, changed, hang_up = await run_in_threadpool(
+    found, status, changed, hang_up = await in_thread(
         _apply,
         request.app.state.dial_ends,
         MachineVerdicts(producer.redis, producer.keys),

@@ -26,12 +26,12 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from config.broker import BrokerOutbox
 from domain.dials import DialEnds
 from domain.errors import NotFound, Unauthorized
 from producer.dialreports import apply_status, locate
+from producer.http.hop import in_thread
 from producer.http.openapi import errors, required_body, required_header
 from producer.http.routes.providers import CarrierAuth
 from producer.schemas.responses import DialStatusChange
@@ -178,7 +178,7 @@ async def twilio_status(request: Request) -> JSONResponse:
         return JSONResponse(unknown)
     ends: DialEnds = request.app.state.dial_ends
     outbox: BrokerOutbox | None = request.app.state.dial_outbox
-    found, changed = await run_in_threadpool(
+    found, changed = await in_thread(
         _apply,
         ends,
         outbox,
