@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
@@ -24,19 +23,11 @@ T = TypeVar("T")
 #: Threads for callbacks at most (anyio's default limiter allows 40 for every route).
 CALLBACK_THREADS = 32
 
-_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool  # noqa: PLW0603 -- one pool per process, made on first use
-    with _lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(CALLBACK_THREADS, thread_name_prefix="batchdial-callback")
-        return _pool
+#: The pool (ThreadPoolExecutor starts its threads on first use, not here).
+_POOL = ThreadPoolExecutor(CALLBACK_THREADS, thread_name_prefix="batchdial-callback")
 
 
 async def in_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run ``fn`` on a callback thread and await its result."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor(), functools.partial(fn, *args, **kwargs))
+    return await loop.run_in_executor(_POOL, functools.partial(fn, *args, **kwargs))

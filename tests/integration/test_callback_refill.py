@@ -19,20 +19,12 @@ from domain.signing import SIGNATURE_HEADER, sign
 from producer.http.app import create_app
 from producer.service import Producer
 from tests.support.bodies import job_body
-from tests.support.engine import HangingDialer
+from tests.support.engine import HangingDialer, RecordingOutbox
 from tests.support.redis_server import REDIS_URL
 from worker.engine.core import Engine
 from worker.engine.timing import Timing
 
 SECRET = "s3cret"
-
-
-class NullOutbox:
-    def send_pump(self, ws_id: str, job_id: str) -> None:
-        pass
-
-    def send_dial(self, ws_id: str, job_id: str, index: int) -> None:
-        pass
 
 
 @pytest.fixture
@@ -48,7 +40,7 @@ def setup(real_redis: redis.Redis, namespace: str) -> Iterator[dict[str, Any]]:
     job = producer.create_job(ws["workspaceId"], job_body(ws, rows=3, cap=1, schedule=None))
     producer.set_paused(ws["workspaceId"], job["id"], False)
     dialer = HangingDialer(handoff=True)
-    engine = Engine(real_redis, producer.keys, dialer, NullOutbox(), Timing())
+    engine = Engine(real_redis, producer.keys, dialer, RecordingOutbox(), Timing())
     engine.pump(ws["workspaceId"], job["id"])
     assert engine.dial(ws["workspaceId"], job["id"], 0) == "ok"
     try:
