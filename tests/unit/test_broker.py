@@ -82,22 +82,23 @@ def _first_message(consumer: _RedisConsumer, until: float) -> float:
 def test_an_idle_consumer_is_woken_by_the_bell(
     broker_client: redis.Redis, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The consumer waits on the bell (its BLPOP seen blocked in CLIENT LIST, for up to
-    30 s); dial messages sent then wake it at once, the rings left are dropped, and its
-    next look takes a message. One whose ring was lost is found when the wait ends (here 0.3 s), as
-    dramatiq's own polling would."""
+    """A look that finds the queue empty answers at once; the next one waits on the bell
+    (its BLPOP seen blocked in CLIENT LIST, for up to 30 s); dial messages sent then wake
+    it at once, the rings left are dropped, and the same look takes a message. One whose
+    ring was lost is found when the wait ends (here 0.3 s), as dramatiq's own polling
+    would."""
     monkeypatch.setattr(broker_module, "DIAL_BELL_WAIT_MAX_S", 30.0)
     name = f"bell-{namespace}"
     waiting_client = redis.Redis.from_url(REDIS_URL, client_name=name)  # no socket timeout
     broker = make_broker(waiting_client, namespace)
     sender = make_broker(broker_client, namespace)
     broker.declare_queue(DIAL_QUEUE)
-    consumer = broker.consume(DIAL_QUEUE, prefetch=1, timeout=30_000)
+    consumer = broker.consume(DIAL_QUEUE, prefetch=4, timeout=30_000)
     assert isinstance(consumer, _RedisConsumer)
-    first: list[object] = []
+    looks: list[object] = []
     bell = Keys(namespace).dial_bell
     try:
-        thread = threading.Thread(target=lambda: first.append(next(consumer)))
+        thread = threading.Thread(target=lambda: looks.extend([next(consumer), next(consumer)]))
         thread.start()
 
         def blocked() -> bool:
@@ -106,23 +107,70 @@ def test_an_idle_consumer_is_woken_by_the_bell(
 
         wait_for(blocked, 10, "the consumer to wait on the bell")
         # Three messages, sent at once (their rings pushed in one step): one wakes it and
-        # it drops the other two, which are for messages its next look finds anyway.
+        # it drops the other two, which are for messages this look takes anyway.
         for _ in range(3):
             RedisBroker.enqueue(sender, _message(DIAL_QUEUE))  # no ring of its own
         broker_client.lpush(bell, 1, 1, 1)
         thread.join(10)
         assert not thread.is_alive(), "the ring woke the consumer (it would wait 30 s)"
-        assert first == [None]
+        assert looks[0] is None, "the first look found the queue empty"
+        assert looks[1] is not None, "the woken look took a message"
         assert broker_client.llen(bell) == 0
-        _first_message(consumer, time.monotonic() + 5)
+        assert len(consumer.message_cache) == 2, "and the other two in the same fetch"
     finally:
         consumer.close()
         waiting_client.close()
     quiet = sender.consume(DIAL_QUEUE, prefetch=1, timeout=300)
     assert isinstance(quiet, _RedisConsumer)
     try:
+        assert next(quiet) is None  # the queue empty: the next look waits on the bell
         sender.enqueue(_message(DIAL_QUEUE))
         broker_client.delete(bell)  # its ring lost
         _first_message(quiet, time.monotonic() + 5)
     finally:
         quiet.close()
+
+
+@pytest.mark.redis
+def test_a_look_that_empties_the_queue_waits_for_a_ring_before_the_next_fetch(
+    broker_client: redis.Redis, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A look that took fewer messages than it asked for saw the queue empty: the next
+    fetches nothing until a ring (a message sent since) or the wait's end. A look that
+    took all it asked for may have left some: the next fetches at once."""
+    monkeypatch.setattr(broker_module, "DIAL_BELL_WAIT_MAX_S", 30.0)
+    broker = make_broker(redis.Redis.from_url(REDIS_URL), namespace)
+    broker.declare_queue(DIAL_QUEUE)
+    fetches: list[int] = []
+    fetch = broker.do_fetch
+
+    def counted(queue_name: str, prefetch: int) -> list[bytes]:
+        got: list[bytes] = fetch(queue_name, prefetch)
+        fetches.append(len(got))
+        return got
+
+    monkeypatch.setattr(broker, "do_fetch", counted)
+    consumer = broker.consume(DIAL_QUEUE, prefetch=2, timeout=30_000)
+    try:
+        for _ in range(3):
+            broker.enqueue(_message(DIAL_QUEUE))
+        broker_client.delete(Keys(namespace).dial_bell)
+        taken = [next(consumer), next(consumer)]
+        assert None not in taken and fetches == [2]
+        assert next(consumer) is None, "both threads busy: no look"
+        for message in taken:
+            consumer.ack(message)  # type: ignore[arg-type]
+        assert next(consumer) is not None, "a full look: the next one fetched at once"
+        assert fetches == [2, 1]
+        looks: list[object] = []
+        thread = threading.Thread(target=lambda: looks.append(next(consumer)), daemon=True)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive() and fetches == [2, 1], "waiting on the bell, not fetching"
+        broker.enqueue(_message(DIAL_QUEUE))  # rings
+        thread.join(10)
+        assert looks and looks[0] is not None
+        assert fetches == [2, 1, 1]
+    finally:
+        consumer.close()
+        broker.client.close()
