@@ -80,7 +80,11 @@ def test_a_number_under_the_answer_rate_rests_for_a_day_then_comes_back(rig: Rig
     wid = ws["workspaceId"]
     rig.producer.update_workspace(wid, {"quarantineBelowAnswerRate": 0.3})
     dialer = ByCallerId({A: "no-answer", B: "completed"})
-    rig.worker(dialer, threads=2)
+    # One thread: every claim finds both numbers free and the tie rotates, A, B, A, ...,
+    # so A's 20th dial is the 39th. With two, a thread held back while it holds A (a
+    # loaded machine: the suite on two processes) can let the other dial B alone, and A
+    # may reach 20 dials only after the rows ran out (seen once in 2 runs of the suite).
+    rig.worker(dialer, threads=1)
     rows = [{"toNumber": f"+164655510{i:02d}"} for i in range(50)]
     job_id = rig.job(ws, rows, 2)
     rig.start(ws, job_id)
