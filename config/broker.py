@@ -68,8 +68,8 @@ class _DialConsumer(_RedisConsumer):
     saw the queue empty, so every message sent since has rung the bell: the next look
     waits for a ring first (for at most the worker timeout, so that messages that reach
     the queue without a ring, dramatiq moving a dead consumer's messages back, are still
-    found then). When calls trickle in one at a time that saves a fetch per message (a
-    fifth of a worker's CPU per call went to fetching, bench/RESULTS.md). BLPOP wakes the
+    found then). When calls trickle in one at a time that saves a fetch per message
+    (fetches were 28 % of a worker's CPU per call, bench/RESULTS.md). BLPOP wakes the
     longest waiter first, so idle workers take turns.
     """
 
@@ -100,6 +100,7 @@ class _DialConsumer(_RedisConsumer):
         return message
 
     def _wait_for_bell(self) -> None:
+        """Wait for a ring, for at most the worker timeout (capped)."""
         wait_s = min(int(self.timeout) / 1000, DIAL_BELL_WAIT_MAX_S)
         if self.broker.client.blpop([self._bell], timeout=wait_s) is not None:
             # The rings left are for messages this look will find: one look takes up

@@ -165,8 +165,8 @@ def test_the_same_create_sent_twice_at_once_makes_one_job(
 ) -> None:
     """Two threads send the same create with the same Idempotency-Key at the same
     instant: one job. The other answer is the first one replayed, or 409 while the first
-    is still in flight; a retry after it answers the same job. (``real_redis`` drops the
-    namespace afterwards: without it the test left its 13 keys behind.)"""
+    is still in flight; a retry after it answers the same job. (``real_redis``: its
+    namespace is dropped afterwards.)"""
     env = env_for(namespace, REDIS_URL, BATCHDIAL_LOG_LEVEL="WARNING")
     ws = workspace(env, dial_limit=5, per_number=5)
     body = job_body(ws, rows=numbered(0, 3000))
