@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,9 @@ class _Outbox:
 
     def send_dial(self, ws_id: str, job_id: str, index: int) -> None:
         self.dials.append((ws_id, job_id, index))
+
+    def send_dials(self, ws_id: str, job_id: str, indexes: Sequence[int]) -> None:
+        self.dials.extend((ws_id, job_id, index) for index in indexes)
 
 
 def _free_port() -> int:

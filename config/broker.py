@@ -5,13 +5,16 @@ of the rows a provider's callback released, SPEC §6)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
+from uuid import uuid4
 
 import dramatiq
 import dramatiq.worker
 import redis
 from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import current_millis
 from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import (
     AgeLimit,
@@ -127,13 +130,54 @@ class BatchdialBroker(RedisBroker):
         sent: dramatiq.Message = super().enqueue(message, delay=delay)  # type: ignore[type-arg]
         if message.queue_name == DIAL_QUEUE and delay is None:
             with self.client.pipeline(transaction=False) as pipe:
-                pipe.lpush(self.dial_bell, 1)
-                pipe.ltrim(self.dial_bell, 0, DIAL_BELL_RINGS - 1)
+                self._ring(pipe, 1)
                 pipe.execute()
         return sent
 
+    def enqueue_now(self, messages: list[dramatiq.Message]) -> None:  # type: ignore[type-arg]
+        """Enqueue ``messages`` (due now) in one round trip: what :meth:`enqueue` does for
+        each (a unique Redis id, the middleware's hooks, dramatiq's dispatch script), in
+        one pipeline with the bell's rings for those on the dial queue.
 
-def make_broker(client: redis.Redis, namespace: str) -> RedisBroker:
+        Sent one by one, a scheduler's release of a job's first rows (its cap: hundreds)
+        took a round trip and a bell ring each while the dials it had sent already ran
+        beside it: at cap 200, half a second, and the calls could start no faster
+        (bench/RESULTS.md, 2026-12-03).
+        """
+        dispatch = self.scripts["dispatch"]
+        sent = []
+        with self.client.pipeline(transaction=False) as pipe:
+            for unsent in messages:
+                message = unsent.copy(options={"redis_message_id": str(uuid4())})
+                self.emit_before("enqueue", message, None)
+                # The arguments of dramatiq's do_dispatch (RedisBroker._dispatch).
+                args = [
+                    "enqueue",
+                    current_millis(),
+                    message.queue_name,
+                    self.broker_id,
+                    self.heartbeat_timeout,
+                    self.dead_message_ttl,
+                    self._should_do_maintenance("enqueue"),
+                    self._max_unpack_size(),  # type: ignore[no-untyped-call]
+                    message.options["redis_message_id"],
+                    message.encode(),
+                ]
+                dispatch(keys=[self.namespace], args=args, client=pipe)
+                sent.append(message)
+            self._ring(pipe, sum(1 for m in messages if m.queue_name == DIAL_QUEUE))
+            pipe.execute()
+        for message in sent:
+            self.emit_after("enqueue", message, None)
+
+    def _ring(self, pipe: redis.client.Pipeline, messages: int) -> None:
+        """Ring the dial bell once per dial message (it keeps DIAL_BELL_RINGS at most)."""
+        if messages:
+            pipe.lpush(self.dial_bell, *([1] * min(messages, DIAL_BELL_RINGS)))
+            pipe.ltrim(self.dial_bell, 0, DIAL_BELL_RINGS - 1)
+
+
+def make_broker(client: redis.Redis, namespace: str) -> BatchdialBroker:
     """A Redis broker whose keys and queues live under ``<namespace>:dramatiq``.
 
     ``client`` must not decode responses (dramatiq reads bytes). Our actors take
@@ -163,7 +207,7 @@ def make_broker(client: redis.Redis, namespace: str) -> RedisBroker:
 class BrokerOutbox:
     """The engine's outbox over a broker: messages to the actors, by their names."""
 
-    def __init__(self, broker: RedisBroker) -> None:
+    def __init__(self, broker: BatchdialBroker) -> None:
         self._broker = broker
 
     def send_pump(self, ws_id: str, job_id: str) -> None:
@@ -174,14 +218,26 @@ class BrokerOutbox:
         """Ask for one dial of a released row."""
         self._send(DIAL_QUEUE, DIAL_ACTOR, (ws_id, job_id, index))
 
+    def send_dials(self, ws_id: str, job_id: str, indexes: Sequence[int]) -> None:
+        """Ask for one dial of each released row, in one round trip."""
+        if len(indexes) == 1:
+            self.send_dial(ws_id, job_id, indexes[0])
+        elif indexes:
+            self._broker.enqueue_now(
+                [_message(DIAL_QUEUE, DIAL_ACTOR, (ws_id, job_id, index)) for index in indexes]
+            )
+
     def send_webhooks(self) -> None:
         """Ask for one run of the webhook delivery actor (fan-out and due attempts)."""
         self._send(WEBHOOK_QUEUE, WEBHOOK_ACTOR, ())
 
     def _send(self, queue_name: str, actor_name: str, args: tuple[object, ...]) -> None:
-        # What Actor.send builds (dramatiq/actor.py, message_with_options), without
-        # needing the actor object: the engine (and the API) exist without the actors.
-        message = dramatiq.Message(  # type: ignore[var-annotated]
-            queue_name=queue_name, actor_name=actor_name, args=args, kwargs={}, options={}
-        )
-        self._broker.enqueue(message)
+        self._broker.enqueue(_message(queue_name, actor_name, args))
+
+
+def _message(queue_name: str, actor_name: str, args: tuple[object, ...]) -> dramatiq.Message:  # type: ignore[type-arg]
+    """What Actor.send builds (dramatiq/actor.py, message_with_options), without needing
+    the actor object: the engine (and the API) exist without the actors."""
+    return dramatiq.Message(
+        queue_name=queue_name, actor_name=actor_name, args=args, kwargs={}, options={}
+    )

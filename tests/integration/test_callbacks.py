@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -29,6 +29,9 @@ class NullOutbox:
         pass
 
     def send_dial(self, ws_id: str, job_id: str, index: int) -> None:
+        pass
+
+    def send_dials(self, ws_id: str, job_id: str, indexes: Sequence[int]) -> None:
         pass
 
 

@@ -5,7 +5,7 @@ setting of ``GET/PATCH /api/workspace``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +34,9 @@ class NullOutbox:
         pass
 
     def send_dial(self, ws_id: str, job_id: str, index: int) -> None:
+        pass
+
+    def send_dials(self, ws_id: str, job_id: str, indexes: Sequence[int]) -> None:
         pass
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import redis
@@ -120,6 +120,9 @@ class RecordingOutbox:
 
     def send_dial(self, ws_id: str, job_id: str, index: int) -> None:
         self.dials.append((ws_id, job_id, index))
+
+    def send_dials(self, ws_id: str, job_id: str, indexes: Sequence[int]) -> None:
+        self.dials.extend((ws_id, job_id, index) for index in indexes)
 
 
 #: The pool of a rig's workspaces.

@@ -16,7 +16,14 @@ import redis
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 
 from config import broker as broker_module
-from config.broker import DIAL_BELL_RINGS, DIAL_QUEUE, SCHEDULER_QUEUE, make_broker
+from config.broker import (
+    DIAL_ACTOR,
+    DIAL_BELL_RINGS,
+    DIAL_QUEUE,
+    SCHEDULER_QUEUE,
+    BrokerOutbox,
+    make_broker,
+)
 from config.redis import make_redis
 from domain.keys import Keys
 from tests.support.redis_server import REDIS_URL, drop_namespace
@@ -174,3 +181,46 @@ def test_a_look_that_empties_the_queue_waits_for_a_ring_before_the_next_fetch(
     finally:
         consumer.close()
         broker.client.close()
+
+
+def test_many_dial_messages_are_enqueued_in_one_round_trip_as_dramatiq_would() -> None:
+    """``send_dials`` (the scheduler's release of a job's first rows): one pipeline for
+    all the messages, each as dramatiq's own enqueue writes it (a unique Redis id, the
+    middleware's hooks), taken by a dramatiq consumer in order; the bell rings once per
+    message, DIAL_BELL_RINGS at most."""
+    client = fakeredis.FakeRedis()
+    broker = make_broker(client, "test-broker")
+    broker.declare_queue(DIAL_QUEUE)
+    hooked: list[str] = []
+
+    class Hook(dramatiq.Middleware):
+        def after_enqueue(self, broker: Any, message: Any, delay: Any) -> None:
+            hooked.append(message.options["redis_message_id"])
+
+    broker.add_middleware(Hook())
+    executed = 0
+    real_pipeline = client.pipeline
+
+    def counting_pipeline(*args: Any, **kwargs: Any) -> Any:
+        nonlocal executed
+        executed += 1
+        return real_pipeline(*args, **kwargs)
+
+    client.pipeline = counting_pipeline  # type: ignore[method-assign]
+    BrokerOutbox(broker).send_dials("ws", "job", list(range(40)))
+    assert executed == 1
+    keys = Keys("test-broker")
+    assert client.llen(keys.dial_queue) == 40
+    assert client.llen(keys.dial_bell) == DIAL_BELL_RINGS
+    consumer = broker.consume(DIAL_QUEUE, prefetch=40, timeout=1_000)
+    try:
+        taken = [next(consumer) for _ in range(40)]
+    finally:
+        consumer.close()
+    assert [list(p._message.args) for p in taken if p is not None] == [
+        ["ws", "job", i] for i in range(40)
+    ]
+    ids = [p.options["redis_message_id"] for p in taken if p is not None]
+    assert len(set(ids)) == 40
+    assert ids == hooked
+    assert {p.actor_name for p in taken if p is not None} == {DIAL_ACTOR}

@@ -3,6 +3,7 @@ tests record them instead)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -15,4 +16,8 @@ class Outbox(Protocol):
 
     def send_dial(self, ws_id: str, job_id: str, index: int) -> None:
         """Ask for one dial of a released row."""
+        ...
+
+    def send_dials(self, ws_id: str, job_id: str, indexes: Sequence[int]) -> None:
+        """Ask for one dial of each released row, in one round trip."""
         ...

@@ -107,8 +107,7 @@ class Scheduler:
                 continue
             if outcome == "open":
                 PUMP_RELEASED.inc(len(result.released))
-                for index in result.released:
-                    self._outbox.send_dial(ws_id, job_id, index)
+                self._outbox.send_dials(ws_id, job_id, result.released)
             return outcome
         log.warning("pump_gave_up", ws_id=ws_id, job_id=job_id, outcome=outcome)
         return outcome
