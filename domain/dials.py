@@ -10,7 +10,7 @@ from typing import Any, cast
 import redis
 import structlog
 
-from domain.keys import DIAL_BELL_RINGS, Keys
+from domain.keys import Keys
 from domain.members import dial_member, job_member, split_dial_member
 from domain.metrics import LEASE_RECOVERIES, observe_end
 from domain.protocol import (
@@ -186,15 +186,15 @@ class DialEnds:
         reason: str = "",
         only_if_expired: bool = False,
         release: bool = False,
-        send_as: str = "",
+        refill: bool = False,
         details: dict[str, Any] | None = None,
     ) -> FinishResult:
         """End the dial with ``status`` (idempotent); ``release`` hands back freed rows.
 
-        ``send_as`` (the dial actor's name, with ``release``) also puts those rows' dial
-        messages on the broker's dial queue and rings the dial bell, in the same script:
-        a carrier's callback ends the dial and refills its slot in one round trip, and an
-        end is never recorded without its refill sent.
+        ``refill`` (with ``release``) also pushes those rows onto the refill list that
+        idle workers wait on (``Keys.ns_key("K_REFILLS")``, :mod:`worker.engine.refills`),
+        in the same script: a carrier's callback ends the dial and refills its slot in one
+        round trip, and an end is never recorded without its refill sent.
 
         ``details`` (what the provider reported beside the status, already bounded by
         ``domain.provider_details.bound_details``) go into the event under ``provider``;
@@ -221,8 +221,7 @@ class DialEnds:
                     dial_member(ref.ws_id, ref.job_id, ref.dial_id),
                     "1" if release else "0",
                     extra,
-                    send_as if release else "",
-                    DIAL_BELL_RINGS,
+                    "1" if refill and release else "",
                 ],
                 write="end",
                 replicas=self.min_replicas,

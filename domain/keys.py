@@ -14,6 +14,7 @@ tag so that every multi-key script touches one cluster slot)::
     ns:commits                      zset   "<ws>|<job>|<upload>" -> when its commit's lease lapses
     ns:ccall:<carrier>:<call id>    string "<ws>|<job>|<dial>" of a carrier's call (expires)
     ns:dramatiq:...                 dramatiq's own keys; ns:dramatiq:dial.bell list: rung per dial
+    ns:refills                      list   "<ws>|<job>|<row>": rows a callback's end released
     ns:whws / :whdue / :whtick / :whbusy  workspaces with webhook endpoints / "<ws>|<ep>" ->
                                     first delivery due / tick lock / "<ws>|<ep>" -> held until
     ns:whdialing                    string set (expiring) while dial messages wait: dialing first
@@ -62,8 +63,7 @@ from dataclasses import dataclass
 SCHEDULER_QUEUE = "pump"
 #: Queue of the dial actor (KEDA scales the workers on its length).
 DIAL_QUEUE = "dial"
-#: Rings kept on the dial bell at most: enough to wake every idle worker of a burst,
-#: few enough that a burst leaves few needless looks behind.
+#: Rings kept on the dial bell at most: to wake every idle worker, few needless looks after.
 DIAL_BELL_RINGS = 16
 #: Where dramatiq's own keys start, after the namespace (its broker's ``namespace``).
 BROKER_PART = "dramatiq"
@@ -123,7 +123,7 @@ NS_PARTS: dict[str, str] = {
     "K_WH_BUSY": "whbusy",
     "K_WH_DIALING": "whdialing",
     "K_COMMITS": "commits",
-    # dramatiq's dial queue and messages (finish_dial.lua enqueues there), and our bell.
+    "K_REFILLS": "refills",  # worker/engine/refills.py; then dramatiq's queue, messages, bell
     "K_DIAL_QUEUE": f"{BROKER_PART}:{DIAL_QUEUE}",
     "K_DIAL_MSGS": f"{BROKER_PART}:{DIAL_QUEUE}.msgs",
     "K_DIAL_BELL": f"{BROKER_PART}:{DIAL_QUEUE}.bell",

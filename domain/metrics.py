@@ -40,8 +40,8 @@ CALL_DURATION = Histogram(
 )
 CALLBACK_REFILLS = Counter(
     "batchdial_callback_refills_total",
-    "Dial messages sent at once by the process that recorded a reported end (the API, "
-    "for carriers' callbacks), for the rows released into the freed slot.",
+    "Rows pushed at once onto the refill list by the process that recorded a reported "
+    "end (the API, for carriers' callbacks): the rows released into the freed slot.",
 )
 LEASE_RECOVERIES = Counter(
     "batchdial_lease_recoveries_total",

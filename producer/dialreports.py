@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from config.broker import DIAL_ACTOR, BrokerOutbox
+from config.broker import BrokerOutbox
 from domain.dials import LIVE_STATUSES, DialEnds, DialRef, FinishResult
 from domain.metrics import CALLBACK_REFILLS
 
@@ -41,15 +41,16 @@ def end_and_refill(
     details: dict[str, Any] | None,
 ) -> FinishResult:
     """End the dial (idempotent) and, with a broker, refill its slot at once from this
-    process: the script that records the end also puts the dial messages of the rows it
-    released on the broker's dial queue and rings the dial bell (one round trip, and
-    no end recorded without its refill sent), rather than waiting for a worker's timer."""
+    process: the script that records the end also pushes the rows it released onto the
+    refill list, where an idle worker's BLPOP takes them the moment they are pushed
+    (:mod:`worker.engine.refills`; one round trip, and no end recorded without its
+    refill sent), rather than waiting for a worker's timer."""
     result = ends.finish(
         ref,
         status,
         details=details,
         release=outbox is not None,
-        send_as=DIAL_ACTOR if outbox is not None else "",
+        refill=outbox is not None,
     )
     if result.released:
         CALLBACK_REFILLS.inc(len(result.released))

@@ -29,6 +29,7 @@ from worker.dialers.telnyx import TelnyxDialer
 from worker.dialers.twilio import TwilioDialer
 from worker.engine.core import Engine
 from worker.engine.loop import EventLoop
+from worker.engine.refills import RefillTaker
 from worker.engine.timers import Timekeeper
 from worker.engine.timing import Timing
 from worker.stopflag import StopFlag
@@ -141,12 +142,16 @@ class WorkerRuntime:
     timekeeper: Timekeeper
     worker: dramatiq.Worker
     webhooks: WebhookDelivery | None = None
+    #: Takes the rows carriers' callbacks released (a process that consumes dials).
+    refills: RefillTaker | None = None
     _stopped: bool = field(default=False)
 
     def start(self) -> None:
         """Start consuming messages and running the timers."""
         self.worker.start()
         self.timekeeper.start()
+        if self.refills is not None:
+            self.refills.start()
 
     def stop(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
         """Stop taking work, let calls in progress end (leases renewed meanwhile), stop."""
@@ -154,6 +159,8 @@ class WorkerRuntime:
             return
         self._stopped = True
         deadline = time.monotonic() + grace_s
+        if self.refills is not None:  # the rows still listed are for the other workers
+            self.refills.stop()
         self.engine.drain()
         self.worker.stop(timeout=int(grace_s * 1000))
         while self.engine.keeper.held() and time.monotonic() < deadline:
@@ -250,7 +257,10 @@ def build_runtime(
     # Every process takes up uploads' commits whose driver died (domain/row_commit.py).
     resumer = CommitResumer(state, Keys(settings.namespace))
     timers = Timekeeper(engine, extra=[webhooks.tick, resumer])
-    return WorkerRuntime(engine, actors, timers, worker, webhooks)
+    refills = None
+    if DIAL_QUEUE in queues:
+        refills = RefillTaker(state, Keys(settings.namespace), engine.continue_with)
+    return WorkerRuntime(engine, actors, timers, worker, webhooks, refills)
 
 
 def run_process(

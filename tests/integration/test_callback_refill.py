@@ -1,6 +1,7 @@
 """A carrier's callback ends the dial and refills its slot in one step: the script that
-records the end puts the released row's dial message on dramatiq's dial queue, in the
-form dramatiq's own enqueue writes, and rings the dial bell (``finish_dial.lua``)."""
+records the end pushes the released row onto the refill list (``finish_dial.lua``), a
+worker waiting on the list dials it at once (``worker/engine/refills.py``), and a row
+whose item was lost with its worker is dialed by the scheduler's stale release, once."""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import dramatiq
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from config.broker import DIAL_ACTOR, DIAL_QUEUE, BrokerOutbox, make_broker
+from config.broker import DIAL_QUEUE, BrokerOutbox, make_broker
 from domain.signing import SIGNATURE_HEADER, sign
 from producer.http.app import create_app
 from producer.service import Producer
@@ -22,6 +22,7 @@ from tests.support.bodies import job_body
 from tests.support.engine import HangingDialer, RecordingOutbox
 from tests.support.redis_server import REDIS_URL
 from worker.engine.core import Engine
+from worker.engine.refills import RefillTaker
 from worker.engine.timing import Timing
 
 SECRET = "s3cret"
@@ -40,7 +41,8 @@ def setup(real_redis: redis.Redis, namespace: str) -> Iterator[dict[str, Any]]:
     job = producer.create_job(ws["workspaceId"], job_body(ws, rows=3, cap=1, schedule=None))
     producer.set_paused(ws["workspaceId"], job["id"], False)
     dialer = HangingDialer(handoff=True)
-    engine = Engine(real_redis, producer.keys, dialer, RecordingOutbox(), Timing())
+    outbox = RecordingOutbox()
+    engine = Engine(real_redis, producer.keys, dialer, outbox, Timing(stale_release_ms=300))
     engine.pump(ws["workspaceId"], job["id"])
     assert engine.dial(ws["workspaceId"], job["id"], 0) == "ok"
     try:
@@ -51,10 +53,14 @@ def setup(real_redis: redis.Redis, namespace: str) -> Iterator[dict[str, Any]]:
                 "job_id": job["id"],
                 "dial_id": dialer.requests[0].dial_id,
                 "producer": producer,
-                "broker": broker,
                 "raw": raw,
+                "engine": engine,
+                "dialer": dialer,
+                "outbox": outbox,
+                "redis": real_redis,
             }
     finally:
+        engine.close()
         raw.close()
 
 
@@ -67,36 +73,66 @@ def post(api: TestClient, dial_id: str, status: str) -> Any:
     )
 
 
-def test_an_end_puts_the_next_rows_dial_message_on_the_broker(setup: dict[str, Any]) -> None:
-    """The end of row 0's call releases row 1 into the freed slot: its dial message is on
-    the dial queue, as dramatiq's enqueue writes it (a dramatiq consumer takes it and it
-    decodes to the dial actor's message for row 1), and the bell is rung. The same
-    callback again sends nothing more."""
-    raw: redis.Redis = setup["raw"]
+def test_an_end_pushes_the_next_row_onto_the_refill_list(setup: dict[str, Any]) -> None:
+    """The end of row 0's call releases row 1 into the freed slot: the row is on the
+    refill list, and no dial message is on the broker. The same callback again pushes
+    nothing more."""
+    r: redis.Redis = setup["redis"]
     keys = setup["producer"].keys
-    assert raw.llen(keys.dial_queue) == 0
+    refills = keys.ns_key("K_REFILLS")
     assert post(setup["api"], setup["dial_id"], "completed").json()["changed"] is True
-    assert raw.llen(keys.dial_queue) == 1
-    assert raw.llen(keys.dial_bell) == 1
+    assert r.lrange(refills, 0, -1) == [f"{setup['ws_id']}|{setup['job_id']}|1"]
+    assert setup["raw"].llen(keys.dial_queue) == 0
     assert post(setup["api"], setup["dial_id"], "completed").json()["changed"] is False
-    assert raw.llen(keys.dial_queue) == 1
+    assert r.llen(refills) == 1
 
-    consumer = setup["broker"].consume(DIAL_QUEUE, prefetch=1, timeout=1000)
+
+def test_a_worker_waiting_on_the_list_dials_the_refill_at_once(setup: dict[str, Any]) -> None:
+    """A worker's taker blocked on the list wakes when the callback pushes row 1 and
+    dials it: the provider gets row 1's request, and the list is empty."""
+    engine: Engine = setup["engine"]
+    taker = RefillTaker(setup["redis"], setup["producer"].keys, engine.continue_with)
+    taker.start()
     try:
+        time.sleep(0.1)  # the taker is waiting
+        assert post(setup["api"], setup["dial_id"], "completed").json()["changed"] is True
+        dialer: HangingDialer = setup["dialer"]
         deadline = time.monotonic() + 5
-        proxy = None
-        while proxy is None and time.monotonic() < deadline:
-            proxy = next(consumer)
-        assert proxy is not None, "a dramatiq consumer took no message"
-        message: dramatiq.Message[Any] = proxy._message
-        assert message.actor_name == DIAL_ACTOR
-        assert message.queue_name == DIAL_QUEUE
-        assert list(message.args) == [setup["ws_id"], setup["job_id"], 1]
-        assert message.kwargs == {}
-        assert message.options["redis_message_id"] == message.message_id
-        # Redis's clock, in ms, as dramatiq stamps it (AgeLimit reads it).
-        assert abs(message.message_timestamp - time.time() * 1000) < 60_000
-        consumer.ack(proxy)
+        while len(dialer.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [q.row_id for q in dialer.requests] == [
+            f"{setup['job_id']}.0",
+            f"{setup['job_id']}.1",
+        ]
     finally:
-        consumer.close()
-    assert raw.hlen(keys.dial_messages) == 0  # acked: dramatiq dropped it
+        taker.stop()
+    assert setup["redis"].llen(setup["producer"].keys.ns_key("K_REFILLS")) == 0
+
+
+def test_a_refill_lost_with_its_worker_is_dialed_by_the_scheduler_once(
+    setup: dict[str, Any],
+) -> None:
+    """A worker took row 1's item and died before claiming it: the row stays released
+    until the scheduler's stale release (300 ms here) sends it again as a dial message.
+    That message dials it; the lost item, had it come back late, is refused."""
+    r: redis.Redis = setup["redis"]
+    keys = setup["producer"].keys
+    engine: Engine = setup["engine"]
+    ws_id, job_id = setup["ws_id"], setup["job_id"]
+    assert post(setup["api"], setup["dial_id"], "completed").json()["changed"] is True
+    item = r.lpop(keys.ns_key("K_REFILLS"))  # taken by a worker that then died
+    assert item == f"{ws_id}|{job_id}|1"
+    outbox: RecordingOutbox = setup["outbox"]
+    outbox.dials.clear()
+    assert engine.pump(ws_id, job_id) == "open"
+    assert outbox.dials == []  # not stale yet
+    time.sleep(0.4)
+    assert engine.pump(ws_id, job_id) == "open"
+    assert outbox.dials == [(ws_id, job_id, 1)]
+    assert engine.dial(ws_id, job_id, 1) == "ok"
+    r.rpush(keys.ns_key("K_REFILLS"), item)  # the lost item, late
+    taker = RefillTaker(r, keys, engine.continue_with)
+    assert taker.take_once(wait_s=1) == 1
+    engine.dialing.close()  # the continuation threads have run what they were given
+    rows = [q.row_id for q in setup["dialer"].requests]
+    assert rows == [f"{job_id}.0", f"{job_id}.1"]

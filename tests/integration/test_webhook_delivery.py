@@ -313,6 +313,12 @@ def test_dialing_first_leaves_a_trickle_while_dial_messages_wait(
         assert delivery.busy() is dialing_first, "held a moment after the queue empties"
         real_redis.delete(producer.keys.ns_key("K_WH_DIALING"))
         assert not delivery.busy()
+        refills = producer.keys.ns_key("K_REFILLS")
+        real_redis.rpush(refills, f"{ws_id}|job_x|0")  # a callback's refill not yet taken
+        try:
+            assert delivery.busy() is dialing_first
+        finally:
+            real_redis.delete(refills, producer.keys.ns_key("K_WH_DIALING"))
         _step(delivery)
         sent = [r.body["data"]["n"] for r in got.delivered()]
         assert sent == list(range(60)), "the rest, in order, once the dials leave room"

@@ -150,17 +150,19 @@ class WebhookDelivery:
 
     def busy(self) -> bool:
         """Whether this process dials and dial messages wait on the broker (every dial
-        consumer's threads taken: the CPU is the dials'), or did within ``busy_hold_ms``
-        as any worker saw it: a queue emptied for an instant between two bursts does not
-        let a full run (thousands of attempts) in between (dialing first)."""
+        consumer's threads taken: the CPU is the dials') or rows on the refill list, or
+        did within ``busy_hold_ms`` as any worker saw it: a queue emptied for an instant
+        between two bursts does not let a full run (thousands of attempts) in between
+        (dialing first)."""
         if not self.dialing_first:
             return False
         mark = self._k.ns_key("K_WH_DIALING")
         with self._r.pipeline(transaction=False) as pipe:
             pipe.llen(self._k.dial_queue)
+            pipe.llen(self._k.ns_key("K_REFILLS"))
             pipe.exists(mark)
-            waiting, marked = pipe.execute()
-        if int(waiting) > 0:
+            waiting, refills, marked = pipe.execute()
+        if int(waiting) + int(refills) > 0:
             self._r.set(mark, "1", px=self.timing.busy_hold_ms)
             return True
         return bool(marked)

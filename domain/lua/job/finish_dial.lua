@@ -15,10 +15,9 @@
 -- (the reaper; the reason is then lease_expired, or max_call_duration for a call the
 -- provider held), ARGV[7] deadline member, ARGV[8] '1' to release rows for the freed slot
 -- right away (the worker's fast path), ARGV[9] provider details (JSON object text or ''),
--- ARGV[10] the dial actor's name to also put the released rows' dial messages on the
--- broker's dial queue, as dramatiq's enqueue does, and ring the dial bell (the API's
--- callback path: the end and its refill in one step), or '' not to; ARGV[11] rings the
--- bell keeps at most (config/broker.py, DIAL_BELL_RINGS)
+-- ARGV[10] '1' to also push the released rows onto the refill list (K_REFILLS,
+-- "<ws>|<job>|<row>", RPUSH) that idle workers wait on (worker/engine/refills.py): the
+-- API's callback path, the end and its refill in one step; '' not to
 -- Returns (protocol.FinishResult): {'missing'} | {'noop', status} | {'alive'} |
 --          {'finished', job status after, startedAt, endedAt, reason, released row index...}
 local member, job_id, dial_id, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -143,21 +142,8 @@ if job[1] ~= 'ACTIVE' then return out end
 if ARGV[8] == '1' and job[2] == 'open' and now < tonumber(job[3] or 0) then
   local cap = config.maxConcurrentDials
   for _, index in ipairs(release_rows(credit(cap, now), now)) do out[#out + 1] = index end
-  if ARGV[10] ~= '' and #out > 5 then
-    -- dramatiq's message (dramatiq/message.py) and its enqueue (dispatch.lua, 'enqueue'):
-    -- the id is unique, as an end releases rows once.
-    local ws_id = string.sub(member, 1, #member - #job_id - 1)
-    local queue_name = string.match(K_DIAL_QUEUE, '([^:]+)$')
-    for i = 6, #out do
-      local id = dial_id .. '.r' .. (i - 5)
-      redis.call('HSET', K_DIAL_MSGS, id, cjson.encode({
-        queue_name = queue_name, actor_name = ARGV[10], args = {ws_id, job_id, tonumber(out[i])},
-        kwargs = {}, options = {redis_message_id = id}, message_id = id,
-        message_timestamp = now}))
-      redis.call('RPUSH', K_DIAL_QUEUE, id)
-      redis.call('LPUSH', K_DIAL_BELL, 1)
-    end
-    redis.call('LTRIM', K_DIAL_BELL, 0, tonumber(ARGV[11]) - 1)
+  if ARGV[10] == '1' and #out > 5 then
+    for i = 6, #out do redis.call('RPUSH', K_REFILLS, member .. '|' .. out[i]) end
   end
 else
   wake(member, now)
