@@ -259,7 +259,7 @@ def build_runtime(
     timers = Timekeeper(engine, extra=[webhooks.tick, resumer])
     refills = None
     if DIAL_QUEUE in queues:
-        refills = RefillTaker(state, Keys(settings.namespace), engine.continue_with)
+        refills = RefillTaker(state, Keys(settings.namespace), engine.dial_rows)
     return WorkerRuntime(engine, actors, timers, worker, webhooks, refills)
 
 

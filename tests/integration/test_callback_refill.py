@@ -91,7 +91,7 @@ def test_a_worker_waiting_on_the_list_dials_the_refill_at_once(setup: dict[str, 
     """A worker's taker blocked on the list wakes when the callback pushes row 1 and
     dials it: the provider gets row 1's request, and the list is empty."""
     engine: Engine = setup["engine"]
-    taker = RefillTaker(setup["redis"], setup["producer"].keys, engine.continue_with)
+    taker = RefillTaker(setup["redis"], setup["producer"].keys, engine.dial_rows)
     taker.start()
     try:
         time.sleep(0.1)  # the taker is waiting
@@ -131,8 +131,7 @@ def test_a_refill_lost_with_its_worker_is_dialed_by_the_scheduler_once(
     assert outbox.dials == [(ws_id, job_id, 1)]
     assert engine.dial(ws_id, job_id, 1) == "ok"
     r.rpush(keys.ns_key("K_REFILLS"), item)  # the lost item, late
-    taker = RefillTaker(r, keys, engine.continue_with)
-    assert taker.take_once(wait_s=1) == 1
-    engine.dialing.close()  # the continuation threads have run what they were given
+    taker = RefillTaker(r, keys, engine.dial_rows)
+    assert taker.take_once(wait_s=1) == 1  # dialed (and refused) on this thread
     rows = [q.row_id for q in setup["dialer"].requests]
     assert rows == [f"{job_id}.0", f"{job_id}.1"]

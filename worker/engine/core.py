@@ -112,6 +112,11 @@ class Engine:
         """Dial released rows on the continuation threads (off the caller's thread)."""
         self.dialing.continue_with(ws_id, job_id, indexes)
 
+    def dial_rows(self, ws_id: str, job_id: str, indexes: list[int]) -> None:
+        """Dial released rows on the caller's thread, one after another (the rest, over
+        the process's share or while draining, to the broker)."""
+        self.dialing.dial_rows(ws_id, job_id, indexes)
+
     # -- timers ------------------------------------------------------------------
     def take_wakeups(self, limit: int = 200) -> int:
         """Send a scheduler message for each job whose wake-up is due; returns how many."""

@@ -124,6 +124,11 @@ class Dialing:
             for index in indexes:
                 self._outbox.send_dial(ws_id, job_id, index)
 
+    def dial_rows(self, ws_id: str, job_id: str, indexes: list[int]) -> None:
+        """Dial released rows on the caller's thread (the refill taker's): a hop to a
+        continuation thread would add a wake-up to each refill."""
+        self._continue_safely(ws_id, job_id, indexes)
+
     def over_share(self, ws_id: str, job_id: str) -> bool:
         """Whether this process holds at least its fair share of the job's calls: the
         job's cap over the live worker processes, rounded up."""

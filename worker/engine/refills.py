@@ -6,9 +6,12 @@ that records the end also releases rows into the freed slot and pushes them onto
 refill list (``ns:refills``, ``"<ws>|<job>|<row>"``, ``finish_dial.lua``). Every worker
 process that consumes dials has one thread blocked on that list (BLPOP: Redis hands
 each item to one waiter, the longest waiting first, so idle workers take turns); it
-takes what is there (up to :data:`TAKE_AT_MOST` items at once) and dials each job's rows
-on the engine's continuation threads (``Dialing.continue_with``), which hand the rows
-over the process's fair share, and all of them while it drains, to the broker.
+takes what is there (up to 1 + :data:`TAKE_AT_MOST` items at once) and dials each job's
+rows itself, one after another (``Engine.dial_rows``; a hop to a continuation thread
+added a wake-up to each refill: refill p50 8.4 -> 7.3 ms, p90 40 -> 32 ms in bench 7's
+callback style at cap 200, 6 runs each), handing the rows over the process's fair share,
+and all of them while it drains, to the broker. What is pushed while it dials waits for
+it or goes to another worker's taker.
 
 Why not a dramatiq message per row (as before 2026-12-03): a message costs a worker a
 fetch, a decode, the middleware, an ack and a hop to a worker thread, about half of a
