@@ -125,19 +125,17 @@ class BatchdialBroker(RedisBroker):
         return super().consume(queue_name, prefetch, timeout)
 
     def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:  # type: ignore[type-arg]
-        """Enqueue ``message``; a dial message due now rings the bell (one round trip:
-        LPUSH and LTRIM to :data:`DIAL_BELL_RINGS`)."""
-        sent: dramatiq.Message = super().enqueue(message, delay=delay)  # type: ignore[type-arg]
-        if message.queue_name == DIAL_QUEUE and delay is None:
-            with self.client.pipeline(transaction=False) as pipe:
-                self._ring(pipe, 1)
-                pipe.execute()
-        return sent
+        """Enqueue ``message``; one due now goes through :meth:`enqueue_now` (a dial
+        message rings the bell in the same round trip), a delayed one through dramatiq."""
+        if delay is not None:
+            sent: dramatiq.Message = super().enqueue(message, delay=delay)  # type: ignore[type-arg]
+            return sent
+        return self.enqueue_now([message])[0]
 
-    def enqueue_now(self, messages: list[dramatiq.Message]) -> None:  # type: ignore[type-arg]
-        """Enqueue ``messages`` (due now) in one round trip: what :meth:`enqueue` does for
-        each (a unique Redis id, the middleware's hooks, dramatiq's dispatch script), in
-        one pipeline with the bell's rings for those on the dial queue.
+    def enqueue_now(self, messages: list[dramatiq.Message]) -> list[dramatiq.Message]:  # type: ignore[type-arg]
+        """Enqueue ``messages`` (due now) in one round trip; returns them as sent. For
+        each, what dramatiq's enqueue does (a unique Redis id, the middleware's hooks,
+        its dispatch script), in one pipeline with a bell ring per dial message.
 
         Sent one by one, a scheduler's release of a job's first rows (its cap: hundreds)
         took a round trip and a bell ring each while the dials it had sent already ran
@@ -169,6 +167,7 @@ class BatchdialBroker(RedisBroker):
             pipe.execute()
         for message in sent:
             self.emit_after("enqueue", message, None)
+        return sent
 
     def _ring(self, pipe: redis.client.Pipeline, messages: int) -> None:
         """Ring the dial bell once per dial message (it keeps DIAL_BELL_RINGS at most)."""
@@ -220,9 +219,7 @@ class BrokerOutbox:
 
     def send_dials(self, ws_id: str, job_id: str, indexes: Sequence[int]) -> None:
         """Ask for one dial of each released row, in one round trip."""
-        if len(indexes) == 1:
-            self.send_dial(ws_id, job_id, indexes[0])
-        elif indexes:
+        if indexes:
             self._broker.enqueue_now(
                 [_message(DIAL_QUEUE, DIAL_ACTOR, (ws_id, job_id, index)) for index in indexes]
             )

@@ -76,11 +76,12 @@ def create_app(
     admin_key: str | None = None,
 ) -> FastAPI:
     """The API over one Redis and namespace; ``clock`` times signature checks. With
-    ``outbox`` (the workers' broker), a provider's callback that ends a dial sends the
-    dial messages of the rows released into the freed slot at once; without, the job's
-    scheduler releases them. ``carriers``: what verifies the carriers' own callbacks
-    (none: they are refused). ``webhook_allow_private``: BATCHDIAL_WEBHOOK_ALLOW_PRIVATE;
-    ``max_dials_per_second``: BATCHDIAL_MAX_DIALS_PER_SECOND (forecasts use it);
+    ``outbox`` (the workers' broker), a provider's callback that ends a dial pushes the
+    rows released into the freed slot onto the refill list the workers wait on, at once;
+    without, the job's scheduler releases them. ``carriers``: what verifies the carriers'
+    own callbacks (none: they are refused). ``webhook_allow_private``:
+    BATCHDIAL_WEBHOOK_ALLOW_PRIVATE; ``max_dials_per_second``:
+    BATCHDIAL_MAX_DIALS_PER_SECOND (forecasts use it);
     ``min_replicas``: BATCHDIAL_REDIS_MIN_REPLICAS (a reported end waits for them)."""
     client = decoding(client)  # any redis client: the API reads strings
     app = FastAPI(

@@ -37,8 +37,8 @@ from domain.keys import Keys
 
 log = structlog.get_logger(__name__)
 
-#: Items taken at once after the one a BLPOP gave: a burst's rows go to the continuation
-#: threads together; a few at a time keep the rest of a burst for the other workers.
+#: Items taken at once after the one a BLPOP gave: a burst's rows are dialed together; a
+#: few at a time keep the rest of a burst for the other workers.
 TAKE_AT_MOST = 16
 #: The longest wait on the list (s): how long a stop may take to be seen.
 WAIT_S = 1.0
