@@ -92,7 +92,7 @@ local attempt = tonumber(d[6])
 local fields = {type = 'dial.finished', jobId = job_id, dialId = dial_id, rowId = d[4],
   from = current, to = status, status = status, fromNumber = d[5], attempt = attempt}
 if reason ~= '' then fields.reason = reason end
-emit(fields, ARGV[9])
+emit(fields, ARGV[9], now)
 
 if status == 'opted-out' and d[10] then
   if redis.call('ZADD', K_SUPPRESSED, 'NX', 0, d[10]) == 1 then
