@@ -49,12 +49,20 @@ def _job(producer: Producer, ws: dict[str, str]) -> str:
 def _replica_of(tmp_path: Path, primary: Node) -> Node:
     node = Node(tmp_path, "replica", "--replicaof", "127.0.0.1", str(primary.port))
     node.start()
-    wait_until(
-        lambda: primary.client().info("replication").get("connected_slaves") == 1,
-        20,
-        "the replica to connect",
-    )
+    # Connected is not enough: WAIT counts a replica only once its first sync is done
+    # (state online), and under load that sync can outlast a claim's wait.
+    wait_until(lambda: _online(primary), 20, "the replica to finish its first sync")
     return node
+
+
+def _online(primary: Node) -> bool:
+    info = primary.client().info("replication")
+    replica = info.get("slave0")
+    return (
+        info.get("connected_slaves") == 1
+        and isinstance(replica, dict)
+        and (replica.get("state") == "online")
+    )
 
 
 def test_a_claim_no_replica_has_places_no_call_and_a_replica_lets_it_dial(
