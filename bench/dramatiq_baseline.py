@@ -41,7 +41,7 @@ from dramatiq.rate_limits import ConcurrentRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
 from bench.common import ROOT, BenchError
-from config.broker import make_broker
+from config.broker import BatchdialBroker, make_broker
 from config.redis import make_redis
 
 NOOP_QUEUE = "noop"
@@ -84,8 +84,16 @@ def declare(broker: RedisBroker, namespace: str, url: str, records: list[Any]) -
 
 
 def prefill(broker: RedisBroker, actor: Any, args: tuple[Any, ...], n: int) -> None:
-    """Enqueue ``n`` messages of ``actor`` quickly: the broker's own enqueue script,
-    sent in pipelined batches of 1,000 instead of one round trip each."""
+    """Enqueue ``n`` messages of ``actor`` quickly: in batches of 1,000, one round trip
+    each. Our broker does it itself (``enqueue_now``: dramatiq's enqueue of each message
+    in one pipeline); a plain one has its dispatch script sent on a pipeline."""
+    if isinstance(broker, BatchdialBroker):
+        sent = 0
+        while sent < n:
+            batch = [actor.message(*args) for _ in range(min(1000, n - sent))]
+            broker.enqueue_now(batch)
+            sent += len(batch)
+        return
     broker._max_unpack_size()  # type: ignore[no-untyped-call] # cached once, outside the pipeline
     dispatch = broker.scripts["dispatch"]
     client: redis.Redis = broker.client
