@@ -24,8 +24,10 @@ from dramatiq.middleware import (
     ShutdownNotifications,
     TimeLimit,
 )
+from redis.commands.core import Script
 
 from domain.keys import DIAL_BELL_RINGS, DIAL_QUEUE, SCHEDULER_QUEUE, Keys
+from domain.scripts import evalsha
 
 __all__ = [
     "DIAL_ACTOR",
@@ -117,6 +119,9 @@ class BatchdialBroker(RedisBroker):
     def __init__(self, *, dial_bell: str, **options: Any) -> None:
         self.dial_bell = dial_bell
         super().__init__(**options)  # type: ignore[no-untyped-call]
+        # dramatiq's one script (enqueue, fetch, ack, nack...) on the thread's own
+        # connection, as ours are (domain/scripts.py): a fetch and an ack per dial.
+        self.scripts["dispatch"] = _OnLane(self.client, self.scripts["dispatch"])
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
         """A consumer of ``queue_name`` (the dial queue's: :class:`_DialConsumer`)."""
@@ -174,6 +179,22 @@ class BatchdialBroker(RedisBroker):
         if messages:
             pipe.lpush(self.dial_bell, *([1] * min(messages, DIAL_BELL_RINGS)))
             pipe.ltrim(self.dial_bell, 0, DIAL_BELL_RINGS - 1)
+
+
+class _OnLane:
+    """A redis-py ``Script`` run by :func:`domain.scripts.evalsha` unless it is given a
+    client (a pipeline: ``enqueue_now``)."""
+
+    def __init__(self, client: redis.Redis, script: Script) -> None:
+        self._client = client
+        self._script = script
+
+    def __call__(
+        self, keys: list[Any], args: list[Any], client: redis.client.Pipeline | None = None
+    ) -> Any:
+        if client is not None:
+            return self._script(keys=keys, args=args, client=client)
+        return evalsha(self._client, self._script, keys, args)
 
 
 def make_broker(client: redis.Redis, namespace: str) -> BatchdialBroker:

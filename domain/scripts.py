@@ -77,7 +77,7 @@ def _lane(client: redis.Redis) -> Any:
     return conn
 
 
-def _evalsha(client: redis.Redis, script: Script, keys: list[str], args: list[Any]) -> Any:
+def evalsha(client: redis.Redis, script: Script, keys: list[str], args: list[Any]) -> Any:
     """Run ``script`` on the thread's own connection; the usual way if that fails short of
     a reply (the script's own errors are its reply)."""
     conn = _lane(client)
@@ -111,7 +111,7 @@ class Scripts:
 
         redis-py runs it by EVALSHA and loads it again on NOSCRIPT: a promoted replica
         (or a restarted server) that never saw the script runs it all the same."""
-        return _evalsha(self._client, self._script(name), keys, args)
+        return evalsha(self._client, self._script(name), keys, args)
 
     def durable(
         self, name: str, keys: list[str], args: list[Any], *, write: str, replicas: int
