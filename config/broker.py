@@ -34,6 +34,7 @@ __all__ = [
     "DIAL_BELL_RINGS",
     "DIAL_FULL_POLL_MS",
     "DIAL_QUEUE",
+    "RUNG_QUEUES",
     "SCHEDULER_ACTOR",
     "SCHEDULER_QUEUE",
     "WEBHOOK_ACTOR",
@@ -48,10 +49,13 @@ DIAL_ACTOR = "batchdial.dial"
 #: The webhook delivery actor and its queue (issue 16): workers only, never the API.
 WEBHOOK_ACTOR = "batchdial.webhooks"
 WEBHOOK_QUEUE = "webhooks"
-#: How often a dial consumer whose prefetch is full looks again (ms): no Redis I/O, it
-#: waits for one of its own threads to take a message.
+#: The queues whose messages ring a bell and whose consumers wait on it (every queue a
+#: message is sent to for now; their ``.DQ`` delay queues keep dramatiq's polling).
+RUNG_QUEUES = (DIAL_QUEUE, SCHEDULER_QUEUE, WEBHOOK_QUEUE)
+#: How often a consumer whose prefetch is full looks again (ms): no Redis I/O, it waits
+#: for one of its own threads to take a message.
 DIAL_FULL_POLL_MS = 5
-#: The longest wait on the bell (s), below the clients' socket timeout.
+#: The longest wait on a bell (s), below the clients' socket timeout.
 DIAL_BELL_WAIT_MAX_S = 1.0
 #: How long a consumer that lost Redis waits before it consumes again (dramatiq: 3 s),
 #: and a worker thread before it retries the ack of a message it ran (dramatiq: 5 s).
@@ -61,11 +65,13 @@ CONSUMER_RESTART_S = 0.25
 ACK_RETRY_S = 0.25
 
 
-class _DialConsumer(_RedisConsumer):
-    """The dial queue's consumer: once a look has emptied the queue it waits on the dial
-    bell (``Keys.dial_bell``, BLPOP) instead of sleeping, so that a dial message (a row
-    released into a slot a carrier's callback freed, in the API) is taken the moment it
-    is sent, and an idle worker costs no polling.
+class _BellConsumer(_RedisConsumer):
+    """The consumer of a queue of :data:`RUNG_QUEUES`: once a look has emptied the queue
+    it waits on the queue's bell (``Keys.bell``, BLPOP) instead of sleeping, so that a
+    message (a dial, a scheduler's run, a webhook delivery run) is taken the moment it is
+    sent, and an idle worker costs no polling (dramatiq's consumers looked every 100 ms
+    or less, the worker's timeout then: 36 ms of CPU a second for an idle worker process,
+    2026-12-04).
 
     dramatiq's consumer looks again after every message it hands out, and sleeps a
     backoff of up to its worker timeout after each empty look
@@ -81,7 +87,7 @@ class _DialConsumer(_RedisConsumer):
     def __init__(
         self, broker: BatchdialBroker, queue_name: str, prefetch: int, timeout: int
     ) -> None:
-        self._bell = broker.dial_bell
+        self._bell = broker.bell(queue_name)
         #: The last look took fewer messages than it asked for: the queue was empty.
         self._drained = False
         super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
@@ -114,24 +120,24 @@ class _DialConsumer(_RedisConsumer):
 
 
 class BatchdialBroker(RedisBroker):
-    """dramatiq's Redis broker whose dial messages ring the dial bell."""
+    """dramatiq's Redis broker whose messages ring their queue's bell."""
 
-    def __init__(self, *, dial_bell: str, **options: Any) -> None:
-        self.dial_bell = dial_bell
+    def __init__(self, *, keys: Keys, **options: Any) -> None:
+        self.bell = keys.bell
         super().__init__(**options)  # type: ignore[no-untyped-call]
         # dramatiq's one script (enqueue, fetch, ack, nack...) on the thread's own
         # connection, as ours are (domain/scripts.py): a fetch and an ack per dial.
         self.scripts["dispatch"] = _OnLane(self.client, self.scripts["dispatch"])
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
-        """A consumer of ``queue_name`` (the dial queue's: :class:`_DialConsumer`)."""
-        if queue_name == DIAL_QUEUE:
-            return _DialConsumer(self, queue_name, prefetch, timeout)
+        """A consumer of ``queue_name`` (a rung queue's: :class:`_BellConsumer`)."""
+        if queue_name in RUNG_QUEUES:
+            return _BellConsumer(self, queue_name, prefetch, timeout)
         return super().consume(queue_name, prefetch, timeout)
 
     def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:  # type: ignore[type-arg]
-        """Enqueue ``message``; one due now goes through :meth:`enqueue_now` (a dial
-        message rings the bell in the same round trip), a delayed one through dramatiq."""
+        """Enqueue ``message``; one due now goes through :meth:`enqueue_now` (it rings its
+        queue's bell in the same round trip), a delayed one through dramatiq."""
         if delay is not None:
             sent: dramatiq.Message = super().enqueue(message, delay=delay)  # type: ignore[type-arg]
             return sent
@@ -140,7 +146,7 @@ class BatchdialBroker(RedisBroker):
     def enqueue_now(self, messages: list[dramatiq.Message]) -> list[dramatiq.Message]:  # type: ignore[type-arg]
         """Enqueue ``messages`` (due now) in one round trip; returns them as sent. For
         each, what dramatiq's enqueue does (a unique Redis id, the middleware's hooks,
-        its dispatch script), in one pipeline with a bell ring per dial message.
+        its dispatch script), in one pipeline with a ring of its queue's bell each.
 
         Sent one by one, a scheduler's release of a job's first rows (its cap: hundreds)
         took a round trip and a bell ring each while the dials it had sent already ran
@@ -168,17 +174,19 @@ class BatchdialBroker(RedisBroker):
                 ]
                 dispatch(keys=[self.namespace], args=args, client=pipe)
                 sent.append(message)
-            self._ring(pipe, sum(1 for m in messages if m.queue_name == DIAL_QUEUE))
+            for queue_name in RUNG_QUEUES:
+                self._ring(pipe, queue_name, sum(1 for m in sent if m.queue_name == queue_name))
             pipe.execute()
         for message in sent:
             self.emit_after("enqueue", message, None)
         return sent
 
-    def _ring(self, pipe: redis.client.Pipeline, messages: int) -> None:
-        """Ring the dial bell once per dial message (it keeps DIAL_BELL_RINGS at most)."""
+    def _ring(self, pipe: redis.client.Pipeline, queue_name: str, messages: int) -> None:
+        """Ring the queue's bell once per message (it keeps DIAL_BELL_RINGS at most)."""
         if messages:
-            pipe.lpush(self.dial_bell, *([1] * min(messages, DIAL_BELL_RINGS)))
-            pipe.ltrim(self.dial_bell, 0, DIAL_BELL_RINGS - 1)
+            bell = self.bell(queue_name)
+            pipe.lpush(bell, *([1] * min(messages, DIAL_BELL_RINGS)))
+            pipe.ltrim(bell, 0, DIAL_BELL_RINGS - 1)
 
 
 class _OnLane:
@@ -210,7 +218,7 @@ def make_broker(client: redis.Redis, namespace: str) -> BatchdialBroker:
     dramatiq.worker.POST_PROCESS_MESSAGE_RETRY_DELAY_SECS = ACK_RETRY_S  # type: ignore[assignment]
     keys = Keys(namespace)
     return BatchdialBroker(
-        dial_bell=keys.dial_bell,
+        keys=keys,
         client=client,
         namespace=keys.broker_namespace,
         middleware=[

@@ -63,7 +63,7 @@ from dataclasses import dataclass
 SCHEDULER_QUEUE = "pump"
 #: Queue of the dial actor (KEDA scales the workers on its length).
 DIAL_QUEUE = "dial"
-#: Rings kept on the dial bell at most: to wake every idle worker, few needless looks after.
+#: Rings kept on a queue's bell at most: to wake every idle worker, few needless looks after.
 DIAL_BELL_RINGS = 16
 #: Where dramatiq's own keys start, after the namespace (its broker's ``namespace``).
 BROKER_PART = "dramatiq"
@@ -123,10 +123,9 @@ NS_PARTS: dict[str, str] = {
     "K_WH_BUSY": "whbusy",
     "K_WH_DIALING": "whdialing",
     "K_COMMITS": "commits",
-    "K_REFILLS": "refills",  # worker/engine/refills.py; then dramatiq's queue, messages, bell
+    "K_REFILLS": "refills",  # worker/engine/refills.py; then dramatiq's dial queue and messages
     "K_DIAL_QUEUE": f"{BROKER_PART}:{DIAL_QUEUE}",
     "K_DIAL_MSGS": f"{BROKER_PART}:{DIAL_QUEUE}.msgs",
-    "K_DIAL_BELL": f"{BROKER_PART}:{DIAL_QUEUE}.bell",
 }
 #: Keys with a variable part: Lua function name -> (base, format after the base).
 VARIABLE_PARTS: dict[str, tuple[str, str]] = {
@@ -245,10 +244,10 @@ class Keys:
         """Hash: dramatiq's message id -> the dial message (dramatiq's ``.msgs``)."""
         return self._n("K_DIAL_MSGS")
 
-    @property
-    def dial_bell(self) -> str:
-        """List: rung (LPUSH) at each dial message sent; idle dial consumers BLPOP it."""
-        return self._n("K_DIAL_BELL")
+    def bell(self, queue: str) -> str:
+        """List: rung (LPUSH) at each message sent to ``queue`` for now; the queue's idle
+        consumers BLPOP it (``config/broker.py``)."""
+        return f"{self.broker_namespace}:{queue}.bell"
 
     # -- per workspace -------------------------------------------------------
     def ws_prefix(self, ws_id: str) -> str:

@@ -20,7 +20,9 @@ from config.broker import (
     DIAL_ACTOR,
     DIAL_BELL_RINGS,
     DIAL_QUEUE,
+    RUNG_QUEUES,
     SCHEDULER_QUEUE,
+    WEBHOOK_QUEUE,
     BrokerOutbox,
     make_broker,
 )
@@ -36,33 +38,43 @@ def _message(queue: str) -> dramatiq.Message[Any]:
     )
 
 
-def test_dial_messages_ring_the_bell_and_others_do_not() -> None:
-    """A dial message due now rings (LPUSH); a delayed one, or another queue's, does not;
-    the bell keeps at most DIAL_BELL_RINGS rings however many messages were sent."""
+def test_messages_due_now_ring_their_queues_bell_and_delayed_ones_do_not() -> None:
+    """A message due now rings its queue's bell (LPUSH); a delayed one does not; a bell
+    keeps at most DIAL_BELL_RINGS rings however many messages were sent."""
     client = fakeredis.FakeRedis()
     broker = make_broker(client, "test-broker")
-    bell = Keys("test-broker").dial_bell
-    broker.declare_queue(DIAL_QUEUE)
-    broker.declare_queue(SCHEDULER_QUEUE)
-    broker.enqueue(_message(SCHEDULER_QUEUE))
+    keys = Keys("test-broker")
+    for queue in RUNG_QUEUES:
+        broker.declare_queue(queue)
     broker.enqueue(_message(DIAL_QUEUE), delay=10_000)
-    assert client.llen(bell) == 0
+    assert [client.llen(keys.bell(q)) for q in RUNG_QUEUES] == [0, 0, 0]
+    broker.enqueue(_message(SCHEDULER_QUEUE))
+    assert client.llen(keys.bell(SCHEDULER_QUEUE)) == 1
+    assert client.llen(keys.bell(DIAL_QUEUE)) == 0
     broker.enqueue(_message(DIAL_QUEUE))
-    assert client.llen(bell) == 1
+    assert client.llen(keys.bell(DIAL_QUEUE)) == 1
+    broker.enqueue(_message(WEBHOOK_QUEUE))
+    assert client.llen(keys.bell(WEBHOOK_QUEUE)) == 1
     for _ in range(DIAL_BELL_RINGS * 2):
         broker.enqueue(_message(DIAL_QUEUE))
-    assert client.llen(bell) == DIAL_BELL_RINGS
+    assert client.llen(keys.bell(DIAL_QUEUE)) == DIAL_BELL_RINGS
 
 
-def test_other_queues_keep_dramatiqs_pace() -> None:
+def test_every_queue_due_now_waits_on_its_bell_and_delay_queues_poll() -> None:
     broker = make_broker(fakeredis.FakeRedis(), "test-broker")
-    broker.declare_queue(SCHEDULER_QUEUE)
-    consumer = broker.consume(SCHEDULER_QUEUE, prefetch=4, timeout=1_000)
-    assert isinstance(consumer, _RedisConsumer)
+    for queue in RUNG_QUEUES:
+        broker.declare_queue(queue)
+        consumer = broker.consume(queue, prefetch=4, timeout=1_000)
+        try:
+            assert type(consumer).__name__ == "_BellConsumer"
+            assert consumer._bell == Keys("test-broker").bell(queue)  # type: ignore[attr-defined]
+        finally:
+            consumer.close()
+    delayed = broker.consume(f"{SCHEDULER_QUEUE}.DQ", prefetch=4, timeout=1_000)
     try:
-        assert consumer.timeout == 1_000
+        assert type(delayed) is _RedisConsumer and delayed.timeout == 1_000
     finally:
-        consumer.close()
+        delayed.close()
 
 
 @pytest.fixture
@@ -103,7 +115,7 @@ def test_an_idle_consumer_is_woken_by_the_bell(
     consumer = broker.consume(DIAL_QUEUE, prefetch=4, timeout=30_000)
     assert isinstance(consumer, _RedisConsumer)
     looks: list[object] = []
-    bell = Keys(namespace).dial_bell
+    bell = Keys(namespace).bell(DIAL_QUEUE)
     try:
         thread = threading.Thread(target=lambda: looks.extend([next(consumer), next(consumer)]))
         thread.start()
@@ -161,7 +173,7 @@ def test_a_look_that_empties_the_queue_waits_for_a_ring_before_the_next_fetch(
     try:
         for _ in range(3):
             broker.enqueue(_message(DIAL_QUEUE))
-        broker_client.delete(Keys(namespace).dial_bell)
+        broker_client.delete(Keys(namespace).bell(DIAL_QUEUE))
         taken = [next(consumer), next(consumer)]
         assert None not in taken and fetches == [2]
         assert next(consumer) is None, "both threads busy: no look"
@@ -211,7 +223,7 @@ def test_many_dial_messages_are_enqueued_in_one_round_trip_as_dramatiq_would() -
     assert executed == 1
     keys = Keys("test-broker")
     assert client.llen(keys.dial_queue) == 40
-    assert client.llen(keys.dial_bell) == DIAL_BELL_RINGS
+    assert client.llen(keys.bell(DIAL_QUEUE)) == DIAL_BELL_RINGS
     consumer = broker.consume(DIAL_QUEUE, prefetch=40, timeout=1_000)
     try:
         taken = [next(consumer) for _ in range(40)]
