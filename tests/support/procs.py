@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -82,8 +83,15 @@ def workspace(env: dict[str, str], dial_limit: int, per_number: int) -> dict[str
 
 @contextmanager
 def running(*args: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Start ``batchdial ARGS`` in the background; stop it (TERM, then KILL) on exit."""
-    with log.open("wb") as out:
+    """Start ``batchdial ARGS`` in the background; stop it (TERM, then KILL) on exit.
+    A worker's metrics directory is one of the test's own, removed even when the worker
+    was killed (its supervisor removes the one it made only when it stops itself)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="batchdial-metrics-", ignore_cleanup_errors=True) as tmp,
+        log.open("wb") as out,
+    ):
+        if args[:1] == ("worker",):
+            env = {"PROMETHEUS_MULTIPROC_DIR": tmp, **env}
         proc = subprocess.Popen(
             [sys.executable, "-m", "batchdial", *args],
             env=env,
