@@ -5,6 +5,7 @@ of the rows a provider's callback released, SPEC §6)."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 from uuid import uuid4
@@ -27,7 +28,7 @@ from dramatiq.middleware import (
 from redis.commands.core import Script
 
 from domain.keys import DIAL_BELL_RINGS, DIAL_QUEUE, SCHEDULER_QUEUE, Keys
-from domain.scripts import evalsha
+from domain.lanes import evalsha
 
 __all__ = [
     "DIAL_ACTOR",
@@ -174,8 +175,9 @@ class BatchdialBroker(RedisBroker):
                 ]
                 dispatch(keys=[self.namespace], args=args, client=pipe)
                 sent.append(message)
+            by_queue = Counter(m.queue_name for m in sent)
             for queue_name in RUNG_QUEUES:
-                self._ring(pipe, queue_name, sum(1 for m in sent if m.queue_name == queue_name))
+                self._ring(pipe, queue_name, by_queue[queue_name])
             pipe.execute()
         for message in sent:
             self.emit_after("enqueue", message, None)

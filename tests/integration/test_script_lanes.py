@@ -13,7 +13,7 @@ import redis
 from redis.commands.core import Script
 from redis.sentinel import Sentinel
 
-from domain import scripts as scripts_module
+from domain import lanes as scripts_module
 from domain.scripts import Scripts
 
 pytestmark = [pytest.mark.redis]
