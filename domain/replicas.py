@@ -20,6 +20,7 @@ import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
+from domain.lanes import evalsha
 from domain.metrics import REPLICA_WAITS_FAILED
 
 #: How long a claim or an end waits for its replicas before it is given up (ms). A
@@ -59,7 +60,7 @@ def run_durable(
     many replicas (``write``: ``claim`` or ``end``, the metric's label); returns the
     script's reply or raises :class:`ReplicaWaitError`."""
     if replicas <= 0:
-        return script(keys=keys, args=args)
+        return evalsha(client, script, keys, args)
     for _ in range(2):
         with client.pipeline(transaction=False) as pipe:
             script(keys=keys, args=args, client=pipe)

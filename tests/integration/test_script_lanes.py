@@ -79,6 +79,18 @@ def test_a_script_runs_on_the_threads_own_connection(
     assert other and other[0] != lane and usual == ["a"]
 
 
+def test_a_write_no_replica_must_acknowledge_runs_on_the_lane(
+    real_redis: redis.Redis, usual: list[str]
+) -> None:
+    """The claim and the end (``Scripts.durable``) with BATCHDIAL_REDIS_MIN_REPLICAS 0:
+    on the lane as well, the hottest scripts of all."""
+    scripts, name = _scripts_of(real_redis, "return ARGV[1]")
+    scripts(name, [], ["load"])
+    lane = _lane_id(real_redis)
+    assert scripts.durable(name, [], ["claim"], write="claim", replicas=0) == "claim"
+    assert usual == ["load"] and _last_command(real_redis, lane) == "evalsha"
+
+
 def test_a_killed_lane_falls_back_and_is_made_again(
     real_redis: redis.Redis, usual: list[str]
 ) -> None:
