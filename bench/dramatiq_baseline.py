@@ -83,33 +83,14 @@ def declare(broker: RedisBroker, namespace: str, url: str, records: list[Any]) -
     }
 
 
-def prefill(broker: RedisBroker, actor: Any, args: tuple[Any, ...], n: int) -> None:
+def prefill(broker: BatchdialBroker, actor: Any, args: tuple[Any, ...], n: int) -> None:
     """Enqueue ``n`` messages of ``actor`` quickly: in batches of 1,000, one round trip
-    each. Our broker does it itself (``enqueue_now``: dramatiq's enqueue of each message
-    in one pipeline); a plain one has its dispatch script sent on a pipeline."""
-    if isinstance(broker, BatchdialBroker):
-        sent = 0
-        while sent < n:
-            batch = [actor.message(*args) for _ in range(min(1000, n - sent))]
-            broker.enqueue_now(batch)
-            sent += len(batch)
-        return
-    broker._max_unpack_size()  # type: ignore[no-untyped-call] # cached once, outside the pipeline
-    dispatch = broker.scripts["dispatch"]
-    client: redis.Redis = broker.client
+    each (``enqueue_now``: dramatiq's enqueue of each message, in one pipeline)."""
     sent = 0
-    try:
-        while sent < n:
-            with client.pipeline(transaction=False) as pipe:
-                broker.scripts["dispatch"] = lambda keys, args, _p=pipe: dispatch(
-                    keys=keys, args=args, client=_p
-                )
-                for _ in range(min(1000, n - sent)):
-                    actor.send(*args)
-                    sent += 1
-                pipe.execute()
-    finally:
-        broker.scripts["dispatch"] = dispatch
+    while sent < n:
+        batch = [actor.message(*args) for _ in range(min(1000, n - sent))]
+        broker.enqueue_now(batch)
+        sent += len(batch)
 
 
 @dataclass
