@@ -40,7 +40,7 @@ log = structlog.get_logger(__name__)
 #: How long a stopping worker waits for the calls it holds to end.
 SHUTDOWN_GRACE_S = 30.0
 #: dramatiq's worker timeout (ms): see where the worker is made.
-WORKER_TIMEOUT_MS = 1000
+WORKER_TIMEOUT_MS = 500
 
 
 def make_twilio_dialer(settings: Settings) -> TwilioDialer:
@@ -254,7 +254,10 @@ def build_runtime(
     # Messages due now wake their consumers by a bell (config/broker.py), so the timeout
     # only bounds the polling of the delay queues (the scheduler's retries), a thread's
     # idle wake-ups and how long a stop waits for them: at 100 ms, as it was, an idle
-    # worker process spent 36 ms of CPU a second looking.
+    # worker process spent 36-42 ms of CPU a second looking, 19-20 at 500 ms, 11-15 at
+    # 1 s. A stop waits up to one timeout for the threads, then one for the consumers:
+    # at 1 s that outlasted a 2 s grace, and a consumer still fetching wrote its heartbeat
+    # into a namespace already gone (a test's, left behind once in four CI runs).
     worker = dramatiq.Worker(
         broker, queues=set(queues), worker_threads=threads, worker_timeout=WORKER_TIMEOUT_MS
     )
